@@ -1,0 +1,37 @@
+import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import { ProblemError, type Config, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
+import { notFoundHandler, problemHandler } from './http/problem';
+import { requestContext } from './http/request-context';
+import type { JobEvents } from './job-events';
+import type { JobSubmitter } from './job-submitter';
+import { batchRoutes } from './routes/batch-routes';
+import { healthRoutes } from './routes/health-routes';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  repository: ModelRepository;
+  store: JobStore;
+  submitter: JobSubmitter;
+  events: JobEvents;
+  isShuttingDown?: () => boolean;
+}
+
+/** The HTTP application, wired to its dependencies (main.ts builds them; tests build their own). */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(requestContext(deps.logger));
+  app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
+  app.use('/v1', batchRoutes(deps, '/v1'));
+  app.use('/', batchRoutes(deps, ''));
+  app.use(notFoundHandler);
+  app.use(problemHandler(deps.logger));
+  return app;
+}
+
+export { ProblemError };

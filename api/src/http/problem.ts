@@ -1,0 +1,60 @@
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type Logger } from '@onnx-batch/shared';
+
+export function sendProblem(res: Response, error: ProblemError, instance: string): void {
+  const problem = error.toProblem(instance);
+  const retryAfter = error.extensions.retryAfter;
+  if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+}
+
+/** body-parser's error types, mapped to our catalogue. */
+const BODY_ERRORS: Record<string, ErrorCode> = {
+  'entity.parse.failed': 'OB_ERR_MALFORMED_JSON',
+  'entity.too.large': 'OB_ERR_PAYLOAD_TOO_LARGE',
+  'encoding.unsupported': 'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
+  'charset.unsupported': 'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
+  'request.aborted': 'OB_ERR_INVALID_REQUEST',
+  'request.size.invalid': 'OB_ERR_INVALID_REQUEST',
+};
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  limit?: number;
+}
+
+/** Turns anything thrown into a problem+json answer; internals are logged, never sent. */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    const instance = req.originalUrl.slice(0, 512);
+    if (res.headersSent) {
+      logger.warn('error after the answer had started', { requestId: req.requestId, error: String(error) });
+      res.destroy();
+      return;
+    }
+    if (error instanceof ProblemError) {
+      sendProblem(res, error, instance);
+      return;
+    }
+    const bodyError = error as BodyParserError;
+    const code = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
+    if (code) {
+      const detail =
+        code === 'OB_ERR_MALFORMED_JSON'
+          ? `request body is not valid JSON: ${bodyError.message}`
+          : code === 'OB_ERR_PAYLOAD_TOO_LARGE'
+            ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as application/x-ndjson or text/csv`
+            : bodyError.message;
+      sendProblem(res, new ProblemError(code, detail), instance);
+      return;
+    }
+    logger.error('request failed', { requestId: req.requestId, error: error instanceof Error ? error.stack : String(error) });
+    const problem = makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', { instance, requestId: req.requestId });
+    res.status(500).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  };
+}
+
+export const notFoundHandler: RequestHandler = (req) => {
+  throw new ProblemError('OB_ERR_NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 256)}`);
+};

@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '@onnx-batch/shared';
+
+/**
+ * Tells waiting requests when a job finishes. Workers publish the id of each finished job on
+ * one channel; one subscriber connection per API process fans it out, so a long poll or the
+ * synchronous facade answers the moment the last chunk lands, with no polling delay.
+ */
+export class JobEvents {
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly subscriber: Redis,
+    private readonly channel: string,
+    logger: Logger,
+  ) {
+    subscriber.on('message', (_channel: string, jobId: string) => {
+      const waiting = this.waiters.get(jobId);
+      if (!waiting) return;
+      this.waiters.delete(jobId);
+      for (const wake of waiting) wake();
+    });
+    subscriber.subscribe(channel).catch((error: unknown) => logger.error('cannot subscribe to job events', { error: String(error) }));
+  }
+
+  /**
+   * Resolves when the job is announced finished or after `timeoutMs`, whichever comes first.
+   * Callers re-read the job afterwards; `isFinished` is checked after subscribing so a job that
+   * finished in between is not missed.
+   */
+  async waitFor(jobId: string, timeoutMs: number, isFinished: () => Promise<boolean>): Promise<void> {
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const set = this.waiters.get(jobId) ?? new Set();
+    set.add(wake);
+    this.waiters.set(jobId, set);
+    const timer = setTimeout(wake, timeoutMs);
+    try {
+      if (await isFinished()) return;
+      await woken;
+    } finally {
+      clearTimeout(timer);
+      set.delete(wake);
+      if (set.size === 0 && this.waiters.get(jobId) === set) this.waiters.delete(jobId);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+}

@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import {
+  ChunkEncoder,
+  chunkJobId,
+  JobName,
+  ProblemError,
+  type Config,
+  type FieldError,
+  type JobRecord,
+  type JobStore,
+  type Logger,
+  type ModelVersion,
+  type RunChunkData,
+} from '@onnx-batch/shared';
+
+/** Most row errors reported for one rejected batch; validation stops there. */
+export const MAX_REPORTED_ROW_ERRORS = 20;
+/** Chunk writes in flight at once while staging (bounds memory and keeps Redis busy). */
+const STAGING_WINDOW = 4;
+
+export interface SubmitRequest {
+  model: ModelVersion;
+  rows: Iterable<unknown> | AsyncIterable<unknown>;
+  tenant: string;
+  priority: number;
+  /** How a row is named in errors: by 0-based index (JSON) or 1-based line (streamed input). */
+  rowLocation: 'row' | 'line';
+  /** Offset added to line numbers (a CSV header takes line 1). */
+  lineOffset?: number;
+}
+
+/**
+ * Validates, encodes and stages a batch chunk by chunk, then commits it: the job record is
+ * written and the chunk jobs are queued only once every row has passed. Anything staged for a
+ * rejected batch is deleted, so nothing of it can run.
+ */
+export class JobSubmitter {
+  constructor(
+    private readonly store: JobStore,
+    private readonly chunks: Queue<RunChunkData>,
+    private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS'>,
+    private readonly logger: Logger,
+  ) {}
+
+  async submit(request: SubmitRequest): Promise<JobRecord> {
+    const { manifest, validator } = request.model;
+    const id = randomUUID();
+    const chunkSize = manifest.chunkSize ?? this.config.CHUNK_SIZE;
+    const encoder = new ChunkEncoder(manifest, chunkSize);
+    const errors: FieldError[] = [];
+    const inFlight = new Set<Promise<unknown>>();
+    let rows = 0;
+    let chunks = 0;
+    const locate = (index: number): FieldError =>
+      request.rowLocation === 'row' ? { row: index, message: '' } : { line: index + 1 + (request.lineOffset ?? 0), message: '' };
+
+    const stage = async (): Promise<void> => {
+      const write = this.store.stageInput(id, chunks++, encoder.finish(), this.config.STAGING_TTL_SECONDS);
+      inFlight.add(write);
+      void write.finally(() => inFlight.delete(write)).catch(() => undefined);
+      if (inFlight.size >= STAGING_WINDOW) await Promise.race(inFlight);
+    };
+
+    try {
+      let index = 0;
+      for await (const row of request.rows) {
+        if (index >= this.config.MAX_ROWS_PER_JOB) {
+          throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `a job may hold at most ${this.config.MAX_ROWS_PER_JOB} rows`);
+        }
+        const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
+        if (problem) {
+          errors.push({ ...locate(index), ...problem });
+          if (errors.length >= MAX_REPORTED_ROW_ERRORS) break;
+        } else if (errors.length === 0 && encoder.full) {
+          await stage();
+        }
+        index++;
+      }
+      rows = index;
+      if (errors.length > 0) throw invalidRows(errors);
+      if (rows === 0) throw new ProblemError('OB_ERR_INVALID_REQUEST', 'the batch holds no rows', { errors: [{ field: 'inputs', message: 'must not be empty' }] });
+      if (encoder.rows > 0) await stage();
+      await Promise.all(inFlight);
+
+      const record: JobRecord = {
+        id,
+        tenant: request.tenant,
+        model: manifest.name,
+        version: manifest.version,
+        status: 'queued',
+        total: rows,
+        done: 0,
+        failed: 0,
+        chunks,
+        chunksDone: 0,
+        chunkSize,
+        priority: request.priority,
+        createdAt: new Date().toISOString(),
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+      };
+      await this.store.commit(record);
+      await this.chunks.addBulk(
+        Array.from({ length: chunks }, (_, chunk) => ({
+          name: JobName.RunChunk,
+          data: { jobId: id, chunk },
+          opts: { jobId: chunkJobId(id, chunk), priority: request.priority },
+        })),
+      );
+      this.logger.info('job queued', { jobId: id, model: manifest.name, version: manifest.version, rows, chunks, tenant: request.tenant });
+      return record;
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      await this.store.remove(id, chunks).catch((e: unknown) => this.logger.warn('could not remove a rejected job', { jobId: id, error: String(e) }));
+      throw error;
+    }
+  }
+}
+
+function invalidRows(errors: FieldError[]): ProblemError {
+  const first = errors[0] as FieldError;
+  const where = first.row !== undefined ? `row ${first.row}` : `line ${first.line ?? '?'}`;
+  const field = first.field ? `: field '${first.field}'` : ':';
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
+  return new ProblemError('OB_ERR_INVALID_ROWS', `${where}${field} ${first.message}${more}; nothing was queued`, { errors });
+}

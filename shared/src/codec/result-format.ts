@@ -1,0 +1,108 @@
+import type { ModelManifest } from '../manifest';
+import type { RowId } from './chunk-codec';
+
+/** An output tensor as ONNX Runtime returns it, without ORT types. */
+export interface OutputData {
+  data: ArrayLike<number | bigint | string | boolean>;
+  dims: readonly number[];
+}
+
+export interface RowError {
+  code: string;
+  message: string;
+}
+
+function toJsonNumber(value: number | bigint | string | boolean): number | string | boolean {
+  // int64 outputs arrive as BigInt, which JSON cannot hold; within 2^53 they are exact numbers.
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return value;
+}
+
+function rowSlice(output: OutputData, row: number): (number | string | boolean)[] {
+  const rows = output.dims[0] ?? 1;
+  const perRow = rows === 0 ? 0 : output.data.length / rows;
+  const values = new Array<number | string | boolean>(perRow);
+  for (let i = 0; i < perRow; i++) values[i] = toJsonNumber(output.data[row * perRow + i] as number);
+  return values;
+}
+
+function nest(values: unknown[], shape: readonly number[]): unknown {
+  if (shape.length <= 1) return values;
+  const step = values.length / (shape[0] ?? 1);
+  const out: unknown[] = [];
+  for (let i = 0; i < values.length; i += step) out.push(nest(values.slice(i, i + step), shape.slice(1)));
+  return out;
+}
+
+/**
+ * Turns output tensors into one JSON result line per row, as the manifest's `result` says.
+ * `first`/`count` select rows of the (possibly dynamically batched) outputs; `ids` are echoed.
+ */
+export function formatResults(
+  manifest: ModelManifest,
+  outputs: ReadonlyMap<string, OutputData>,
+  first: number,
+  count: number,
+  ids: readonly (RowId | null)[] | null,
+): string[] {
+  const lines = new Array<string>(count);
+  const spec = manifest.result;
+  const get = (name: string | undefined): OutputData => {
+    const output = outputs.get(name ?? '');
+    if (!output) throw new Error(`model produced no output named ${String(name)}`);
+    return output;
+  };
+  for (let i = 0; i < count; i++) {
+    const row = first + i;
+    let result: Record<string, unknown>;
+    switch (spec.kind) {
+      case 'classification': {
+        const labels = spec.labels ?? [];
+        const values = rowSlice(get(spec.output), row) as number[];
+        const probabilities: Record<string, number> = {};
+        let best = 0;
+        for (let k = 0; k < labels.length; k++) {
+          probabilities[labels[k] as string] = values[k] as number;
+          if ((values[k] as number) > (values[best] as number)) best = k;
+        }
+        result = { label: labels[best], confidence: values[best], probabilities };
+        break;
+      }
+      case 'regression': {
+        const values = rowSlice(get(spec.output), row);
+        const names = spec.names;
+        if (names && names.length > 1) {
+          result = { values: Object.fromEntries(names.map((n, k) => [n, values[k]])) };
+        } else {
+          result = { value: values[0] };
+        }
+        break;
+      }
+      case 'tensor': {
+        const named: Record<string, unknown> = {};
+        for (const name of spec.outputs ?? manifest.outputs.map((o) => o.name)) {
+          const output = get(name);
+          named[name] = nest(rowSlice(output, row), output.dims.slice(1));
+        }
+        result = { outputs: named };
+        break;
+      }
+    }
+    const id = ids?.[i];
+    lines[i] = JSON.stringify(id === undefined || id === null ? result : { id, ...result });
+  }
+  return lines;
+}
+
+/** The result line of a row that could not be run. */
+export function formatRowError(error: RowError, id: RowId | undefined): string {
+  return JSON.stringify(id === undefined ? { error } : { id, error });
+}
+
+/** Names of the outputs a manifest's result reads (the only ones fetched from the session). */
+export function fetchedOutputs(manifest: ModelManifest): string[] {
+  const spec = manifest.result;
+  if (spec.kind === 'tensor') return spec.outputs ?? manifest.outputs.map((o) => o.name);
+  return [spec.output ?? ''];
+}

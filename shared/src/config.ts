@@ -1,0 +1,89 @@
+import os from 'node:os';
+import path from 'node:path';
+import Ajv from 'ajv';
+
+/**
+ * Every setting of onnx-batch, read once from the environment, typed, validated and frozen.
+ * This table is the single source of truth: the README's configuration table is checked
+ * against it by a test. Nothing else in the code base reads `process.env`.
+ */
+export const CONFIG_VARIABLES = {
+  PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, doc: 'HTTP port of the API.' },
+  HOST: { type: 'string', default: '127.0.0.1', doc: 'Interface the API listens on.' },
+  REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', doc: 'Redis holding queues, inputs and results (`redis://` or `rediss://`).' },
+  REDIS_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_{}.-]{1,64}$', default: 'onnx-batch', doc: 'Prefix of every Redis key (queues included); `{onnx-batch}` for Redis Cluster.' },
+  MODELS_DIR: { type: 'string', default: '', doc: 'Model repository (`<name>/<version>/model.{onnx,json}`). Default: `models/` of the checkout.' },
+  DEFAULT_MODEL: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'iris', doc: 'Model used by the unversioned `/batch-predict` when the body names none.' },
+  MODEL_RELOAD_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 2000, doc: 'How often the model repository is rescanned for new or removed versions (0 = never).' },
+  RESULT_TTL_SECONDS: { type: 'integer', minimum: 60, maximum: 31_536_000, default: 86_400, doc: 'How long a job, its inputs and its results are kept after it finishes.' },
+  STAGING_TTL_SECONDS: { type: 'integer', minimum: 10, maximum: 86_400, default: 900, doc: 'How long staged inputs of an upload that never committed survive.' },
+  LOG_LEVEL: { type: 'string', enum: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], default: 'info', doc: 'winston log level.' },
+  MAX_BODY_BYTES: { type: 'integer', minimum: 1024, maximum: 1_073_741_824, default: 67_108_864, doc: 'Largest JSON request body accepted (413 above).' },
+  MAX_ROWS_PER_JOB: { type: 'integer', minimum: 1, maximum: 100_000_000, default: 10_000_000, doc: 'Most rows one job may carry (413 above).' },
+  CHUNK_SIZE: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 4096, doc: 'Rows per chunk, unless the model manifest sets `chunkSize`.' },
+  INLINE_RESULTS_LIMIT: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 10_000, doc: 'Most results returned inline by `GET /v1/batch-result/:id`; larger jobs answer with a `resultsUrl`.' },
+  JOB_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 3, doc: 'Attempts per chunk before its rows are marked failed.' },
+  JOB_BACKOFF_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 1000, doc: 'First retry delay of a chunk (exponential backoff).' },
+  WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1024, default: 16, doc: 'Chunks a worker process holds at once (small ones are batched into one ONNX Runtime call).' },
+  INFERENCE_THREADS: { type: 'integer', minimum: 1, maximum: 256, default: 1, doc: 'Inference threads per worker process, each with its own ONNX Runtime sessions.' },
+  INTRA_OP_THREADS: { type: 'integer', minimum: 1, maximum: 256, default: 1, doc: 'ONNX Runtime intra-op threads per session.' },
+  MAX_BATCH_ROWS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 8192, doc: 'Most rows one dynamic batch (several small chunks in one `run()`) may hold.' },
+  LOCK_DURATION_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 30_000, doc: 'BullMQ lock on a running chunk; a worker that dies loses it after this long and the chunk is retried.' },
+  STALLED_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 15_000, doc: 'How often workers look for chunks whose worker died.' },
+  SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000, doc: 'On SIGTERM, how long in-flight requests and chunks may take before the process exits anyway.' },
+  WORKERS: { type: 'integer', minimum: 0, maximum: 256, default: os.availableParallelism(), doc: '`npm start` only: worker processes started beside the API (default: number of CPUs).' },
+} as const satisfies Record<string, VariableSpec>;
+
+interface VariableSpec {
+  type: 'integer' | 'string';
+  default: number | string;
+  doc: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  pattern?: string;
+  enum?: readonly string[];
+}
+
+type Vars = typeof CONFIG_VARIABLES;
+type ValueOf<S> = S extends { type: 'integer' } ? number : S extends { enum: readonly (infer E)[] } ? E : string;
+
+export type Config = { readonly [K in keyof Vars]: ValueOf<Vars[K]> };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Where the checkout's `models/` sits relative to this compiled file (shared/dist/config.js). */
+const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
+
+/**
+ * Reads, validates and freezes the configuration. Throws a ConfigError naming the variable
+ * when one is malformed, so a process fails at start-up, not on first use.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const properties: Record<string, object> = {};
+  for (const [name, spec] of Object.entries(CONFIG_VARIABLES)) {
+    const { doc: _doc, ...schema } = spec as VariableSpec;
+    properties[name] = schema;
+  }
+  const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true }).compile({
+    type: 'object',
+    properties,
+  });
+  const raw: Record<string, unknown> = {};
+  for (const name of Object.keys(CONFIG_VARIABLES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const variable = e.instancePath.replace(/^\//, '');
+      return `${variable}=${JSON.stringify(env[variable])} ${e.message ?? 'is invalid'}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  if (raw.MODELS_DIR === '') raw.MODELS_DIR = DEFAULT_MODELS_DIR;
+  raw.MODELS_DIR = path.resolve(String(raw.MODELS_DIR));
+  return Object.freeze(raw) as unknown as Config;
+}

@@ -1,0 +1,175 @@
+import type { Redis } from 'ioredis';
+import type { JobStatus } from './contracts';
+import { JOB_STATUSES } from './contracts';
+import type { Problem } from './errors';
+import { BEGIN_CHUNK } from './lua/begin-chunk';
+import { COMPLETE_CHUNK } from './lua/complete-chunk';
+import { RedisKeys } from './redis-keys';
+
+/** The job record as stored in its hash. */
+export interface JobRecord {
+  id: string;
+  tenant: string;
+  model: string;
+  version: string;
+  status: JobStatus;
+  total: number;
+  done: number;
+  failed: number;
+  chunks: number;
+  chunksDone: number;
+  chunkSize: number;
+  priority: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: Problem | null;
+}
+
+export type BeginChunkResult =
+  | { state: 'missing' | 'cancelled' | 'done' | 'noinput' }
+  | { state: 'running'; input: Buffer; model: string; version: string };
+
+export type CompleteChunkOutcome = 'gone' | 'cancelled' | 'duplicate' | 'recorded' | 'finished';
+
+const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
+  '-1': 'gone',
+  '-2': 'cancelled',
+  '0': 'duplicate',
+  '1': 'recorded',
+  '2': 'finished',
+};
+
+interface ScriptedRedis extends Redis {
+  beginChunkBuffer(job: string, input: string, output: string, now: string): Promise<(Buffer | null)[]>;
+  completeChunk(job: string, output: string, input: string, ...argv: (string | number)[]): Promise<number>;
+}
+
+/**
+ * Reads and writes job records, chunk inputs and chunk results: the only code that knows how a
+ * job is laid out in Redis (see redis-keys.ts).
+ */
+export class JobStore {
+  readonly keys: RedisKeys;
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    private readonly ttlSeconds: number,
+  ) {
+    this.keys = new RedisKeys(prefix);
+    redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
+    redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
+    this.redis = redis as ScriptedRedis;
+  }
+
+  /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits. */
+  stageInput(id: string, chunk: number, input: Buffer, ttlSeconds: number): Promise<unknown> {
+    return this.redis.set(this.keys.input(id, chunk), input, 'EX', ttlSeconds);
+  }
+
+  /** Makes a staged job real: writes its record and gives every key the job's TTL. */
+  async commit(record: JobRecord): Promise<void> {
+    const key = this.keys.job(record.id);
+    const multi = this.redis.multi().hset(key, serialise(record)).expire(key, this.ttlSeconds);
+    for (let chunk = 0; chunk < record.chunks; chunk++) multi.expire(this.keys.input(record.id, chunk), this.ttlSeconds);
+    const replies = await multi.exec();
+    const failure = replies?.find(([error]) => error);
+    if (failure) throw failure[0] as Error;
+  }
+
+  /** Removes every key of a job (its record, inputs and results). */
+  async remove(id: string, chunks: number): Promise<void> {
+    const keys = [this.keys.job(id)];
+    for (let chunk = 0; chunk < chunks; chunk++) keys.push(this.keys.input(id, chunk), this.keys.output(id, chunk));
+    for (let i = 0; i < keys.length; i += 1000) await this.redis.del(...keys.slice(i, i + 1000));
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const hash = await this.redis.hgetall(this.keys.job(id));
+    return hash.id ? deserialise(hash) : null;
+  }
+
+  async beginChunk(id: string, chunk: number, now: Date): Promise<BeginChunkResult> {
+    const reply = await this.redis.beginChunkBuffer(
+      this.keys.job(id),
+      this.keys.input(id, chunk),
+      this.keys.output(id, chunk),
+      now.toISOString(),
+    );
+    const state = reply[0]?.toString() ?? 'missing';
+    if (state !== 'running') return { state: state as 'missing' | 'cancelled' | 'done' | 'noinput' };
+    return {
+      state,
+      input: reply[1] as Buffer,
+      model: (reply[2] as Buffer).toString(),
+      version: (reply[3] as Buffer).toString(),
+    };
+  }
+
+  /** Records a chunk's results once (idempotent) and finishes the job after its last chunk. */
+  async completeChunk(
+    id: string,
+    chunk: number,
+    results: string,
+    rows: number,
+    failedRows: number,
+    failureIfAllFailed: Problem,
+    now: Date,
+  ): Promise<CompleteChunkOutcome> {
+    const reply = await this.redis.completeChunk(
+      this.keys.job(id),
+      this.keys.output(id, chunk),
+      this.keys.input(id, chunk),
+      results,
+      rows,
+      failedRows,
+      now.toISOString(),
+      this.ttlSeconds,
+      JSON.stringify(failureIfAllFailed),
+      this.keys.finishedChannel(),
+      id,
+    );
+    return COMPLETE_OUTCOMES[String(reply)] ?? 'gone';
+  }
+
+  /** Results of chunks [from, to), each one JSON line per row; null where a chunk has none. */
+  readResults(id: string, from: number, to: number): Promise<(string | null)[]> {
+    if (to <= from) return Promise.resolve([]);
+    const keys: string[] = [];
+    for (let chunk = from; chunk < to; chunk++) keys.push(this.keys.output(id, chunk));
+    return this.redis.mget(...keys);
+  }
+}
+
+function serialise(record: JobRecord): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (v === null || v === undefined) continue;
+    out[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+function deserialise(hash: Record<string, string>): JobRecord {
+  const status = hash.status as JobStatus;
+  return {
+    id: hash.id ?? '',
+    tenant: hash.tenant ?? '',
+    model: hash.model ?? '',
+    version: hash.version ?? '',
+    status: JOB_STATUSES.includes(status) ? status : 'queued',
+    total: Number(hash.total ?? 0),
+    done: Number(hash.done ?? 0),
+    failed: Number(hash.failed ?? 0),
+    chunks: Number(hash.chunks ?? 0),
+    chunksDone: Number(hash.chunksDone ?? 0),
+    chunkSize: Number(hash.chunkSize ?? 0),
+    priority: Number(hash.priority ?? 0),
+    createdAt: hash.createdAt ?? '',
+    startedAt: hash.startedAt ?? null,
+    finishedAt: hash.finishedAt ?? null,
+    error: hash.error ? (JSON.parse(hash.error) as Problem) : null,
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Starts work on one chunk: marks the job running and returns the chunk's input.
+ *
+ * KEYS[1] job hash   KEYS[2] chunk input   KEYS[3] chunk output
+ * ARGV[1] now (ISO 8601)
+ *
+ * Returns { state, input?, model?, version? } where state is
+ *   'missing'   the job is gone (deleted or expired): skip the chunk
+ *   'cancelled' the job was cancelled: skip the chunk
+ *   'done'      the chunk already has results (a re-run after a crash): nothing to do
+ *   'noinput'   the input is gone but no results exist: the chunk cannot run
+ *   'running'   run it: input, model and version follow
+ */
+export const BEGIN_CHUNK = `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status == 'cancelled' then return {'cancelled'} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'done'} end
+local input = redis.call('GET', KEYS[2])
+if not input then return {'noinput'} end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[1])
+end
+return {'running', input, redis.call('HGET', KEYS[1], 'model'), redis.call('HGET', KEYS[1], 'version')}
+`;

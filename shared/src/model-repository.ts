@@ -1,0 +1,307 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import * as ort from 'onnxruntime-node';
+import { RowValidator } from './codec/row-validator';
+import { ProblemError } from './errors';
+import type { ModelManifest } from './manifest';
+import { featureSize, rowElements } from './manifest';
+import { MANIFEST_SCHEMA } from './manifest-schema';
+
+export const MODEL_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
+export const VERSION_PATTERN = /^[0-9]{1,9}$/;
+
+/** One servable model version. */
+export interface ModelVersion {
+  readonly manifest: ModelManifest;
+  readonly modelPath: string;
+  readonly manifestPath: string;
+  /** Changes whenever model.onnx or model.json changes on disk; sessions are cached by it. */
+  readonly fingerprint: string;
+  readonly validator: RowValidator;
+}
+
+export interface ModelEntry {
+  readonly name: string;
+  readonly defaultVersion: string;
+  /** Ascending by version number. */
+  readonly versions: readonly ModelVersion[];
+}
+
+/** Something wrong with one file of the repository, naming the field when there is one. */
+export interface RepositoryProblem {
+  file: string;
+  field?: string;
+  message: string;
+}
+
+export class ModelRepositoryError extends Error {
+  override name = 'ModelRepositoryError';
+  constructor(readonly problems: RepositoryProblem[]) {
+    super(
+      `model repository is invalid:\n${problems
+        .map((p) => `  ${p.file}${p.field ? ` (${p.field})` : ''}: ${p.message}`)
+        .join('\n')}`,
+    );
+  }
+}
+
+const manifestValidator = new Ajv2020({ allErrors: true, strict: false }).compile(MANIFEST_SCHEMA);
+
+const ORT_TYPES: Record<string, string> = {
+  float32: 'float32',
+  float64: 'float64',
+  int32: 'int32',
+  int64: 'int64',
+  string: 'string',
+  bool: 'bool',
+};
+
+/**
+ * The model repository on disk: `<dir>/<name>/<version>/{model.onnx,model.json}`. Every
+ * manifest is checked against the manifest schema and against the graph itself. At start-up a
+ * problem is fatal; afterwards the repository is rescanned and a new version is served, a
+ * removed one dropped, and a broken one reported in `problems` while the rest keep serving.
+ */
+export class ModelRepository {
+  private models = new Map<string, ModelEntry>();
+  private byFingerprint = new Map<string, ModelVersion>();
+  private currentProblems: RepositoryProblem[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+
+  private constructor(readonly dir: string) {}
+
+  /** Loads the repository; throws ModelRepositoryError listing every problem found. */
+  static async open(dir: string): Promise<ModelRepository> {
+    const repository = new ModelRepository(dir);
+    await repository.scan();
+    if (repository.currentProblems.length > 0) throw new ModelRepositoryError(repository.currentProblems);
+    if (repository.models.size === 0) {
+      throw new ModelRepositoryError([{ file: dir, message: 'holds no model (expected <name>/<version>/model.json)' }]);
+    }
+    return repository;
+  }
+
+  get problems(): readonly RepositoryProblem[] {
+    return this.currentProblems;
+  }
+
+  list(): ModelEntry[] {
+    return [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The model version a request names (default version when none); 404 problems otherwise. */
+  resolve(name: string, version?: string): ModelVersion {
+    const entry = MODEL_NAME_PATTERN.test(name) ? this.models.get(name) : undefined;
+    if (!entry) {
+      const known = this.list().map((m) => m.name).join(', ');
+      throw new ProblemError('OB_ERR_MODEL_NOT_FOUND', `no model named '${truncate(name)}' (models: ${known})`);
+    }
+    const wanted = version ?? entry.defaultVersion;
+    const found = entry.versions.find((v) => v.manifest.version === wanted);
+    if (!found) {
+      const known = entry.versions.map((v) => v.manifest.version).join(', ');
+      throw new ProblemError('OB_ERR_VERSION_NOT_FOUND', `model '${name}' has no version '${truncate(wanted)}' (versions: ${known})`);
+    }
+    return found;
+  }
+
+  /** Rescans the directory now (coalesced with a scan already under way). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.scan().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  /** Rescans every `intervalMs` in the background (0 = never). */
+  watch(intervalMs: number, onError: (error: unknown) => void): void {
+    if (intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => {
+      this.refresh().catch(onError);
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async scan(): Promise<void> {
+    const problems: RepositoryProblem[] = [];
+    const models = new Map<string, ModelEntry>();
+    const byFingerprint = new Map<string, ModelVersion>();
+    let names: string[];
+    try {
+      names = (await fs.readdir(this.dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch (error) {
+      this.currentProblems = [{ file: this.dir, message: `cannot read the model repository: ${(error as Error).message}` }];
+      this.models = models;
+      return;
+    }
+    for (const name of names.sort()) {
+      if (!MODEL_NAME_PATTERN.test(name)) continue; // scripts, __pycache__, READMEs live beside models
+      const modelDir = path.join(this.dir, name);
+      const versionNames = (await fs.readdir(modelDir, { withFileTypes: true }))
+        .filter((d) => d.isDirectory() && VERSION_PATTERN.test(d.name))
+        .map((d) => d.name)
+        .sort((a, b) => Number(a) - Number(b));
+      const versions: ModelVersion[] = [];
+      for (const version of versionNames) {
+        const loaded = await this.loadVersion(path.join(modelDir, version), name, version, problems);
+        if (loaded) {
+          versions.push(loaded);
+          byFingerprint.set(loaded.fingerprint, loaded);
+        }
+      }
+      if (versions.length === 0) continue;
+      const pinned = versions.filter((v) => v.manifest.default === true);
+      if (pinned.length > 1) {
+        problems.push({ file: path.join(modelDir, '*', 'model.json'), field: 'default', message: `more than one version of '${name}' is pinned as default` });
+      }
+      const defaultVersion = (pinned.at(-1) ?? versions.at(-1))?.manifest.version ?? '';
+      models.set(name, { name, defaultVersion, versions });
+    }
+    this.models = models;
+    this.byFingerprint = byFingerprint;
+    this.currentProblems = problems;
+  }
+
+  private async loadVersion(dir: string, name: string, version: string, problems: RepositoryProblem[]): Promise<ModelVersion | null> {
+    const manifestPath = path.join(dir, 'model.json');
+    const modelPath = path.join(dir, 'model.onnx');
+    let fingerprint: string;
+    try {
+      const [m, o] = await Promise.all([fs.stat(manifestPath), fs.stat(modelPath)]);
+      fingerprint = `${dir}|${m.mtimeMs}|${m.size}|${o.mtimeMs}|${o.size}`;
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).path ?? dir;
+      problems.push({ file: missing, message: 'is missing' });
+      return null;
+    }
+    const known = this.byFingerprint.get(fingerprint);
+    if (known) return known;
+
+    let manifest: ModelManifest;
+    try {
+      manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8')) as ModelManifest;
+    } catch (error) {
+      problems.push({ file: manifestPath, message: `is not valid JSON: ${(error as Error).message}` });
+      return null;
+    }
+    if (!manifestValidator(manifest)) {
+      for (const e of manifestValidator.errors ?? []) {
+        const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+        const extra = e.keyword === 'additionalProperties' ? ` '${String((e.params as { additionalProperty?: string }).additionalProperty)}'` : '';
+        problems.push({ file: manifestPath, field, message: `${e.message ?? 'is invalid'}${extra}` });
+      }
+      return null;
+    }
+    const semantic = checkManifest(manifest, name, version);
+    if (semantic.length === 0) semantic.push(...(await checkGraph(manifest, modelPath)));
+    if (semantic.length > 0) {
+      for (const p of semantic) problems.push({ file: p.file === 'graph' ? modelPath : manifestPath, ...(p.field ? { field: p.field } : {}), message: p.message });
+      return null;
+    }
+    return Object.freeze({ manifest, modelPath, manifestPath, fingerprint, validator: new RowValidator(manifest) });
+  }
+}
+
+interface Finding {
+  file?: 'graph';
+  field?: string;
+  message: string;
+}
+
+/** What JSON Schema cannot say: names agree with directories, inputs add up, outputs exist. */
+export function checkManifest(manifest: ModelManifest, name: string, version: string): Finding[] {
+  const findings: Finding[] = [];
+  if (manifest.name !== name) findings.push({ field: 'name', message: `is '${manifest.name}' but the directory is '${name}'` });
+  if (manifest.version !== version) findings.push({ field: 'version', message: `is '${manifest.version}' but the directory is '${version}'` });
+  const features = new Map(manifest.features.map((f) => [f.name, f]));
+  if (features.size !== manifest.features.length) findings.push({ field: 'features', message: 'feature names must be unique' });
+  const used = new Set<string>();
+  manifest.inputs.forEach((input, i) => {
+    let elements = 0;
+    for (const featureName of input.features) {
+      const feature = features.get(featureName);
+      if (!feature) {
+        findings.push({ field: `inputs.${i}.features`, message: `names unknown feature '${featureName}'` });
+        continue;
+      }
+      used.add(featureName);
+      elements += featureSize(feature);
+      if ((input.dtype === 'string') !== (feature.type === 'string')) {
+        findings.push({ field: `inputs.${i}.features`, message: `feature '${featureName}' (${feature.type}) cannot feed a ${input.dtype} input` });
+      }
+    }
+    if (input.shape.slice(1).some((d) => d < 1)) findings.push({ field: `inputs.${i}.shape`, message: 'only the first (batch) dimension may be dynamic' });
+    else if (elements !== rowElements(input.shape)) {
+      findings.push({ field: `inputs.${i}.shape`, message: `holds ${rowElements(input.shape)} values per row but its features give ${elements}` });
+    }
+  });
+  for (const feature of manifest.features) {
+    if (!used.has(feature.name)) findings.push({ field: 'features', message: `feature '${feature.name}' feeds no input` });
+  }
+  const outputs = new Set(manifest.outputs.map((o) => o.name));
+  const result = manifest.result;
+  if (result.kind !== manifest.task) findings.push({ field: 'result.kind', message: `is '${result.kind}' but task is '${manifest.task}'` });
+  if (result.output !== undefined && !outputs.has(result.output)) findings.push({ field: 'result.output', message: `names no output in 'outputs' ('${result.output}')` });
+  for (const o of result.outputs ?? []) if (!outputs.has(o)) findings.push({ field: 'result.outputs', message: `names no output in 'outputs' ('${o}')` });
+  if (result.kind === 'classification') {
+    const output = manifest.outputs.find((o) => o.name === result.output);
+    const width = output?.shape?.[1];
+    if (width !== undefined && width > 0 && width !== result.labels?.length) {
+      findings.push({ field: 'result.labels', message: `lists ${result.labels?.length ?? 0} labels but output '${result.output}' has ${width} columns` });
+    }
+  }
+  return findings;
+}
+
+/** Opens the graph with ONNX Runtime and checks its inputs and outputs agree with the manifest. */
+async function checkGraph(manifest: ModelManifest, modelPath: string): Promise<Finding[]> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: 'disabled' });
+  } catch (error) {
+    return [{ file: 'graph', message: `ONNX Runtime cannot load it: ${(error as Error).message}` }];
+  }
+  const findings: Finding[] = [];
+  try {
+    const graphInputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
+    const graphOutputs = new Map(session.outputMetadata.map((m) => [m.name, m]));
+    manifest.inputs.forEach((input, i) => {
+      const meta = graphInputs.get(input.name);
+      if (!meta) {
+        findings.push({ field: `inputs.${i}.name`, message: `graph has no input '${input.name}' (graph inputs: ${[...graphInputs.keys()].join(', ')})` });
+      } else if (meta.isTensor) {
+        if (meta.type !== ORT_TYPES[input.dtype]) findings.push({ field: `inputs.${i}.dtype`, message: `is ${input.dtype} but the graph input is ${meta.type}` });
+        if (meta.shape.length > 0 && meta.shape.length !== input.shape.length) {
+          findings.push({ field: `inputs.${i}.shape`, message: `has rank ${input.shape.length} but the graph input has rank ${meta.shape.length}` });
+        }
+      }
+    });
+    for (const name of graphInputs.keys()) {
+      if (!manifest.inputs.some((i) => i.name === name)) findings.push({ field: 'inputs', message: `graph input '${name}' is not described` });
+    }
+    manifest.outputs.forEach((output, i) => {
+      const meta = graphOutputs.get(output.name);
+      if (!meta) {
+        findings.push({ field: `outputs.${i}.name`, message: `graph has no output '${output.name}' (graph outputs: ${[...graphOutputs.keys()].join(', ')})` });
+      } else if (!meta.isTensor) {
+        findings.push({ field: `outputs.${i}.name`, message: `graph output '${output.name}' is not a tensor (onnxruntime-node cannot return maps or sequences)` });
+      } else if (meta.type !== ORT_TYPES[output.dtype]) {
+        findings.push({ field: `outputs.${i}.dtype`, message: `is ${output.dtype} but the graph output is ${meta.type}` });
+      }
+    });
+  } finally {
+    await session.release();
+  }
+  return findings;
+}
+
+function truncate(value: string): string {
+  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
+}

@@ -1,0 +1,20 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * A Redis connection for onnx-batch. `maxRetriesPerRequest: null` is what BullMQ requires of
+ * the connections it blocks on; reconnection is unbounded with a capped backoff so processes
+ * ride out a Redis restart by themselves.
+ */
+export function createRedis(url: string, options: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (attempt) => Math.min(50 * attempt, 2000),
+    ...options,
+  });
+}
+
+/** A connection for request-path commands: fails fast instead of queueing while Redis is down. */
+export function createCommandRedis(url: string, options: RedisOptions = {}): Redis {
+  return createRedis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, ...options });
+}

@@ -1,0 +1,89 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import {
+  formatRowError,
+  makeProblem,
+  ProblemError,
+  type JobStore,
+  type Logger,
+  type ModelRepository,
+  type ModelVersion,
+  type RunChunkData,
+} from '@onnx-batch/shared';
+import type { InferencePool } from './inference-pool';
+
+export type ChunkResult = { outcome: string };
+
+/**
+ * Runs one chunk: reads its input, runs it through an inference thread, and records its
+ * results exactly once. Throwing hands the chunk back to BullMQ for a retry with backoff;
+ * on the last attempt the chunk's rows are recorded as failed instead, so the job still
+ * finishes and says which rows failed and why.
+ */
+export class ChunkProcessor {
+  constructor(
+    private readonly store: JobStore,
+    private readonly repository: ModelRepository,
+    private readonly pool: InferencePool,
+    private readonly logger: Logger,
+  ) {}
+
+  async process(job: Job<RunChunkData>): Promise<ChunkResult> {
+    const { jobId, chunk } = job.data;
+    const log = this.logger.child({ jobId, chunk, attempt: job.attemptsMade + 1 });
+    try {
+      return await this.run(jobId, chunk, log);
+    } catch (error) {
+      const final = error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (!final) {
+        log.warn('chunk failed; it will be retried', { error: (error as Error).message });
+        throw error;
+      }
+      log.error('chunk failed for good; its rows are marked failed', { error: (error as Error).message });
+      return this.failRows(jobId, chunk, (error as Error).message);
+    }
+  }
+
+  private async run(jobId: string, chunk: number, log: Logger): Promise<ChunkResult> {
+    const begun = await this.store.beginChunk(jobId, chunk, new Date());
+    if (begun.state !== 'running') {
+      // Deleted, cancelled, already done by an earlier attempt: nothing to run.
+      if (begun.state === 'noinput') throw new UnrecoverableError('the chunk input is gone (expired or deleted)');
+      log.debug('chunk skipped', { state: begun.state });
+      return { outcome: begun.state };
+    }
+    const model = await this.resolveModel(begun.model, begun.version);
+    const outcome = await this.pool.run(model, begun.input);
+    const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
+    const recorded = await this.store.completeChunk(jobId, chunk, outcome.lines, outcome.rows, outcome.failedRows, failure, new Date());
+    log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded });
+    if (recorded === 'finished') log.info('job finished', { model: begun.model, version: begun.version });
+    return { outcome: recorded };
+  }
+
+  /** The job's model version; a version added after start-up is picked up by a rescan. */
+  private async resolveModel(name: string, version: string): Promise<ModelVersion> {
+    try {
+      return this.repository.resolve(name, version);
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error;
+      await this.repository.refresh();
+      try {
+        return this.repository.resolve(name, version);
+      } catch (again) {
+        throw new UnrecoverableError(again instanceof Error ? again.message : String(again));
+      }
+    }
+  }
+
+  private async failRows(jobId: string, chunk: number, reason: string): Promise<ChunkResult> {
+    const record = await this.store.get(jobId);
+    if (!record) return { outcome: 'gone' };
+    const rows = Math.max(0, Math.min(record.chunkSize, record.total - chunk * record.chunkSize));
+    const message = `the chunk holding this row could not be run: ${reason}`;
+    const line = formatRowError({ code: 'OB_ERR_INFERENCE_FAILED', message }, undefined);
+    const lines = new Array<string>(rows).fill(line).join('\n');
+    const failure = makeProblem('OB_ERR_INFERENCE_FAILED', message);
+    const recorded = await this.store.completeChunk(jobId, chunk, lines, rows, rows, failure, new Date());
+    return { outcome: recorded };
+  }
+}

@@ -1,0 +1,39 @@
+import type { ModelManifest } from '@onnx-batch/shared';
+
+/** Messages between a worker process and its inference threads. */
+
+export interface ThreadOptions {
+  intraOpThreads: number;
+}
+
+export interface ModelRef {
+  /** Changes when the model's files change; sessions are cached by it. */
+  fingerprint: string;
+  modelPath: string;
+  manifest: ModelManifest;
+}
+
+export interface RunRequest {
+  type: 'run';
+  batchId: number;
+  model: ModelRef;
+  /** Encoded chunks (transferred, not copied); run together in one `session.run()` when possible. */
+  chunks: ArrayBuffer[];
+}
+
+export interface ChunkOutcome {
+  /** One JSON result line per row, joined by '\n'. */
+  lines: string;
+  rows: number;
+  failedRows: number;
+  /** The first row error's message, when any row failed. */
+  firstError: string | null;
+  /** Milliseconds spent in `session.run()` for the batch this chunk was part of. */
+  inferenceMs: number;
+  /** Rows in that batch (dynamic batching may have joined several chunks). */
+  batchRows: number;
+}
+
+export type ThreadReply =
+  | { type: 'result'; batchId: number; chunks: ChunkOutcome[] }
+  | { type: 'error'; batchId: number; message: string };

@@ -1,0 +1,118 @@
+import path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import {
+  buildFeeds,
+  decodeChunk,
+  fetchedOutputs,
+  formatResults,
+  formatRowError,
+  sliceChunk,
+  type DecodedChunk,
+  type ModelManifest,
+  type OutputData,
+} from '@onnx-batch/shared';
+import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply } from './inference-protocol';
+
+/**
+ * An inference thread: owns one ONNX Runtime session per model version, created on first use
+ * and reused. `session.run()` blocks the thread it runs on, so it runs here, off the worker's
+ * event loop, which stays free to renew BullMQ locks.
+ */
+const options = workerData as ThreadOptions;
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function session(model: ModelRef): Promise<ort.InferenceSession> {
+  let existing = sessions.get(model.fingerprint);
+  if (!existing) {
+    // A changed model file has a new fingerprint: drop sessions of older files of the same path.
+    for (const [key, old] of sessions) {
+      if (key.split('|')[0] === path.dirname(model.modelPath) && key !== model.fingerprint) {
+        sessions.delete(key);
+        void old.then((s) => s.release()).catch(() => undefined);
+      }
+    }
+    existing = ort.InferenceSession.create(model.modelPath, {
+      intraOpNumThreads: options.intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    existing.catch(() => sessions.delete(model.fingerprint));
+    sessions.set(model.fingerprint, existing);
+  }
+  return existing;
+}
+
+async function run(s: ort.InferenceSession, manifest: ModelManifest, chunks: DecodedChunk[]): Promise<{ outputs: Map<string, OutputData>; ms: number }> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, feed] of buildFeeds(manifest, chunks)) feeds[name] = new ort.Tensor(feed.dtype, feed.data, feed.dims);
+  const started = performance.now();
+  const result = await s.run(feeds, fetchedOutputs(manifest));
+  const ms = performance.now() - started;
+  const outputs = new Map<string, OutputData>();
+  for (const [name, value] of Object.entries(result)) outputs.set(name, { data: value.data as OutputData['data'], dims: value.dims });
+  return { outputs, ms };
+}
+
+function outcome(lines: string[], rows: number, failedRows: number, firstError: string | null, ms: number, batchRows: number): ChunkOutcome {
+  return { lines: lines.join('\n'), rows, failedRows, firstError, inferenceMs: ms, batchRows };
+}
+
+/** Runs one chunk on its own; when that fails, row by row, so only the bad rows fail. */
+async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk: DecodedChunk): Promise<ChunkOutcome> {
+  try {
+    const { outputs, ms } = await run(s, manifest, [chunk]);
+    return outcome(formatResults(manifest, outputs, 0, chunk.rows, chunk.ids), chunk.rows, 0, null, ms, chunk.rows);
+  } catch {
+    const lines: string[] = [];
+    let failed = 0;
+    let firstError: string | null = null;
+    let totalMs = 0;
+    for (let row = 0; row < chunk.rows; row++) {
+      const single = sliceChunk(manifest, chunk, row, 1);
+      try {
+        const { outputs, ms } = await run(s, manifest, [single]);
+        totalMs += ms;
+        lines.push(...formatResults(manifest, outputs, 0, 1, single.ids));
+      } catch (error) {
+        failed++;
+        const message = `the model could not run this row: ${(error as Error).message}`;
+        firstError ??= message;
+        lines.push(formatRowError({ code: 'OB_ERR_INFERENCE_FAILED', message }, single.ids?.[0] ?? undefined));
+      }
+    }
+    return outcome(lines, chunk.rows, failed, firstError, totalMs, 1);
+  }
+}
+
+async function handle(request: RunRequest): Promise<ChunkOutcome[]> {
+  const s = await session(request.model);
+  const manifest = request.model.manifest;
+  const chunks = request.chunks.map((b) => decodeChunk(Buffer.from(b)));
+  if (chunks.length === 1) return [await runAlone(s, manifest, chunks[0] as DecodedChunk)];
+  try {
+    const { outputs, ms } = await run(s, manifest, chunks);
+    const batchRows = chunks.reduce((n, c) => n + c.rows, 0);
+    let first = 0;
+    return chunks.map((chunk) => {
+      const lines = formatResults(manifest, outputs, first, chunk.rows, chunk.ids);
+      first += chunk.rows;
+      return outcome(lines, chunk.rows, 0, null, ms, batchRows);
+    });
+  } catch {
+    // One bad chunk must not fail the others it was batched with.
+    const outcomes: ChunkOutcome[] = [];
+    for (const chunk of chunks) outcomes.push(await runAlone(s, manifest, chunk));
+    return outcomes;
+  }
+}
+
+const port = parentPort;
+if (!port) throw new Error('inference-thread must run as a worker thread');
+port.on('message', (request: RunRequest) => {
+  handle(request).then(
+    (chunks) => port.postMessage({ type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply),
+    (error: unknown) => port.postMessage({ type: 'error', batchId: request.batchId, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply),
+  );
+});
