@@ -50,7 +50,6 @@ export class JobSubmitter {
     const encoder = new ChunkEncoder(manifest, chunkSize);
     const errors: FieldError[] = [];
     const inFlight = new Set<Promise<unknown>>();
-    let rows = 0;
     let chunks = 0;
     const locate = (index: number): FieldError =>
       request.rowLocation === 'row' ? { row: index, message: '' } : { line: index + 1 + (request.lineOffset ?? 0), message: '' };
@@ -77,7 +76,7 @@ export class JobSubmitter {
         }
         index++;
       }
-      rows = index;
+      const rows = index;
       if (errors.length > 0) throw invalidRows(errors);
       if (rows === 0) throw new ProblemError('OB_ERR_INVALID_REQUEST', 'the batch holds no rows', { errors: [{ field: 'inputs', message: 'must not be empty' }] });
       if (encoder.rows > 0) await stage();

@@ -51,7 +51,7 @@ async function run(s: ort.InferenceSession, manifest: ModelManifest, chunks: Dec
   const result = await s.run(feeds, fetchedOutputs(manifest));
   const ms = performance.now() - started;
   const outputs = new Map<string, OutputData>();
-  for (const [name, value] of Object.entries(result)) outputs.set(name, { data: value.data as OutputData['data'], dims: value.dims });
+  for (const [name, value] of Object.entries(result)) outputs.set(name, { data: value.data, dims: value.dims });
   return { outputs, ms };
 }
 

@@ -1,0 +1,60 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Queue } from 'bullmq';
+import { createQueue, createRedis, JobStore, ModelRepository, QueueName, type Config, type Logger, type RunChunkData } from '@onnx-batch/shared';
+import { createApp } from './app';
+import { JobEvents } from './job-events';
+import { JobSubmitter } from './job-submitter';
+
+export interface ApiService {
+  readonly server: Server;
+  readonly url: string;
+  readonly repository: ModelRepository;
+  /** Stops taking requests, lets those in flight finish, then closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Builds the API's dependencies from configuration and starts listening. */
+export async function startApiService(config: Config, logger: Logger): Promise<ApiService> {
+  const repository = await ModelRepository.open(config.MODELS_DIR);
+  repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
+
+  const redis = createRedis(config.REDIS_URL);
+  const subscriber = createRedis(config.REDIS_URL);
+  for (const connection of [redis, subscriber]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS);
+  const chunks = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
+  chunks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
+  const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
+  const submitter = new JobSubmitter(store, chunks, config, logger);
+
+  let closing = false;
+  const app = createApp({ config, logger, redis, repository, store, submitter, events, isShuttingDown: () => closing });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${address.port}`;
+  logger.info('api listening', {
+    url,
+    models: repository.list().map((m) => `${m.name}@${m.versions.map((v) => v.manifest.version).join(',')}`),
+  });
+
+  return {
+    server,
+    url,
+    repository,
+    async close() {
+      closing = true;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      repository.close();
+      await events.close();
+      await chunks.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}

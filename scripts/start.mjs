@@ -1,0 +1,114 @@
+// `npm start`: the API and WORKERS worker processes together, on the configured Redis.
+// When nothing answers at a local REDIS_URL and redis-server is installed, a private Redis is
+// started for the session (in-memory, stopped on exit). Crashed workers are restarted.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const { loadConfig } = require(path.join(root, 'shared', 'dist', 'config.js'));
+
+const log = (message, extra = {}) => process.stdout.write(`${JSON.stringify({ level: 'info', service: 'start', message, ...extra })}\n`);
+const fail = (message) => {
+  process.stderr.write(`onnx-batch start: ${message}\n`);
+  process.exit(1);
+};
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  fail(error.message);
+}
+
+/** True when something at host:port answers a Redis PING (an auth error is an answer too). */
+function redisAnswers(host, port, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH|-ERR)/.test(data.toString())));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const children = new Set();
+let privateRedis = null;
+let redisDir = null;
+let stopping = false;
+
+async function ensureRedis() {
+  const url = new URL(config.REDIS_URL);
+  const host = url.hostname || '127.0.0.1';
+  const port = Number(url.port || 6379);
+  if (await redisAnswers(host, port)) {
+    log('redis answers', { url: `${url.protocol}//${host}:${port}` });
+    return;
+  }
+  const local = ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host);
+  const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!local || !installed) {
+    fail(
+      `nothing answers at ${config.REDIS_URL}. Start Redis (e.g. 'apt-get install redis-server', ` +
+        `'docker run -p 6379:6379 redis:7', or 'docker compose up redis') or point REDIS_URL at one.`,
+    );
+  }
+  redisDir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-redis-'));
+  privateRedis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], {
+    stdio: 'ignore',
+  });
+  log('started a private redis-server for this session', { port, pid: privateRedis.pid });
+  for (let i = 0; i < 50; i++) {
+    if (await redisAnswers('127.0.0.1', port)) return;
+    await sleep(100);
+  }
+  fail('the private redis-server did not start');
+}
+
+function run(name, script, restart) {
+  const child = spawn(process.execPath, [path.join(root, script)], { stdio: 'inherit', env: process.env });
+  children.add(child);
+  child.on('exit', (code, signal) => {
+    children.delete(child);
+    if (stopping) return;
+    if (restart) {
+      log(`${name} exited; restarting it`, { code, signal });
+      setTimeout(() => run(name, script, restart), 1000);
+    } else {
+      log(`${name} exited; stopping everything`, { code, signal });
+      void stop(code ?? 1);
+    }
+  });
+}
+
+async function stop(exitCode) {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) child.kill('SIGTERM');
+  const deadline = Date.now() + config.SHUTDOWN_GRACE_MS + 5000;
+  while (children.size > 0 && Date.now() < deadline) await sleep(100);
+  for (const child of children) child.kill('SIGKILL');
+  if (privateRedis) {
+    privateRedis.kill('SIGTERM');
+    await new Promise((r) => privateRedis.once('exit', r));
+    rmSync(redisDir, { recursive: true, force: true });
+  }
+  process.exit(exitCode);
+}
+
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+await ensureRedis();
+run('api', 'api/dist/main.js', false);
+for (let i = 0; i < config.WORKERS; i++) run(`worker ${i + 1}`, 'worker/dist/main.js', true);
+log('onnx-batch is starting', { api: `http://${config.HOST}:${config.PORT}`, workers: config.WORKERS });
