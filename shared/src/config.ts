@@ -31,7 +31,7 @@ export const CONFIG_VARIABLES = {
   LOCK_DURATION_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 30_000, doc: 'BullMQ lock on a running chunk; a worker that dies loses it after this long and the chunk is retried.' },
   STALLED_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 15_000, doc: 'How often workers look for chunks whose worker died.' },
   SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000, doc: 'On SIGTERM, how long in-flight requests and chunks may take before the process exits anyway.' },
-  WORKERS: { type: 'integer', minimum: 0, maximum: 256, default: os.availableParallelism(), doc: '`npm start` only: worker processes started beside the API (default: number of CPUs).' },
+  WORKERS: { type: 'integer', minimum: 0, maximum: 256, default: Math.min(256, os.availableParallelism()), doc: '`npm start` only: worker processes started beside the API (default: number of CPUs).' },
 } as const satisfies Record<string, VariableSpec>;
 
 interface VariableSpec {

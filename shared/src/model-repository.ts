@@ -250,6 +250,14 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
   if (result.kind !== manifest.task) findings.push({ field: 'result.kind', message: `is '${result.kind}' but task is '${manifest.task}'` });
   if (result.output !== undefined && !outputs.has(result.output)) findings.push({ field: 'result.output', message: `names no output in 'outputs' ('${result.output}')` });
   for (const o of result.outputs ?? []) if (!outputs.has(o)) findings.push({ field: 'result.outputs', message: `names no output in 'outputs' ('${o}')` });
+  if (result.kind === 'regression') {
+    const output = manifest.outputs.find((o) => o.name === result.output);
+    const width = output?.shape && output.shape.length > 1 ? output.shape[1] : 1;
+    const targets = result.names?.length ?? 1;
+    if (width !== undefined && width > 0 && width !== targets) {
+      findings.push({ field: 'result.names', message: `names ${targets} target(s) but output '${result.output}' has ${width} columns` });
+    }
+  }
   if (result.kind === 'classification') {
     const output = manifest.outputs.find((o) => o.name === result.output);
     const width = output?.shape?.[1];

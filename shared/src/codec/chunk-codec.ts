@@ -121,12 +121,19 @@ export class ChunkEncoder {
     if (this.full) throw new Error('chunk is full');
     const isArray = Array.isArray(row);
     const values = row as Record<string, unknown> & unknown[];
+    // A row refused half-way must leave nothing behind: strings are appended, so remember where.
+    const stringCounts = this.slots.map((slot) => slot.strings.length);
+    const refuse = (field: string, message: string): { field: string; message: string } => {
+      this.slots.forEach((slot, i) => (slot.strings.length = stringCounts[i] ?? 0));
+      return { field, message };
+    };
     for (const slot of this.slots) {
       let offset = this.count * slot.perRow;
       for (const feature of slot.features) {
         const value = isArray ? values[feature.index] : values[feature.spec.name];
         if (slot.numbers === null) {
-          slot.strings.push(String(value));
+          // onnxruntime-node cuts a string at its first NUL; a NUL is never part of a word.
+          slot.strings.push(String(value).replaceAll('\0', ' '));
           continue;
         }
         if (feature.spec.type !== 'tensor') {
@@ -136,7 +143,7 @@ export class ChunkEncoder {
         if (typeof value === 'string') {
           const bytes = Buffer.from(value, 'base64');
           if (bytes.length !== feature.size) {
-            return { field: feature.spec.name, message: `must decode to ${feature.size} bytes, not ${bytes.length}` };
+            return refuse(feature.spec.name, `must decode to ${feature.size} bytes, not ${bytes.length}`);
           }
           slot.numbers.set(bytes, offset);
         } else {

@@ -50,6 +50,7 @@ export class RowValidator {
       const extra = String((error.params as { additionalProperty?: string }).additionalProperty);
       return { field: extra, message: `is not a feature of this model (features: ${this.featureNames.join(', ')})` };
     }
+    if (field === 'id' && !arrayForm) return { field, message: 'must be a string (at most 256 characters) or an integer' };
     if (arrayForm && path.length === 0 && (error.keyword === 'minItems' || error.keyword === 'maxItems' || error.keyword === 'items')) {
       return { message: `must hold exactly ${this.featureNames.length} values, in order: ${this.featureNames.join(', ')}` };
     }
