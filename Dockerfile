@@ -1,0 +1,31 @@
+# One image for the API and the worker: `node api/dist/main.js` or `node worker/dist/main.js`.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
+COPY shared/package.json shared/
+COPY api/package.json api/
+COPY worker/package.json worker/
+RUN npm ci
+COPY shared shared
+COPY api api
+COPY worker worker
+RUN npx tsc -b && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production ONNXRUNTIME_NODE_INSTALL=skip HOST=0.0.0.0 MODELS_DIR=/app/models
+WORKDIR /app
+COPY --from=build --chown=node:node /app/node_modules node_modules
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/shared/package.json shared/
+COPY --from=build --chown=node:node /app/shared/dist shared/dist
+COPY --from=build --chown=node:node /app/api/package.json api/
+COPY --from=build --chown=node:node /app/api/dist api/dist
+COPY --from=build --chown=node:node /app/worker/package.json worker/
+COPY --from=build --chown=node:node /app/worker/dist worker/dist
+COPY --chown=node:node models models
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/livez').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "api/dist/main.js"]
