@@ -7,6 +7,7 @@ import type { JobEvents } from './job-events';
 import type { JobSubmitter } from './job-submitter';
 import { batchRoutes } from './routes/batch-routes';
 import { healthRoutes } from './routes/health-routes';
+import { modelRoutes } from './routes/model-routes';
 
 export interface AppDeps {
   config: Config;
@@ -28,6 +29,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(deps.logger));
   app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
   app.use('/v1', batchRoutes(deps, '/v1'));
+  app.use('/v1', modelRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));

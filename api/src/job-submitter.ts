@@ -24,10 +24,8 @@ export interface SubmitRequest {
   rows: Iterable<unknown> | AsyncIterable<unknown>;
   tenant: string;
   priority: number;
-  /** How a row is named in errors: by 0-based index (JSON) or 1-based line (streamed input). */
-  rowLocation: 'row' | 'line';
-  /** Offset added to line numbers (a CSV header takes line 1). */
-  lineOffset?: number;
+  /** How a row is named in errors: by 0-based index (JSON), or by the 1-based line the source is at (streamed input). */
+  rowLocation: 'row' | (() => number);
 }
 
 /**
@@ -52,7 +50,7 @@ export class JobSubmitter {
     const inFlight = new Set<Promise<unknown>>();
     let chunks = 0;
     const locate = (index: number): FieldError =>
-      request.rowLocation === 'row' ? { row: index, message: '' } : { line: index + 1 + (request.lineOffset ?? 0), message: '' };
+      request.rowLocation === 'row' ? { row: index, message: '' } : { line: request.rowLocation(), message: '' };
 
     const stage = async (): Promise<void> => {
       const write = this.store.stageInput(id, chunks++, encoder.finish(), this.config.STAGING_TTL_SECONDS);

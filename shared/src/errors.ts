@@ -14,6 +14,7 @@ export const ERRORS = {
   OB_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   OB_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
   OB_ERR_JOB_NOT_FINISHED: { status: 409, title: 'Job not finished' },
+  OB_ERR_JOB_FINISHED: { status: 409, title: 'Job already finished' },
   OB_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   OB_ERR_TOO_MANY_ROWS: { status: 413, title: 'Too many rows' },
   OB_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },

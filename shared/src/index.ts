@@ -14,3 +14,4 @@ export * from './codec/result-format';
 export * from './codec/row-schema';
 export * from './codec/row-validator';
 export * from './codec/tensor-feeds';
+export * from './codec/result-csv';

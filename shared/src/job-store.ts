@@ -3,6 +3,7 @@ import type { JobStatus } from './contracts';
 import { JOB_STATUSES } from './contracts';
 import type { Problem } from './errors';
 import { BEGIN_CHUNK } from './lua/begin-chunk';
+import { CANCEL_JOB } from './lua/cancel-job';
 import { COMPLETE_CHUNK } from './lua/complete-chunk';
 import { RedisKeys } from './redis-keys';
 
@@ -43,6 +44,7 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
 interface ScriptedRedis extends Redis {
   beginChunkBuffer(job: string, input: string, output: string, now: string): Promise<(Buffer | null)[]>;
   completeChunk(job: string, output: string, input: string, ...argv: (string | number)[]): Promise<number>;
+  cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
 }
 
 /**
@@ -61,6 +63,7 @@ export class JobStore {
     this.keys = new RedisKeys(prefix);
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
     redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
+    redis.defineCommand('cancelJob', { numberOfKeys: 1, lua: CANCEL_JOB });
     this.redis = redis as ScriptedRedis;
   }
 
@@ -132,6 +135,12 @@ export class JobStore {
       id,
     );
     return COMPLETE_OUTCOMES[String(reply)] ?? 'gone';
+  }
+
+  /** Cancels an unfinished job: 'cancelled', 'finished' (too late; unchanged) or 'gone'. */
+  async cancel(id: string, now: Date): Promise<'cancelled' | 'finished' | 'gone'> {
+    const reply = await this.redis.cancelJob(this.keys.job(id), now.toISOString(), this.ttlSeconds, this.keys.finishedChannel(), id);
+    return reply === 1 ? 'cancelled' : reply === 0 ? 'finished' : 'gone';
   }
 
   /** Results of chunks [from, to), each one JSON line per row; null where a chunk has none. */

@@ -20,10 +20,10 @@ export function requestContext(logger: Logger): RequestHandler {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.http('request', {
+      logger.info('request', {
         requestId: req.requestId,
         method: req.method,
-        path: req.path.slice(0, 256),
+        path: (req.originalUrl.split('?')[0] ?? '').slice(0, 256),
         status: res.statusCode,
         durationMs: Math.round(ms * 100) / 100,
         ...(res.locals.jobId ? { jobId: res.locals.jobId as string } : {}),

@@ -1,4 +1,5 @@
-import { Router, type Request, type Response } from 'express';
+import type { Readable } from 'node:stream';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
   JOB_ID_PATTERN,
@@ -10,9 +11,13 @@ import {
   type ModelRepository,
 } from '@onnx-batch/shared';
 import { jsonBody } from '../http/body';
+import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
-import { renderJob } from '../job-view';
+import { jobView, renderJob } from '../job-view';
+import { csvRows } from '../streaming/csv-rows';
+import { ndjsonRows } from '../streaming/ndjson-rows';
+import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {
   config: Config;
@@ -25,6 +30,10 @@ export interface BatchRouteDeps {
 /** Priority of a job: 1 is the most urgent, 1000 the least; interactive work should use less than bulk. */
 export const DEFAULT_PRIORITY = 100;
 export const MAX_WAIT_SECONDS = 60;
+/** Most results one JSON page of `/results` holds. */
+export const MAX_PAGE = 10_000;
+
+const PRIORITY_SCHEMA = { type: 'integer', minimum: 1, maximum: 1000, default: DEFAULT_PRIORITY, description: '1 = most urgent … 1000 = least.' } as const;
 
 /** The envelope of a JSON submit; rows themselves are checked against the model's schema. */
 export const SUBMIT_BODY_SCHEMA = {
@@ -35,11 +44,35 @@ export const SUBMIT_BODY_SCHEMA = {
     model: { type: 'string', minLength: 1, maxLength: 64, description: 'Model name (GET /v1/models lists them).' },
     version: { type: ['string', 'integer'], description: "Model version; the model's default when absent." },
     inputs: { type: 'array', description: 'Rows: objects keyed by feature name (optionally with an `id`) or arrays of feature values in manifest order.' },
-    priority: { type: 'integer', minimum: 1, maximum: 1000, default: DEFAULT_PRIORITY, description: '1 = most urgent … 1000 = least.' },
+    priority: PRIORITY_SCHEMA,
   },
 } as const;
 
-const validateEnvelope = new Ajv2020({ allErrors: false, strict: false, useDefaults: true }).compile(SUBMIT_BODY_SCHEMA);
+/** Query of a streamed (NDJSON / CSV) submit, whose body holds only rows. */
+export const SUBMIT_QUERY_SCHEMA = {
+  type: 'object',
+  required: ['model'],
+  additionalProperties: false,
+  properties: {
+    model: { type: 'string', minLength: 1, maxLength: 64 },
+    version: { type: 'string', maxLength: 16 },
+    priority: PRIORITY_SCHEMA,
+  },
+} as const;
+
+export const RESULTS_QUERY_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    offset: { type: 'integer', minimum: 0, default: 0 },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 1000 },
+  },
+} as const;
+
+const ajv = new Ajv2020({ allErrors: false, strict: false, useDefaults: true, coerceTypes: true });
+const validateBody = new Ajv2020({ allErrors: false, strict: false, useDefaults: true }).compile(SUBMIT_BODY_SCHEMA);
+const validateSubmitQuery = ajv.compile(SUBMIT_QUERY_SCHEMA);
+const validateResultsQuery = ajv.compile(RESULTS_QUERY_SCHEMA);
 
 interface SubmitBody {
   model: string;
@@ -48,18 +81,7 @@ interface SubmitBody {
   priority: number;
 }
 
-function checkEnvelope(body: unknown): SubmitBody {
-  if (validateEnvelope(body)) return body as unknown as SubmitBody;
-  const error = validateEnvelope.errors?.[0];
-  const field =
-    error?.keyword === 'required'
-      ? String((error.params as { missingProperty?: string }).missingProperty)
-      : error?.keyword === 'additionalProperties'
-        ? String((error.params as { additionalProperty?: string }).additionalProperty)
-        : error?.instancePath.replace(/^\//, '') || '(body)';
-  const message = error?.keyword === 'additionalProperties' ? 'is not a known field' : (error?.message ?? 'is invalid');
-  throw new ProblemError('OB_ERR_INVALID_REQUEST', `field '${field}' ${message}`, { errors: [{ field, message }] });
-}
+export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
 
 function parseWait(req: Request): number {
   const raw = req.query.wait;
@@ -74,8 +96,9 @@ function parseWait(req: Request): number {
 }
 
 /**
- * Submit and poll. Mounted twice: under /v1, and at the root for the seed's unversioned
- * paths, where `model` defaults to DEFAULT_MODEL and a bare JSON array is the inputs.
+ * Submit, poll, download, cancel, delete. Mounted twice: under /v1, and at the root for the
+ * seed's unversioned paths, where `model` defaults to DEFAULT_MODEL and a bare JSON array is
+ * the inputs.
  */
 export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router {
   const router = Router();
@@ -88,25 +111,41 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     return record;
   };
 
-  router.post('/batch-predict', jsonBody(config.MAX_BODY_BYTES), async (req: Request, res: Response) => {
+  const accepted = (res: Response, record: JobRecord): void => {
+    res.locals.jobId = record.id;
+    const resultUrl = `${basePath}/batch-result/${record.id}`;
+    res.status(202).location(resultUrl).json({ jobId: record.id, status: record.status, resultUrl });
+  };
+
+  /** NDJSON and CSV bodies stream through validation and staging; anything else falls through to JSON. */
+  const streamedSubmit = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (!req.is(STREAM_TYPES)) {
+      next();
+      return;
+    }
+    const query = { ...(req.query as Record<string, unknown>) };
+    if (basePath === '' && query.model === undefined) query.model = config.DEFAULT_MODEL;
+    const envelope = checkEnvelope<{ model: string; version?: string; priority: number }>(validateSubmitQuery, query);
+    const model = repository.resolve(envelope.model, envelope.version);
+    const body = req as Readable;
+    const source = req.is('text/csv') ? csvRows(body, model.manifest, config.MAX_BODY_BYTES) : ndjsonRows(body, config.MAX_BODY_BYTES);
+    const record = await submitter.submit({ model, rows: source.rows, tenant: 'default', priority: envelope.priority, rowLocation: source.currentLine });
+    accepted(res, record);
+  };
+
+  const jsonSubmit = async (req: Request, res: Response): Promise<void> => {
     let body: unknown = req.body;
     if (basePath === '') {
       if (Array.isArray(body)) body = { inputs: body };
       if (typeof body === 'object' && body !== null && !('model' in body)) body = { ...body, model: config.DEFAULT_MODEL };
     }
-    const envelope = checkEnvelope(body);
+    const envelope = checkEnvelope<SubmitBody>(validateBody, body);
     const model = repository.resolve(envelope.model, envelope.version === undefined ? undefined : String(envelope.version));
-    const record = await submitter.submit({
-      model,
-      rows: envelope.inputs,
-      tenant: 'default',
-      priority: envelope.priority,
-      rowLocation: 'row',
-    });
-    res.locals.jobId = record.id;
-    const resultUrl = `${basePath}/batch-result/${record.id}`;
-    res.status(202).location(resultUrl).json({ jobId: record.id, status: record.status, resultUrl });
-  });
+    const record = await submitter.submit({ model, rows: envelope.inputs, tenant: 'default', priority: envelope.priority, rowLocation: 'row' });
+    accepted(res, record);
+  };
+
+  router.post('/batch-predict', streamedSubmit, jsonBody(config.MAX_BODY_BYTES), jsonSubmit);
 
   router.get('/batch-result/:id', async (req: Request, res: Response) => {
     const waitSeconds = parseWait(req);
@@ -120,6 +159,40 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
       record = await loadJob(req);
     }
     res.type('application/json').send(await renderJob(record, store, basePath, config));
+  });
+
+  router.get('/batch-result/:id/results', async (req: Request, res: Response) => {
+    const record = await loadJob(req);
+    res.locals.jobId = record.id;
+    const format = req.accepts(['application/json', 'application/x-ndjson', 'text/csv']);
+    if (!format) throw new ProblemError('OB_ERR_NOT_ACCEPTABLE', 'results come as application/json (pages), application/x-ndjson or text/csv');
+    if (record.status === 'cancelled') throw new ProblemError('OB_ERR_JOB_CANCELLED', 'the job was cancelled; it has no results');
+    if (!isFinished(record.status)) {
+      throw new ProblemError('OB_ERR_JOB_NOT_FINISHED', `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`);
+    }
+    const query = format === 'application/json' ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, { ...(req.query as Record<string, unknown>) }) : null;
+    await streamResults({ record, store, repository, format, page: query, basePath, req, res });
+  });
+
+  router.post('/batch-result/:id/cancel', async (req: Request, res: Response) => {
+    const record = await loadJob(req);
+    res.locals.jobId = record.id;
+    const outcome = await store.cancel(record.id, new Date());
+    if (outcome === 'gone') throw new ProblemError('OB_ERR_JOB_NOT_FOUND', `no job with id '${record.id}'`);
+    const now = (await store.get(record.id)) ?? record;
+    if (outcome === 'finished') {
+      throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, { job: jobView(now, basePath) });
+    }
+    res.json(jobView(now, basePath));
+  });
+
+  router.delete('/batch-result/:id', async (req: Request, res: Response) => {
+    const record = await loadJob(req);
+    res.locals.jobId = record.id;
+    // Cancel first so no chunk starts after the keys are gone, then remove everything.
+    await store.cancel(record.id, new Date());
+    await store.remove(record.id, record.chunks);
+    res.status(204).end();
   });
 
   return router;

@@ -1,0 +1,84 @@
+import type { Readable } from 'node:stream';
+import { parse, type Info } from 'csv-parse';
+import { ProblemError, type FeatureSpec, type ModelManifest } from '@onnx-batch/shared';
+import type { RowSource } from './row-source';
+
+const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+
+/** A CSV cell as the feature's JSON value; what does not convert is left for validation to name. */
+function cellValue(feature: FeatureSpec | undefined, cell: string): unknown {
+  if (!feature) return cell; // the id column
+  switch (feature.type) {
+    case 'number':
+    case 'integer':
+      return NUMBER.test(cell) ? Number(cell) : cell;
+    case 'string':
+      return cell;
+    case 'tensor':
+      if (cell.trimStart().startsWith('[')) {
+        try {
+          return JSON.parse(cell) as unknown;
+        } catch {
+          return cell;
+        }
+      }
+      return cell.trim();
+  }
+}
+
+/**
+ * Rows of a `text/csv` body whose header row names the features (and optionally `id`), parsed
+ * as they arrive. The header is checked first: an unknown or missing column rejects the batch.
+ */
+export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: number): RowSource {
+  const features = new Map(manifest.features.map((f) => [f.name, f]));
+  let line = 1;
+  async function* rows(): AsyncGenerator<unknown> {
+    let columns: (FeatureSpec | undefined)[] = [];
+    let names: string[] = [];
+    const parser = body.pipe(
+      parse({
+        bom: true,
+        info: true,
+        relax_column_count: false,
+        skip_empty_lines: true,
+        max_record_size: maxCellBytes,
+        columns: (header: string[]) => {
+          names = header.map((h) => h.trim());
+          for (const name of names) {
+            if (name !== 'id' && !features.has(name)) {
+              throw new ProblemError('OB_ERR_INVALID_ROWS', `line 1: column '${name}' is not a feature of ${manifest.name} (features: ${[...features.keys()].join(', ')})`, {
+                errors: [{ line: 1, field: name, message: 'is not a feature of this model' }],
+              });
+            }
+          }
+          for (const name of features.keys()) {
+            if (!names.includes(name)) {
+              throw new ProblemError('OB_ERR_INVALID_ROWS', `line 1: the header has no column '${name}'`, { errors: [{ line: 1, field: name, message: 'column is missing' }] });
+            }
+          }
+          columns = names.map((n) => features.get(n));
+          return names;
+        },
+      }),
+    );
+    try {
+      for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: Info }>) {
+        line = item.info.lines;
+        const row: Record<string, unknown> = {};
+        names.forEach((name, i) => {
+          row[name] = cellValue(columns[i], item.record[name] ?? '');
+        });
+        yield row;
+      }
+    } catch (error) {
+      if (error instanceof ProblemError) throw error;
+      const e = error as Error & { code?: string; lines?: number };
+      const where = e.lines ?? line + 1;
+      throw new ProblemError('OB_ERR_INVALID_ROWS', `line ${where}: ${e.message}; nothing was queued`, { errors: [{ line: where, message: e.message }] });
+    } finally {
+      body.unpipe(parser);
+    }
+  }
+  return { rows: rows(), currentLine: () => line };
+}

@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream';
+import { ProblemError } from '@onnx-batch/shared';
+import type { RowSource } from './row-source';
+
+/**
+ * Rows of an `application/x-ndjson` body, one JSON value a line, parsed as they arrive: memory
+ * holds one network chunk and one line, never the batch. Blank lines are skipped; a line longer
+ * than `maxLineBytes` or that is not JSON rejects the batch naming the line.
+ */
+export function ndjsonRows(body: Readable, maxLineBytes: number): RowSource {
+  let line = 0;
+  async function* rows(): AsyncGenerator<unknown> {
+    let pending = '';
+    const parse = (text: string): unknown => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch (error) {
+        throw new ProblemError('OB_ERR_INVALID_ROWS', `line ${line}: not valid JSON (${(error as Error).message}); nothing was queued`, {
+          errors: [{ line, message: 'is not valid JSON' }],
+        });
+      }
+    };
+    body.setEncoding('utf8');
+    for await (const piece of body as AsyncIterable<string>) {
+      pending += piece;
+      let newline = pending.indexOf('\n');
+      while (newline !== -1) {
+        line++;
+        const text = pending.slice(0, newline).trim();
+        pending = pending.slice(newline + 1);
+        if (text !== '') yield parse(text);
+        newline = pending.indexOf('\n');
+      }
+      if (pending.length > maxLineBytes) {
+        throw new ProblemError('OB_ERR_PAYLOAD_TOO_LARGE', `line ${line + 1} is longer than ${maxLineBytes} bytes`);
+      }
+    }
+    const last = pending.trim();
+    if (last !== '') {
+      line++;
+      yield parse(last);
+    }
+  }
+  return { rows: rows(), currentLine: () => line };
+}

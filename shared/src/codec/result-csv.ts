@@ -1,0 +1,43 @@
+import type { ModelManifest } from '../manifest';
+
+/**
+ * The CSV form of results, derived from the manifest: `id`, the result's fields (for a
+ * classifier `label`, `confidence` and one `p_<label>` column per class), then `error`.
+ */
+export function resultCsvHeader(manifest: ModelManifest): string[] {
+  const spec = manifest.result;
+  switch (spec.kind) {
+    case 'classification':
+      return ['id', 'label', 'confidence', ...(spec.labels ?? []).map((l) => `p_${l}`), 'error'];
+    case 'regression':
+      return ['id', ...(spec.names && spec.names.length > 1 ? spec.names : ['value']), 'error'];
+    case 'tensor':
+      return ['id', ...(spec.outputs ?? manifest.outputs.map((o) => o.name)), 'error'];
+  }
+}
+
+type Cell = string | number | boolean | null;
+
+/** One result object (as stored) as the cells of its CSV row, in header order. */
+export function resultCsvRow(manifest: ModelManifest, result: Record<string, unknown>): Cell[] {
+  const spec = manifest.result;
+  const id = (result.id ?? null) as Cell;
+  const error = result.error ? `${(result.error as { code?: string }).code ?? ''}: ${(result.error as { message?: string }).message ?? ''}` : null;
+  switch (spec.kind) {
+    case 'classification': {
+      const p = (result.probabilities ?? {}) as Record<string, number>;
+      return [id, (result.label ?? null) as Cell, (result.confidence ?? null) as Cell, ...(spec.labels ?? []).map((l) => p[l] ?? null), error];
+    }
+    case 'regression': {
+      if (spec.names && spec.names.length > 1) {
+        const values = (result.values ?? {}) as Record<string, number>;
+        return [id, ...spec.names.map((n) => values[n] ?? null), error];
+      }
+      return [id, (result.value ?? null) as Cell, error];
+    }
+    case 'tensor': {
+      const outputs = (result.outputs ?? {}) as Record<string, unknown>;
+      return [id, ...(spec.outputs ?? manifest.outputs.map((o) => o.name)).map((n) => (n in outputs ? JSON.stringify(outputs[n]) : null)), error];
+    }
+  }
+}
