@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
-import { createQueue, createRedis, JobStore, ModelRepository, QueueName, type Config, type Logger, type RunChunkData } from '@onnx-batch/shared';
+import { createFlowProducer, createQueue, createRedis, JobStore, ModelRepository, QueueName, type Config, type Logger, type RunChunkData } from '@onnx-batch/shared';
 import { createApp } from './app';
 import { JobEvents } from './job-events';
 import { JobSubmitter } from './job-submitter';
@@ -26,7 +26,9 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
   const chunks = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
   chunks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
-  const submitter = new JobSubmitter(store, chunks, config, logger);
+  const flows = createFlowProducer(redis, config);
+  flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
+  const submitter = new JobSubmitter(store, chunks, flows, config, logger);
 
   let closing = false;
   const app = createApp({ config, logger, redis, repository, store, submitter, events, isShuttingDown: () => closing });
@@ -54,6 +56,7 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
       repository.close();
       await events.close();
       await chunks.close();
+      await flows.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
+import type { FlowProducer, Queue } from 'bullmq';
 import {
   ChunkEncoder,
   chunkJobId,
+  chunkJobOptions,
   JobName,
+  QueueName,
   ProblemError,
   type Config,
   type FieldError,
@@ -37,9 +39,40 @@ export class JobSubmitter {
   constructor(
     private readonly store: JobStore,
     private readonly chunks: Queue<RunChunkData>,
-    private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS'>,
+    private readonly flows: FlowProducer,
+    private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * A one-chunk job is a single chunk job: the fast path for tiny interactive requests (the
+   * chunk's own completion finishes the job). A bigger batch is a BullMQ flow: its chunks are
+   * children of a `finalize-batch` parent that runs once all of them have, and catches any chunk
+   * that failed without recording its rows. Children never fail their parent
+   * (`ignoreDependencyOnFailure`), so a parent cannot hang in waiting-children.
+   */
+  private async enqueue(id: string, chunks: number, priority: number): Promise<void> {
+    const chunkJob = (chunk: number) => ({
+      name: JobName.RunChunk,
+      data: { jobId: id, chunk } satisfies RunChunkData,
+      opts: { jobId: chunkJobId(id, chunk), priority },
+    });
+    if (chunks === 1) {
+      await this.chunks.add(JobName.RunChunk, { jobId: id, chunk: 0 }, chunkJob(0).opts);
+      return;
+    }
+    const options = chunkJobOptions(this.config);
+    await this.flows.add({
+      name: JobName.FinalizeBatch,
+      queueName: QueueName.Batches,
+      data: { jobId: id },
+      opts: { ...options, jobId: id, priority },
+      children: Array.from({ length: chunks }, (_, chunk) => {
+        const job = chunkJob(chunk);
+        return { ...job, queueName: QueueName.Chunks, opts: { ...options, ...job.opts, ignoreDependencyOnFailure: true } };
+      }),
+    });
+  }
 
   async submit(request: SubmitRequest): Promise<JobRecord> {
     const { manifest, validator } = request.model;
@@ -99,13 +132,7 @@ export class JobSubmitter {
         error: null,
       };
       await this.store.commit(record);
-      await this.chunks.addBulk(
-        Array.from({ length: chunks }, (_, chunk) => ({
-          name: JobName.RunChunk,
-          data: { jobId: id, chunk },
-          opts: { jobId: chunkJobId(id, chunk), priority: request.priority },
-        })),
-      );
+      await this.enqueue(id, chunks, request.priority);
       this.logger.info('job queued', { jobId: id, model: manifest.name, version: manifest.version, rows, chunks, tenant: request.tenant });
       return record;
     } catch (error) {

@@ -143,6 +143,14 @@ export class JobStore {
     return reply === 1 ? 'cancelled' : reply === 0 ? 'finished' : 'gone';
   }
 
+  /** Chunks of a job that have no results recorded. */
+  async chunksWithoutResults(id: string, chunks: number): Promise<number[]> {
+    const pipeline = this.redis.pipeline();
+    for (let chunk = 0; chunk < chunks; chunk++) pipeline.exists(this.keys.output(id, chunk));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.flatMap(([, exists], chunk) => (exists === 1 ? [] : [chunk]));
+  }
+
   /** Results of chunks [from, to), each one JSON line per row; null where a chunk has none. */
   readResults(id: string, from: number, to: number): Promise<(string | null)[]> {
     if (to <= from) return Promise.resolve([]);

@@ -1,4 +1,4 @@
-import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
+import { FlowProducer, Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from './config';
 import { QueueName } from './contracts';
 
@@ -23,4 +23,9 @@ export function createQueue(name: QueueName, connection: ConnectionOptions, conf
     defaultJobOptions: chunkJobOptions(config),
     streams: { events: { maxLen: EVENTS_MAX_LEN } },
   });
+}
+
+/** Adds a batch as one flow: a parent `finalize-batch` job whose children are its chunks. */
+export function createFlowProducer(connection: ConnectionOptions, config: Pick<Config, 'REDIS_PREFIX'>): FlowProducer {
+  return new FlowProducer({ connection, prefix: config.REDIS_PREFIX });
 }

@@ -39,7 +39,7 @@ export class ChunkProcessor {
         throw error;
       }
       log.error('chunk failed for good; its rows are marked failed', { error: (error as Error).message });
-      return this.failRows(jobId, chunk, (error as Error).message);
+      return this.recordChunkFailure(jobId, chunk, (error as Error).message);
     }
   }
 
@@ -75,7 +75,8 @@ export class ChunkProcessor {
     }
   }
 
-  private async failRows(jobId: string, chunk: number, reason: string): Promise<ChunkResult> {
+  /** Records every row of a chunk as failed with the reason (the chunk cannot be run). */
+  async recordChunkFailure(jobId: string, chunk: number, reason: string): Promise<ChunkResult> {
     const record = await this.store.get(jobId);
     if (!record) return { outcome: 'gone' };
     const rows = Math.max(0, Math.min(record.chunkSize, record.total - chunk * record.chunkSize));

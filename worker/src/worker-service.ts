@@ -7,8 +7,10 @@ import {
   QueueName,
   type Config,
   type Logger,
+  type FinalizeBatchData,
   type RunChunkData,
 } from '@onnx-batch/shared';
+import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
 import { InferencePool } from './inference-pool';
 
@@ -19,8 +21,11 @@ export interface WorkerService {
   close(): Promise<void>;
 }
 
-/** Job names this process handles, by queue; checked against the contracts at boot. */
-type Handlers = { [N in JobName]: ((job: Job) => Promise<unknown>) | 'elsewhere' };
+/** One handler per job name; the mapped type makes a forgotten name a compile error. */
+type Handlers = { [N in JobName]: (job: Job) => Promise<unknown> };
+
+/** Concurrency of the finalize-batch worker: parents do a few Redis reads each. */
+const FINALIZE_CONCURRENCY = 4;
 
 /** Starts a worker process's machinery: BullMQ worker, inference threads, model repository. */
 export async function startWorkerService(config: Config, logger: Logger): Promise<WorkerService> {
@@ -36,39 +41,39 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     logger,
   );
   const processor = new ChunkProcessor(store, repository, pool, logger);
+  const finalizer = new BatchFinalizer(store, processor, logger);
 
-  // Every job name has exactly one handler (or is declared handled elsewhere); the mapped type
-  // makes a forgotten name a compile error, the check below a loud start-up failure.
   const handlers: Handlers = {
     [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
-    [JobName.FinalizeBatch]: 'elsewhere',
+    [JobName.FinalizeBatch]: (job) => finalizer.process(job as Job<FinalizeBatchData>),
   };
   for (const name of Object.values(JobName)) {
-    if (!(name in handlers)) throw new Error(`no handler for job name '${name}'`);
+    if (typeof handlers[name] !== 'function') throw new Error(`no handler for job name '${name}'`);
   }
+  const dispatch = async (job: Job): Promise<unknown> => {
+    const handler = handlers[job.name as JobName] as Handlers[JobName] | undefined;
+    if (!handler) throw new Error(`no handler for job name '${job.name}'`);
+    return handler(job);
+  };
 
-  const worker = new Worker(
-    QueueName.Chunks,
-    async (job: Job) => {
-      const handler = handlers[job.name as JobName];
-      if (typeof handler !== 'function') throw new Error(`no handler for job name '${job.name}'`);
-      return handler(job);
-    },
-    {
+  const workerFor = (queue: QueueName, concurrency: number): Worker =>
+    new Worker(queue, dispatch, {
       connection: blocking,
       prefix: config.REDIS_PREFIX,
-      concurrency: config.WORKER_CONCURRENCY,
+      concurrency,
       lockDuration: config.LOCK_DURATION_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
       maxStalledCount: 2,
       autorun: false,
-    },
-  );
-  worker.on('error', (error) => logger.warn('worker error', { error: error.message }));
-  worker.on('failed', (job: Job<RunChunkData> | undefined, error) => {
-    if (job) logger.warn('chunk attempt failed', { jobId: job.data.jobId, chunk: job.data.chunk, error: error.message });
-  });
-  void worker.run();
+    });
+  const workers = [workerFor(QueueName.Chunks, config.WORKER_CONCURRENCY), workerFor(QueueName.Batches, FINALIZE_CONCURRENCY)];
+  for (const w of workers) {
+    w.on('error', (error) => logger.warn('worker error', { queue: w.name, error: error.message }));
+    w.on('failed', (job: Job<{ jobId: string }> | undefined, error) => {
+      if (job) logger.warn('job attempt failed', { queue: w.name, jobId: job.data.jobId, error: error.message });
+    });
+    void w.run();
+  }
   logger.info('worker started', {
     concurrency: config.WORKER_CONCURRENCY,
     inferenceThreads: config.INFERENCE_THREADS,
@@ -80,7 +85,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     repository,
     pool,
     async close() {
-      await worker.close();
+      await Promise.all(workers.map((w) => w.close()));
       await pool.close();
       repository.close();
       await Promise.all([redis, blocking].map((c) => c.quit().catch(() => c.disconnect())));
