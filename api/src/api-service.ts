@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import { createFlowProducer, createQueue, createRedis, JobStore, ModelRepository, QueueName, type Config, type Logger, type RunChunkData } from '@onnx-batch/shared';
 import { createApp } from './app';
+import { KeyRing } from './http/auth';
+import { checkCallbackSyntax } from './http/callback-url';
 import { JobEvents } from './job-events';
 import { JobSubmitter } from './job-submitter';
 
@@ -13,6 +15,8 @@ export interface ApiService {
   /** Stops taking requests, lets those in flight finish, then closes every connection. */
   close(): Promise<void>;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** Builds the API's dependencies from configuration and starts listening. */
 export async function startApiService(config: Config, logger: Logger): Promise<ApiService> {
@@ -30,14 +34,36 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
   flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
   const submitter = new JobSubmitter(store, chunks, flows, config, logger);
 
+  const keys = KeyRing.fromConfig(config);
+  let host = config.HOST;
+  if (keys.open) {
+    if (!LOOPBACK.has(host)) host = '127.0.0.1';
+    logger.warn('no API key is configured: the API is open to anyone who can reach it, so it listens on loopback only. Set API_KEYS or API_KEYS_FILE to serve other hosts.', {
+      host,
+      configuredHost: config.HOST,
+    });
+  }
+
   let closing = false;
-  const app = createApp({ config, logger, redis, repository, store, submitter, events, isShuttingDown: () => closing });
+  const app = createApp({
+    config,
+    logger,
+    redis,
+    repository,
+    store,
+    submitter,
+    events,
+    keys,
+    checkCallbackUrl: (url) => Promise.resolve(checkCallbackSyntax(url)),
+    notifyFinished: () => Promise.resolve(),
+    isShuttingDown: () => closing,
+  });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    const s = app.listen(config.PORT, host, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${address.port}`;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   logger.info('api listening', {
     url,
     models: repository.list().map((m) => `${m.name}@${m.versions.map((v) => v.manifest.version).join(',')}`),

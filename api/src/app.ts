@@ -1,7 +1,10 @@
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import type { Redis } from 'ioredis';
-import { ProblemError, type Config, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
+import { ProblemError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
+import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { notFoundHandler, problemHandler } from './http/problem';
+import { rateLimit } from './http/rate-limit';
 import { requestContext } from './http/request-context';
 import type { JobEvents } from './job-events';
 import type { JobSubmitter } from './job-submitter';
@@ -17,6 +20,9 @@ export interface AppDeps {
   store: JobStore;
   submitter: JobSubmitter;
   events: JobEvents;
+  keys: KeyRing;
+  checkCallbackUrl: (url: string) => Promise<string>;
+  notifyFinished: (record: JobRecord) => Promise<void>;
   isShuttingDown?: () => boolean;
 }
 
@@ -27,7 +33,15 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestContext(deps.logger));
+  app.use(helmet());
   app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
+  // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.
+  const guard = [
+    authenticate(deps.keys),
+    rateLimit(deps.redis, deps.store.keys.rateLimitPrefix(), deps.config.RATE_LIMIT_PER_MINUTE, deps.logger),
+    requireRole(roleForMethod),
+  ];
+  app.use(['/v1', '/batch-predict', '/batch-result'], ...guard);
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', modelRoutes(deps));
   app.use('/', batchRoutes(deps, ''));

@@ -26,6 +26,9 @@ export interface SubmitRequest {
   rows: Iterable<unknown> | AsyncIterable<unknown>;
   tenant: string;
   priority: number;
+  callbackUrl: string | null;
+  /** An Idempotency-Key (hashed) and the hash of the body, known once the body has been read. */
+  idempotency?: { keyHash: string; bodyHash: () => string };
   /** How a row is named in errors: by 0-based index (JSON), or by the 1-based line the source is at (streamed input). */
   rowLocation: 'row' | (() => number);
 }
@@ -40,7 +43,10 @@ export class JobSubmitter {
     private readonly store: JobStore,
     private readonly chunks: Queue<RunChunkData>,
     private readonly flows: FlowProducer,
-    private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>,
+    private readonly config: Pick<
+      Config,
+      'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS' | 'MAX_ACTIVE_JOBS_PER_TENANT'
+    >,
     private readonly logger: Logger,
   ) {}
 
@@ -74,7 +80,16 @@ export class JobSubmitter {
     });
   }
 
-  async submit(request: SubmitRequest): Promise<JobRecord> {
+  /**
+   * Validates, stages and commits a batch. Answers the job and whether it is new: a repeated
+   * Idempotency-Key with the same body answers the job it created first.
+   */
+  async submit(request: SubmitRequest): Promise<{ record: JobRecord; created: boolean }> {
+    if ((await this.store.activeJobs(request.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT) {
+      throw new ProblemError('OB_ERR_TOO_MANY_ACTIVE_JOBS', `this tenant already has ${this.config.MAX_ACTIVE_JOBS_PER_TENANT} unfinished jobs; wait for some to finish`, {
+        retryAfter: 5,
+      });
+    }
     const { manifest, validator } = request.model;
     const id = randomUUID();
     const chunkSize = manifest.chunkSize ?? this.config.CHUNK_SIZE;
@@ -126,15 +141,35 @@ export class JobSubmitter {
         chunksDone: 0,
         chunkSize,
         priority: request.priority,
+        callbackUrl: request.callbackUrl,
         createdAt: new Date().toISOString(),
         startedAt: null,
         finishedAt: null,
         error: null,
       };
-      await this.store.commit(record);
-      await this.enqueue(id, chunks, request.priority);
+      const idempotency = request.idempotency;
+      if (idempotency) {
+        const bodyHash = idempotency.bodyHash();
+        const claimed = await this.store.claimIdempotencyKey(request.tenant, idempotency.keyHash, id, bodyHash);
+        if (claimed) {
+          await this.store.remove(id, chunks);
+          if (claimed.bodyHash !== bodyHash) {
+            throw new ProblemError('OB_ERR_IDEMPOTENCY_CONFLICT', `this Idempotency-Key was used for job ${claimed.jobId} with a different body`, { jobId: claimed.jobId });
+          }
+          const existing = await this.store.get(claimed.jobId);
+          if (existing) return { record: existing, created: false };
+        }
+      }
+      try {
+        await this.store.commit(record);
+        await this.store.addActiveJob(request.tenant, id);
+        await this.enqueue(id, chunks, request.priority);
+      } catch (error) {
+        if (idempotency) await this.store.releaseIdempotencyKey(request.tenant, idempotency.keyHash).catch(() => undefined);
+        throw error;
+      }
       this.logger.info('job queued', { jobId: id, model: manifest.name, version: manifest.version, rows, chunks, tenant: request.tenant });
-      return record;
+      return { record, created: true };
     } catch (error) {
       await Promise.allSettled(inFlight);
       await this.store.remove(id, chunks).catch((e: unknown) => this.logger.warn('could not remove a rejected job', { jobId: id, error: String(e) }));

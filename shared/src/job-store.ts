@@ -21,6 +21,8 @@ export interface JobRecord {
   chunksDone: number;
   chunkSize: number;
   priority: number;
+  /** Where the job's status is POSTed when it finishes (checked against SSRF at submit). */
+  callbackUrl: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -80,6 +82,51 @@ export class JobStore {
     const replies = await multi.exec();
     const failure = replies?.find(([error]) => error);
     if (failure) throw failure[0] as Error;
+  }
+
+  /**
+   * Claims an Idempotency-Key for a job: null when claimed, else what it was claimed for
+   * (`{ jobId, bodyHash }`). The claim lives as long as a job does.
+   */
+  async claimIdempotencyKey(tenant: string, keyHash: string, jobId: string, bodyHash: string): Promise<{ jobId: string; bodyHash: string } | null> {
+    const key = this.keys.idempotency(tenant, keyHash);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if ((await this.redis.set(key, `${jobId} ${bodyHash}`, 'EX', this.ttlSeconds, 'NX')) === 'OK') return null;
+      const existing = await this.redis.get(key);
+      if (existing === null) continue; // expired in between: try again
+      const [claimedJob = '', claimedHash = ''] = existing.split(' ');
+      if ((await this.redis.exists(this.keys.job(claimedJob))) === 0) {
+        await this.redis.del(key); // the job it named is gone: the key is free again
+        continue;
+      }
+      return { jobId: claimedJob, bodyHash: claimedHash };
+    }
+    throw new Error('could not claim the idempotency key');
+  }
+
+  releaseIdempotencyKey(tenant: string, keyHash: string): Promise<unknown> {
+    return this.redis.del(this.keys.idempotency(tenant, keyHash));
+  }
+
+  /** Unfinished jobs of a tenant, pruning the ones that finished or are gone. */
+  async activeJobs(tenant: string): Promise<number> {
+    const key = this.keys.tenantActive(tenant);
+    const ids = await this.redis.zrange(key, '0', '-1');
+    if (ids.length === 0) return 0;
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.job(id), 'status');
+    const statuses = ((await pipeline.exec()) ?? []).map(([, status]) => status as string | null);
+    const finished = ids.filter((_, i) => {
+      const status = statuses[i];
+      return status === null || status === undefined || status === 'completed' || status === 'failed' || status === 'cancelled';
+    });
+    if (finished.length > 0) await this.redis.zrem(key, ...finished);
+    return ids.length - finished.length;
+  }
+
+  async addActiveJob(tenant: string, id: string): Promise<void> {
+    const key = this.keys.tenantActive(tenant);
+    await this.redis.multi().zadd(key, String(Date.now()), id).expire(key, this.ttlSeconds).exec();
   }
 
   /** Removes every key of a job (its record, inputs and results). */
@@ -184,6 +231,7 @@ function deserialise(hash: Record<string, string>): JobRecord {
     chunksDone: Number(hash.chunksDone ?? 0),
     chunkSize: Number(hash.chunkSize ?? 0),
     priority: Number(hash.priority ?? 0),
+    callbackUrl: hash.callbackUrl ?? null,
     createdAt: hash.createdAt ?? '',
     startedAt: hash.startedAt ?? null,
     finishedAt: hash.finishedAt ?? null,

@@ -6,6 +6,9 @@
  *   <prefix>:job:{<id>}:in:<n>     string chunk n's encoded input rows (deleted once it has run)
  *   <prefix>:job:{<id>}:out:<n>    string chunk n's results, one JSON object a line (written once)
  *   <prefix>:events:finished       pub/sub channel: the id of each job that finished
+ *   <prefix>:tenant:{<t>}:active   zset   a tenant's jobs that may be unfinished (pruned lazily)
+ *   <prefix>:idem:{<t>}:<sha256>   string `<jobId> <body sha256>` of an Idempotency-Key
+ *   <prefix>:ratelimit:…           rate-limiter-flexible's counters, per API key
  */
 export class RedisKeys {
   constructor(readonly prefix: string) {}
@@ -25,6 +28,19 @@ export class RedisKeys {
   /** Glob matching every key of one job (for tests and clean-up scans). */
   jobPattern(id: string): string {
     return `${this.job(id)}*`;
+  }
+
+  tenantActive(tenant: string): string {
+    return `${this.prefix}:tenant:{${tenant}}:active`;
+  }
+
+  /** The Idempotency-Key is hashed: it is client-chosen text of any shape. */
+  idempotency(tenant: string, keyHash: string): string {
+    return `${this.prefix}:idem:{${tenant}}:${keyHash}`;
+  }
+
+  rateLimitPrefix(): string {
+    return `${this.prefix}:ratelimit`;
   }
 
   finishedChannel(): string {

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
@@ -10,7 +11,7 @@ import {
   type JobStore,
   type ModelRepository,
 } from '@onnx-batch/shared';
-import { jsonBody } from '../http/body';
+import { jsonBody, meteredBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
@@ -25,6 +26,10 @@ export interface BatchRouteDeps {
   store: JobStore;
   submitter: JobSubmitter;
   events: JobEvents;
+  /** Refuses a callback URL a webhook may not be sent to (400 naming `callbackUrl`); answers it normalised. */
+  checkCallbackUrl: (url: string) => Promise<string>;
+  /** Tells a job's callback URL that the job ended (cancel: the workers report the rest). */
+  notifyFinished: (record: JobRecord) => Promise<void>;
 }
 
 /** Priority of a job: 1 is the most urgent, 1000 the least; interactive work should use less than bulk. */
@@ -45,6 +50,7 @@ export const SUBMIT_BODY_SCHEMA = {
     version: { type: ['string', 'integer'], description: "Model version; the model's default when absent." },
     inputs: { type: 'array', description: 'Rows: objects keyed by feature name (optionally with an `id`) or arrays of feature values in manifest order.' },
     priority: PRIORITY_SCHEMA,
+    callbackUrl: { type: 'string', minLength: 1, maxLength: 2048, description: 'http(s) URL POSTed the job status when it finishes (signed; see the Security section).' },
   },
 } as const;
 
@@ -57,6 +63,7 @@ export const SUBMIT_QUERY_SCHEMA = {
     model: { type: 'string', minLength: 1, maxLength: 64 },
     version: { type: 'string', maxLength: 16 },
     priority: PRIORITY_SCHEMA,
+    callbackUrl: { type: 'string', minLength: 1, maxLength: 2048 },
   },
 } as const;
 
@@ -79,6 +86,21 @@ interface SubmitBody {
   version?: string | number;
   inputs: unknown[];
   priority: number;
+  callbackUrl?: string;
+}
+
+/** An Idempotency-Key is opaque printable text; it is stored hashed. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyKeyHash(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new ProblemError('OB_ERR_INVALID_REQUEST', "header 'Idempotency-Key' must be 1–255 printable ASCII characters", {
+      errors: [{ field: 'Idempotency-Key', message: 'must be 1–255 printable ASCII characters' }],
+    });
+  }
+  return createHash('sha256').update(key).digest('hex');
 }
 
 export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
@@ -103,18 +125,22 @@ function parseWait(req: Request): number {
 export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router {
   const router = Router();
   const { config, repository, store, submitter, events } = deps;
+  const checkCallback = async (url: string | undefined): Promise<string | null> => (url === undefined ? null : deps.checkCallbackUrl(url));
 
   const loadJob = async (req: Request): Promise<JobRecord> => {
     const id = String(req.params.id);
-    const record = JOB_ID_PATTERN.test(id) ? await store.get(id) : null;
+    const found = JOB_ID_PATTERN.test(id) ? await store.get(id) : null;
+    // Another tenant's job is answered exactly as one that does not exist.
+    const record = found && found.tenant === req.caller.tenant ? found : null;
     if (!record) throw new ProblemError('OB_ERR_JOB_NOT_FOUND', `no job with id '${id.slice(0, 64)}'`);
     return record;
   };
 
-  const accepted = (res: Response, record: JobRecord): void => {
+  const accepted = (res: Response, outcome: { record: JobRecord; created: boolean }): void => {
+    const { record } = outcome;
     res.locals.jobId = record.id;
     const resultUrl = `${basePath}/batch-result/${record.id}`;
-    res.status(202).location(resultUrl).json({ jobId: record.id, status: record.status, resultUrl });
+    res.status(outcome.created ? 202 : 200).location(resultUrl).json({ jobId: record.id, status: record.status, resultUrl });
   };
 
   /** NDJSON and CSV bodies stream through validation and staging; anything else falls through to JSON. */
@@ -125,12 +151,25 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     }
     const query = { ...(req.query as Record<string, unknown>) };
     if (basePath === '' && query.model === undefined) query.model = config.DEFAULT_MODEL;
-    const envelope = checkEnvelope<{ model: string; version?: string; priority: number }>(validateSubmitQuery, query);
+    const envelope = checkEnvelope<{ model: string; version?: string; priority: number; callbackUrl?: string }>(validateSubmitQuery, query);
     const model = repository.resolve(envelope.model, envelope.version);
-    const body = req as Readable;
+    const keyHash = idempotencyKeyHash(req);
+    const callbackUrl = await checkCallback(envelope.callbackUrl);
+    const metered = meteredBody(config.MAX_STREAM_BYTES);
+    // pipeline() ends the metered stream with an error if the client goes away mid-upload.
+    pipeline(req, metered.stream, () => undefined);
+    const body: Readable = metered.stream;
     const source = req.is('text/csv') ? csvRows(body, model.manifest, config.MAX_BODY_BYTES) : ndjsonRows(body, config.MAX_BODY_BYTES);
-    const record = await submitter.submit({ model, rows: source.rows, tenant: 'default', priority: envelope.priority, rowLocation: source.currentLine });
-    accepted(res, record);
+    const outcome = await submitter.submit({
+      model,
+      rows: source.rows,
+      tenant: req.caller.tenant,
+      priority: envelope.priority,
+      callbackUrl,
+      rowLocation: source.currentLine,
+      ...(keyHash ? { idempotency: { keyHash, bodyHash: () => `${req.originalUrl} ${metered.hash()}` } } : {}),
+    });
+    accepted(res, outcome);
   };
 
   const jsonSubmit = async (req: Request, res: Response): Promise<void> => {
@@ -141,8 +180,18 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     }
     const envelope = checkEnvelope<SubmitBody>(validateBody, body);
     const model = repository.resolve(envelope.model, envelope.version === undefined ? undefined : String(envelope.version));
-    const record = await submitter.submit({ model, rows: envelope.inputs, tenant: 'default', priority: envelope.priority, rowLocation: 'row' });
-    accepted(res, record);
+    const keyHash = idempotencyKeyHash(req);
+    const callbackUrl = await checkCallback(envelope.callbackUrl);
+    const outcome = await submitter.submit({
+      model,
+      rows: envelope.inputs,
+      tenant: req.caller.tenant,
+      priority: envelope.priority,
+      callbackUrl,
+      rowLocation: 'row',
+      ...(keyHash ? { idempotency: { keyHash, bodyHash: () => `${req.originalUrl} ${req.bodyHash ?? ''}` } } : {}),
+    });
+    accepted(res, outcome);
   };
 
   router.post('/batch-predict', streamedSubmit, jsonBody(config.MAX_BODY_BYTES), jsonSubmit);
@@ -183,6 +232,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     if (outcome === 'finished') {
       throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, { job: jobView(now, basePath) });
     }
+    await deps.notifyFinished(now);
     res.json(jobView(now, basePath));
   });
 

@@ -88,7 +88,7 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
     if (body.inputs.length > config.SYNC_MAX_ROWS) {
       throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `synchronous predict takes at most ${config.SYNC_MAX_ROWS} rows; submit larger batches to /v1/batch-predict`);
     }
-    const record = await submitter.submit({ model, rows: body.inputs, tenant: 'default', priority: body.priority, rowLocation: 'row' });
+    const { record } = await submitter.submit({ model, rows: body.inputs, tenant: req.caller.tenant, priority: body.priority, callbackUrl: null, rowLocation: 'row' });
     res.locals.jobId = record.id;
     await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, async () => {
       const now = await store.get(record.id);

@@ -62,6 +62,8 @@ export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: n
         },
       }),
     );
+    // pipe() does not pass errors on: an upload refused upstream (too large, aborted) ends the parser.
+    body.once('error', (error) => parser.destroy(error));
     try {
       for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: Info }>) {
         line = item.info.lines;
