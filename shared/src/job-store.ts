@@ -94,7 +94,9 @@ export class JobStore {
       if ((await this.redis.set(key, `${jobId} ${bodyHash}`, 'EX', this.ttlSeconds, 'NX')) === 'OK') return null;
       const existing = await this.redis.get(key);
       if (existing === null) continue; // expired in between: try again
-      const [claimedJob = '', claimedHash = ''] = existing.split(' ');
+      const space = existing.indexOf(' ');
+      const claimedJob = existing.slice(0, space);
+      const claimedHash = existing.slice(space + 1);
       if ((await this.redis.exists(this.keys.job(claimedJob))) === 0) {
         await this.redis.del(key); // the job it named is gone: the key is free again
         continue;
