@@ -85,7 +85,7 @@ export class JobSubmitter {
    * Idempotency-Key with the same body answers the job it created first.
    */
   async submit(request: SubmitRequest): Promise<{ record: JobRecord; created: boolean }> {
-    if ((await this.store.activeJobs(request.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT) {
+    if (!(await this.store.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))) {
       throw new ProblemError('OB_ERR_TOO_MANY_ACTIVE_JOBS', `this tenant already has ${this.config.MAX_ACTIVE_JOBS_PER_TENANT} unfinished jobs; wait for some to finish`, {
         retryAfter: 5,
       });
@@ -125,7 +125,8 @@ export class JobSubmitter {
       const rows = index;
       if (errors.length > 0) throw invalidRows(errors);
       if (rows === 0) throw new ProblemError('OB_ERR_INVALID_REQUEST', 'the batch holds no rows', { errors: [{ field: 'inputs', message: 'must not be empty' }] });
-      if (encoder.rows > 0) await stage();
+      const lastInput = encoder.rows > 0 ? encoder.finish() : undefined;
+      if (lastInput) chunks++;
       await Promise.all(inFlight);
 
       const record: JobRecord = {
@@ -161,7 +162,7 @@ export class JobSubmitter {
         }
       }
       try {
-        await this.store.commit(record);
+        await this.store.commit(record, lastInput);
         await this.store.addActiveJob(request.tenant, id);
         await this.enqueue(id, chunks, request.priority);
       } catch (error) {

@@ -74,11 +74,16 @@ export class JobStore {
     return this.redis.set(this.keys.input(id, chunk), input, 'EX', ttlSeconds);
   }
 
-  /** Makes a staged job real: writes its record and gives every key the job's TTL. */
-  async commit(record: JobRecord): Promise<void> {
+  /**
+   * Makes a staged job real: writes its record and gives every key the job's TTL. The last
+   * chunk's input may come along (`lastInput`), saving a round trip (a 1-row job is one MULTI).
+   */
+  async commit(record: JobRecord, lastInput?: Buffer): Promise<void> {
     const key = this.keys.job(record.id);
     const multi = this.redis.multi().hset(key, serialise(record)).expire(key, this.ttlSeconds);
-    for (let chunk = 0; chunk < record.chunks; chunk++) multi.expire(this.keys.input(record.id, chunk), this.ttlSeconds);
+    const staged = lastInput ? record.chunks - 1 : record.chunks;
+    for (let chunk = 0; chunk < staged; chunk++) multi.expire(this.keys.input(record.id, chunk), this.ttlSeconds);
+    if (lastInput) multi.set(this.keys.input(record.id, staged), lastInput, 'EX', this.ttlSeconds);
     const replies = await multi.exec();
     const failure = replies?.find(([error]) => error);
     if (failure) throw failure[0] as Error;
@@ -108,6 +113,15 @@ export class JobStore {
 
   releaseIdempotencyKey(tenant: string, keyHash: string): Promise<unknown> {
     return this.redis.del(this.keys.idempotency(tenant, keyHash));
+  }
+
+  /**
+   * Whether a tenant has fewer than `limit` unfinished jobs. The set is pruned of jobs that
+   * finished or are gone only when it looks full, so the usual check is one ZCARD.
+   */
+  async belowActiveLimit(tenant: string, limit: number): Promise<boolean> {
+    if ((await this.redis.zcard(this.keys.tenantActive(tenant))) < limit) return true;
+    return (await this.activeJobs(tenant)) < limit;
   }
 
   /** Unfinished jobs of a tenant, pruning the ones that finished or are gone. */
