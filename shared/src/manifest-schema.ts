@@ -35,8 +35,8 @@ export const MANIFEST_SCHEMA = {
           base64: { enum: ['uint8'] },
         },
         allOf: [
-          { if: { properties: { type: { const: 'tensor' } } }, then: { required: ['shape'] } },
-          { if: { properties: { type: { const: 'string' } } }, then: { required: ['maxLength'] } },
+          { if: { required: ['type'], properties: { type: { const: 'tensor' } } }, then: { required: ['shape'] } },
+          { if: { required: ['type'], properties: { type: { const: 'string' } } }, then: { required: ['maxLength'] } },
         ],
       },
     },
@@ -86,8 +86,8 @@ export const MANIFEST_SCHEMA = {
         outputs: { type: 'array', minItems: 1, items: { type: 'string' } },
       },
       allOf: [
-        { if: { properties: { kind: { const: 'classification' } } }, then: { required: ['output', 'labels'] } },
-        { if: { properties: { kind: { const: 'regression' } } }, then: { required: ['output'] } },
+        { if: { required: ['kind'], properties: { kind: { const: 'classification' } } }, then: { required: ['output', 'labels'] } },
+        { if: { required: ['kind'], properties: { kind: { const: 'regression' } } }, then: { required: ['output'] } },
       ],
     },
     metrics: {

@@ -193,9 +193,12 @@ export class ModelRepository {
     }
     if (!manifestValidator(manifest)) {
       for (const e of manifestValidator.errors ?? []) {
-        const field = e.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-        const extra = e.keyword === 'additionalProperties' ? ` '${String((e.params as { additionalProperty?: string }).additionalProperty)}'` : '';
-        problems.push({ file: manifestPath, field, message: `${e.message ?? 'is invalid'}${extra}` });
+        // A missing or unknown property is named itself, not its parent object.
+        const params = e.params as { missingProperty?: string; additionalProperty?: string };
+        const child = e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
+        const path = [e.instancePath.replace(/^\//, '').replace(/\//g, '.'), child].filter(Boolean).join('.');
+        const message = e.keyword === 'required' ? 'is required' : e.keyword === 'additionalProperties' ? 'is not a manifest field' : (e.message ?? 'is invalid');
+        if (e.keyword !== 'if') problems.push({ file: manifestPath, field: path || '(root)', message });
       }
       return null;
     }
