@@ -6,10 +6,12 @@ COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
 COPY shared/package.json shared/
 COPY api/package.json api/
 COPY worker/package.json worker/
+COPY cli/package.json cli/
 RUN npm ci
 COPY shared shared
 COPY api api
 COPY worker worker
+COPY cli cli
 RUN npx tsc -b && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -23,6 +25,8 @@ COPY --from=build --chown=node:node /app/api/package.json api/
 COPY --from=build --chown=node:node /app/api/dist api/dist
 COPY --from=build --chown=node:node /app/worker/package.json worker/
 COPY --from=build --chown=node:node /app/worker/dist worker/dist
+COPY --from=build --chown=node:node /app/cli/package.json cli/
+COPY --from=build --chown=node:node /app/cli/dist cli/dist
 COPY --chown=node:node models models
 USER node
 EXPOSE 8080

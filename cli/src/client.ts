@@ -1,0 +1,325 @@
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { OnnxBatchError, UnreachableError, WaitTimeoutError } from './errors';
+import { STREAM_CONTENT_TYPE, type OutputFormat, type StreamFormat } from './formats';
+import { jsonArrayText, ndjsonValues, splitLines } from './ndjson';
+import type { JobStatusAnswer, ModelList, ResultRow, SubmitAnswer } from './types';
+
+export interface OnnxBatchClientOptions {
+  /** Base URL of the API, e.g. `http://127.0.0.1:8080` (a path prefix is kept: `https://host/onnx`). */
+  url: string;
+  /** Sent as `Authorization: Bearer <apiKey>`; none when absent. */
+  apiKey?: string;
+  /** `User-Agent` of every request. @defaultValue `onnx-batch-client` */
+  userAgent?: string;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+interface SubmitOptions extends CallOptions {
+  model: string;
+  /** The model's default version when absent. */
+  version?: string | number;
+  /** 1 = most urgent … 1000 = least; the server's default (100) when absent. */
+  priority?: number;
+  /** Sent as `Idempotency-Key`: a retried submit with the same key and body answers the first job. */
+  idempotencyKey?: string;
+  /** http(s) URL the server POSTs the job's status to when it finishes. */
+  callbackUrl?: string;
+}
+
+export interface SubmitRowsOptions extends SubmitOptions {
+  /** Objects keyed by feature name (plus an optional `id`), or arrays of feature values in manifest order. */
+  rows: object[] | unknown[][];
+}
+
+export interface SubmitStreamOptions extends SubmitOptions {
+  format: StreamFormat;
+  /** The batch file's bytes: NDJSON (one row a line) or CSV with a header row. Read as it is sent. */
+  body: Readable | AsyncIterable<Uint8Array>;
+}
+
+export interface WaitOptions extends CallOptions {
+  /** Called with every status document seen (about every `pollSeconds`). */
+  onProgress?: (status: JobStatusAnswer) => void;
+  /** Give up (WaitTimeoutError) after this long; the job goes on. @defaultValue no limit */
+  timeoutMs?: number;
+  /**
+   * Longest single long poll (`?wait=`), in seconds, at most 60. The server answers early when
+   * the job finishes, so this only sets how often progress is seen.
+   * @defaultValue 2 with `onProgress`, else 60
+   */
+  pollSeconds?: number;
+  /** How long the server may stay unreachable (restart, network blip) before wait gives up. @defaultValue 60 000 */
+  unreachableGraceMs?: number;
+}
+
+/** The longest long poll the server accepts. */
+export const MAX_WAIT_SECONDS = 60;
+
+const FINISHED = new Set(['completed', 'failed', 'cancelled']);
+
+const ACCEPT: Record<OutputFormat, string> = {
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv',
+  json: 'application/x-ndjson', // re-framed as one JSON array on the way to the file
+};
+
+interface RequestOptions extends CallOptions {
+  query?: Record<string, string | number | undefined>;
+  headers?: Record<string, string>;
+  body?: string | AsyncIterable<Uint8Array>;
+}
+
+/**
+ * A typed client of the onnx-batch HTTP API on Node's fetch. Uploads and downloads stream:
+ * memory holds a chunk at a time whatever the size of the batch. Every non-2xx answer throws an
+ * `OnnxBatchError` carrying the server's problem document; a connection failure throws an
+ * `UnreachableError`.
+ */
+export class OnnxBatchClient {
+  private readonly base: string;
+  private readonly apiKey: string | undefined;
+  private readonly userAgent: string;
+
+  constructor(options: OnnxBatchClientOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(options.url);
+    } catch {
+      throw new TypeError(`url must be an absolute http(s) URL (got '${options.url}')`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`url must be http or https (got '${options.url}')`);
+    this.base = parsed.href.replace(/\/+$/, '');
+    this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
+    this.userAgent = options.userAgent ?? 'onnx-batch-client';
+  }
+
+  /** Base URL requests go to (no trailing slash). */
+  get url(): string {
+    return this.base;
+  }
+
+  /** Submits rows as one JSON body (the whole batch in memory: for batches of modest size). */
+  async submit(options: SubmitRowsOptions): Promise<SubmitAnswer> {
+    const body = JSON.stringify({
+      model: options.model,
+      ...(options.version === undefined ? {} : { version: String(options.version) }),
+      inputs: options.rows,
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.callbackUrl === undefined ? {} : { callbackUrl: options.callbackUrl }),
+    });
+    const response = await this.request('POST', '/v1/batch-predict', {
+      headers: { 'content-type': 'application/json', ...idempotencyHeader(options.idempotencyKey) },
+      body,
+      signal: options.signal,
+    });
+    return (await response.json()) as SubmitAnswer;
+  }
+
+  /** Submits a batch file as a streamed NDJSON or CSV body; gigabytes go up in bounded memory. */
+  async submitStream(options: SubmitStreamOptions): Promise<SubmitAnswer> {
+    const response = await this.request('POST', '/v1/batch-predict', {
+      query: {
+        model: options.model,
+        version: options.version === undefined ? undefined : String(options.version),
+        priority: options.priority,
+        callbackUrl: options.callbackUrl,
+      },
+      headers: { 'content-type': STREAM_CONTENT_TYPE[options.format], ...idempotencyHeader(options.idempotencyKey) },
+      body: options.body,
+      signal: options.signal,
+    });
+    return (await response.json()) as SubmitAnswer;
+  }
+
+  /**
+   * The job's status document. With `waitSeconds` (≤ 60) the server holds the answer until the
+   * job finishes or the time is up (a long poll).
+   */
+  async status(id: string, options: CallOptions & { waitSeconds?: number } = {}): Promise<JobStatusAnswer> {
+    const wait = options.waitSeconds === undefined ? undefined : Math.max(0, Math.min(MAX_WAIT_SECONDS, Math.ceil(options.waitSeconds)));
+    const response = await this.request('GET', `/v1/batch-result/${jobPath(id)}`, { query: { wait: wait || undefined }, signal: options.signal });
+    return (await response.json()) as JobStatusAnswer;
+  }
+
+  /**
+   * Long-polls until the job is `completed`, `failed` or `cancelled` and answers its last status
+   * document (it does not throw for a failed job: look at `status`). Throws WaitTimeoutError after
+   * `timeoutMs`; rides out the server being unreachable for up to `unreachableGraceMs`.
+   */
+  async wait(id: string, options: WaitOptions = {}): Promise<JobStatusAnswer> {
+    const started = Date.now();
+    const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : started + options.timeoutMs;
+    const poll = Math.max(1, Math.min(MAX_WAIT_SECONDS, options.pollSeconds ?? (options.onProgress ? 2 : MAX_WAIT_SECONDS)));
+    const grace = options.unreachableGraceMs ?? 60_000;
+    let last: JobStatusAnswer | null = null;
+    let unreachableSince: number | null = null;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new WaitTimeoutError(id, options.timeoutMs ?? 0, last?.status ?? null);
+      // The first poll answers at once so the caller sees where the job stands.
+      const waitSeconds = last === null ? 0 : Math.min(poll, Math.ceil(left / 1000));
+      try {
+        last = await this.status(id, { waitSeconds, signal: options.signal });
+        unreachableSince = null;
+      } catch (error) {
+        if (!(error instanceof UnreachableError)) throw error;
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > grace) throw error;
+        await delay(Math.min(2000, Math.max(0, deadline - Date.now())), options.signal);
+        continue;
+      }
+      options.onProgress?.(last);
+      if (FINISHED.has(last.status)) return last;
+    }
+  }
+
+  /** A finished job's results, one object per row in input order, streamed (memory holds one line). */
+  async *results(id: string, options: CallOptions = {}): AsyncGenerator<ResultRow> {
+    const response = await this.request('GET', `/v1/batch-result/${jobPath(id)}/results`, {
+      headers: { accept: ACCEPT.ndjson },
+      signal: options.signal,
+    });
+    yield* ndjsonValues<ResultRow>(this.bodyOf(response));
+  }
+
+  /**
+   * Streams a finished job's results into `destination` as CSV (the server's columns), NDJSON or
+   * one JSON array, and ends it.
+   */
+  async downloadResults(id: string, format: OutputFormat, destination: Writable, options: CallOptions = {}): Promise<void> {
+    const response = await this.request('GET', `/v1/batch-result/${jobPath(id)}/results`, {
+      headers: { accept: ACCEPT[format] },
+      signal: options.signal,
+    });
+    const body = this.bodyOf(response);
+    const source = format === 'json' ? Readable.from(jsonArrayText(splitLines(body))) : Readable.from(body, { objectMode: false });
+    await pipeline(source, destination, options.signal ? { signal: options.signal } : {});
+  }
+
+  /** Cancels a queued or running job and answers its status document (409 OB_ERR_JOB_FINISHED if it already finished). */
+  async cancel(id: string, options: CallOptions = {}): Promise<JobStatusAnswer> {
+    const response = await this.request('POST', `/v1/batch-result/${jobPath(id)}/cancel`, { signal: options.signal });
+    return (await response.json()) as JobStatusAnswer;
+  }
+
+  /** Deletes a job with its inputs and results (cancelling it first if it still runs). */
+  async delete(id: string, options: CallOptions = {}): Promise<void> {
+    const response = await this.request('DELETE', `/v1/batch-result/${jobPath(id)}`, { signal: options.signal });
+    await response.body?.cancel();
+  }
+
+  /** The models the server serves, with their versions, tasks, labels and features. */
+  async models(options: CallOptions = {}): Promise<ModelList> {
+    const response = await this.request('GET', '/v1/models', { signal: options.signal });
+    return (await response.json()) as ModelList;
+  }
+
+  /** One request; a non-2xx answer becomes an OnnxBatchError, a connection failure an UnreachableError. */
+  private async request(method: string, path: string, options: RequestOptions): Promise<Response> {
+    const url = new URL(this.base + path);
+    for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(name, String(value));
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json', ...options.headers };
+    if (this.apiKey !== undefined) headers.authorization = `Bearer ${this.apiKey}`;
+
+    // An error of the body's own source (a file that cannot be read) must not pass for a network failure.
+    let sourceError: unknown = null;
+    let body: string | AsyncIterable<Uint8Array> | undefined;
+    if (typeof options.body === 'string' || options.body === undefined) body = options.body;
+    else {
+      const source = options.body;
+      body = (async function* guarded() {
+        try {
+          for await (const chunk of source) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        } catch (error) {
+          sourceError = error;
+          throw error;
+        }
+      })();
+    }
+
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body,
+        signal: options.signal,
+        // A streamed body: `redirect: 'error'` is what keeps memory bounded. With any other mode
+        // fetch clones the request, which tees the body, and the branch never sent keeps every
+        // chunk until the upload ends (a 1 GB file = 1 GB of memory). A redirect could not be
+        // followed with a body already sent anyway.
+        ...(body !== undefined && typeof body !== 'string' ? { duplex: 'half' as const, redirect: 'error' as const } : {}),
+      });
+    } catch (error) {
+      if (sourceError !== null) throw sourceError as Error;
+      if (options.signal?.aborted) throw options.signal.reason as Error;
+      throw new UnreachableError(this.base, error);
+    }
+    if (!response.ok) throw await problemOf(response);
+    return response;
+  }
+
+  /** A response body as bytes; a connection that breaks mid-body throws UnreachableError. */
+  private async *bodyOf(response: Response): AsyncGenerator<Uint8Array> {
+    if (!response.body) return;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) yield chunk;
+    } catch (error) {
+      if ((error as Error).name === 'AbortError') throw error;
+      throw new UnreachableError(this.base, error);
+    }
+  }
+}
+
+function idempotencyHeader(key: string | undefined): Record<string, string> {
+  return key === undefined ? {} : { 'idempotency-key': key };
+}
+
+function jobPath(id: string): string {
+  if (id === '') throw new TypeError('job id must not be empty');
+  return encodeURIComponent(id);
+}
+
+/** The problem document of a non-2xx answer (or a stand-in when the body is not problem+json). */
+async function problemOf(response: Response): Promise<OnnxBatchError> {
+  let text = '';
+  try {
+    text = await response.text();
+  } catch {
+    // the body broke off: the status alone has to do
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { code?: unknown }).code === 'string') {
+    return new OnnxBatchError(response.status, parsed);
+  }
+  const detail = text.trim().slice(0, 500) || response.statusText || `HTTP ${response.status}`;
+  return new OnnxBatchError(response.status, { title: response.statusText || `HTTP ${response.status}`, detail });
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,79 @@
+import type { FeatureSpec, JobStatus, JobStatusDocument } from '@onnx-batch/shared';
+
+export type { JobStatus } from '@onnx-batch/shared';
+
+/** What a submit answers (202, or 200 when an Idempotency-Key replays an earlier submit). */
+export interface SubmitAnswer {
+  jobId: string;
+  status: JobStatus;
+  /** Path of the job's status document, e.g. `/v1/batch-result/<id>`. */
+  resultUrl: string;
+}
+
+/** `GET /v1/batch-result/:id`: the status document, with results inline only for small finished jobs. */
+export interface JobStatusAnswer extends JobStatusDocument {
+  results: ResultRow[] | null;
+}
+
+export type RowId = string | number;
+
+/** The result of one row, as the manifest's `result.kind` shapes it; `id` echoes the row's id. */
+export type ResultRow = ClassificationResult | RegressionResult | MultiRegressionResult | TensorResult | RowFailure;
+
+export interface ClassificationResult {
+  id?: RowId;
+  label: string;
+  confidence: number;
+  probabilities: Record<string, number>;
+}
+
+export interface RegressionResult {
+  id?: RowId;
+  value: number;
+}
+
+export interface MultiRegressionResult {
+  id?: RowId;
+  values: Record<string, number>;
+}
+
+export interface TensorResult {
+  id?: RowId;
+  outputs: Record<string, unknown>;
+}
+
+/** A row that failed inside a completed job. */
+export interface RowFailure {
+  id?: RowId;
+  error: { code: string; message: string };
+}
+
+export function isRowFailure(result: ResultRow): result is RowFailure {
+  return 'error' in result;
+}
+
+/** `GET /v1/models`. */
+export interface ModelList {
+  models: ModelInfo[];
+  /** Model directories the server refused to load, and why. */
+  problems?: unknown[];
+}
+
+export interface ModelInfo {
+  name: string;
+  defaultVersion: string;
+  versions: ModelVersionInfo[];
+}
+
+export interface ModelVersionInfo {
+  name: string;
+  version: string;
+  task: 'classification' | 'regression' | 'tensor';
+  description: string | null;
+  labels: string[] | null;
+  accuracy: number | null;
+  evaluation?: string | null;
+  features: FeatureSpec[];
+  inputSchema?: unknown;
+  chunkSize?: number | null;
+}
