@@ -74,15 +74,15 @@ async function ensureRedis() {
   fail('the private redis-server did not start');
 }
 
-function run(name, script, restart) {
-  const child = spawn(process.execPath, [path.join(root, script)], { stdio: 'inherit', env: process.env });
+function run(name, script, restart, env = {}) {
+  const child = spawn(process.execPath, [path.join(root, script)], { stdio: 'inherit', env: { ...process.env, ...env } });
   children.add(child);
   child.on('exit', (code, signal) => {
     children.delete(child);
     if (stopping) return;
     if (restart) {
       log(`${name} exited; restarting it`, { code, signal });
-      setTimeout(() => run(name, script, restart), 1000);
+      setTimeout(() => run(name, script, restart, env), 1000);
     } else {
       log(`${name} exited; stopping everything`, { code, signal });
       void stop(code ?? 1);
@@ -110,5 +110,8 @@ process.on('SIGTERM', () => void stop(0));
 
 await ensureRedis();
 run('api', 'api/dist/main.js', false);
-for (let i = 0; i < config.WORKERS; i++) run(`worker ${i + 1}`, 'worker/dist/main.js', true);
+// Each worker on this host gets its own metrics port: METRICS_PORT, METRICS_PORT + 1, …
+for (let i = 0; i < config.WORKERS; i++) {
+  run(`worker ${i + 1}`, 'worker/dist/main.js', true, config.METRICS_PORT > 0 ? { METRICS_PORT: String(config.METRICS_PORT + i) } : {});
+}
 log('onnx-batch is starting', { api: `http://${config.HOST}:${config.PORT}`, workers: config.WORKERS });

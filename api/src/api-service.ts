@@ -1,12 +1,27 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
-import { createFlowProducer, createQueue, createRedis, JobStore, ModelRepository, QueueName, type Config, type Logger, type RunChunkData } from '@onnx-batch/shared';
+import {
+  AtRestCipher,
+  callbackUrlChecker,
+  createFlowProducer,
+  createQueue,
+  createRedis,
+  createWebhookQueue,
+  enqueueWebhook,
+  JobStore,
+  ModelRepository,
+  QueueName,
+  type Config,
+  type Logger,
+  type RunChunkData,
+} from '@onnx-batch/shared';
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
-import { checkCallbackSyntax } from './http/callback-url';
 import { JobEvents } from './job-events';
 import { JobSubmitter } from './job-submitter';
+import { createApiOps } from './ops';
+import { startSchedules } from './schedules/schedules';
 
 export interface ApiService {
   readonly server: Server;
@@ -26,13 +41,17 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
   const redis = createRedis(config.REDIS_URL);
   const subscriber = createRedis(config.REDIS_URL);
   for (const connection of [redis, subscriber]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
-  const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS);
+  const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
+  const webhooks = createWebhookQueue(redis, config);
+  webhooks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
   const chunks = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
   chunks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
   const flows = createFlowProducer(redis, config);
   flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
   const submitter = new JobSubmitter(store, chunks, flows, config, logger);
+  const ops = createApiOps({ config, logger, redis, store, submitter, existing: [chunks, webhooks] });
+  const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events });
 
   const keys = KeyRing.fromConfig(config);
   let host = config.HOST;
@@ -54,9 +73,14 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
     submitter,
     events,
     keys,
-    checkCallbackUrl: (url) => Promise.resolve(checkCallbackSyntax(url)),
-    notifyFinished: () => Promise.resolve(),
+    checkCallbackUrl: callbackUrlChecker(config),
+    notifyFinished: async (record) => {
+      await enqueueWebhook(webhooks, record);
+    },
     isShuttingDown: () => closing,
+    metrics: ops.metrics,
+    adminQueues: ops.queues,
+    schedules: schedules?.service,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.PORT, host, () => resolve(s));
@@ -79,10 +103,13 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await schedules?.close();
       repository.close();
       await events.close();
+      await ops.close();
       await chunks.close();
       await flows.close();
+      await webhooks.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

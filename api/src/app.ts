@@ -11,6 +11,9 @@ import type { JobSubmitter } from './job-submitter';
 import { batchRoutes } from './routes/batch-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
+import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
+import { scheduleRoutes } from './routes/schedule-routes';
+import type { ScheduleService } from './schedules/schedule-service';
 
 export interface AppDeps {
   config: Config;
@@ -24,6 +27,10 @@ export interface AppDeps {
   checkCallbackUrl: (url: string) => Promise<string>;
   notifyFinished: (record: JobRecord) => Promise<void>;
   isShuttingDown?: () => boolean;
+  metrics?: OpsRouteDeps['metrics'];
+  adminQueues?: OpsRouteDeps['adminQueues'];
+  /** Built-in schedules; absent when SCHEDULES_ROOT is not set. */
+  schedules?: ScheduleService | undefined;
 }
 
 /** The HTTP application, wired to its dependencies (main.ts builds them; tests build their own). */
@@ -33,8 +40,10 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(requestContext(deps.logger));
+  if (deps.metrics) app.use(deps.metrics.httpMiddleware);
   app.use(helmet());
   app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
+  app.use(opsRoutes(deps));
   // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.
   const guard = [
     authenticate(deps.keys),
@@ -44,6 +53,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/v1', '/batch-predict', '/batch-result'], ...guard);
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', modelRoutes(deps));
+  app.use('/v1', scheduleRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));

@@ -1,6 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
+import { parseEncryptionKey } from './crypto/at-rest';
+import { checkWebhookSecret, parseWebhookSecrets } from './webhooks/signature';
+import { parseAllowList } from './webhooks/ssrf-guard';
 
 /**
  * Every setting of onnx-batch, read once from the environment, typed, validated and frozen.
@@ -10,6 +13,7 @@ import Ajv from 'ajv';
 export const CONFIG_VARIABLES = {
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, doc: 'HTTP port of the API.' },
   HOST: { type: 'string', default: '127.0.0.1', doc: 'Interface the API listens on.' },
+  METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 9464, doc: 'Port of a worker process\'s Prometheus `/metrics` (and `/livez`) server, on HOST (0 = none). The API serves `/metrics` on PORT.' },
   REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', doc: 'Redis holding queues, inputs and results (`redis://` or `rediss://`).' },
   REDIS_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_{}.-]{1,64}$', default: 'onnx-batch', doc: 'Prefix of every Redis key (queues included); `{onnx-batch}` for Redis Cluster.' },
   MODELS_DIR: { type: 'string', default: '', doc: 'Model repository (`<name>/<version>/model.{onnx,json}`). Default: `models/` of the checkout.' },
@@ -38,6 +42,14 @@ export const CONFIG_VARIABLES = {
   LOCK_DURATION_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 30_000, doc: 'BullMQ lock on a running chunk; a worker that dies loses it after this long and the chunk is retried.' },
   STALLED_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 15_000, doc: 'How often workers look for chunks whose worker died.' },
   SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000, doc: 'On SIGTERM, how long in-flight requests and chunks may take before the process exits anyway.' },
+  SCHEDULES_ROOT: { type: 'string', default: '', doc: 'Directory under which every schedule\'s input and output directories must lie (after symlinks; see docs/schedules.md). Empty: schedules are disabled.' },
+  WEBHOOK_SECRETS: { type: 'string', default: '', secret: true, doc: 'Webhook signing secrets as comma-separated `tenant:secret` (16+ characters; a tenant named twice signs with both, for rotation). See docs/security-webhooks.md.' },
+  WEBHOOK_SECRET: { type: 'string', default: '', secret: true, doc: 'Signing secret of tenants not in `WEBHOOK_SECRETS` (16+ characters). Empty: their webhooks are sent unsigned (a warning is logged once per tenant).' },
+  WEBHOOK_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 8, doc: 'Delivery attempts per webhook; any answer but 2xx (a redirect too), a timeout or a network error is retried.' },
+  WEBHOOK_BACKOFF_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 1000, doc: 'First retry delay of a webhook (exponential backoff).' },
+  WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120_000, default: 5000, doc: 'Time one webhook request may take, from connecting to the status line of the answer.' },
+  WEBHOOK_ALLOW_HOSTS: { type: 'string', default: '', doc: 'Comma-separated host names, IP addresses and CIDRs webhooks may reach although they are not public (loopback, private, link-local…). Empty: public addresses only.' },
+  ENCRYPTION_KEY: { type: 'string', default: '', secret: true, doc: 'AES-256 key (64 hex characters or base64 of 32 bytes) encrypting chunk inputs and results in Redis. Empty: stored in clear. Same key on every API and worker; to change it, drain first.' },
   WORKERS: { type: 'integer', minimum: 0, maximum: 256, default: Math.min(256, os.availableParallelism()), doc: '`npm start` only: worker processes started beside the API (default: number of CPUs).' },
 } as const satisfies Record<string, VariableSpec>;
 
@@ -50,6 +62,22 @@ interface VariableSpec {
   minLength?: number;
   pattern?: string;
   enum?: readonly string[];
+  /** Never echoed in an error message. */
+  secret?: boolean;
+}
+
+/** Checks JSON Schema cannot express; each throws an Error saying what is wrong with a (non-empty) value. */
+const FORMAT_CHECKS: { readonly [K in keyof Vars]?: (value: string) => unknown } = {
+  ENCRYPTION_KEY: parseEncryptionKey,
+  WEBHOOK_SECRETS: parseWebhookSecrets,
+  WEBHOOK_SECRET: checkWebhookSecret,
+  WEBHOOK_ALLOW_HOSTS: parseAllowList,
+};
+
+/** A variable's value as error messages show it: secrets are not shown. */
+function shown(env: NodeJS.ProcessEnv, variable: string): string {
+  const spec = (CONFIG_VARIABLES as Record<string, VariableSpec>)[variable];
+  return spec?.secret ? '<redacted>' : JSON.stringify(env[variable]);
 }
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -71,7 +99,7 @@ const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const properties: Record<string, object> = {};
   for (const [name, spec] of Object.entries(CONFIG_VARIABLES)) {
-    const { doc: _doc, ...schema } = spec as VariableSpec;
+    const { doc: _doc, secret: _secret, ...schema } = spec as VariableSpec;
     properties[name] = schema;
   }
   const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true }).compile({
@@ -86,11 +114,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!validate(raw)) {
     const problems = (validate.errors ?? []).map((e) => {
       const variable = e.instancePath.replace(/^\//, '');
-      return `${variable}=${JSON.stringify(env[variable])} ${e.message ?? 'is invalid'}`;
+      return `${variable}=${shown(env, variable)} ${e.message ?? 'is invalid'}`;
     });
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
+  const formatProblems = Object.entries(FORMAT_CHECKS).flatMap(([variable, check]) => {
+    const value = raw[variable];
+    if (typeof value !== 'string' || value === '') return [];
+    try {
+      check(value);
+      return [];
+    } catch (error) {
+      return [`${variable}=${shown(env, variable)} ${error instanceof Error ? error.message : String(error)}`];
+    }
+  });
+  if (formatProblems.length > 0) throw new ConfigError(`invalid configuration: ${formatProblems.join('; ')}`);
   if (raw.MODELS_DIR === '') raw.MODELS_DIR = DEFAULT_MODELS_DIR;
   raw.MODELS_DIR = path.resolve(String(raw.MODELS_DIR));
+  raw.SCHEDULES_ROOT = typeof raw.SCHEDULES_ROOT === 'string' && raw.SCHEDULES_ROOT !== '' ? path.resolve(raw.SCHEDULES_ROOT) : '';
   return Object.freeze(raw) as unknown as Config;
 }

@@ -8,11 +8,17 @@ export enum QueueName {
   Chunks = 'chunks',
   /** Parent job of a multi-chunk batch; runs once every chunk has finished. */
   Batches = 'batches',
+  /** One BullMQ job per tick of a schedule (docs/schedules.md); consumed by API processes. */
+  Schedules = 'schedules',
+  /** One BullMQ job per finished job that has a callback URL: POSTs its status there. */
+  Webhooks = 'webhooks',
 }
 
 export enum JobName {
   RunChunk = 'run-chunk',
   FinalizeBatch = 'finalize-batch',
+  RunSchedule = 'run-schedule',
+  DeliverWebhook = 'deliver-webhook',
 }
 
 export interface RunChunkData {
@@ -24,19 +30,55 @@ export interface FinalizeBatchData {
   jobId: string;
 }
 
+/** One tick of a schedule: which one; the definition is read from Redis when the tick runs. */
+export interface RunScheduleData {
+  tenant: string;
+  name: string;
+}
+
+/** A job's webhook: which job; its status document is built from the record at delivery. */
+export interface DeliverWebhookData {
+  jobId: string;
+}
+
 export interface JobDataOf {
   [JobName.RunChunk]: RunChunkData;
   [JobName.FinalizeBatch]: FinalizeBatchData;
+  [JobName.RunSchedule]: RunScheduleData;
+  [JobName.DeliverWebhook]: DeliverWebhookData;
 }
 
-export const QUEUE_OF: { readonly [N in JobName]: QueueName } = {
+export const QUEUE_OF = {
   [JobName.RunChunk]: QueueName.Chunks,
   [JobName.FinalizeBatch]: QueueName.Batches,
-};
+  [JobName.RunSchedule]: QueueName.Schedules,
+  [JobName.DeliverWebhook]: QueueName.Webhooks,
+} as const satisfies { readonly [N in JobName]: QueueName };
+
+/** The kind of process that consumes each queue: exactly one per queue. */
+export const CONSUMER_OF = {
+  [QueueName.Chunks]: 'worker',
+  [QueueName.Batches]: 'worker',
+  [QueueName.Schedules]: 'api',
+  [QueueName.Webhooks]: 'worker',
+} as const satisfies { readonly [Q in QueueName]: 'api' | 'worker' };
+
+export type Consumer = (typeof CONSUMER_OF)[QueueName];
+/** The job names a kind of process handles (those of the queues it consumes); each checks its handlers at boot. */
+export type JobNameFor<C extends Consumer> = { [N in JobName]: (typeof CONSUMER_OF)[(typeof QUEUE_OF)[N]] extends C ? N : never }[JobName];
+
+export function jobNamesFor<C extends Consumer>(consumer: C): JobNameFor<C>[] {
+  return Object.values(JobName).filter((name): name is JobNameFor<C> => CONSUMER_OF[QUEUE_OF[name]] === consumer);
+}
 
 /** BullMQ job id of a chunk: deterministic, so a chunk can never be queued twice. */
 export function chunkJobId(jobId: string, chunk: number): string {
   return `${jobId}.${chunk}`;
+}
+
+/** BullMQ job id of a job's webhook: deterministic, so a job is announced once however often it is enqueued. */
+export function webhookJobId(jobId: string): string {
+  return `webhook.${jobId}`;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;

@@ -13,6 +13,8 @@ export const ERRORS = {
   OB_ERR_MODEL_NOT_FOUND: { status: 404, title: 'Model not found' },
   OB_ERR_VERSION_NOT_FOUND: { status: 404, title: 'Model version not found' },
   OB_ERR_JOB_NOT_FOUND: { status: 404, title: 'Job not found' },
+  OB_ERR_SCHEDULE_NOT_FOUND: { status: 404, title: 'Schedule not found' },
+  OB_ERR_SCHEDULE_EXISTS: { status: 409, title: 'Schedule already exists' },
   OB_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   OB_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
   OB_ERR_JOB_NOT_FINISHED: { status: 409, title: 'Job not finished' },
@@ -27,6 +29,7 @@ export const ERRORS = {
   OB_ERR_NOT_READY: { status: 503, title: 'Service not ready' },
   OB_ERR_TIMEOUT: { status: 504, title: 'Timed out waiting for the result' },
   OB_ERR_INFERENCE_FAILED: { status: 500, title: 'Inference failed' },
+  OB_ERR_DECRYPTION_FAILED: { status: 500, title: 'Stored data could not be decrypted' },
   OB_ERR_JOB_CANCELLED: { status: 409, title: 'Job cancelled' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

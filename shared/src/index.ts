@@ -15,3 +15,8 @@ export * from './codec/row-schema';
 export * from './codec/row-validator';
 export * from './codec/tensor-feeds';
 export * from './codec/result-csv';
+export * from './crypto/at-rest';
+export * from './webhooks/signature';
+export * from './webhooks/ssrf-guard';
+export * from './webhooks/status-document';
+export * from './webhooks/webhook-queue';

@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { JobStatus } from './contracts';
 import { JOB_STATUSES } from './contracts';
+import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
 import type { Problem } from './errors';
 import { BEGIN_CHUNK } from './lua/begin-chunk';
 import { CANCEL_JOB } from './lua/cancel-job';
 import { COMPLETE_CHUNK } from './lua/complete-chunk';
+import { RECORD_WEBHOOK } from './lua/record-webhook';
 import { RedisKeys } from './redis-keys';
 
 /** The job record as stored in its hash. */
@@ -45,9 +47,25 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
 
 interface ScriptedRedis extends Redis {
   beginChunkBuffer(job: string, input: string, output: string, now: string): Promise<(Buffer | null)[]>;
-  completeChunk(job: string, output: string, input: string, ...argv: (string | number)[]): Promise<number>;
+  completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<number>;
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
+  recordWebhook(job: string, ...argv: string[]): Promise<number>;
 }
+
+/** Where a job's webhook delivery stands (fields `webhook*` of the job hash). */
+export interface WebhookState {
+  status: 'retrying' | 'delivered' | 'failed';
+  /** Delivery attempts made so far. */
+  attempts: number;
+  /** When the last attempt ended (ISO 8601). */
+  at: string;
+  /** Why the last attempt failed; null once delivered. */
+  error: string | null;
+}
+
+/** The place of a chunk's input / results, authenticated with it when encrypted (see crypto/at-rest.ts). */
+const inputPlace = (id: string, chunk: number): string => `${id}:in:${chunk}`;
+const outputPlace = (id: string, chunk: number): string => `${id}:out:${chunk}`;
 
 /**
  * Reads and writes job records, chunk inputs and chunk results: the only code that knows how a
@@ -61,17 +79,20 @@ export class JobStore {
     redis: Redis,
     prefix: string,
     private readonly ttlSeconds: number,
+    /** Encrypts chunk inputs and results at rest (ENCRYPTION_KEY); null stores them in clear. */
+    private readonly cipher: AtRestCipher | null = null,
   ) {
     this.keys = new RedisKeys(prefix);
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
     redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
     redis.defineCommand('cancelJob', { numberOfKeys: 1, lua: CANCEL_JOB });
+    redis.defineCommand('recordWebhook', { numberOfKeys: 1, lua: RECORD_WEBHOOK });
     this.redis = redis as ScriptedRedis;
   }
 
   /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits. */
   stageInput(id: string, chunk: number, input: Buffer, ttlSeconds: number): Promise<unknown> {
-    return this.redis.set(this.keys.input(id, chunk), input, 'EX', ttlSeconds);
+    return this.redis.set(this.keys.input(id, chunk), sealAtRest(this.cipher, input, inputPlace(id, chunk)), 'EX', ttlSeconds);
   }
 
   /**
@@ -83,7 +104,7 @@ export class JobStore {
     const multi = this.redis.multi().hset(key, serialise(record)).expire(key, this.ttlSeconds);
     const staged = lastInput ? record.chunks - 1 : record.chunks;
     for (let chunk = 0; chunk < staged; chunk++) multi.expire(this.keys.input(record.id, chunk), this.ttlSeconds);
-    if (lastInput) multi.set(this.keys.input(record.id, staged), lastInput, 'EX', this.ttlSeconds);
+    if (lastInput) multi.set(this.keys.input(record.id, staged), sealAtRest(this.cipher, lastInput, inputPlace(record.id, staged)), 'EX', this.ttlSeconds);
     const replies = await multi.exec();
     const failure = replies?.find(([error]) => error);
     if (failure) throw failure[0] as Error;
@@ -168,7 +189,7 @@ export class JobStore {
     if (state !== 'running') return { state: state as 'missing' | 'cancelled' | 'done' | 'noinput' };
     return {
       state,
-      input: reply[1] as Buffer,
+      input: openAtRest(this.cipher, reply[1] as Buffer, inputPlace(id, chunk)),
       model: (reply[2] as Buffer).toString(),
       version: (reply[3] as Buffer).toString(),
     };
@@ -188,7 +209,7 @@ export class JobStore {
       this.keys.job(id),
       this.keys.output(id, chunk),
       this.keys.input(id, chunk),
-      results,
+      sealAtRest(this.cipher, results, outputPlace(id, chunk)),
       rows,
       failedRows,
       now.toISOString(),
@@ -214,12 +235,39 @@ export class JobStore {
     return replies.flatMap(([, exists], chunk) => (exists === 1 ? [] : [chunk]));
   }
 
-  /** Results of chunks [from, to), each one JSON line per row; null where a chunk has none. */
-  readResults(id: string, from: number, to: number): Promise<(string | null)[]> {
-    if (to <= from) return Promise.resolve([]);
+  /**
+   * Results of chunks [from, to), each one JSON line per row; null where a chunk has none.
+   * Throws a DecryptionError when stored results cannot be opened (see crypto/at-rest.ts).
+   */
+  async readResults(id: string, from: number, to: number): Promise<(string | null)[]> {
+    if (to <= from) return [];
     const keys: string[] = [];
     for (let chunk = from; chunk < to; chunk++) keys.push(this.keys.output(id, chunk));
-    return this.redis.mget(...keys);
+    const values = await this.redis.mgetBuffer(...keys);
+    return values.map((value, i) => (value === null ? null : openAtRest(this.cipher, value, outputPlace(id, from + i)).toString()));
+  }
+
+  /** Records where a job's webhook delivery stands; false when the job is gone. */
+  async recordWebhook(id: string, state: WebhookState): Promise<boolean> {
+    const reply = await this.redis.recordWebhook(
+      this.keys.job(id),
+      'webhookStatus',
+      state.status,
+      'webhookAttempts',
+      String(state.attempts),
+      'webhookAt',
+      state.at,
+      'webhookError',
+      state.error ?? '',
+    );
+    return reply === 1;
+  }
+
+  /** Where a job's webhook delivery stands; null when none was attempted (or the job is gone). */
+  async webhookState(id: string): Promise<WebhookState | null> {
+    const [status, attempts, at, error] = await this.redis.hmget(this.keys.job(id), 'webhookStatus', 'webhookAttempts', 'webhookAt', 'webhookError');
+    if (status !== 'retrying' && status !== 'delivered' && status !== 'failed') return null;
+    return { status, attempts: Number(attempts ?? 0), at: at ?? '', error: error ? error : null };
   }
 }
 

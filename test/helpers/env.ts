@@ -20,6 +20,7 @@ export function testEnv(overrides: Record<string, string> = {}): TestEnv {
     HOST: '127.0.0.1',
     MODEL_RELOAD_INTERVAL_MS: '0',
     JOB_BACKOFF_MS: '50',
+    METRICS_PORT: '0',
     ...overrides,
   };
 }

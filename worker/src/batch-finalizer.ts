@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { isFinished, type FinalizeBatchData, type JobStore, type Logger } from '@onnx-batch/shared';
+import { isFinished, type FinalizeBatchData, type JobRecord, type JobStore, type Logger } from '@onnx-batch/shared';
 import type { ChunkProcessor } from './chunk-processor';
 
 /**
@@ -13,6 +13,8 @@ export class BatchFinalizer {
     private readonly store: JobStore,
     private readonly chunks: ChunkProcessor,
     private readonly logger: Logger,
+    /** Told of the finished job (queues its webhook; a no-op when its last chunk already did). */
+    private readonly notifyFinished: (record: JobRecord) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   async process(job: Job<FinalizeBatchData>): Promise<{ status: string }> {
@@ -27,6 +29,7 @@ export class BatchFinalizer {
       }
     }
     const final = (await this.store.get(jobId)) ?? record;
+    if (isFinished(final.status)) await this.notifyFinished(final);
     const durationMs = final.finishedAt ? Date.parse(final.finishedAt) - Date.parse(final.createdAt) : null;
     this.logger.info('batch finalized', { jobId, status: final.status, rows: final.total, failedRows: final.failed, chunks: final.chunks, durationMs });
     return { status: final.status };

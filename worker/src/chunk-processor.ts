@@ -1,8 +1,11 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
+  DecryptionError,
   formatRowError,
+  isFinished,
   makeProblem,
   ProblemError,
+  type JobRecord,
   type JobStore,
   type Logger,
   type ModelRepository,
@@ -25,6 +28,8 @@ export class ChunkProcessor {
     private readonly repository: ModelRepository,
     private readonly pool: InferencePool,
     private readonly logger: Logger,
+    /** Told of each job this processor finished (queues its webhook); idempotent. */
+    private readonly notifyFinished: (record: JobRecord) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   async process(job: Job<RunChunkData>): Promise<ChunkResult> {
@@ -44,7 +49,12 @@ export class ChunkProcessor {
   }
 
   private async run(jobId: string, chunk: number, log: Logger): Promise<ChunkResult> {
-    const begun = await this.store.beginChunk(jobId, chunk, new Date());
+    const begun = await this.store.beginChunk(jobId, chunk, new Date()).catch((error: unknown) => {
+      // Input encrypted under another key (or not at all): no retry can read it.
+      throw error instanceof DecryptionError ? new UnrecoverableError(error.message) : error;
+    });
+    // A re-run of a chunk whose results exist may follow a crash before its job's webhook was queued.
+    if (begun.state === 'done') await this.announce(jobId);
     if (begun.state !== 'running') {
       // Deleted, cancelled, already done by an earlier attempt: nothing to run.
       if (begun.state === 'noinput') throw new UnrecoverableError('the chunk input is gone (expired or deleted)');
@@ -56,7 +66,10 @@ export class ChunkProcessor {
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
     const recorded = await this.store.completeChunk(jobId, chunk, outcome.lines, outcome.rows, outcome.failedRows, failure, new Date());
     log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded });
-    if (recorded === 'finished') log.info('job finished', { model: begun.model, version: begun.version });
+    if (recorded === 'finished') {
+      log.info('job finished', { model: begun.model, version: begun.version });
+      await this.announce(jobId);
+    }
     return { outcome: recorded };
   }
 
@@ -85,6 +98,13 @@ export class ChunkProcessor {
     const lines = new Array<string>(rows).fill(line).join('\n');
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', message);
     const recorded = await this.store.completeChunk(jobId, chunk, lines, rows, rows, failure, new Date());
+    if (recorded === 'finished') await this.announce(jobId);
     return { outcome: recorded };
+  }
+
+  /** Tells notifyFinished about a job that has finished (nothing when it is gone or running). */
+  private async announce(jobId: string): Promise<void> {
+    const record = await this.store.get(jobId);
+    if (record && isFinished(record.status)) await this.notifyFinished(record);
   }
 }

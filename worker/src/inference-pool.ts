@@ -8,6 +8,8 @@ export interface InferencePoolOptions {
   intraOpThreads: number;
   /** Most rows joined into one `run()` by dynamic batching. */
   maxBatchRows: number;
+  /** Told of every successful `run()`: the model and the outcomes of the chunks it ran (metrics). */
+  onBatch?: (model: ModelVersion, outcomes: readonly ChunkOutcome[]) => void;
 }
 
 interface Waiting {
@@ -91,6 +93,7 @@ export class InferencePool {
     if (reply.type === 'error') {
       for (const w of batch) w.reject(new InferenceError(reply.message));
     } else {
+      if (batch[0]) this.options.onBatch?.(batch[0].model, reply.chunks);
       batch.forEach((w, i) => {
         const outcome = reply.chunks[i];
         if (outcome) w.resolve(outcome);

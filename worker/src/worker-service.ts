@@ -1,18 +1,28 @@
 import { Worker, type Job } from 'bullmq';
 import {
+  AtRestCipher,
   createRedis,
+  createWebhookQueue,
+  enqueueWebhook,
   JobName,
+  jobNamesFor,
   JobStore,
   ModelRepository,
   QueueName,
   type Config,
   type Logger,
+  type DeliverWebhookData,
   type FinalizeBatchData,
+  type JobRecord,
+  type JobNameFor,
   type RunChunkData,
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
 import { InferencePool } from './inference-pool';
+import { WorkerMetrics } from './metrics';
+import { startMetricsServer } from './metrics-server';
+import { WebhookDeliverer } from './webhook-deliverer';
 
 export interface WorkerService {
   readonly repository: ModelRepository;
@@ -22,10 +32,12 @@ export interface WorkerService {
 }
 
 /** One handler per job name; the mapped type makes a forgotten name a compile error. */
-type Handlers = { [N in JobName]: (job: Job) => Promise<unknown> };
+type Handlers = { [N in JobNameFor<'worker'>]: (job: Job) => Promise<unknown> };
 
 /** Concurrency of the finalize-batch worker: parents do a few Redis reads each. */
 const FINALIZE_CONCURRENCY = 4;
+/** Webhook deliveries one worker process makes at once: each mostly waits on the network. */
+const WEBHOOK_CONCURRENCY = 8;
 
 /** Starts a worker process's machinery: BullMQ worker, inference threads, model repository. */
 export async function startWorkerService(config: Config, logger: Logger): Promise<WorkerService> {
@@ -35,23 +47,33 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const redis = createRedis(config.REDIS_URL);
   const blocking = createRedis(config.REDIS_URL);
   for (const connection of [redis, blocking]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
-  const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS);
+  const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
+  const metrics = new WorkerMetrics();
+  metrics.instrumentStore(store);
+  const webhooks = createWebhookQueue(redis, config);
+  webhooks.on('error', (error: Error) => logger.warn('queue error', { queue: webhooks.name, error: error.message }));
+  /** A finished job with a callback URL gets its webhook queued (once: its BullMQ job id is fixed). */
+  const notifyFinished = async (record: JobRecord): Promise<void> => {
+    await enqueueWebhook(webhooks, record);
+  };
   const pool = new InferencePool(
-    { threads: config.INFERENCE_THREADS, intraOpThreads: config.INTRA_OP_THREADS, maxBatchRows: config.MAX_BATCH_ROWS },
+    { threads: config.INFERENCE_THREADS, intraOpThreads: config.INTRA_OP_THREADS, maxBatchRows: config.MAX_BATCH_ROWS, onBatch: metrics.observeBatch },
     logger,
   );
-  const processor = new ChunkProcessor(store, repository, pool, logger);
-  const finalizer = new BatchFinalizer(store, processor, logger);
+  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished);
+  const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
+  const deliverer = new WebhookDeliverer(store, config, logger);
 
   const handlers: Handlers = {
     [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
     [JobName.FinalizeBatch]: (job) => finalizer.process(job as Job<FinalizeBatchData>),
+    [JobName.DeliverWebhook]: (job) => deliverer.process(job as Job<DeliverWebhookData>),
   };
-  for (const name of Object.values(JobName)) {
+  for (const name of jobNamesFor('worker')) {
     if (typeof handlers[name] !== 'function') throw new Error(`no handler for job name '${name}'`);
   }
   const dispatch = async (job: Job): Promise<unknown> => {
-    const handler = handlers[job.name as JobName] as Handlers[JobName] | undefined;
+    const handler = handlers[job.name as JobNameFor<'worker'>] as Handlers[JobNameFor<'worker'>] | undefined;
     if (!handler) throw new Error(`no handler for job name '${job.name}'`);
     return handler(job);
   };
@@ -66,7 +88,11 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
       maxStalledCount: 2,
       autorun: false,
     });
-  const workers = [workerFor(QueueName.Chunks, config.WORKER_CONCURRENCY), workerFor(QueueName.Batches, FINALIZE_CONCURRENCY)];
+  const workers = [
+    workerFor(QueueName.Chunks, config.WORKER_CONCURRENCY),
+    workerFor(QueueName.Batches, FINALIZE_CONCURRENCY),
+    workerFor(QueueName.Webhooks, WEBHOOK_CONCURRENCY),
+  ];
   for (const w of workers) {
     w.on('error', (error) => logger.warn('worker error', { queue: w.name, error: error.message }));
     w.on('failed', (job: Job<{ jobId: string }> | undefined, error) => {
@@ -74,6 +100,9 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     });
     void w.run();
   }
+  metrics.observeWorkers(workers);
+  metrics.observeBacklog(() => pool.backlog);
+  const metricsServer = await startMetricsServer(metrics.registry, { port: config.METRICS_PORT, host: config.HOST }, logger);
   logger.info('worker started', {
     concurrency: config.WORKER_CONCURRENCY,
     inferenceThreads: config.INFERENCE_THREADS,
@@ -86,6 +115,9 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     pool,
     async close() {
       await Promise.all(workers.map((w) => w.close()));
+      await metricsServer?.close();
+      metrics.close();
+      await webhooks.close();
       await pool.close();
       repository.close();
       await Promise.all([redis, blocking].map((c) => c.quit().catch(() => c.disconnect())));

@@ -1,0 +1,187 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { Queue } from 'bullmq';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { JobStore, Logger } from '@onnx-batch/shared';
+import type { JobSubmitter } from './job-submitter';
+
+/** Every metric onnx-batch exports starts with this, process metrics included. */
+export const METRIC_PREFIX = 'onnx_batch_';
+
+/** BullMQ states exported as `onnx_batch_queue_jobs{queue,state}`. */
+export const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'waiting-children'] as const;
+
+/** The label of a request that matched no route (404s, and refusals before routing: 401, 403, 429). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+/** How long a scrape waits for Redis before giving up on the queue gauges. */
+const QUEUE_COLLECT_TIMEOUT_MS = 2000;
+
+/** Request durations: 1 ms … 60 s (long-poll waits and synchronous predicts last up to a minute). */
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The route pattern a request matched (`/v1/batch-result/:id`), never its raw URL: the label
+ * stays bounded whatever clients send. Express gives the pattern relative to its router; the
+ * router's mount path is the leading part of the URL that the pattern did not consume (it is
+ * read from the URL because Express resets `req.baseUrl` when an error leaves the router).
+ */
+export function routeLabel(req: Request): string {
+  const routePath: unknown = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof routePath !== 'string') {
+    // Middleware that answered by itself at a mount point (static assets of /docs, say).
+    return req.baseUrl ? `${req.baseUrl.toLowerCase()}/*` : UNMATCHED_ROUTE;
+  }
+  const urlSegments = (req.originalUrl.split('?')[0] ?? '').split('/').filter(Boolean);
+  const routeSegments = routePath.split('/').filter(Boolean);
+  const mountSegments = urlSegments.length - routeSegments.length;
+  if (mountSegments < 0) return UNMATCHED_ROUTE;
+  const mount = urlSegments.slice(0, mountSegments).map((s) => s.toLowerCase());
+  return `/${[...mount, ...routeSegments].join('/')}`;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The API's Prometheus metrics: request durations by route, jobs submitted and cancelled, queue
+ * depths read from BullMQ on every scrape, and Node's process metrics. Each service has its own
+ * registry, so an API and a worker can share a process (as in the tests).
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  private readonly submitted: Counter<'model' | 'version'>;
+  private readonly cancelled: Counter<'model' | 'version'>;
+  private readonly collectErrors: Counter<'queue'>;
+
+  constructor(
+    private readonly queues: readonly Queue[],
+    private readonly logger: Logger,
+  ) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.httpDuration = new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: 'HTTP requests by method, route pattern and status, and how long they took.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: HTTP_BUCKETS,
+      registers,
+    });
+    this.submitted = new Counter({
+      name: `${METRIC_PREFIX}jobs_submitted_total`,
+      help: 'Jobs accepted (202) by model and version; an Idempotency-Key replay is not counted again.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    this.cancelled = new Counter({
+      name: `${METRIC_PREFIX}jobs_cancelled_total`,
+      help: 'Jobs cancelled (POST …/cancel, or DELETE of an unfinished job) by model and version.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
+    this.collectErrors = new Counter({
+      name: `${METRIC_PREFIX}queue_collect_errors_total`,
+      help: 'Scrapes whose queue gauges could not be read from Redis (the gauges are then left out).',
+      labelNames: ['queue'],
+      registers,
+    });
+    const queueJobs: Gauge<'queue' | 'state'> = new Gauge({
+      name: `${METRIC_PREFIX}queue_jobs`,
+      help: 'BullMQ jobs by queue and state, read from Redis at scrape time (the same for every API replica: aggregate with max).',
+      labelNames: ['queue', 'state'],
+      registers,
+      collect: () => this.collectQueueJobs(queueJobs),
+    });
+    const queueWorkers: Gauge<'queue'> = new Gauge({
+      name: `${METRIC_PREFIX}queue_workers`,
+      help: 'Worker connections consuming each queue (BullMQ getWorkersCount, from CLIENT LIST), wherever they run.',
+      labelNames: ['queue'],
+      registers,
+      collect: () => this.collectQueueWorkers(queueWorkers),
+    });
+  }
+
+  private async collectQueueJobs(gauge: Gauge<'queue' | 'state'>): Promise<void> {
+    gauge.reset();
+    await Promise.all(
+      this.queues.map(async (queue) => {
+        try {
+          const counts = await withTimeout(queue.getJobCounts(...QUEUE_STATES), QUEUE_COLLECT_TIMEOUT_MS);
+          for (const state of QUEUE_STATES) gauge.set({ queue: queue.name, state }, counts[state] ?? 0);
+        } catch (error) {
+          this.collectErrors.inc({ queue: queue.name });
+          this.logger.warn('could not read queue counts for metrics', { queue: queue.name, error: (error as Error).message });
+        }
+      }),
+    );
+  }
+
+  private async collectQueueWorkers(gauge: Gauge<'queue'>): Promise<void> {
+    gauge.reset();
+    await Promise.all(
+      this.queues.map(async (queue) => {
+        try {
+          gauge.set({ queue: queue.name }, await withTimeout(queue.getWorkersCount(), QUEUE_COLLECT_TIMEOUT_MS));
+        } catch {
+          // CLIENT LIST may be refused (some managed Redis): the series is then absent.
+        }
+      }),
+    );
+  }
+
+  /** Times every request; mount it before the routers. */
+  readonly httpMiddleware: RequestHandler = (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.httpDuration.observe({ method: req.method, route: routeLabel(req), status: String(res.statusCode) }, seconds);
+    });
+    next();
+  };
+
+  /** `GET /metrics` in the Prometheus text format. */
+  readonly handler = async (_req: Request, res: Response): Promise<void> => {
+    const body = await this.registry.metrics();
+    res.setHeader('Cache-Control', 'no-store');
+    res.type(this.registry.contentType).send(body);
+  };
+
+  /**
+   * Counts what the submitter and the store do, by wrapping their methods on these instances:
+   * a job submitted (a new one, not an idempotent replay) and a job cancelled (the store's
+   * cancel said so; the record is read for its model and version, once per cancel).
+   */
+  instrument(targets: { submitter: JobSubmitter; store: JobStore }): void {
+    const { submitter, store } = targets;
+    const submit = submitter.submit.bind(submitter);
+    submitter.submit = async (request) => {
+      const outcome = await submit(request);
+      if (outcome.created) this.submitted.inc({ model: outcome.record.model, version: outcome.record.version });
+      return outcome;
+    };
+    const cancel = store.cancel.bind(store);
+    store.cancel = async (id, now) => {
+      const outcome = await cancel(id, now);
+      if (outcome === 'cancelled') {
+        const record = await store.get(id).catch(() => null);
+        if (record) this.cancelled.inc({ model: record.model, version: record.version });
+      }
+      return outcome;
+    };
+  }
+
+  close(): void {
+    this.registry.clear();
+  }
+}

@@ -1,0 +1,47 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createQueue, QueueName, type Config, type JobStore, type Logger } from '@onnx-batch/shared';
+import type { JobSubmitter } from './job-submitter';
+import { ApiMetrics } from './metrics';
+
+/** What the API process adds for operators: its metrics and the queues they and Bull Board read. */
+export interface ApiOps {
+  readonly metrics: ApiMetrics;
+  /** One BullMQ Queue per QueueName, sharing the API's Redis connection. */
+  readonly queues: readonly Queue[];
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the API's metrics over every queue of the contract and instruments the submitter and
+ * the store (jobs submitted, jobs cancelled). `existing` queues are reused, not closed here.
+ */
+export function createApiOps(deps: {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  store: JobStore;
+  submitter: JobSubmitter;
+  existing?: readonly Queue[];
+}): ApiOps {
+  const existing = new Map((deps.existing ?? []).map((q) => [q.name, q]));
+  const created: Queue[] = [];
+  const queues = Object.values(QueueName).map((name) => {
+    const known = existing.get(name);
+    if (known) return known;
+    const queue = createQueue(name, deps.redis, deps.config);
+    queue.on('error', (error: Error) => deps.logger.warn('queue error', { queue: name, error: error.message }));
+    created.push(queue);
+    return queue;
+  });
+  const metrics = new ApiMetrics(queues, deps.logger);
+  metrics.instrument({ submitter: deps.submitter, store: deps.store });
+  return {
+    metrics,
+    queues,
+    async close() {
+      metrics.close();
+      await Promise.all(created.map((q) => q.close()));
+    },
+  };
+}

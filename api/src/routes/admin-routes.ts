@@ -1,0 +1,30 @@
+import { Router, type Express, type RequestHandler } from 'express';
+import type { Queue } from 'bullmq';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+
+/** Where Bull Board is served. */
+export const BULL_BOARD_PATH = '/admin/queues';
+
+/**
+ * Bull Board over the given BullMQ queues (every queue of `QueueName`: chunks, batches, …), as a
+ * router to mount at `basePath` behind `guards` — the guards run first, on every request of
+ * the board (its page, its assets and its JSON API), so an admin-role check put there covers it
+ * all. The board can retry, promote and clean jobs: never mount it without a guard where keys
+ * are configured.
+ */
+export function bullBoardRouter(queues: readonly Queue[], basePath: string = BULL_BOARD_PATH, ...guards: RequestHandler[]): Router {
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(basePath);
+  createBullBoard({
+    queues: queues.map((queue) => new BullMQAdapter(queue, { description: `BullMQ queue '${queue.name}' of onnx-batch` })),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'onnx-batch queues' } },
+  });
+  const board = serverAdapter.getRouter() as Express;
+  board.disable('x-powered-by');
+  const router = Router();
+  router.use(basePath, ...guards, board);
+  return router;
+}

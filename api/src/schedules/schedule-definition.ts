@@ -1,0 +1,149 @@
+import Ajv2020 from 'ajv/dist/2020';
+import { CronExpressionParser } from 'cron-parser';
+import { Minimatch } from 'minimatch';
+import { ProblemError } from '@onnx-batch/shared';
+import { checkEnvelope } from '../http/envelope';
+
+/** Schedule names appear in URLs, scheduler ids and file names: lower-case, no dots or slashes. */
+export const SCHEDULE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const OUTPUT_FORMATS = ['csv', 'ndjson'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const DEFAULT_TIMEZONE = 'UTC';
+
+/** What a client sends to create (POST) or replace (PUT) a schedule. */
+export interface ScheduleSpec {
+  name: string;
+  /** 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first. */
+  cron: string;
+  /** IANA time zone the cron fields are read in. */
+  timezone: string;
+  model: string;
+  /** Pinned model version; null = the model's default version at each run. */
+  version: string | null;
+  /** Files of `dir` whose names match the glob `pattern` are read at each run, sorted by name. */
+  input: { dir: string; pattern: string };
+  /** Where results and run summaries are written. */
+  output: { dir: string; format: OutputFormat };
+}
+
+/** A schedule as stored: the spec, whose it is, and when it was written. */
+export interface ScheduleDefinition extends ScheduleSpec {
+  tenant: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const DIR_SCHEMA = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 1024,
+  pattern: '^[^\\u0000]+$',
+  description: 'Directory, relative to SCHEDULES_ROOT (or absolute inside it); it must exist and stay inside SCHEDULES_ROOT after symlinks.',
+} as const;
+
+export const SCHEDULE_BODY_SCHEMA = {
+  type: 'object',
+  required: ['name', 'cron', 'model', 'input', 'output'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', pattern: SCHEDULE_NAME_PATTERN.source, description: '1–64 of a-z, 0-9, `_`, `-`; unique per tenant.' },
+    cron: { type: 'string', minLength: 1, maxLength: 256, description: 'Cron pattern of 5 fields, or 6 with seconds first.' },
+    timezone: { type: 'string', minLength: 1, maxLength: 64, default: DEFAULT_TIMEZONE, description: 'IANA time zone of the cron pattern.' },
+    model: { type: 'string', minLength: 1, maxLength: 64 },
+    version: { type: ['string', 'integer'], description: "Model version; the model's default at each run when absent." },
+    input: {
+      type: 'object',
+      required: ['dir', 'pattern'],
+      additionalProperties: false,
+      properties: {
+        dir: DIR_SCHEMA,
+        pattern: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^/\\\\\\u0000]+$', description: 'Glob over file names (`*.csv`, `day-*.ndjson`); no directory part.' },
+      },
+    },
+    output: {
+      type: 'object',
+      required: ['dir', 'format'],
+      additionalProperties: false,
+      properties: {
+        dir: DIR_SCHEMA,
+        format: { enum: OUTPUT_FORMATS },
+      },
+    },
+  },
+} as const;
+
+const validateBody = new Ajv2020({ allErrors: false, strict: false, useDefaults: true }).compile(SCHEDULE_BODY_SCHEMA);
+
+interface ScheduleBody {
+  name: string;
+  cron: string;
+  timezone: string;
+  model: string;
+  version?: string | number;
+  input: { dir: string; pattern: string };
+  output: { dir: string; format: OutputFormat };
+}
+
+export function invalidField(field: string, message: string): ProblemError {
+  return new ProblemError('OB_ERR_INVALID_REQUEST', `field '${field}' ${message}`, { errors: [{ field, message }] });
+}
+
+/**
+ * Checks a schedule body on its own (schema, cron, time zone, glob): 400 naming the field.
+ * The model and the directories are checked against the repository and the disk by the service.
+ * `pathName` is the name in the URL of a PUT, which the body may repeat but not change.
+ */
+export function parseScheduleSpec(body: unknown, pathName?: string): ScheduleSpec {
+  const withName = pathName !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body) && !('name' in body) ? { ...body, name: pathName } : body;
+  const parsed = checkEnvelope<ScheduleBody>(validateBody, withName);
+  if (pathName !== undefined && parsed.name !== pathName) throw invalidField('name', `must be '${pathName}', the name in the URL (a schedule cannot be renamed)`);
+  checkTimezone(parsed.timezone);
+  checkCron(parsed.cron, parsed.timezone);
+  checkPattern(parsed.input.pattern);
+  return {
+    name: parsed.name,
+    cron: parsed.cron.trim().split(/\s+/).join(' '),
+    timezone: parsed.timezone,
+    model: parsed.model,
+    version: parsed.version === undefined ? null : String(parsed.version),
+    input: { dir: parsed.input.dir, pattern: parsed.input.pattern },
+    output: { dir: parsed.output.dir, format: parsed.output.format },
+  };
+}
+
+function checkTimezone(timezone: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw invalidField('timezone', 'is not an IANA time zone (e.g. UTC, Europe/Berlin)');
+  }
+}
+
+/** `H` picks a random value each time a pattern is parsed; BullMQ parses at every tick, so it is refused. */
+const HASHED_VALUE = /(^|[^A-Za-z])H([^A-Za-z]|$)/;
+
+export function checkCron(cron: string, timezone: string): void {
+  const fields = cron.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) {
+    throw invalidField('cron', `has ${fields.length} field${fields.length === 1 ? '' : 's'}; expected 5 (minute hour day month weekday) or 6 (second first)`);
+  }
+  if (HASHED_VALUE.test(cron)) throw invalidField('cron', "uses 'H' (hashed values), which is not supported");
+  try {
+    CronExpressionParser.parse(cron, { tz: timezone }).next();
+  } catch (error) {
+    throw invalidField('cron', `is not a valid cron pattern: ${(error as Error).message}`);
+  }
+}
+
+/** The matcher of a schedule's input glob (file names only; dot files never match). */
+export function fileMatcher(pattern: string): Minimatch {
+  return new Minimatch(pattern, { dot: false, nocomment: true, nonegate: true, noglobstar: true });
+}
+
+function checkPattern(pattern: string): void {
+  try {
+    fileMatcher(pattern);
+  } catch (error) {
+    throw invalidField('input.pattern', `is not a valid glob: ${(error as Error).message}`);
+  }
+}

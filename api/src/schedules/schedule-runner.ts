@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { isFinished, ProblemError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository, type ModelVersion } from '@onnx-batch/shared';
+import type { JobEvents } from '../job-events';
+import type { JobSubmitter } from '../job-submitter';
+import { csvRows } from '../streaming/csv-rows';
+import { ndjsonRows } from '../streaming/ndjson-rows';
+import type { RowSource } from '../streaming/row-source';
+import { writeAtomically } from './atomic-file';
+import { writeResultsFile } from './result-file';
+import type { RunFile, RunSummary } from './run-record';
+import { fileMatcher, type ScheduleDefinition } from './schedule-definition';
+import type { ScheduleRoot } from './schedule-root';
+import type { ScheduleStore } from './schedule-store';
+
+/** Priority of the jobs of scheduled runs: bulk work, behind interactive requests (default 100). */
+export const SCHEDULE_JOB_PRIORITY = 500;
+/** How long one wait for a job lasts before the job is read again (the wait itself has no bound). */
+const WAIT_SLICE_MS = 30_000;
+
+export interface ScheduleRunnerDeps {
+  config: Pick<Config, 'MAX_BODY_BYTES'>;
+  schedules: ScheduleStore;
+  jobs: JobStore;
+  submitter: JobSubmitter;
+  events: JobEvents;
+  repository: ModelRepository;
+  root: ScheduleRoot;
+  logger: Logger;
+}
+
+/** A tick as part of file names: `20261125T093002Z` (milliseconds only when not zero). */
+export function tickStamp(tick: number): string {
+  return new Date(tick).toISOString().replace(/[-:]/g, '').replace(/\.000Z$/, 'Z');
+}
+
+export function runIdOf(schedule: string, tick: number): string {
+  return `${schedule}.${tickStamp(tick)}`;
+}
+
+/** How a file's rows are read, by its extension. */
+const READERS: Record<string, 'csv' | 'ndjson'> = { '.csv': 'csv', '.ndjson': 'ndjson', '.jsonl': 'ndjson' };
+
+/**
+ * Runs one tick of a schedule. Every input file becomes a job of the schedule's tenant through
+ * the JobSubmitter (as an upload would), the run waits for it, then writes its results and, last,
+ * the run summary. Idempotent per tick: the run id and file names derive from the tick, a
+ * finished run (its summary exists) is not run again, each file's job is submitted under an
+ * idempotency key of tick and file (a retry finds the job it made before), and a results file
+ * already written is kept.
+ */
+export class ScheduleRunner {
+  constructor(private readonly deps: ScheduleRunnerDeps) {}
+
+  async run(tenant: string, name: string, tick: number): Promise<RunSummary | null> {
+    const { schedules, root, logger } = this.deps;
+    const definition = await schedules.get(tenant, name);
+    if (!definition) {
+      logger.info('schedule tick skipped: the schedule was deleted', { tenant, schedule: name, tick: new Date(tick).toISOString() });
+      return null;
+    }
+    const runId = runIdOf(name, tick);
+    const run: RunSummary = {
+      schedule: name,
+      runId,
+      tick: new Date(tick).toISOString(),
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      status: 'running',
+      summary: null,
+      files: [],
+    };
+    let inputDir: string;
+    let outputDir: string;
+    try {
+      inputDir = await root.directory(definition.input.dir, 'input.dir');
+      outputDir = await root.directory(definition.output.dir, 'output.dir');
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error;
+      // The directories moved (or now lead outside SCHEDULES_ROOT) since the schedule was written.
+      return this.finish(definition, { ...run, status: 'failed', finishedAt: new Date().toISOString(), error: error.message });
+    }
+    const summaryName = `${runId}.summary.json`;
+    const summaryFile = path.join(outputDir, summaryName);
+    if (await exists(summaryFile)) {
+      // This tick ran to the end before (the process died after writing it): keep what it wrote.
+      const handle = await root.openInput(outputDir, summaryName);
+      const done = { ...(JSON.parse(await handle.readFile('utf8').finally(() => handle.close())) as RunSummary), summary: path.join(definition.output.dir, summaryName) };
+      await schedules.recordRun(tenant, name, done);
+      logger.info('schedule tick had already run; its files are kept', { tenant, schedule: name, runId });
+      return done;
+    }
+    await schedules.recordRun(tenant, name, run);
+    try {
+      return await this.runFiles(definition, run, inputDir, outputDir, tick);
+    } catch (error) {
+      // Shown in the history until a retry of the tick overwrites it.
+      const failed: RunSummary = { ...run, status: 'failed', finishedAt: new Date().toISOString(), error: (error as Error).message };
+      await schedules.recordRun(tenant, name, failed).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async runFiles(definition: ScheduleDefinition, run: RunSummary, inputDir: string, outputDir: string, tick: number): Promise<RunSummary> {
+    const summaryName = `${run.runId}.summary.json`;
+    let model: ModelVersion | null = null;
+    try {
+      model = this.deps.repository.resolve(definition.model, definition.version ?? undefined);
+    } catch (error) {
+      if (!(error instanceof ProblemError)) throw error;
+      run.error = error.message;
+    }
+    const matcher = fileMatcher(definition.input.pattern);
+    const entries = await readdir(inputDir, { withFileTypes: true });
+    const names = entries
+      .filter((e) => (e.isFile() || e.isSymbolicLink()) && matcher.match(e.name))
+      .map((e) => e.name)
+      .sort();
+    for (const file of names) {
+      run.files.push(await this.runFile(definition, model, run.error, inputDir, outputDir, file, tick));
+    }
+
+    const finished: RunSummary = {
+      ...run,
+      finishedAt: new Date().toISOString(),
+      status: run.error === undefined && run.files.every((f) => f.status === 'completed') ? 'completed' : 'failed',
+      summary: path.join(definition.output.dir, summaryName),
+    };
+    const { summary: _summary, ...onDisk } = finished;
+    await writeAtomically(path.join(outputDir, summaryName), async (handle) => {
+      await handle.write(`${JSON.stringify(onDisk, null, 2)}\n`);
+    });
+    return this.finish(definition, finished);
+  }
+
+  private async finish(definition: ScheduleDefinition, run: RunSummary): Promise<RunSummary> {
+    await this.deps.schedules.recordRun(definition.tenant, definition.name, run);
+    this.deps.logger.info('schedule run finished', {
+      tenant: definition.tenant,
+      schedule: definition.name,
+      runId: run.runId,
+      status: run.status,
+      files: run.files.length,
+      ...(run.error ? { error: run.error } : {}),
+    });
+    return run;
+  }
+
+  /** One input file: submit it as a job (once per tick), wait for it, write its results (once). */
+  private async runFile(
+    definition: ScheduleDefinition,
+    model: ModelVersion | null,
+    modelError: string | undefined,
+    inputDir: string,
+    outputDir: string,
+    file: string,
+    tick: number,
+  ): Promise<RunFile> {
+    const extension = path.extname(file).toLowerCase();
+    const outputName = `${path.basename(file, path.extname(file))}.${tickStamp(tick)}.results.${definition.output.format}`;
+    const rejected = (error: string): RunFile => ({
+      input: path.join(definition.input.dir, file),
+      output: null,
+      jobId: null,
+      rows: 0,
+      failedRows: 0,
+      status: 'rejected',
+      error,
+    });
+    if (!model) return rejected(modelError ?? 'the model cannot be resolved');
+    const reader = READERS[extension];
+    if (!reader) return rejected(`files ending in '${extension}' cannot be read; use .csv, .ndjson or .jsonl`);
+
+    let record: JobRecord;
+    try {
+      record = await this.submit(definition, model, inputDir, file, reader, tick);
+    } catch (error) {
+      // A tenant at its job limit is told to come back later: the tick is retried.
+      if (!(error instanceof ProblemError) || error.code === 'OB_ERR_TOO_MANY_ACTIVE_JOBS') throw error;
+      return rejected(error.message);
+    }
+    record = await this.waitForJob(record);
+
+    let output: string | null = null;
+    if (record.status === 'completed' || record.status === 'failed') {
+      const target = path.join(outputDir, outputName);
+      if (!(await exists(target))) {
+        const manifest = this.deps.repository.resolve(record.model, record.version).manifest;
+        await writeResultsFile(target, record, this.deps.jobs, manifest, definition.output.format);
+      }
+      output = path.join(definition.output.dir, outputName);
+    }
+    return {
+      input: path.join(definition.input.dir, file),
+      output,
+      jobId: record.id,
+      rows: record.total,
+      failedRows: record.failed,
+      status: record.status,
+      ...(record.error ? { error: record.error.detail } : {}),
+    };
+  }
+
+  private async submit(definition: ScheduleDefinition, model: ModelVersion, inputDir: string, file: string, reader: 'csv' | 'ndjson', tick: number): Promise<JobRecord> {
+    const { config, root, submitter } = this.deps;
+    const handle = await root.openInput(inputDir, file);
+    const stream = handle.createReadStream();
+    try {
+      const source: RowSource = reader === 'csv' ? csvRows(stream, model.manifest, config.MAX_BODY_BYTES) : ndjsonRows(stream, config.MAX_BODY_BYTES);
+      // A client's Idempotency-Key is printable ASCII without spaces, so this one cannot collide with any.
+      const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
+      const { record } = await submitter.submit({
+        model,
+        rows: source.rows,
+        tenant: definition.tenant,
+        priority: SCHEDULE_JOB_PRIORITY,
+        callbackUrl: null,
+        rowLocation: source.currentLine,
+        idempotency: { keyHash: createHash('sha256').update(key).digest('hex'), bodyHash: () => 'schedule-tick' },
+      });
+      return record;
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  private async waitForJob(submitted: JobRecord): Promise<JobRecord> {
+    const { jobs, events } = this.deps;
+    let record: JobRecord | null = submitted;
+    while (!isFinished(record.status)) {
+      await events.waitFor(submitted.id, WAIT_SLICE_MS, async () => {
+        const now = await jobs.get(submitted.id);
+        return now === null || isFinished(now.status);
+      });
+      record = await jobs.get(submitted.id);
+      if (!record) throw new Error(`job ${submitted.id} disappeared before it finished`);
+    }
+    return record;
+  }
+}
+
+/** Whether a name exists in a directory (a symlink counts; it is never followed). */
+async function exists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
