@@ -40,8 +40,10 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
 
   const redis = createRedis(config.REDIS_URL);
   const subscriber = createRedis(config.REDIS_URL);
-  for (const connection of [redis, subscriber]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
-  const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
+  // Job-store commands of concurrent requests share network writes (auto-pipelining); BullMQ keeps its own connection.
+  const storeRedis = createRedis(config.REDIS_URL, { enableAutoPipelining: true });
+  for (const connection of [redis, subscriber, storeRedis]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  const store = new JobStore(storeRedis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
   const webhooks = createWebhookQueue(redis, config);
   webhooks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
   const chunks = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
@@ -110,6 +112,7 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
       await chunks.close();
       await flows.close();
       await webhooks.close();
+      await storeRedis.quit().catch(() => storeRedis.disconnect());
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -24,6 +24,7 @@ interface Thread {
   worker: Worker;
   busy: Waiting[] | null;
   batchId: number;
+  manifestsSent: Set<string>;
 }
 
 /** A thread died or failed a whole batch; the chunk should be retried. */
@@ -79,7 +80,7 @@ export class InferencePool {
     const worker = new Worker(path.join(__dirname, 'inference-thread.js'), {
       workerData: { intraOpThreads: this.options.intraOpThreads } satisfies ThreadOptions,
     });
-    const thread: Thread = { worker, busy: null, batchId: 0 };
+    const thread: Thread = { worker, busy: null, batchId: 0, manifestsSent: new Set() };
     worker.on('message', (reply: ThreadReply) => this.onReply(thread, reply));
     worker.on('error', (error) => this.onExit(thread, `inference thread failed: ${error.message}`));
     worker.on('exit', (code) => this.onExit(thread, `inference thread exited with code ${code}`));
@@ -127,10 +128,16 @@ export class InferencePool {
       const request: RunRequest = {
         type: 'run',
         batchId: thread.batchId,
-        model: { fingerprint: first.model.fingerprint, modelPath: first.model.modelPath, manifest: first.model.manifest },
+        model: {
+          fingerprint: first.model.fingerprint,
+          modelPath: first.model.modelPath,
+          // Structured-cloning a manifest per batch is measurable; each thread keeps the ones it has seen.
+          ...(thread.manifestsSent.has(first.model.fingerprint) ? {} : { manifest: first.model.manifest }),
+        },
         chunks,
       };
       thread.worker.postMessage(request, chunks);
+      thread.manifestsSent.add(first.model.fingerprint);
     }
   }
 

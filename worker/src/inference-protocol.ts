@@ -10,7 +10,8 @@ export interface ModelRef {
   /** Changes when the model's files change; sessions are cached by it. */
   fingerprint: string;
   modelPath: string;
-  manifest: ModelManifest;
+  /** Sent with the first batch of a model version to a thread only; the thread keeps it. */
+  manifest?: ModelManifest;
 }
 
 export interface RunRequest {

@@ -21,6 +21,7 @@ import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply } f
  */
 const options = workerData as ThreadOptions;
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
+const manifests = new Map<string, ModelManifest>();
 
 function session(model: ModelRef): Promise<ort.InferenceSession> {
   let existing = sessions.get(model.fingerprint);
@@ -29,6 +30,7 @@ function session(model: ModelRef): Promise<ort.InferenceSession> {
     for (const [key, old] of sessions) {
       if (key.split('|')[0] === path.dirname(model.modelPath) && key !== model.fingerprint) {
         sessions.delete(key);
+        manifests.delete(key);
         void old.then((s) => s.release()).catch(() => undefined);
       }
     }
@@ -87,8 +89,10 @@ async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk:
 }
 
 async function handle(request: RunRequest): Promise<ChunkOutcome[]> {
+  if (request.model.manifest) manifests.set(request.model.fingerprint, request.model.manifest);
+  const manifest = manifests.get(request.model.fingerprint);
+  if (!manifest) throw new Error(`no manifest for model ${request.model.modelPath}`);
   const s = await session(request.model);
-  const manifest = request.model.manifest;
   const chunks = request.chunks.map((b) => decodeChunk(Buffer.from(b)));
   if (chunks.length === 1) return [await runAlone(s, manifest, chunks[0] as DecodedChunk)];
   try {
