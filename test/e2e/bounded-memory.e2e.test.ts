@@ -1,0 +1,112 @@
+import http from 'node:http';
+import { Redis } from 'ioredis';
+import { irisRow, rssBytes, sleep } from '../helpers/reliability';
+import { testEnv } from '../helpers/env';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
+import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
+
+const MB = 1024 * 1024;
+
+/** Streams `rows` iris rows as NDJSON in 1000-row writes, honouring backpressure. */
+function streamIris(baseUrl: string, rows: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL('/v1/batch-predict?model=iris', baseUrl);
+    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    let next = 0;
+    const pump = (): void => {
+      while (next < rows) {
+        let piece = '';
+        const end = Math.min(rows, next + 1000);
+        for (; next < end; next++) piece += `${JSON.stringify(irisRow(next))}\n`;
+        if (!req.write(piece)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe('bounded memory', () => {
+  let redis: PrivateRedis;
+  let api: Spawned | undefined;
+  let worker: Spawned | undefined;
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+  });
+
+  afterEach(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    api = worker = undefined;
+  });
+
+  afterAll(async () => {
+    await redis.destroy();
+  });
+
+  it('when 1 000 000 iris rows stream in, then the API RSS stays within 100 MB of idle', async () => {
+    const env = testEnv({ REDIS_URL: redis.url });
+    const started = await spawnApi(env);
+    api = started.proc;
+    await sleep(500);
+    const idle = rssBytes(api.pid);
+    let peak = idle;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssBytes(started.proc.pid));
+    }, 50);
+
+    const answer = await streamIris(started.url, 1_000_000);
+    clearInterval(sampler);
+
+    expect(answer.status).toBe(202);
+    expect((peak - idle) / MB).toBeLessThan(100);
+  });
+
+  it('when jobs finish and their TTL passes, then Redis memory returns to its baseline', async () => {
+    const client = redis.client();
+    const env = testEnv({ REDIS_URL: redis.url, RESULT_TTL_SECONDS: '2', CHUNK_SIZE: '500' });
+    const started = await spawnApi(env);
+    api = started.proc;
+    worker = await spawnWorker(env);
+    // Warm up once so BullMQ's own long-lived keys (queue meta, scripts) are in the baseline.
+    const warm = await streamIris(started.url, 10);
+    await waitFinished(started.url, String(warm.body.jobId));
+    await sleep(3000);
+    const baseline = await usedMemory(client);
+
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(String((await streamIris(started.url, 20_000)).body.jobId));
+    for (const id of ids) await waitFinished(started.url, id);
+    const loaded = await usedMemory(client);
+    await sleep(3500); // past the 2 s TTL
+
+    const after = await usedMemory(client);
+    expect(loaded - baseline).toBeGreaterThan(1 * MB); // the results really were there
+    expect(Math.abs(after - baseline)).toBeLessThan(256 * 1024);
+    expect(await client.keys(`${env.REDIS_PREFIX}:job:*`)).toEqual([]);
+  });
+});
+
+async function usedMemory(client: Redis): Promise<number> {
+  await client.call('MEMORY', 'PURGE');
+  const info = await client.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+async function waitFinished(baseUrl: string, jobId: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const response = await fetch(`${baseUrl}/v1/batch-result/${jobId}?wait=5`);
+    const body = (await response.json()) as { status: string };
+    if (body.status === 'completed') return;
+  }
+  throw new Error(`job ${jobId} did not complete`);
+}
