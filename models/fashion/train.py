@@ -184,6 +184,9 @@ def main():
         "task": "classification",
         "description": "Fashion-MNIST clothing category from a 28x28 grayscale image "
                        "(small CNN: 2 conv + 2 fc).",
+        # ONNX Runtime runs this CNN fastest around batch 256 (77k images/s on 2 threads here,
+        # 52k at 1024): chunks of 256 images.
+        "chunkSize": 256,
         "features": [
             {"name": "image", "type": "tensor", "shape": [28, 28],
              "minimum": 0, "maximum": 255, "base64": "uint8",

@@ -29,7 +29,7 @@ export const CONFIG_VARIABLES = {
   LOG_LEVEL: { type: 'string', enum: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], default: 'info', doc: 'winston log level.' },
   MAX_BODY_BYTES: { type: 'integer', minimum: 1024, maximum: 1_073_741_824, default: 67_108_864, doc: 'Largest JSON request body accepted (413 above).' },
   MAX_ROWS_PER_JOB: { type: 'integer', minimum: 1, maximum: 100_000_000, default: 10_000_000, doc: 'Most rows one job may carry (413 above).' },
-  CHUNK_SIZE: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 4096, doc: 'Rows per chunk, unless the model manifest sets `chunkSize`.' },
+  CHUNK_SIZE: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 4000, doc: 'Rows per chunk, unless the model manifest sets `chunkSize` (4000 iris rows keep a chunk under 64 KiB, a Redis allocator class).' },
   INLINE_RESULTS_LIMIT: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 10_000, doc: 'Most results returned inline by `GET /v1/batch-result/:id`; larger jobs answer with a `resultsUrl`.' },
   SYNC_MAX_ROWS: { type: 'integer', minimum: 1, maximum: 100_000, default: 1000, doc: 'Most rows the synchronous `POST /v1/models/:name/predict` takes.' },
   SYNC_TIMEOUT_MS: { type: 'integer', minimum: 1, maximum: 600_000, default: 10_000, doc: 'How long the synchronous predict waits before answering 504 with the job id.' },

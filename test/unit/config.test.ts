@@ -25,7 +25,7 @@ describe('loadConfig', () => {
     expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379');
     expect(config.REDIS_PREFIX).toBe('onnx-batch');
     expect(config.RESULT_TTL_SECONDS).toBe(86_400);
-    expect(config.CHUNK_SIZE).toBe(4096);
+    expect(config.CHUNK_SIZE).toBe(4000);
     expect(config.LOG_LEVEL).toBe('info');
     expect(config.DEFAULT_MODEL).toBe('iris');
   });
