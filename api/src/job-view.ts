@@ -1,31 +1,4 @@
-import type { Config, JobRecord, JobStore, Problem } from '@onnx-batch/shared';
-
-/** The status document of a job, as `GET /v1/batch-result/:id` answers it (results aside). */
-export interface JobView {
-  jobId: string;
-  status: JobRecord['status'];
-  model: { name: string; version: string };
-  progress: { done: number; total: number; failed: number };
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  resultsUrl: string;
-  error: Problem | null;
-}
-
-export function jobView(record: JobRecord, basePath: string): JobView {
-  return {
-    jobId: record.id,
-    status: record.status,
-    model: { name: record.model, version: record.version },
-    progress: { done: record.done, total: record.total, failed: record.failed },
-    createdAt: record.createdAt,
-    startedAt: record.startedAt,
-    finishedAt: record.finishedAt,
-    resultsUrl: `${basePath}/batch-result/${record.id}/results`,
-    error: record.error,
-  };
-}
+import { jobStatusDocument, type Config, type JobRecord, type JobStore } from '@onnx-batch/shared';
 
 /**
  * The status document with the results inline when the job is finished and small enough.
@@ -37,7 +10,7 @@ export async function renderJob(
   basePath: string,
   config: Pick<Config, 'INLINE_RESULTS_LIMIT'>,
 ): Promise<string> {
-  const view = JSON.stringify(jobView(record, basePath));
+  const view = JSON.stringify(jobStatusDocument(record, basePath));
   const finished = record.status === 'completed' || (record.status === 'failed' && record.chunksDone > 0);
   if (!finished || record.total > config.INLINE_RESULTS_LIMIT) return `${view.slice(0, -1)},"results":null}`;
   const chunks = await store.readResults(record.id, 0, record.chunks);

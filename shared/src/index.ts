@@ -20,3 +20,4 @@ export * from './webhooks/signature';
 export * from './webhooks/ssrf-guard';
 export * from './webhooks/status-document';
 export * from './webhooks/webhook-queue';
+export * from './service-runner';

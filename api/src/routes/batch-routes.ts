@@ -5,6 +5,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import {
   JOB_ID_PATTERN,
   isFinished,
+  jobStatusDocument,
   ProblemError,
   type Config,
   type JobRecord,
@@ -15,7 +16,7 @@ import { jsonBody, meteredBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
-import { jobView, renderJob } from '../job-view';
+import { renderJob } from '../job-view';
 import { csvRows } from '../streaming/csv-rows';
 import { ndjsonRows } from '../streaming/ndjson-rows';
 import { streamResults } from '../streaming/result-stream';
@@ -230,10 +231,10 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     if (outcome === 'gone') throw new ProblemError('OB_ERR_JOB_NOT_FOUND', `no job with id '${record.id}'`);
     const now = (await store.get(record.id)) ?? record;
     if (outcome === 'finished') {
-      throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, { job: jobView(now, basePath) });
+      throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, { job: jobStatusDocument(now, basePath) });
     }
     await deps.notifyFinished(now);
-    res.json(jobView(now, basePath));
+    res.json(jobStatusDocument(now, basePath));
   });
 
   router.delete('/batch-result/:id', async (req: Request, res: Response) => {
