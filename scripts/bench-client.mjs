@@ -1,0 +1,165 @@
+// The load generator of `npm run bench`: node:http with a keep-alive agent (no per-request
+// connection set-up), request bodies built once and reused, result streams counted by scanning
+// for newlines without joining them.
+import http from 'node:http';
+
+export class BenchError extends Error {
+  name = 'BenchError';
+}
+
+const FINISHED = new Set(['completed', 'failed', 'cancelled']);
+
+export class Client {
+  constructor(baseUrl, maxSockets = 64) {
+    const url = new URL(baseUrl);
+    this.host = url.hostname;
+    this.port = Number(url.port);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets, keepAliveMsecs: 1000, scheduling: 'lifo' });
+  }
+
+  close() {
+    this.agent.destroy();
+  }
+
+  /**
+   * One request; answers { status, body } (body a Buffer), or with `countLines` and a 200 answer
+   * { status, lines, bytes } without keeping the body.
+   */
+  request(method, path, { headers = {}, body, countLines = false } = {}) {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: this.host, port: this.port, method, path, agent: this.agent, headers }, (res) => {
+        const status = res.statusCode;
+        res.on('error', reject);
+        if (countLines && status === 200) {
+          let lines = 0;
+          let bytes = 0;
+          let last = 10;
+          res.on('data', (chunk) => {
+            bytes += chunk.length;
+            for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+            last = chunk[chunk.length - 1];
+          });
+          res.on('end', () => resolve({ status, lines: lines + (bytes > 0 && last !== 10 ? 1 : 0), bytes }));
+          return;
+        }
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => resolve({ status, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async json(method, path, options) {
+    const answer = await this.request(method, path, options);
+    return { status: answer.status, body: answer.body.length > 0 ? JSON.parse(answer.body.toString('utf8')) : null, text: answer.body };
+  }
+}
+
+/** A prepared submit: its request (path, headers, body Buffer) and how many rows it carries. */
+export function jsonSubmit(payload, rows) {
+  const body = Buffer.from(JSON.stringify(payload));
+  return { path: '/v1/batch-predict', headers: { 'content-type': 'application/json', 'content-length': String(body.length) }, body, rows };
+}
+
+export function ndjsonSubmit(model, version, lines, rows) {
+  const body = Buffer.from(lines);
+  const query = `model=${encodeURIComponent(model)}&version=${encodeURIComponent(version)}`;
+  return { path: `/v1/batch-predict?${query}`, headers: { 'content-type': 'application/x-ndjson', 'content-length': String(body.length) }, body, rows };
+}
+
+/**
+ * One job end to end: submit, long-poll (`?wait=30`) until it finishes, fetch its results
+ * (inline, else streamed as NDJSON) and check that there is exactly one result per row and no
+ * row failed. Answers { ms, jobId, inline }; throws a BenchError otherwise.
+ */
+export async function runJob(client, submit, deadlineMs = 120_000) {
+  const started = performance.now();
+  const answer = await client.request('POST', submit.path, { headers: submit.headers, body: submit.body });
+  if (answer.status !== 202) throw new BenchError(`submit answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 400)}`);
+  const jobId = JSON.parse(answer.body.toString('utf8')).jobId;
+  let job;
+  for (;;) {
+    const poll = await client.request('GET', `/v1/batch-result/${jobId}?wait=30`);
+    if (poll.status !== 200) throw new BenchError(`job ${jobId}: poll answered ${poll.status}: ${poll.body.toString('utf8').slice(0, 400)}`);
+    job = JSON.parse(poll.body.toString('utf8'));
+    if (FINISHED.has(job.status)) break;
+    if (performance.now() - started > deadlineMs) throw new BenchError(`job ${jobId} not finished after ${deadlineMs} ms (status ${job.status}, ${job.progress?.done}/${job.progress?.total} rows)`);
+  }
+  const progress = job.progress ?? {};
+  if (job.status !== 'completed' || progress.failed !== 0 || progress.total !== submit.rows) {
+    throw new BenchError(
+      `job ${jobId} ended ${job.status} with ${progress.done}/${progress.total} rows done, ${progress.failed} failed ` +
+        `(submitted ${submit.rows})${job.error ? `: ${JSON.stringify(job.error)}` : ''}`,
+    );
+  }
+  let count;
+  const inline = Array.isArray(job.results);
+  if (inline) {
+    count = job.results.length;
+  } else {
+    const results = await client.request('GET', `/v1/batch-result/${jobId}/results`, { headers: { accept: 'application/x-ndjson' }, countLines: true });
+    if (results.status !== 200) throw new BenchError(`job ${jobId}: results answered ${results.status}: ${results.body.toString('utf8').slice(0, 400)}`);
+    count = results.lines;
+  }
+  if (count !== submit.rows) throw new BenchError(`job ${jobId}: ${count} results for ${submit.rows} rows submitted`);
+  return { ms: performance.now() - started, jobId, inline };
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Runs `jobs` jobs with at most `inFlight` at once (`submitFor(i)` gives job i's submit) and
+ * answers throughput and latency.
+ */
+export async function runJobs(client, { jobs, inFlight, submitFor }) {
+  const latencies = new Float64Array(jobs);
+  let next = 0;
+  let rows = 0;
+  let streamed = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (next < jobs) {
+      const i = next++;
+      const submit = submitFor(i);
+      const job = await runJob(client, submit);
+      latencies[i] = job.ms;
+      rows += submit.rows;
+      if (!job.inline) streamed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, jobs) }, lane));
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  return {
+    jobs,
+    inFlight,
+    rows,
+    seconds,
+    rowsPerSecond: rows / seconds,
+    jobsPerSecond: jobs / seconds,
+    latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), min: sorted[0], max: sorted[sorted.length - 1], mean: sorted.reduce((a, b) => a + b, 0) / sorted.length },
+    resultsStreamed: streamed,
+  };
+}
+
+/** `count` identical requests, `inFlight` at once, each expected to answer `expect`; answers requests/s. */
+export async function runRequests(client, { count, inFlight, method = 'GET', path, headers = {}, body, expect = 200 }) {
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (next < count) {
+      next++;
+      const answer = await client.request(method, path, { headers, body });
+      if (answer.status !== expect) throw new BenchError(`${method} ${path} answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
+  const seconds = (performance.now() - started) / 1000;
+  return { count, inFlight, seconds, requestsPerSecond: count / seconds };
+}

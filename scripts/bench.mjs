@@ -1,0 +1,561 @@
+// `npm run bench`: end-to-end throughput and latency of onnx-batch against raw in-process ONNX
+// Runtime on the same model and rows, on this machine. Starts its own redis-server, API and
+// worker processes on free ports (127.0.0.1 only), runs bounded workloads, prints a table and
+// writes everything to bench-results/bench-<timestamp>.json. See docs/benchmarks.md.
+//
+// Knobs (environment): WORKERS (worker processes, default = CPUs), BENCH_ONLY (comma list of
+// raw,mem,W1,W2,W2json,W3,W5,W4,W4x4,http to run a subset), BENCH_CPU_PROF (directory: the API and workers
+// run with --cpu-prof and write .cpuprofile files there when they stop). Other onnx-batch
+// variables (CHUNK_SIZE, WORKER_CONCURRENCY, MAX_BATCH_ROWS, …) pass through to the processes.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
+import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob } from './bench-client.mjs';
+import { commandsPerJob, commandStats, cpuSeconds, deleteKeys, machineBusySeconds, freePort, killAllNow, Sampler, startNode, startRedis, stop, stopAll, unexpectedExits, usedMemory } from './bench-procs.mjs';
+import { loadDefaultModel, measureRaw, storedBytesPerRow } from './bench-raw.mjs';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const requireFrom = path.join(root, 'package.json');
+const requireFromRoot = createRequire(requireFrom);
+const Redis = requireFromRoot('ioredis');
+const { Queue } = requireFromRoot('bullmq');
+
+const CPUS = os.availableParallelism();
+const WORKERS = Number(process.env.WORKERS || CPUS);
+const PREFIX = process.env.REDIS_PREFIX || 'onnx-batch';
+const DEFAULT_CHUNK_SIZE = Number(process.env.CHUNK_SIZE || 4096);
+// The limiter still runs by default (its Redis round trip is part of every request) but never refuses.
+const RATE_LIMIT = process.env.RATE_LIMIT_PER_MINUTE || '10000000';
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
+const wanted = (id) => !ONLY || ONLY.has(id);
+const FASHION_ROWS = 20_000;
+const FASHION_JOB_ROWS = 2000;
+const FASHION_IMAGES = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const resultsDir = path.join(root, 'bench-results');
+const logBase = path.join(resultsDir, `bench-${stamp}`);
+const say = (text) => process.stdout.write(`${text}\n`);
+
+let redis = null;
+let sampler = null;
+let client = null;
+let shuttingDown = false;
+
+async function shutdown(code) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  sampler?.stop();
+  client?.close();
+  if (redis) await redis.quit().catch(() => redis.disconnect());
+  await stopAll();
+  process.exit(code);
+}
+process.on('SIGINT', () => {
+  say('bench: interrupted; stopping everything it started');
+  void shutdown(130);
+});
+process.on('SIGTERM', () => void shutdown(143));
+process.on('exit', killAllNow);
+
+// ---------------------------------------------------------------------------------------------
+// Data: the models' rows, as arrays of feature values in manifest order.
+
+function irisRows(model) {
+  const golden = JSON.parse(readFileSync(path.join(path.dirname(model.modelPath), 'golden.json'), 'utf8'));
+  const names = model.manifest.features.map((f) => f.name);
+  return golden.inputs.map((row) => (Array.isArray(row) ? row : names.map((n) => row[n])));
+}
+
+/** 28×28 images as base64 strings: Fashion-MNIST t10k (10 000 images) when installed, else random bytes. */
+function fashionImages(count) {
+  if (existsSync(FASHION_IMAGES)) {
+    const idx = gunzipSync(readFileSync(FASHION_IMAGES));
+    if (idx.readUInt32BE(0) !== 2051) throw new Error(`${FASHION_IMAGES} is not an idx3 image file`);
+    const n = Math.min(count, idx.readUInt32BE(4));
+    const images = Array.from({ length: n }, (_, i) => idx.toString('base64', 16 + i * 784, 16 + (i + 1) * 784));
+    return { images, source: `${FASHION_IMAGES} (${n} distinct images)` };
+  }
+  const bytes = Buffer.alloc(count * 784);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (Math.random() * 256) | 0;
+  return { images: Array.from({ length: count }, (_, i) => bytes.toString('base64', i * 784, (i + 1) * 784)), source: 'random bytes' };
+}
+
+const ndjsonLines = (rows, count) => {
+  const lines = rows.map((r) => `${JSON.stringify(r)}\n`);
+  let out = '';
+  for (let i = 0; i < count; i++) out += lines[i % lines.length];
+  return out;
+};
+const cycle = (rows, count, offset = 0) => Array.from({ length: count }, (_, i) => rows[(offset + i) % rows.length]);
+
+// ---------------------------------------------------------------------------------------------
+// Processes.
+
+function serviceEnv(extra) {
+  const env = {
+    ...process.env,
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: PREFIX,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    INTRA_OP_THREADS: '1',
+    RATE_LIMIT_PER_MINUTE: RATE_LIMIT,
+    SHUTDOWN_GRACE_MS: '5000',
+    ...extra,
+  };
+  return env;
+}
+
+/** Node flags of the service processes: --cpu-prof when BENCH_CPU_PROF names a directory. */
+const NODE_ARGS = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+
+async function waitReady(http, what, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const exits = unexpectedExits();
+    if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during start-up; see ${logBase}.*.log`);
+    try {
+      if ((await http.request('GET', '/readyz')).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new BenchError(`${what} not ready after ${timeoutMs} ms; see ${logBase}.*.log`);
+    await sleep(100);
+  }
+}
+
+async function waitForWorkers(count, timeoutMs = 20_000) {
+  const queue = new Queue('chunks', { connection: redis, prefix: PREFIX });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const exits = unexpectedExits();
+      if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during start-up; see ${logBase}.*.log`);
+      const n = await queue.getWorkersCount();
+      if (n >= count) return n;
+      if (Date.now() > deadline) {
+        say(`bench: warning: ${n} of ${count} workers registered after ${timeoutMs} ms; going on`);
+        return n;
+      }
+      await sleep(100);
+    }
+  } finally {
+    await queue.close().catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements.
+
+/** Redis bytes per stored input row: used_memory delta of submits to an API with no workers. */
+async function measureRedisBytesPerRow(cases, firstSubmit) {
+  const memPrefix = 'bench-mem';
+  const port = await freePort();
+  const api = startNode('mem-api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(port), REDIS_PREFIX: memPrefix }), `${logBase}.mem-api.log`);
+  const http = new Client(`http://127.0.0.1:${port}`, 4);
+  const settle = async () => {
+    await sleep(300);
+    return usedMemory(redis);
+  };
+  try {
+    await waitReady(http, 'the memory-measurement API');
+    // A first tiny job creates the queue's and the limiter's own keys, so they do not count.
+    const first = await http.request('POST', firstSubmit.path, { headers: firstSubmit.headers, body: firstSubmit.body });
+    if (first.status !== 202) throw new BenchError(`memory measurement: submit answered ${first.status}: ${first.body.toString().slice(0, 300)}`);
+    const out = {};
+    for (const c of cases) {
+      const before = await settle();
+      const answer = await http.request('POST', c.submit.path, { headers: c.submit.headers, body: c.submit.body });
+      if (answer.status !== 202) throw new BenchError(`memory measurement: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
+      const after = await settle();
+      const perRow = (after - before) / c.submit.rows;
+      out[c.name] = { rows: c.submit.rows, usedMemoryDelta: after - before, bytesPerRow: perRow, rawInputBytesPerRow: c.rawBytesPerRow, overhead: perRow / c.rawBytesPerRow };
+    }
+    return out;
+  } finally {
+    http.close();
+    await stop(api);
+    await deleteKeys(redis, `${memPrefix}:*`);
+  }
+}
+
+/** Runs one workload with the samplers reset; answers its numbers. */
+async function workload(id, description, model, spec, processes) {
+  await deleteKeys(redis, `${PREFIX}:job:*`); // the previous workload's jobs: keep Redis peaks per workload
+  await sleep(200);
+  const redisBaseline = await usedMemory(redis);
+  const cpuBefore = processCpu(processes);
+  const benchCpuBefore = process.cpuUsage();
+  const commandsBefore = await commandStats(redis);
+  sampler.reset();
+  // CLOCK_MONOTONIC in µs, the clock of .cpuprofile timestamps: lets a profile be cut to this workload.
+  const monotonicStartUs = Number(process.hrtime.bigint() / 1000n);
+  const result = await runJobs(client, spec);
+  const monotonicEndUs = Number(process.hrtime.bigint() / 1000n);
+  const peaks = sampler.snapshot();
+  const commands = commandsPerJob(commandsBefore, await commandStats(redis), spec.jobs);
+  const cpuAfter = processCpu(processes);
+  const benchCpu = process.cpuUsage(benchCpuBefore);
+  const cpu = {
+    api: cpuAfter.api - cpuBefore.api,
+    workers: cpuAfter.workers - cpuBefore.workers,
+    redis: cpuAfter.redis - cpuBefore.redis,
+    benchClient: (benchCpu.user + benchCpu.system) / 1e6,
+    machine: cpuAfter.machine - cpuBefore.machine,
+  };
+  // Whatever else ran on the machine meanwhile (other test runs…): the numbers are suspect if large.
+  cpu.others = Math.max(0, cpu.machine - cpu.api - cpu.workers - cpu.redis - cpu.benchClient);
+  const exits = unexpectedExits();
+  if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during ${id}; see ${logBase}.*.log`);
+  return {
+    id,
+    description,
+    model: `${model.name}@${model.version}`,
+    ...result,
+    memory: {
+      apiPeakRss: peaks.apiRss,
+      workersPeakRssSum: peaks.workersRssSum,
+      workerPeakRssMax: peaks.workerRssMax,
+      redisBaselineUsedMemory: redisBaseline,
+      redisPeakUsedMemory: peaks.redisUsedMemory,
+      samples: peaks.samples,
+    },
+    redisCommands: commands,
+    monotonicUs: { start: monotonicStartUs, end: monotonicEndUs },
+    cpuSeconds: cpu,
+    cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1000) / result.jobs])),
+    cpuUtilisation: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / result.seconds])),
+  };
+}
+
+function processCpu({ api, workers, redisServer }) {
+  return {
+    api: cpuSeconds(api.child.pid),
+    workers: workers.reduce((s, w) => s + cpuSeconds(w.child.pid), 0),
+    redis: cpuSeconds(redisServer.child.pid),
+    machine: machineBusySeconds(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+const MB = (bytes) => (bytes / 1048576).toFixed(1);
+const num = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+
+function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function printReport(report) {
+  say('');
+  say(`onnx-batch bench — ${report.date} — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, node ${report.machine.node}`);
+  say(`workers: ${report.setup.workers} processes × ${report.setup.inferenceThreads} inference thread, INTRA_OP_THREADS=1; iris = ${report.setup.iris.model} (chunk ${report.setup.iris.chunkSize}), fashion = ${report.setup.fashion.model} (chunk ${report.setup.fashion.chunkSize})`);
+  say('');
+  if (Object.keys(report.raw).length > 0) {
+    say('Raw ONNX Runtime (in process, one session per worker thread, intraOpNumThreads 1, session.run on ready tensors):');
+    say(
+      table(
+        ['model', 'batch', 'threads', 'rows/s', 'ms/run', 'CPU % other'],
+        Object.values(report.raw).map((r) => [r.model, r.batch, r.threads, num(r.rowsPerSecond), num(r.msPerRun, 2), Math.round(r.othersCpuUtilisation * 100)]),
+      ),
+    );
+    const disturbed = Object.values(report.raw).filter((r) => r.othersCpuUtilisation > 0.2).map((r) => r.model);
+    if (disturbed.length > 0) say(`WARNING: other processes used more than 20% of a core while measuring ${disturbed.join(', ')}; the ceiling is low.`);
+    say('');
+  }
+  if (report.workloads.length > 0) {
+    say('End to end (HTTP submit → long poll → results fetched and counted):');
+    say(
+      table(
+        ['workload', 'jobs×rows', 'in flight', 'rows/s', 'jobs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'e2e/raw', 'API RSS MB', 'workers RSS MB sum/max', 'Redis peak MB', 'CPU % api/wrk/redis/client/other'],
+        report.workloads.map((w) => [
+          w.id,
+          `${w.jobs}×${num(w.rows / w.jobs)}`,
+          w.inFlight,
+          num(w.rowsPerSecond),
+          num(w.jobsPerSecond, 1),
+          num(w.latencyMs.p50, 1),
+          num(w.latencyMs.p95, 1),
+          num(w.latencyMs.p99, 1),
+          Number.isFinite(w.ratioToRaw) ? `${(w.ratioToRaw * 100).toFixed(1)}%` : '–',
+          MB(w.memory.apiPeakRss),
+          `${MB(w.memory.workersPeakRssSum)}/${MB(w.memory.workerPeakRssMax)}`,
+          MB(w.memory.redisPeakUsedMemory),
+          ['api', 'workers', 'redis', 'benchClient', 'others'].map((k) => `${Math.round(w.cpuUtilisation[k] * 100)}`).join('/'),
+        ]),
+      ),
+    );
+    say(`(CPU % = CPU time during the workload ÷ its wall time, 100 = one core of ${CPUS}; 'other' = everything else on the machine.)`);
+    const disturbed = report.workloads.filter((w) => w.cpuUtilisation.others > 0.2).map((w) => w.id);
+    if (disturbed.length > 0) say(`WARNING: other processes used more than 20% of a core during ${disturbed.join(', ')}; those numbers are low. Re-run on a quiet machine.`);
+    say('');
+  }
+  if (report.httpDiagnostics.length > 0) {
+    say('API cost of a bare request (diagnostic):');
+    say(
+      table(
+        ['request', 'in flight', 'requests/s', 'API CPU ms/request', 'workers CPU ms/request', 'Redis CPU ms/request'],
+        report.httpDiagnostics
+          .filter((d) => !d.error)
+          .map((d) => [d.what, d.inFlight, num(d.requestsPerSecond), num(d.apiCpuMsPerRequest, 3), num(d.workersCpuMsPerRequest, 3), num(d.redisCpuMsPerRequest, 3)]),
+      ),
+    );
+    say('');
+  }
+  if (report.redisBytesPerRow) {
+    say('Redis memory per queued input row (used_memory delta, API without workers):');
+    say(
+      table(
+        ['model', 'rows', 'bytes/row', 'packed input bytes/row', 'ratio'],
+        Object.entries(report.redisBytesPerRow).map(([name, m]) => [name, num(m.rows), num(m.bytesPerRow, 1), m.rawInputBytesPerRow, `${m.overhead.toFixed(2)}×`]),
+      ),
+    );
+    say('');
+  }
+  if (report.targets.length > 0) {
+    say('Reference targets (reported, not asserted):');
+    for (const t of report.targets) say(`  ${t.met ? 'met   ' : 'MISSED'} ${t.target}: measured ${t.measured}`);
+    say('');
+  }
+  say(`JSON: ${path.relative(root, report.file)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+
+let redisUrl = '';
+
+async function main() {
+  mkdirSync(resultsDir, { recursive: true });
+  const iris = loadDefaultModel(path.join(root, 'models'), 'iris');
+  const fashion = loadDefaultModel(path.join(root, 'models'), 'fashion');
+  const irisChunk = iris.manifest.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const fashionChunk = fashion.manifest.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const irisData = irisRows(iris);
+  const { images, source: imageSource } = fashionImages(FASHION_ROWS);
+  const fashionRows = images.map((b64) => [b64]); // distinct images; workloads cycle through them
+
+  // Request bodies, built once.
+  const irisJson = (count) => jsonSubmit({ model: 'iris', version: iris.version, inputs: cycle(irisData, count) }, count);
+  const submits = {
+    one: irisJson(1),
+    hundred: irisJson(100),
+    bigNdjson: ndjsonSubmit('iris', iris.version, ndjsonLines(irisData, 100_000), 100_000),
+    bigJson: irisJson(100_000),
+    // As many distinct bodies as the distinct images fill (5 for t10k's 10 000); W4 cycles them.
+    fashion: Array.from({ length: Math.max(1, Math.floor(fashionRows.length / FASHION_JOB_ROWS)) }, (_, k) =>
+      jsonSubmit({ model: 'fashion', version: fashion.version, inputs: cycle(fashionRows, FASHION_JOB_ROWS, k * FASHION_JOB_ROWS) }, FASHION_JOB_ROWS),
+    ),
+  };
+  const fashionSubmit = (i) => submits.fashion[i % submits.fashion.length];
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: CPUS,
+      cpuModel: os.cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${os.type()} ${os.release()} ${os.arch()}`,
+      redis: execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim(),
+      loadAverageAtStart: os.loadavg(),
+    },
+    git: gitState(),
+    setup: {
+      workers: WORKERS,
+      inferenceThreads: Number(process.env.INFERENCE_THREADS || 1),
+      intraOpThreads: 1,
+      rateLimitPerMinute: Number(RATE_LIMIT),
+      iris: { model: `iris@${iris.version}`, chunkSize: irisChunk, rows: 'golden.json rows (150, cycled) as arrays' },
+      fashion: { model: `fashion@${fashion.version}`, chunkSize: fashionChunk, rows: `${imageSource}, base64 of 784 bytes as one-element arrays` },
+      passedThrough: Object.fromEntries(
+        ['CHUNK_SIZE', 'WORKER_CONCURRENCY', 'MAX_BATCH_ROWS', 'INFERENCE_THREADS', 'INLINE_RESULTS_LIMIT'].filter((k) => process.env[k]).map((k) => [k, process.env[k]]),
+      ),
+    },
+    raw: {},
+    redisBytesPerRow: null,
+    workloads: [],
+    httpDiagnostics: [],
+    targets: [],
+    file: `${logBase}.json`,
+  };
+
+  // 1. Private Redis.
+  const redisPort = await freePort();
+  const redisServer = await startRedis(redisPort);
+  redisUrl = `redis://127.0.0.1:${redisPort}`;
+  redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
+  say(`bench: redis-server pid ${redisServer.child.pid} on port ${redisPort}`);
+
+  // 2. The ceiling, measured before any service process runs so nothing competes for the CPUs.
+  if (wanted('raw')) {
+    for (const [key, model, rows, batch] of [
+      ['iris', iris, irisData, irisChunk],
+      ['fashion', fashion, fashionRows, fashionChunk],
+    ]) {
+      say(`bench: raw ONNX Runtime, ${model.name}@${model.version}, batch ${batch}, ${CPUS} threads…`);
+      const machineBefore = machineBusySeconds();
+      const benchBefore = process.cpuUsage();
+      const raw = await measureRaw({ requireFrom, model, rows, batch, threads: CPUS });
+      const bench = process.cpuUsage(benchBefore);
+      // Includes thread start-up and session creation; what is left over ran elsewhere on the machine.
+      const others = machineBusySeconds() - machineBefore - (bench.user + bench.system) / 1e6;
+      report.raw[key] = { ...raw, othersCpuUtilisation: Math.max(0, others) / raw.seconds };
+    }
+  }
+
+  // 3. Redis bytes per input row, with an API that has no workers (its own key prefix).
+  if (wanted('mem')) {
+    say('bench: Redis memory per queued row…');
+    report.redisBytesPerRow = await measureRedisBytesPerRow([
+      { name: `iris@${iris.version}`, submit: submits.bigNdjson, rawBytesPerRow: storedBytesPerRow(iris.manifest) },
+      {
+        name: `fashion@${fashion.version}`,
+        submit: jsonSubmit({ model: 'fashion', version: fashion.version, inputs: fashionRows.slice(0, 10_000) }, Math.min(10_000, fashionRows.length)),
+        rawBytesPerRow: storedBytesPerRow(fashion.manifest),
+      },
+    ], submits.one);
+  }
+
+  const workloadIds = ['W1', 'W2', 'W2json', 'W3', 'W5', 'W4', 'W4x4'].filter(wanted);
+  if (workloadIds.length > 0 || wanted('http')) {
+    // 4. The service: one API, WORKERS worker processes.
+    const apiPort = await freePort();
+    const api = startNode('api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(apiPort) }), `${logBase}.api.log`, NODE_ARGS);
+    const workers = Array.from({ length: WORKERS }, (_, i) =>
+      startNode(`worker-${i + 1}`, path.join(root, 'worker/dist/main.js'), serviceEnv({}), `${logBase}.worker-${i + 1}.log`, NODE_ARGS),
+    );
+    client = new Client(`http://127.0.0.1:${apiPort}`, 64);
+    await waitReady(client, 'the API');
+    const registered = await waitForWorkers(WORKERS);
+    say(`bench: API pid ${api.child.pid} on port ${apiPort}; ${registered} worker processes (pids ${workers.map((w) => w.child.pid).join(', ')})`);
+    sampler = new Sampler({ apiPid: api.child.pid, workerPids: workers.map((w) => w.child.pid), redis });
+    sampler.start();
+    const processes = { api, workers, redisServer };
+
+    // Warm-up: every worker's sessions, the API's JIT, the connection pool.
+    say('bench: warming up…');
+    // (Only the kinds of job selected, so a profile of one workload is not diluted.)
+    await runJobs(client, { jobs: 40, inFlight: 8, submitFor: () => submits.hundred });
+    await runJobs(client, { jobs: 40, inFlight: 8, submitFor: () => submits.one });
+    if (wanted('W2') || wanted('W2json')) await runJobs(client, { jobs: 2, inFlight: 2, submitFor: () => submits.bigNdjson });
+    if (wanted('W4') || wanted('W4x4')) await runJobs(client, { jobs: 4, inFlight: 2, submitFor: fashionSubmit });
+
+    const ratio = (w, raw) => (raw ? w.rowsPerSecond / raw.rowsPerSecond : NaN);
+    const plan = {
+      W1: ['200 jobs × 100 iris rows (JSON), 8 in flight', iris, { jobs: 200, inFlight: 8, submitFor: () => submits.hundred }],
+      W2: ['10 jobs × 100 000 iris rows (NDJSON stream), 2 in flight', iris, { jobs: 10, inFlight: 2, submitFor: () => submits.bigNdjson }],
+      W2json: ['10 jobs × 100 000 iris rows (one JSON body), 2 in flight', iris, { jobs: 10, inFlight: 2, submitFor: () => submits.bigJson }],
+      W3: ['1000 jobs × 1 iris row (JSON), 32 in flight', iris, { jobs: 1000, inFlight: 32, submitFor: () => submits.one }],
+      W5: ['300 jobs × 1 iris row (JSON), one at a time', iris, { jobs: 300, inFlight: 1, submitFor: () => submits.one }],
+      W4: [
+        `${FASHION_ROWS} Fashion-MNIST images as base64 (JSON), jobs of ${FASHION_JOB_ROWS}, 2 in flight`,
+        fashion,
+        { jobs: FASHION_ROWS / FASHION_JOB_ROWS, inFlight: 2, submitFor: fashionSubmit },
+      ],
+      // Diagnostic, not a target: W4 with the pipeline kept fuller (shows what 2 in flight leaves idle).
+      W4x4: [
+        `${FASHION_ROWS} Fashion-MNIST images as base64 (JSON), jobs of ${FASHION_JOB_ROWS}, 4 in flight`,
+        fashion,
+        { jobs: FASHION_ROWS / FASHION_JOB_ROWS, inFlight: 4, submitFor: fashionSubmit },
+      ],
+    };
+    for (const id of workloadIds) {
+      const [description, model, spec] = plan[id];
+      say(`bench: ${id}: ${description}…`);
+      const w = await workload(id, description, model, spec, processes);
+      w.ratioToRaw = ratio(w, report.raw[model.name]);
+      report.workloads.push(w);
+      say(`bench:   ${num(w.rowsPerSecond)} rows/s, ${num(w.jobsPerSecond, 1)} jobs/s, p50 ${num(w.latencyMs.p50, 1)} ms, p99 ${num(w.latencyMs.p99, 1)} ms`);
+      const top = w.redisCommands.commands.slice(0, 8).map((c) => `${c.command} ${num(c.callsPerJob, 1)}`);
+      say(`bench:   CPU ms/job: API ${num(w.cpuMsPerJob.api, 2)}, workers ${num(w.cpuMsPerJob.workers, 2)}, Redis ${num(w.cpuMsPerJob.redis, 2)}, bench client ${num(w.cpuMsPerJob.benchClient, 2)}, others ${num(w.cpuMsPerJob.others, 2)}`);
+      say(`bench:   Redis: ${num(w.redisCommands.callsPerJob, 1)} commands/job (${top.join(', ')}), ${num(w.redisCommands.usecPerJob)} µs/job inside Redis`);
+    }
+    // Diagnostics: what one HTTP request costs the API, without a job behind it.
+    if (wanted('http')) {
+      const finished = await runJob(client, submits.one);
+      const cases = [
+        ['GET /livez (no Redis, no auth)', { count: 3000, inFlight: 32, path: '/livez' }],
+        ['GET /v1/batch-result/:id of a finished 1-row job', { count: 2000, inFlight: 32, path: `/v1/batch-result/${finished.jobId}` }],
+        // Submits alone (the workers run the jobs meanwhile); few in flight so the active-job limit is not hit.
+        ['POST /v1/batch-predict, 1 row, no polling', { count: 500, inFlight: 8, method: 'POST', path: submits.one.path, headers: submits.one.headers, body: submits.one.body, expect: 202 }],
+      ];
+      for (const [what, spec] of cases) {
+        say(`bench: diagnostic: ${what}…`);
+        await sleep(500);
+        const before = processCpu(processes);
+        try {
+          const result = await runRequests(client, spec);
+          const after = processCpu(processes);
+          const perRequest = (a, b) => ((a - b) * 1000) / spec.count;
+          report.httpDiagnostics.push({
+            what,
+            ...result,
+            apiCpuMsPerRequest: perRequest(after.api, before.api),
+            workersCpuMsPerRequest: perRequest(after.workers, before.workers),
+            redisCpuMsPerRequest: perRequest(after.redis, before.redis),
+          });
+        } catch (error) {
+          say(`bench: diagnostic failed (not fatal): ${error.message}`);
+          report.httpDiagnostics.push({ what, error: error.message });
+        }
+      }
+    }
+    sampler.stop();
+    await deleteKeys(redis, `${PREFIX}:job:*`);
+  }
+
+  report.targets = targets(report);
+  const w2 = report.workloads.filter((w) => w.id === 'W2' || w.id === 'W2json');
+  if (w2.length === 2) {
+    const [fast, slow] = w2[0].rowsPerSecond >= w2[1].rowsPerSecond ? w2 : [w2[1], w2[0]];
+    report.w2Faster = { faster: fast.id, fasterRowsPerSecond: fast.rowsPerSecond, other: slow.id, otherRowsPerSecond: slow.rowsPerSecond };
+  }
+  writeFileSync(report.file, `${JSON.stringify(report, null, 2)}\n`);
+  printReport(report);
+}
+
+function targets(report) {
+  const byId = new Map(report.workloads.map((w) => [w.id, w]));
+  const out = [];
+  const w4 = byId.get('W4');
+  if (w4 && Number.isFinite(w4.ratioToRaw)) out.push({ target: 'W4 ≥ 80% of raw ONNX Runtime', measured: `${(w4.ratioToRaw * 100).toFixed(1)}%`, met: w4.ratioToRaw >= 0.8 });
+  const w2 = [byId.get('W2'), byId.get('W2json')].filter(Boolean).sort((a, b) => b.rowsPerSecond - a.rowsPerSecond)[0];
+  if (w2) out.push({ target: 'W2 ≥ 300 000 rows/s', measured: `${num(w2.rowsPerSecond)} rows/s (${w2.id})`, met: w2.rowsPerSecond >= 300_000 });
+  const w3 = byId.get('W3');
+  if (w3) out.push({ target: 'W3 ≥ 1000 jobs/s', measured: `${num(w3.jobsPerSecond, 1)} jobs/s`, met: w3.jobsPerSecond >= 1000 });
+  const w5 = byId.get('W5');
+  if (w5) out.push({ target: 'W5 p50 ≤ 5 ms', measured: `${num(w5.latencyMs.p50, 2)} ms`, met: w5.latencyMs.p50 <= 5 });
+  return out;
+}
+
+function gitState() {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return null;
+  }
+}
+
+main().then(
+  () => shutdown(0),
+  (error) => {
+    if (shuttingDown) return; // interrupted: requests in flight fail as their processes stop
+    process.stderr.write(`bench: FAILED: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (!(error instanceof BenchError) && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    const exits = unexpectedExits();
+    if (exits.length > 0) process.stderr.write(`bench: processes that exited unexpectedly: ${exits.join(', ')}\n`);
+    process.stderr.write(`bench: process logs: ${logBase}.*.log\n`);
+    void shutdown(1);
+  },
+);
