@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Queue } from 'bullmq';
 import {
@@ -10,6 +10,8 @@ import {
   createWebhookQueue,
   enqueueWebhook,
   JobStore,
+  makeProblem,
+  PROBLEM_CONTENT_TYPE,
   ModelRepository,
   QueueName,
   type Config,
@@ -85,8 +87,21 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
     schedules: schedules?.service,
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, host, () => resolve(s));
+    // Express's router gives up on a request target it cannot parse (`GET http://[::1`) and its
+    // default final handler would answer text/html; answer problem+json instead.
+    const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: () => void) => void;
+    const s = createServer((req, res) =>
+      handle(req, res, () => {
+        res.statusCode = 400;
+        res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+        res.end(JSON.stringify(makeProblem('OB_ERR_INVALID_REQUEST', 'the request target cannot be parsed')));
+      }),
+    ).listen(config.PORT, host, () => resolve(s));
     s.once('error', reject);
+  });
+  // While closing, answers end their connection so idle keep-alive clients do not hold the exit.
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.setHeader('Connection', 'close');
   });
   const address = server.address() as AddressInfo;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;

@@ -41,6 +41,7 @@ export const CONFIG_VARIABLES = {
   MAX_BATCH_ROWS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 8192, doc: 'Most rows one dynamic batch (several small chunks in one `run()`) may hold.' },
   LOCK_DURATION_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 30_000, doc: 'BullMQ lock on a running chunk; a worker that dies loses it after this long and the chunk is retried.' },
   STALLED_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 15_000, doc: 'How often workers look for chunks whose worker died.' },
+  MAX_STALLED_COUNT: { type: 'integer', minimum: 0, maximum: 1000, default: 10, doc: 'Times a chunk may lose its worker (crash, kill -9) and be recovered before its rows are marked failed.' },
   SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000, doc: 'On SIGTERM, how long in-flight requests and chunks may take before the process exits anyway.' },
   SCHEDULES_ROOT: { type: 'string', default: '', doc: 'Directory under which every schedule\'s input and output directories must lie (after symlinks; see docs/schedules.md). Empty: schedules are disabled.' },
   WEBHOOK_SECRETS: { type: 'string', default: '', secret: true, doc: 'Webhook signing secrets as comma-separated `tenant:secret` (16+ characters; a tenant named twice signs with both, for rotation). See docs/security-webhooks.md.' },

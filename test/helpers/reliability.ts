@@ -4,6 +4,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueName } from '@onnx-batch/shared';
 import { keysWithPrefix } from './env';
+import { spawnService, type Spawned } from './processes';
 
 /** Helpers of the reliability tests: deterministic rows, streamed uploads, queue and process probes. */
 
@@ -124,6 +125,20 @@ export async function queueCounts(redisUrl: string, prefix: string): Promise<Que
   }
 }
 
+/**
+ * Queue counts once nothing is pending any more (or after `timeoutMs`): a batch's parent job runs
+ * after its last chunk, and a chunk re-run after a crash may come after the job completed.
+ */
+export async function settledQueueCounts(redisUrl: string, prefix: string, timeoutMs = 20_000): Promise<QueueCounts> {
+  const deadline = Date.now() + timeoutMs;
+  let counts = await queueCounts(redisUrl, prefix);
+  while (countOf(counts, 'active', 'wait', 'delayed', 'prioritized', 'waiting-children') > 0 && Date.now() < deadline) {
+    await sleep(250);
+    counts = await queueCounts(redisUrl, prefix);
+  }
+  return counts;
+}
+
 /** Sum of one state over every queue. */
 export function countOf(counts: QueueCounts, ...states: string[]): number {
   let n = 0;
@@ -206,7 +221,43 @@ export async function failedJobs(redisUrl: string, prefix: string): Promise<stri
   }
 }
 
-/** Log lines of level warn or error from processes' output. */
+/** Log lines of level warn or error from processes' output (but the open-API warning every test API logs). */
 export function warnings(outputs: string[][]): string[] {
-  return outputs.flat().filter((line) => /"level":"(warn|error)"/.test(line) || !line.startsWith('{'));
+  return outputs.flat().filter((line) => (/"level":"(warn|error)"/.test(line) || !line.startsWith('{')) && !line.includes('no API key is configured'));
+}
+
+/**
+ * The api and worker processes one test file started. Each is registered the moment it is
+ * spawned, so `stopAll` stops every one of them even when start-up failed half-way (a process
+ * left running would keep jest from exiting). Processes are only ever signalled by their pid.
+ */
+export class ProcessGroup {
+  readonly all: Spawned[] = [];
+
+  private async start(kind: 'api' | 'worker', env: Record<string, string>, ready: string): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
+    // The processes' own log lines are what tests wait on: `info` at least.
+    const proc = spawnService(kind, { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' || env.LOG_LEVEL === undefined ? 'info' : env.LOG_LEVEL });
+    this.all.push(proc);
+    try {
+      return { proc, line: await proc.waitForLine((l) => l.message === ready, 30_000) };
+    } catch (error) {
+      await proc.stop('SIGKILL');
+      throw error;
+    }
+  }
+
+  /** Starts an API process; resolves once it listens. */
+  async api(env: Record<string, string>): Promise<{ proc: Spawned; url: string }> {
+    const { proc, line } = await this.start('api', env, 'api listening');
+    return { proc, url: String(line.url) };
+  }
+
+  /** Starts a worker process; resolves once it takes work. */
+  async worker(env: Record<string, string>): Promise<Spawned> {
+    return (await this.start('worker', env, 'worker started')).proc;
+  }
+
+  async stopAll(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await Promise.all(this.all.map((p) => p.stop(signal)));
+  }
 }

@@ -85,7 +85,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
       concurrency,
       lockDuration: config.LOCK_DURATION_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
-      maxStalledCount: 2,
+      maxStalledCount: config.MAX_STALLED_COUNT,
       autorun: false,
     });
   const workers = [

@@ -28,6 +28,8 @@ interface BodyParserError extends Error {
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const instance = req.originalUrl.slice(0, 512);
+    // The body was not read to its end (refused early): the connection cannot carry another request.
+    if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
     if (res.headersSent) {
       logger.warn('error after the answer had started', { requestId: req.requestId, error: String(error) });
       res.destroy();
@@ -47,6 +49,14 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
             ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as application/x-ndjson or text/csv`
             : bodyError.message;
       sendProblem(res, new ProblemError(code, detail), instance);
+      return;
+    }
+    // Other client errors raised by Express and body-parser (a path parameter that is not valid
+    // percent-encoding, a body that does not match its Content-Encoding…) carry a 4xx status.
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const fallback: ErrorCode = status === 413 ? 'OB_ERR_PAYLOAD_TOO_LARGE' : status === 415 ? 'OB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'OB_ERR_INVALID_REQUEST';
+      sendProblem(res, new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'), instance);
       return;
     }
     logger.error('request failed', { requestId: req.requestId, error: error instanceof Error ? error.stack : String(error) });
