@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import type { Queue } from 'bullmq';
 import {
   AtRestCipher,
@@ -27,6 +28,8 @@ import { startSchedules } from './schedules/schedules';
 
 export interface ApiService {
   readonly server: Server;
+  /** The Express application the server dispatches to (tests walk its routes). */
+  readonly app: Express;
   readonly url: string;
   readonly repository: ModelRepository;
   /** Stops taking requests, lets those in flight finish, then closes every connection. */
@@ -112,6 +115,7 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
 
   return {
     server,
+    app,
     url,
     repository,
     async close() {

@@ -1,5 +1,3 @@
-import type { Server } from 'node:http';
-
 /** What the tests need of an Express 5 (router 2.x) layer. */
 interface Layer {
   rawPath?: string | RegExp | (string | RegExp)[];
@@ -49,11 +47,4 @@ export function servedRoutes(app: unknown): ServedRoute[] {
   };
   walk(router.stack, '');
   return found;
-}
-
-/** The Express app behind a listening server (its one 'request' listener). */
-export function appOf(server: Server): unknown {
-  const [listener] = server.listeners('request');
-  if (!listener) throw new Error('the server has no request listener');
-  return listener;
 }

@@ -10,7 +10,7 @@ import { SUBMIT_BODY_SCHEMA } from '@onnx-batch/api/dist/routes/batch-routes';
 import { PROBLEM_CONTENT_TYPE, rowSchema, type ModelRepository } from '@onnx-batch/shared';
 import { ROOT } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
-import { appOf, servedRoutes } from '../helpers/routes';
+import { servedRoutes } from '../helpers/routes';
 import { startStack, type Stack } from '../helpers/stack';
 
 const run = promisify(execFile);
@@ -115,7 +115,7 @@ describe('OpenAPI document at GET /openapi.json', () => {
 
   it("when the app's router stack is walked, then every route it serves is documented, and every documented operation is served", async () => {
     // Arrange
-    const served = servedRoutes(appOf(stack.api.server));
+    const served = servedRoutes(stack.api.app);
     const documented = operations(doc).map((o) => `${o.method} ${o.path}`);
 
     // Act
