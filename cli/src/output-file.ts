@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,10 +10,17 @@ import { Writable } from 'node:stream';
  */
 export async function writeFileAtomically(file: string, write: (destination: Writable) => Promise<void>): Promise<void> {
   const partial = path.join(path.dirname(file), `.${path.basename(file)}.partial-${process.pid}`);
+  const stream = createWriteStream(partial, { highWaterMark: 1024 * 1024 });
   try {
-    await write(createWriteStream(partial, { highWaterMark: 1024 * 1024 }));
+    await write(stream);
     await rename(partial, file);
   } catch (error) {
+    // The file is opened asynchronously: let the stream close first, or it may appear after rm.
+    if (!stream.closed) {
+      const closed = once(stream, 'close');
+      stream.destroy();
+      await closed;
+    }
     await rm(partial, { force: true });
     throw error;
   }
