@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { redisAnswers } from './redis-probe.mjs';
 
 /** Every child started by the bench: { name, child, exited }. */
 const children = [];
@@ -21,21 +22,6 @@ export function freePort() {
       const { port } = server.address();
       server.close(() => resolve(port));
     });
-  });
-}
-
-/** True when a Redis at 127.0.0.1:port answers PING. */
-function redisAnswers(port, timeoutMs = 500) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
   });
 }
 
@@ -63,7 +49,7 @@ export async function startRedis(port) {
   const entry = track('redis', child);
   for (let i = 0; i < 100; i++) {
     if (entry.exited) throw new Error(`redis-server exited at start (code ${entry.code})`);
-    if (await redisAnswers(port)) return entry;
+    if (await redisAnswers('127.0.0.1', port, 500)) return entry;
     await sleep(50);
   }
   throw new Error('redis-server did not answer within 5 s');

@@ -3,10 +3,10 @@
 // started for the session (in-memory, stopped on exit). Crashed workers are restarted.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { redisAnswers } from './redis-probe.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -23,21 +23,6 @@ try {
   config = loadConfig();
 } catch (error) {
   fail(error.message);
-}
-
-/** True when something at host:port answers a Redis PING (an auth error is an answer too). */
-function redisAnswers(host, port, timeoutMs = 1000) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH|-ERR)/.test(data.toString())));
-  });
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

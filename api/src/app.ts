@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
-import { ProblemError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
+import type { Config, JobRecord, JobStore, Logger, ModelRepository } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { notFoundHandler, problemHandler } from './http/problem';
 import { rateLimit } from './http/rate-limit';
@@ -60,4 +60,3 @@ export function createApp(deps: AppDeps): Express {
   return app;
 }
 
-export { ProblemError };

@@ -25,11 +25,6 @@ export class RedisKeys {
     return `${this.job(id)}:out:${chunk}`;
   }
 
-  /** Glob matching every key of one job (for tests and clean-up scans). */
-  jobPattern(id: string): string {
-    return `${this.job(id)}*`;
-  }
-
   tenantActive(tenant: string): string {
     return `${this.prefix}:tenant:{${tenant}}:active`;
   }

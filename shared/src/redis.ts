@@ -13,8 +13,3 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     ...options,
   });
 }
-
-/** A connection for request-path commands: fails fast instead of queueing while Redis is down. */
-export function createCommandRedis(url: string, options: RedisOptions = {}): Redis {
-  return createRedis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: true, ...options });
-}

@@ -1,38 +1,15 @@
-import http from 'node:http';
 import { Redis } from 'ioredis';
-import { irisRow, rssBytes, sleep } from '../helpers/reliability';
+import { rssBytes, sleep, uploadIrisNdjson } from '../helpers/reliability';
 import { testEnv } from '../helpers/env';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
 
 const MB = 1024 * 1024;
 
-/** Streams `rows` iris rows as NDJSON in 1000-row writes, honouring backpressure. */
-function streamIris(baseUrl: string, rows: number): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const url = new URL('/v1/batch-predict?model=iris', baseUrl);
-    const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
-    });
-    req.on('error', reject);
-    let next = 0;
-    const pump = (): void => {
-      while (next < rows) {
-        let piece = '';
-        const end = Math.min(rows, next + 1000);
-        for (; next < end; next++) piece += `${JSON.stringify(irisRow(next))}\n`;
-        if (!req.write(piece)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
+/** Streams `rows` iris rows as NDJSON and answers the API's status and JSON body. */
+async function streamIris(baseUrl: string, rows: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  const answer = await uploadIrisNdjson(baseUrl, rows, 'model=iris');
+  return { status: answer.status, body: JSON.parse(answer.text) as Record<string, unknown> };
 }
 
 describe('bounded memory', () => {

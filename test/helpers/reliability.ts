@@ -53,6 +53,19 @@ function readAnswer(res: http.IncomingMessage): Promise<Answer> {
   });
 }
 
+/** Resolves when a request's socket can take more (or has closed). */
+export function drained(req: http.ClientRequest): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
+}
+
 /**
  * Streams `rows` deterministic iris rows as chunked NDJSON (a few thousand rows a write, waiting
  * for the socket to drain) and answers the API's reply.
@@ -67,15 +80,7 @@ export async function uploadIrisNdjson(baseUrl: string, rows: number, query = 'm
   const step = 5000;
   for (let from = 0; from < rows; from += step) {
     if (!req.write(irisNdjson(from, Math.min(rows, from + step)))) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          req.off('drain', done);
-          req.off('close', done);
-          resolve();
-        };
-        req.on('drain', done);
-        req.on('close', done);
-      });
+      await drained(req);
     }
   }
   req.end();

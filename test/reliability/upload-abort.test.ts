@@ -4,7 +4,7 @@ import { QueueName } from '@onnx-batch/shared';
 import { keysWithPrefix, testEnv, type TestEnv } from '../helpers/env';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import type { Spawned } from '../helpers/processes';
-import { countOf, eventually, irisNdjson, jobKeys, ProcessGroup, queueCounts, queueEvents, sleep } from '../helpers/reliability';
+import { countOf, drained, eventually, irisNdjson, jobKeys, ProcessGroup, queueCounts, queueEvents, sleep } from '../helpers/reliability';
 
 /**
  * A streamed upload that never completes — the client goes away, or the API is told to stop —
@@ -40,15 +40,7 @@ async function startHalfUpload(baseUrl: string): Promise<Upload> {
   req.flushHeaders();
   for (let from = 0; from < ROWS / 2; from += 2000) {
     if (!req.write(irisNdjson(from, from + 2000))) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          req.off('drain', done);
-          req.off('close', done);
-          resolve();
-        };
-        req.on('drain', done);
-        req.on('close', done);
-      });
+      await drained(req);
     }
   }
   return { req, outcome };
