@@ -22,7 +22,7 @@ import {
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
 import { JobEvents } from './job-events';
-import { JobSubmitter } from './job-submitter';
+import { JobSubmitter, type SubmitterHooks } from './job-submitter';
 import { createApiOps } from './ops';
 import { startSchedules } from './schedules/schedules';
 
@@ -38,8 +38,13 @@ export interface ApiService {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
+export interface ApiServiceOptions {
+  /** Test hooks of the submitter (a test build crashes the process right after a commit). */
+  submitterHooks?: SubmitterHooks;
+}
+
 /** Builds the API's dependencies from configuration and starts listening. */
-export async function startApiService(config: Config, logger: Logger): Promise<ApiService> {
+export async function startApiService(config: Config, logger: Logger, options: ApiServiceOptions = {}): Promise<ApiService> {
   const repository = await ModelRepository.open(config.MODELS_DIR);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
@@ -56,7 +61,7 @@ export async function startApiService(config: Config, logger: Logger): Promise<A
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
   const flows = createFlowProducer(redis, config);
   flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
-  const submitter = new JobSubmitter(store, chunks, flows, config, logger);
+  const submitter = new JobSubmitter(store, chunks, flows, config, logger, options.submitterHooks);
   const ops = createApiOps({ config, logger, redis, store, submitter, existing: [chunks, webhooks] });
   const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events });
 

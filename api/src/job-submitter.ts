@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { FlowProducer, Queue } from 'bullmq';
 import {
   ChunkEncoder,
-  chunkJobId,
-  chunkJobOptions,
-  JobName,
-  QueueName,
+  enqueueJob,
+  idempotencyClaimName,
+  newJobId,
   ProblemError,
   type Config,
   type FieldError,
@@ -16,10 +14,12 @@ import {
   type RunChunkData,
 } from '@onnx-batch/shared';
 
-/** Most row errors reported for one rejected batch; validation stops there. */
+/** Most row errors reported for one rejected JSON batch; validation stops there. */
 export const MAX_REPORTED_ROW_ERRORS = 20;
 /** Chunk writes in flight at once while staging (bounds memory and keeps Redis busy). */
 const STAGING_WINDOW = 4;
+/** Commit attempts when the job an Idempotency-Key named vanishes between the commit and the read. */
+const COMMIT_ATTEMPTS = 3;
 
 export interface SubmitRequest {
   model: ModelVersion;
@@ -29,14 +29,29 @@ export interface SubmitRequest {
   callbackUrl: string | null;
   /** An Idempotency-Key (hashed) and the hash of the body, known once the body has been read. */
   idempotency?: { keyHash: string; bodyHash: () => string };
-  /** How a row is named in errors: by 0-based index (JSON), or by the 1-based line the source is at (streamed input). */
+  /**
+   * How a row is named in errors: by 0-based index (JSON, up to MAX_REPORTED_ROW_ERRORS errors are
+   * reported), or by the 1-based line the source is at (streamed input: the first error ends the
+   * upload at once, so a client still sending hears about it).
+   */
   rowLocation: 'row' | (() => number);
+}
+
+/** Points tests can hook into to crash the process at the worst moment (see test/reliability). */
+export interface SubmitterHooks {
+  /** Called after a job is committed and before it is queued. */
+  afterCommit?: (jobId: string) => void;
 }
 
 /**
  * Validates, encodes and stages a batch chunk by chunk, then commits it: the job record is
  * written and the chunk jobs are queued only once every row has passed. Anything staged for a
  * rejected batch is deleted, so nothing of it can run.
+ *
+ * A 202 is a promise that every row runs: staged inputs are kept alive while the upload is
+ * still arriving; the commit checks atomically that every one of them still exists (and claims
+ * the Idempotency-Key in the same step); a committed job sits in its outbox until it is known to
+ * be queued, so a crash between commit and enqueue is repaired by the workers' recovery sweep.
  */
 export class JobSubmitter {
   constructor(
@@ -48,37 +63,8 @@ export class JobSubmitter {
       'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS' | 'MAX_ACTIVE_JOBS_PER_TENANT'
     >,
     private readonly logger: Logger,
+    private readonly hooks: SubmitterHooks = {},
   ) {}
-
-  /**
-   * A one-chunk job is a single chunk job: the fast path for tiny interactive requests (the
-   * chunk's own completion finishes the job). A bigger batch is a BullMQ flow: its chunks are
-   * children of a `finalize-batch` parent that runs once all of them have, and catches any chunk
-   * that failed without recording its rows. Children never fail their parent
-   * (`ignoreDependencyOnFailure`), so a parent cannot hang in waiting-children.
-   */
-  private async enqueue(id: string, chunks: number, priority: number): Promise<void> {
-    const chunkJob = (chunk: number) => ({
-      name: JobName.RunChunk,
-      data: { jobId: id, chunk } satisfies RunChunkData,
-      opts: { jobId: chunkJobId(id, chunk), priority },
-    });
-    if (chunks === 1) {
-      await this.chunks.add(JobName.RunChunk, { jobId: id, chunk: 0 }, chunkJob(0).opts);
-      return;
-    }
-    const options = chunkJobOptions(this.config);
-    await this.flows.add({
-      name: JobName.FinalizeBatch,
-      queueName: QueueName.Batches,
-      data: { jobId: id },
-      opts: { ...options, jobId: id, priority },
-      children: Array.from({ length: chunks }, (_, chunk) => {
-        const job = chunkJob(chunk);
-        return { ...job, queueName: QueueName.Chunks, opts: { ...options, ...job.opts, ignoreDependencyOnFailure: true } };
-      }),
-    });
-  }
 
   /**
    * Validates, stages and commits a batch. Answers the job and whether it is new: a repeated
@@ -91,10 +77,12 @@ export class JobSubmitter {
       });
     }
     const { manifest, validator } = request.model;
-    const id = randomUUID();
+    const claim = request.idempotency ? idempotencyClaimName(request.tenant, request.idempotency.keyHash) : undefined;
+    const id = newJobId(claim);
     const chunkSize = manifest.chunkSize ?? this.config.CHUNK_SIZE;
     const encoder = new ChunkEncoder(manifest, chunkSize);
     const errors: FieldError[] = [];
+    const maxErrors = request.rowLocation === 'row' ? MAX_REPORTED_ROW_ERRORS : 1;
     const inFlight = new Set<Promise<unknown>>();
     let chunks = 0;
     const locate = (index: number): FieldError =>
@@ -106,6 +94,8 @@ export class JobSubmitter {
       void write.finally(() => inFlight.delete(write)).catch(() => undefined);
       if (inFlight.size >= STAGING_WINDOW) await Promise.race(inFlight);
     };
+    const keepAlive = this.keepStagedAlive(id, () => chunks);
+    let committed: JobRecord;
 
     try {
       let index = 0;
@@ -116,7 +106,7 @@ export class JobSubmitter {
         const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
         if (problem) {
           errors.push({ ...locate(index), ...problem });
-          if (errors.length >= MAX_REPORTED_ROW_ERRORS) break;
+          if (errors.length >= maxErrors) break;
         } else if (errors.length === 0 && encoder.full) {
           await stage();
         }
@@ -148,34 +138,70 @@ export class JobSubmitter {
         finishedAt: null,
         error: null,
       };
-      const idempotency = request.idempotency;
-      if (idempotency) {
-        const bodyHash = idempotency.bodyHash();
-        const claimed = await this.store.claimIdempotencyKey(request.tenant, idempotency.keyHash, id, bodyHash);
-        if (claimed) {
-          await this.store.remove(id, chunks);
-          if (claimed.bodyHash !== bodyHash) {
-            throw new ProblemError('OB_ERR_IDEMPOTENCY_CONFLICT', `this Idempotency-Key was used for job ${claimed.jobId} with a different body`, { jobId: claimed.jobId });
-          }
-          const existing = await this.store.get(claimed.jobId);
-          if (existing) return { record: existing, created: false };
+      const idempotency = claim && request.idempotency ? { claim, bodyHash: request.idempotency.bodyHash() } : undefined;
+      for (let attempt = 1; ; attempt++) {
+        const outcome = await this.store.commit(record, { lastInput, idempotency });
+        if (outcome.state === 'committed') break;
+        if (outcome.state === 'lost') {
+          throw new ProblemError(
+            'OB_ERR_STAGING_LOST',
+            `chunk ${outcome.chunk} of this upload expired or was evicted from Redis before the job could be committed; nothing was queued: submit it again`,
+            { retryAfter: 1 },
+          );
         }
+        if (outcome.bodyHash !== idempotency?.bodyHash) {
+          throw new ProblemError('OB_ERR_IDEMPOTENCY_CONFLICT', `this Idempotency-Key was used for job ${outcome.jobId} with a different body`, { jobId: outcome.jobId });
+        }
+        const existing = await this.store.get(outcome.jobId);
+        if (existing) {
+          await this.store.remove(id, chunks);
+          return { record: existing, created: false };
+        }
+        // The job the key named was deleted just now: the key is free, commit this one.
+        if (attempt >= COMMIT_ATTEMPTS) throw new Error('the job named by this Idempotency-Key keeps vanishing');
       }
-      try {
-        await this.store.commit(record, lastInput);
-        await this.store.addActiveJob(request.tenant, id);
-        await this.enqueue(id, chunks, request.priority);
-      } catch (error) {
-        if (idempotency) await this.store.releaseIdempotencyKey(request.tenant, idempotency.keyHash).catch(() => undefined);
-        throw error;
-      }
-      this.logger.info('job queued', { jobId: id, model: manifest.name, version: manifest.version, rows, chunks, tenant: request.tenant });
-      return { record, created: true };
+      committed = record;
     } catch (error) {
+      keepAlive.stop();
       await Promise.allSettled(inFlight);
       await this.store.remove(id, chunks).catch((e: unknown) => this.logger.warn('could not remove a rejected job', { jobId: id, error: String(e) }));
       throw error;
+    } finally {
+      keepAlive.stop();
     }
+    return this.enqueueCommitted(committed);
+  }
+
+  /**
+   * Queues a committed job. From the commit on the job will run whatever happens next (its
+   * outbox entry outlives a crash here), so the answer is 202 even when queueing fails now.
+   */
+  private async enqueueCommitted(record: JobRecord): Promise<{ record: JobRecord; created: boolean }> {
+    const id = record.id;
+    this.hooks.afterCommit?.(id);
+    const warn = (message: string) => (error: unknown) => this.logger.warn(message, { jobId: id, error: String(error) });
+    this.store.addActiveJob(record.tenant, id).catch(warn('could not count an active job'));
+    try {
+      await enqueueJob(this.chunks, this.flows, record, this.config);
+      this.store.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
+    } catch (error) {
+      warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);
+    }
+    this.logger.info('job queued', { jobId: id, model: record.model, version: record.version, rows: record.total, chunks: record.chunks, tenant: record.tenant });
+    return { record, created: true };
+  }
+
+  /**
+   * Renews the TTL of the chunks staged so far every third of STAGING_TTL_SECONDS, so an upload
+   * that pauses (a slow or flaky client) keeps what it staged for as long as it is arriving.
+   */
+  private keepStagedAlive(id: string, staged: () => number): { stop: () => void } {
+    const ttl = this.config.STAGING_TTL_SECONDS;
+    const timer = setInterval(() => {
+      this.store.keepStagedAlive(id, staged(), ttl).catch((error: unknown) => this.logger.warn('could not renew staged inputs', { jobId: id, error: String(error) }));
+    }, (ttl * 1000) / 3);
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
   }
 }
 

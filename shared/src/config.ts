@@ -42,6 +42,7 @@ export const CONFIG_VARIABLES = {
   LOCK_DURATION_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 30_000, doc: 'BullMQ lock on a running chunk; a worker that dies loses it after this long and the chunk is retried.' },
   STALLED_INTERVAL_MS: { type: 'integer', minimum: 1000, maximum: 3_600_000, default: 15_000, doc: 'How often workers look for chunks whose worker died.' },
   MAX_STALLED_COUNT: { type: 'integer', minimum: 0, maximum: 1000, default: 10, doc: 'Times a chunk may lose its worker (crash, kill -9) and be recovered before its rows are marked failed.' },
+  RECOVERY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 5000, doc: 'How often one worker sweeps for committed jobs an API left unqueued (it crashed between commit and enqueue) and chunk jobs BullMQ failed without their rows being recorded; an outbox entry is queued once it is this old.' },
   SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000, doc: 'On SIGTERM, how long in-flight requests and chunks may take before the process exits anyway.' },
   SCHEDULES_ROOT: { type: 'string', default: '', doc: 'Directory under which every schedule\'s input and output directories must lie (after symlinks; see docs/schedules.md). Empty: schedules are disabled.' },
   WEBHOOK_SECRETS: { type: 'string', default: '', secret: true, doc: 'Webhook signing secrets as comma-separated `tenant:secret` (16+ characters; a tenant named twice signs with both, for rotation). See docs/security-webhooks.md.' },

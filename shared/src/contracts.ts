@@ -76,6 +76,13 @@ export function chunkJobId(jobId: string, chunk: number): string {
   return `${jobId}.${chunk}`;
 }
 
+/** The job and chunk a chunk's BullMQ job id names; null for any other id. */
+export function parseChunkJobId(bullId: string): { jobId: string; chunk: number } | null {
+  const dot = bullId.lastIndexOf('.');
+  const chunk = Number(bullId.slice(dot + 1));
+  return dot > 0 && Number.isInteger(chunk) && chunk >= 0 ? { jobId: bullId.slice(0, dot), chunk } : null;
+}
+
 /** BullMQ job id of a job's webhook: deterministic, so a job is announced once however often it is enqueued. */
 export function webhookJobId(jobId: string): string {
   return `webhook.${jobId}`;

@@ -27,6 +27,7 @@ export const ERRORS = {
   OB_ERR_TOO_MANY_ACTIVE_JOBS: { status: 429, title: 'Too many unfinished jobs' },
   OB_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   OB_ERR_NOT_READY: { status: 503, title: 'Service not ready' },
+  OB_ERR_STAGING_LOST: { status: 503, title: 'Staged upload lost' },
   OB_ERR_TIMEOUT: { status: 504, title: 'Timed out waiting for the result' },
   OB_ERR_INFERENCE_FAILED: { status: 500, title: 'Inference failed' },
   OB_ERR_DECRYPTION_FAILED: { status: 500, title: 'Stored data could not be decrypted' },

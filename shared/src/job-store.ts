@@ -5,9 +5,11 @@ import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
 import type { Problem } from './errors';
 import { BEGIN_CHUNK } from './lua/begin-chunk';
 import { CANCEL_JOB } from './lua/cancel-job';
+import { COMMIT_JOB } from './lua/commit-job';
 import { COMPLETE_CHUNK } from './lua/complete-chunk';
 import { RECORD_WEBHOOK } from './lua/record-webhook';
-import { RedisKeys } from './redis-keys';
+import { REMOVE_JOB } from './lua/remove-job';
+import { jobTag, RedisKeys, type IdempotencyClaimName } from './redis-keys';
 
 /** The job record as stored in its hash. */
 export interface JobRecord {
@@ -46,11 +48,27 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
 };
 
 interface ScriptedRedis extends Redis {
-  beginChunkBuffer(job: string, input: string, output: string, now: string): Promise<(Buffer | null)[]>;
+  beginChunkBuffer(job: string, input: string, output: string, now: string, chunk: number): Promise<(Buffer | null)[]>;
+  commitJob(job: string, outbox: string, claim: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
+  removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
   completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<number>;
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
   recordWebhook(job: string, ...argv: string[]): Promise<number>;
 }
+
+export interface CommitOptions {
+  /** The last chunk's encoded input, written by the commit itself (it was not staged). */
+  lastInput?: Buffer | undefined;
+  /** The Idempotency-Key the job is submitted under: its claim, and the hash of the request body. */
+  idempotency?: { claim: IdempotencyClaimName; bodyHash: string } | undefined;
+}
+
+export type CommitOutcome =
+  | { state: 'committed' }
+  /** The Idempotency-Key already names an existing job; nothing was written. */
+  | { state: 'claimed'; jobId: string; bodyHash: string }
+  /** A staged input expired or was evicted before the commit; nothing was written. */
+  | { state: 'lost'; chunk: number };
 
 /** Where a job's webhook delivery stands (fields `webhook*` of the job hash). */
 export interface WebhookState {
@@ -87,53 +105,59 @@ export class JobStore {
     redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
     redis.defineCommand('cancelJob', { numberOfKeys: 1, lua: CANCEL_JOB });
     redis.defineCommand('recordWebhook', { numberOfKeys: 1, lua: RECORD_WEBHOOK });
+    redis.defineCommand('commitJob', { numberOfKeys: 3, lua: COMMIT_JOB });
+    redis.defineCommand('removeJob', { numberOfKeys: 2, lua: REMOVE_JOB });
     this.redis = redis as ScriptedRedis;
   }
 
-  /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits. */
+  /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits (or is kept alive). */
   stageInput(id: string, chunk: number, input: Buffer, ttlSeconds: number): Promise<unknown> {
     return this.redis.set(this.keys.input(id, chunk), sealAtRest(this.cipher, input, inputPlace(id, chunk)), 'EX', ttlSeconds);
   }
 
-  /**
-   * Makes a staged job real: writes its record and gives every key the job's TTL. The last
-   * chunk's input may come along (`lastInput`), saving a round trip (a 1-row job is one MULTI).
-   */
-  async commit(record: JobRecord, lastInput?: Buffer): Promise<void> {
-    const key = this.keys.job(record.id);
-    const multi = this.redis.multi().hset(key, serialise(record)).expire(key, this.ttlSeconds);
-    const staged = lastInput ? record.chunks - 1 : record.chunks;
-    for (let chunk = 0; chunk < staged; chunk++) multi.expire(this.keys.input(record.id, chunk), this.ttlSeconds);
-    if (lastInput) multi.set(this.keys.input(record.id, staged), sealAtRest(this.cipher, lastInput, inputPlace(record.id, staged)), 'EX', this.ttlSeconds);
-    const replies = await multi.exec();
-    const failure = replies?.find(([error]) => error);
-    if (failure) throw failure[0] as Error;
-  }
-
-  /**
-   * Claims an Idempotency-Key for a job: null when claimed, else what it was claimed for
-   * (`{ jobId, bodyHash }`). The claim lives as long as a job does.
-   */
-  async claimIdempotencyKey(tenant: string, keyHash: string, jobId: string, bodyHash: string): Promise<{ jobId: string; bodyHash: string } | null> {
-    const key = this.keys.idempotency(tenant, keyHash);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if ((await this.redis.set(key, `${jobId} ${bodyHash}`, 'EX', this.ttlSeconds, 'NX')) === 'OK') return null;
-      const existing = await this.redis.get(key);
-      if (existing === null) continue; // expired in between: try again
-      const space = existing.indexOf(' ');
-      const claimedJob = existing.slice(0, space);
-      const claimedHash = existing.slice(space + 1);
-      if ((await this.redis.exists(this.keys.job(claimedJob))) === 0) {
-        await this.redis.del(key); // the job it named is gone: the key is free again
-        continue;
-      }
-      return { jobId: claimedJob, bodyHash: claimedHash };
+  /** Gives staged inputs [0, chunks) another `ttlSeconds`: an upload still arriving keeps what it staged. */
+  async keepStagedAlive(id: string, chunks: number, ttlSeconds: number): Promise<void> {
+    for (let from = 0; from < chunks; from += 1000) {
+      const pipeline = this.redis.pipeline();
+      for (let chunk = from; chunk < Math.min(chunks, from + 1000); chunk++) pipeline.expire(this.keys.input(id, chunk), ttlSeconds);
+      await pipeline.exec();
     }
-    throw new Error('could not claim the idempotency key');
   }
 
-  releaseIdempotencyKey(tenant: string, keyHash: string): Promise<unknown> {
-    return this.redis.del(this.keys.idempotency(tenant, keyHash));
+  /**
+   * Makes a staged job real, atomically (one Lua script, see lua/commit-job.ts): claims its
+   * Idempotency-Key, checks every staged input still exists, writes the record and the job's
+   * outbox entry. The last chunk's input may come along (`lastInput`), saving a round trip (a
+   * 1-row job is one script). Nothing is written unless the answer is `committed`.
+   */
+  async commit(record: JobRecord, options: CommitOptions = {}): Promise<CommitOutcome> {
+    const key = this.keys.job(record.id);
+    const staged = options.lastInput ? record.chunks - 1 : record.chunks;
+    const claimKey = options.idempotency ? this.keys.idempotency(options.idempotency.claim) : key;
+    const claimValue = options.idempotency ? `${key} ${record.id} ${options.idempotency.bodyHash}` : '';
+    const last = options.lastInput ? sealAtRest(this.cipher, options.lastInput, inputPlace(record.id, staged)) : '';
+    const fields = Object.entries(serialise(record)).flat();
+    const reply = await this.redis.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, staged, last, claimValue, Date.now(), record.id, ...fields);
+    const state = String(reply[0]);
+    if (state === 'committed') return { state };
+    if (state === 'lost') return { state, chunk: Number(reply[1]) };
+    const claim = String(reply[1]);
+    const first = claim.indexOf(' ');
+    const second = claim.indexOf(' ', first + 1);
+    return { state: 'claimed', jobId: claim.slice(first + 1, second), bodyHash: claim.slice(second + 1) };
+  }
+
+  /** The job is known to be queued: its outbox entry can go. */
+  async markQueued(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.outbox(jobTag(id)), id);
+  }
+
+  /** Outbox entries committed before `before` (ms), at most `limit` per tag: jobs an API may have left unqueued. */
+  async staleOutboxEntries(before: number, limit: number): Promise<string[]> {
+    const pipeline = this.redis.pipeline();
+    for (const outbox of this.keys.outboxes()) pipeline.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.flatMap(([error, ids]) => (error ? [] : (ids as string[])));
   }
 
   /**
@@ -166,11 +190,9 @@ export class JobStore {
     await this.redis.multi().zadd(key, String(Date.now()), id).expire(key, this.ttlSeconds).exec();
   }
 
-  /** Removes every key of a job (its record, inputs and results). */
+  /** Removes every key of a job now: its record, inputs, results, idempotency claim and outbox entry. */
   async remove(id: string, chunks: number): Promise<void> {
-    const keys = [this.keys.job(id)];
-    for (let chunk = 0; chunk < chunks; chunk++) keys.push(this.keys.input(id, chunk), this.keys.output(id, chunk));
-    for (let i = 0; i < keys.length; i += 1000) await this.redis.del(...keys.slice(i, i + 1000));
+    await this.redis.removeJob(this.keys.job(id), this.keys.outbox(jobTag(id)), id, chunks);
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -184,6 +206,7 @@ export class JobStore {
       this.keys.input(id, chunk),
       this.keys.output(id, chunk),
       now.toISOString(),
+      chunk,
     );
     const state = reply[0]?.toString() ?? 'missing';
     if (state !== 'running') return { state: state as 'missing' | 'cancelled' | 'done' | 'noinput' };
@@ -217,6 +240,7 @@ export class JobStore {
       JSON.stringify(failureIfAllFailed),
       this.keys.finishedChannel(),
       id,
+      chunk,
     );
     return COMPLETE_OUTCOMES[String(reply)] ?? 'gone';
   }

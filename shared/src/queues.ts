@@ -1,6 +1,7 @@
 import { FlowProducer, Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from './config';
-import { QueueName } from './contracts';
+import { chunkJobId, JobName, QueueName, type FinalizeBatchData, type RunChunkData } from './contracts';
+import type { JobRecord } from './job-store';
 
 /** Job options every chunk gets: retries with backoff, and no finished job kept in Redis. */
 export function chunkJobOptions(config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>): DefaultJobOptions {
@@ -28,4 +29,52 @@ export function createQueue(name: QueueName, connection: ConnectionOptions, conf
 /** Adds a batch as one flow: a parent `finalize-batch` job whose children are its chunks. */
 export function createFlowProducer(connection: ConnectionOptions, config: Pick<Config, 'REDIS_PREFIX'>): FlowProducer {
   return new FlowProducer({ connection, prefix: config.REDIS_PREFIX });
+}
+
+/** What enqueueJob needs of a job: its id, chunk count and priority. */
+export type EnqueuedJob = Pick<JobRecord, 'id' | 'chunks' | 'priority'>;
+
+/**
+ * Queues a committed job's chunks. A one-chunk job is a single chunk job: the fast path for tiny
+ * interactive requests (the chunk's own completion finishes the job). A bigger batch is a BullMQ
+ * flow: its chunks are children of a `finalize-batch` parent that runs once all of them have,
+ * and catches any chunk that failed without recording its rows. Children never fail their
+ * parent (`ignoreDependencyOnFailure`), so a parent cannot hang in waiting-children.
+ *
+ * BullMQ job ids are derived from the job id, so queueing a job twice (an API and the recovery
+ * sweep both did) adds nothing the second time.
+ */
+export async function enqueueJob(
+  chunks: Queue<RunChunkData>,
+  flows: FlowProducer,
+  job: EnqueuedJob,
+  config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>,
+): Promise<void> {
+  const chunkJob = (chunk: number) => ({
+    name: JobName.RunChunk,
+    data: { jobId: job.id, chunk } satisfies RunChunkData,
+    opts: { jobId: chunkJobId(job.id, chunk), priority: job.priority },
+  });
+  if (job.chunks === 1) {
+    const only = chunkJob(0);
+    await chunks.add(JobName.RunChunk, only.data, only.opts);
+    return;
+  }
+  const options = chunkJobOptions(config);
+  await flows.add({
+    name: JobName.FinalizeBatch,
+    queueName: QueueName.Batches,
+    data: { jobId: job.id } satisfies FinalizeBatchData,
+    opts: { ...options, jobId: job.id, priority: job.priority },
+    children: Array.from({ length: job.chunks }, (_, chunk) => {
+      const child = chunkJob(chunk);
+      return { ...child, queueName: QueueName.Chunks, opts: { ...options, ...child.opts, ignoreDependencyOnFailure: true } };
+    }),
+  });
+}
+
+/** Whether a job's BullMQ job (its only chunk, or its flow's parent) exists in Redis. */
+export async function isJobEnqueued(chunks: Queue, batches: Queue, job: EnqueuedJob): Promise<boolean> {
+  const found = job.chunks === 1 ? await chunks.getJob(chunkJobId(job.id, 0)) : await batches.getJob(job.id);
+  return found !== undefined && found !== null;
 }

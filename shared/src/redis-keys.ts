@@ -1,20 +1,33 @@
+import { createHash, randomUUID } from 'node:crypto';
+
 /**
- * The Redis key layout. Every key of one job shares the hash tag `{<jobId>}` so that the job's
- * Lua scripts touch a single slot on Redis Cluster. All of them carry the job's TTL.
+ * The Redis key layout. A job's keys carry the hash tag of its id's first two hex digits, so a
+ * job's Lua scripts touch one slot on Redis Cluster, jobs spread over 256 tags, and the few keys
+ * that must change atomically with a job (its idempotency claim, its outbox entry) can live in
+ * the same slot:
  *
- *   <prefix>:job:{<id>}            hash   the job record (see job-store.ts)
- *   <prefix>:job:{<id>}:in:<n>     string chunk n's encoded input rows (deleted once it has run)
- *   <prefix>:job:{<id>}:out:<n>    string chunk n's results, one JSON object a line (written once)
- *   <prefix>:events:finished       pub/sub channel: the id of each job that finished
- *   <prefix>:tenant:{<t>}:active   zset   a tenant's jobs that may be unfinished (pruned lazily)
- *   <prefix>:idem:{<t>}:<sha256>   string `<jobId> <body sha256>` of an Idempotency-Key
- *   <prefix>:ratelimit:…           rate-limiter-flexible's counters, per API key
+ *   <prefix>:job:{ab}cdef01-…        hash   the job record (see job-store.ts); the key is the id with
+ *                                           its first two digits braced
+ *   <prefix>:job:{ab}cdef01-…:in:<n>  string chunk n's encoded input rows (deleted once it has run)
+ *   <prefix>:job:{ab}cdef01-…:out:<n> string chunk n's results, one JSON object a line (written once)
+ *   <prefix>:idem:{ab}:<sha256>       string `<job key> <jobId> <body hash>`: an Idempotency-Key's
+ *                                           claim; its job's id starts with the same two digits
+ *   <prefix>:outbox:{ab}              zset   committed jobs not yet known to be queued (score: commit
+ *                                           time in ms); workers re-queue entries left behind
+ *   <prefix>:events:finished          pub/sub channel: the id of each job that finished
+ *   <prefix>:tenant:{<t>}:active      zset   a tenant's jobs that may be unfinished (pruned lazily)
+ *   <prefix>:ratelimit:…              rate-limiter-flexible's counters, per API key
+ *   <prefix>:reconciler               string lock of the worker running the recovery sweep
+ *
+ * A job's keys have no TTL while it is queued or running; when it finishes they all get
+ * RESULT_TTL_SECONDS. Staged inputs of an upload not yet committed live STAGING_TTL_SECONDS,
+ * renewed while the upload is still arriving.
  */
 export class RedisKeys {
   constructor(readonly prefix: string) {}
 
   job(id: string): string {
-    return `${this.prefix}:job:{${id}}`;
+    return `${this.prefix}:job:{${id.slice(0, TAG_LENGTH)}}${id.slice(TAG_LENGTH)}`;
   }
 
   input(id: string, chunk: number): string {
@@ -29,9 +42,19 @@ export class RedisKeys {
     return `${this.prefix}:tenant:{${tenant}}:active`;
   }
 
-  /** The Idempotency-Key is hashed: it is client-chosen text of any shape. */
-  idempotency(tenant: string, keyHash: string): string {
-    return `${this.prefix}:idem:{${tenant}}:${keyHash}`;
+  /** The claim of an Idempotency-Key: in the slot of the job ids it may name (see newJobId). */
+  idempotency(claim: IdempotencyClaimName): string {
+    return `${this.prefix}:idem:{${claim.tag}}:${claim.digest}`;
+  }
+
+  /** The outbox of the jobs whose ids start with `tag`. */
+  outbox(tag: string): string {
+    return `${this.prefix}:outbox:{${tag}}`;
+  }
+
+  /** Every outbox (one per tag), for the recovery sweep. */
+  outboxes(): string[] {
+    return ALL_TAGS.map((tag) => this.outbox(tag));
   }
 
   rateLimitPrefix(): string {
@@ -41,7 +64,43 @@ export class RedisKeys {
   finishedChannel(): string {
     return `${this.prefix}:events:finished`;
   }
+
+  reconcilerLock(): string {
+    return `${this.prefix}:reconciler`;
+  }
 }
 
-/** Job ids are 128-bit random UUIDs: unguessable, and safe inside keys and URLs. */
+/** Hex digits of a job id that form its hash tag: 256 tags. */
+const TAG_LENGTH = 2;
+const ALL_TAGS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(TAG_LENGTH, '0'));
+
+/** The tag (slot group) of a job id. */
+export function jobTag(id: string): string {
+  return id.slice(0, TAG_LENGTH);
+}
+
+/** Job ids are random UUIDs (122 random bits): unguessable, and safe inside keys and URLs. */
 export const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Where an Idempotency-Key's claim lives: its tag and digest, both from tenant and key. */
+export interface IdempotencyClaimName {
+  tag: string;
+  digest: string;
+}
+
+/** The claim name of a tenant's Idempotency-Key (given as its SHA-256). */
+export function idempotencyClaimName(tenant: string, keyHash: string): IdempotencyClaimName {
+  const digest = createHash('sha256').update(`${tenant}\n${keyHash}`).digest('hex');
+  return { tag: digest.slice(0, TAG_LENGTH), digest };
+}
+
+/**
+ * A new job id: random, except that a job submitted under an Idempotency-Key starts with its
+ * claim's tag, so the claim and the job commit in one atomic script (one slot on a cluster).
+ * Ids are never reused: a job submitted again under the same key after its first job is gone
+ * gets a new id.
+ */
+export function newJobId(claim?: IdempotencyClaimName): string {
+  const id = randomUUID();
+  return claim ? `${claim.tag}${id.slice(TAG_LENGTH)}` : id;
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { loadConfig, type Config } from '@onnx-batch/shared';
+import { loadConfig, RedisKeys, type Config } from '@onnx-batch/shared';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const MODELS_DIR = path.join(ROOT, 'models');
@@ -49,4 +49,9 @@ export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
 
 export function newRedis(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+}
+
+/** The Redis key of a job's record under a prefix (its chunk keys append `:in:<n>` / `:out:<n>`). */
+export function jobKey(prefix: string, jobId: string): string {
+  return new RedisKeys(prefix).job(jobId);
 }

@@ -11,9 +11,9 @@ export interface Spawned {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Spawns a real service process (`api` or `worker`) from the built code, with its env. */
-export function spawnService(kind: 'api' | 'worker', env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, [path.join(ROOT, kind, 'dist', 'main.js')], {
+/** Spawns a real service process (`api` or `worker`) from the built code (or `script`, a test entry point), with its env. */
+export function spawnService(kind: 'api' | 'worker', env: Record<string, string>, script = path.join(ROOT, kind, 'dist', 'main.js')): Spawned {
+  const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -239,9 +239,9 @@ export function warnings(outputs: string[][]): string[] {
 export class ProcessGroup {
   readonly all: Spawned[] = [];
 
-  private async start(kind: 'api' | 'worker', env: Record<string, string>, ready: string): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
+  private async start(kind: 'api' | 'worker', env: Record<string, string>, ready: string, script?: string): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
     // The processes' own log lines are what tests wait on: `info` at least.
-    const proc = spawnService(kind, { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' || env.LOG_LEVEL === undefined ? 'info' : env.LOG_LEVEL });
+    const proc = spawnService(kind, { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' || env.LOG_LEVEL === undefined ? 'info' : env.LOG_LEVEL }, script);
     this.all.push(proc);
     try {
       return { proc, line: await proc.waitForLine((l) => l.message === ready, 30_000) };
@@ -251,9 +251,9 @@ export class ProcessGroup {
     }
   }
 
-  /** Starts an API process; resolves once it listens. */
-  async api(env: Record<string, string>): Promise<{ proc: Spawned; url: string }> {
-    const { proc, line } = await this.start('api', env, 'api listening');
+  /** Starts an API process (or a test entry point `script` of one); resolves once it listens. */
+  async api(env: Record<string, string>, script?: string): Promise<{ proc: Spawned; url: string }> {
+    const { proc, line } = await this.start('api', env, 'api listening', script);
     return { proc, url: String(line.url) };
   }
 

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { createLogger, JobStore, makeProblem, type Config } from '@onnx-batch/shared';
 import { startWorkerService } from '@onnx-batch/worker';
-import { keysWithPrefix, newRedis } from '../helpers/env';
+import { jobKey, keysWithPrefix, newRedis } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
 
 const ROW = { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 };
@@ -119,11 +119,11 @@ describe('chunked batches through real Redis, real workers and real models', () 
     const jobId = String(submitted.body.jobId);
     await finished(stack, jobId);
 
-    const chunkKeys = await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job:{${jobId}}`);
-    const keys = [`${stack.config.REDIS_PREFIX}:job:{${jobId}}`, ...chunkKeys];
+    const chunkKeys = await keysWithPrefix(redis, jobKey(stack.config.REDIS_PREFIX, jobId));
+    const keys = [jobKey(stack.config.REDIS_PREFIX, jobId), ...chunkKeys];
     const ttls = await Promise.all(keys.map((k) => redis.ttl(k)));
 
-    expect(chunkKeys.sort()).toEqual([0, 1, 2, 3].map((c) => `${stack.config.REDIS_PREFIX}:job:{${jobId}}:out:${c}`)); // inputs are deleted once run
+    expect(chunkKeys.sort()).toEqual([0, 1, 2, 3].map((c) => `${jobKey(stack.config.REDIS_PREFIX, jobId)}:out:${c}`)); // inputs are deleted once run
     for (const ttl of ttls) {
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(stack.config.RESULT_TTL_SECONDS);
@@ -138,7 +138,7 @@ describe('chunked batches through real Redis, real workers and real models', () 
     const deleted = await request(stack.url).delete(`/v1/batch-result/${jobId}`);
 
     expect(deleted.status).toBe(204);
-    expect(await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job:{${jobId}}`)).toEqual([]);
+    expect(await keysWithPrefix(redis, jobKey(stack.config.REDIS_PREFIX, jobId))).toEqual([]);
     expect((await request(stack.url).get(`/v1/batch-result/${jobId}`)).status).toBe(404);
   });
 
@@ -190,14 +190,14 @@ describe('queued work without a running worker', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
     expect(after.body).toMatchObject({ status: 'cancelled', progress: { done: 0, total: 500 } });
-    expect(await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job:{${jobId}}:*`)).toEqual([]);
+    expect(await keysWithPrefix(redis, `${jobKey(stack.config.REDIS_PREFIX, jobId)}:*`)).toEqual([]);
     expect(results.status).toBe(409);
   });
 
   it('when a chunk input is corrupt, then after its attempts its rows are reported failed, and the others succeed', async () => {
     const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: irisRows(120) });
     const jobId = String(submitted.body.jobId);
-    await redis.set(`${stack.config.REDIS_PREFIX}:job:{${jobId}}:in:1`, 'garbage');
+    await redis.set(`${jobKey(stack.config.REDIS_PREFIX, jobId)}:in:1`, 'garbage');
 
     await runWorker(stack.config, async () => (await request(stack.url).get(`/v1/batch-result/${jobId}`)).body.status === 'completed');
     const job = await request(stack.url).get(`/v1/batch-result/${jobId}`);
@@ -212,7 +212,7 @@ describe('queued work without a running worker', () => {
   it('when the only chunk fails for good, then the job is failed with a problem saying why', async () => {
     const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW] });
     const jobId = String(submitted.body.jobId);
-    await redis.set(`${stack.config.REDIS_PREFIX}:job:{${jobId}}:in:0`, 'garbage');
+    await redis.set(`${jobKey(stack.config.REDIS_PREFIX, jobId)}:in:0`, 'garbage');
 
     await runWorker(stack.config, async () => (await request(stack.url).get(`/v1/batch-result/${jobId}`)).body.status === 'failed');
     const job = await request(stack.url).get(`/v1/batch-result/${jobId}`);

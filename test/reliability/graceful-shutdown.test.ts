@@ -1,7 +1,7 @@
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueName } from '@onnx-batch/shared';
-import { testEnv, type TestEnv } from '../helpers/env';
+import { jobKey, testEnv, type TestEnv } from '../helpers/env';
 import { postJson } from '../helpers/http';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { countOf, eventually, finishedJob, irisRow, ProcessGroup, queueCounts, rawRequest, resultLines, settledQueueCounts, sleep, uploadIrisNdjson } from '../helpers/reliability';
@@ -87,15 +87,15 @@ describe('reliability: graceful shutdown on SIGTERM', () => {
       const submitted = await uploadIrisNdjson(url, ROWS);
       expect(submitted.status).toBe(202);
       const jobId = String((JSON.parse(submitted.text) as { jobId: string }).jobId);
-      const jobKey = `${env.REDIS_PREFIX}:job:{${jobId}}`;
-      await eventually('the worker has started on the job', async () => Number(await client.hget(jobKey, 'done')) > 0, 30_000, 10);
+      const recordKey = jobKey(env.REDIS_PREFIX, jobId);
+      await eventually('the worker has started on the job', async () => Number(await client.hget(recordKey, 'done')) > 0, 30_000, 10);
 
       const signalled = Date.now();
       const exitCode = await first.stop('SIGTERM');
       const exitedAfterMs = Date.now() - signalled;
       const afterExit = await queueCounts(redis.url, env.REDIS_PREFIX);
-      const doneAtExit = Number(await client.hget(jobKey, 'done'));
-      const statusAtExit = await client.hget(jobKey, 'status');
+      const doneAtExit = Number(await client.hget(recordKey, 'done'));
+      const statusAtExit = await client.hget(recordKey, 'status');
 
       expect(exitCode).toBe(0);
       expect(exitedAfterMs).toBeLessThan(GRACE_MS);

@@ -1,7 +1,7 @@
 import { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueueName } from '@onnx-batch/shared';
-import { testEnv, type TestEnv } from '../helpers/env';
+import { jobKey, testEnv, type TestEnv } from '../helpers/env';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import type { Spawned } from '../helpers/processes';
 import { failedJobs, finishedJob, irisRow, ProcessGroup, resultLines, seededRandom, settledQueueCounts, sleep, uploadIrisNdjson, warnings } from '../helpers/reliability';
@@ -54,7 +54,7 @@ describe('reliability: workers killed with SIGKILL mid-job', () => {
     await redis?.destroy();
   });
 
-  const jobStatus = (jobId: string): Promise<string | null> => client.hget(`${env.REDIS_PREFIX}:job:{${jobId}}`, 'status');
+  const jobStatus = (jobId: string): Promise<string | null> => client.hget(jobKey(env.REDIS_PREFIX, jobId), 'status');
 
   it('when the job runs undisturbed, then every row comes back once, in order (the reference run)', async () => {
     const submitted = await uploadIrisNdjson(url, ROWS);

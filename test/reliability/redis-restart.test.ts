@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { testEnv, type TestEnv } from '../helpers/env';
+import { jobKey, testEnv, type TestEnv } from '../helpers/env';
 import { postJson } from '../helpers/http';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import type { Spawned } from '../helpers/processes';
@@ -67,7 +67,7 @@ describe('reliability: Redis restarts under a running job', () => {
 
     // Stop Redis once the big job is under way.
     const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    const bigKey = `${env.REDIS_PREFIX}:job:{${bigJob}}`;
+    const bigKey = jobKey(env.REDIS_PREFIX, bigJob);
     await eventually('the big job has started', async () => Number(await client.hget(bigKey, 'done')) > 0, 30_000, 20);
     const doneBefore = Number(await client.hget(bigKey, 'done'));
     await client.quit();

@@ -13,7 +13,7 @@ import {
   SEALED_VERSION,
 } from '@onnx-batch/shared';
 import { startWorkerService, type WorkerService } from '@onnx-batch/worker';
-import { newRedis, testConfig } from '../helpers/env';
+import { jobKey, newRedis, testConfig } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
 
 const KEY_HEX = randomBytes(32).toString('hex');
@@ -145,7 +145,7 @@ describe('encryption at rest through the API, real Redis and real workers', () =
   const stopWorkers = async (): Promise<void> => {
     for (const w of workers.splice(0)) await w.close();
   };
-  const key = (jobId: string, part: 'in' | 'out', chunk = 0) => `${stack.config.REDIS_PREFIX}:job:{${jobId}}:${part}:${chunk}`;
+  const key = (jobId: string, part: 'in' | 'out', chunk = 0) => `${jobKey(stack.config.REDIS_PREFIX, jobId)}:${part}:${chunk}`;
 
   it('when ENCRYPTION_KEY is set, then inputs and results in Redis are sealed, and the job still completes with the right results', async () => {
     // Arrange

@@ -17,8 +17,12 @@ export class BatchFinalizer {
     private readonly notifyFinished: (record: JobRecord) => Promise<void> = () => Promise.resolve(),
   ) {}
 
-  async process(job: Job<FinalizeBatchData>): Promise<{ status: string }> {
-    const { jobId } = job.data;
+  process(job: Job<FinalizeBatchData>): Promise<{ status: string }> {
+    return this.finalize(job.data.jobId);
+  }
+
+  /** Records the rows of chunks that ended without results as failed, so the job ends; idempotent. */
+  async finalize(jobId: string): Promise<{ status: string }> {
     const record = await this.store.get(jobId);
     if (!record) return { status: 'gone' };
     if (!isFinished(record.status)) {

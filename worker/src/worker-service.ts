@@ -1,6 +1,8 @@
-import { Worker, type Job } from 'bullmq';
+import { Worker, type Job, type Queue } from 'bullmq';
 import {
   AtRestCipher,
+  createFlowProducer,
+  createQueue,
   createRedis,
   createWebhookQueue,
   enqueueWebhook,
@@ -20,6 +22,7 @@ import {
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
 import { InferencePool } from './inference-pool';
+import { Reconciler } from './reconciler';
 import { WorkerMetrics } from './metrics';
 import { startMetricsServer } from './metrics-server';
 import { WebhookDeliverer } from './webhook-deliverer';
@@ -63,6 +66,16 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished);
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
+  const chunkQueue = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
+  const batchQueue = createQueue(QueueName.Batches, redis, config) as Queue<FinalizeBatchData>;
+  const flows = createFlowProducer(redis, config);
+  const onQueueError = (error: Error): void => {
+    logger.warn('queue error', { error: error.message });
+  };
+  chunkQueue.on('error', onQueueError);
+  batchQueue.on('error', onQueueError);
+  flows.on('error', onQueueError);
+  const reconciler = new Reconciler({ store, redis, chunks: chunkQueue, batches: batchQueue, flows, processor, finalizer, config, logger });
 
   const handlers: Handlers = {
     [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
@@ -96,10 +109,13 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   for (const w of workers) {
     w.on('error', (error) => logger.warn('worker error', { queue: w.name, error: error.message }));
     w.on('failed', (job: Job<{ jobId: string }> | undefined, error) => {
-      if (job) logger.warn('job attempt failed', { queue: w.name, jobId: job.data.jobId, error: error.message });
+      if (!job) return;
+      logger.warn('job attempt failed', { queue: w.name, jobId: job.data.jobId, error: error.message });
+      reconciler.onFailed(job, error.message).catch((e: unknown) => logger.warn('could not end a failed job; the recovery sweep will', { jobId: job.data.jobId, error: String(e) }));
     });
     void w.run();
   }
+  reconciler.start();
   metrics.observeWorkers(workers);
   metrics.observeBacklog(() => pool.backlog);
   const metricsServer = await startMetricsServer(metrics.registry, { port: config.METRICS_PORT, host: config.HOST }, logger);
@@ -114,7 +130,9 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     repository,
     pool,
     async close() {
+      await reconciler.close();
       await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([chunkQueue.close(), batchQueue.close(), flows.close()]);
       await metricsServer?.close();
       metrics.close();
       await webhooks.close();

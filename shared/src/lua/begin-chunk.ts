@@ -2,10 +2,10 @@
  * Starts work on one chunk: marks the job running and returns the chunk's input.
  *
  * KEYS[1] job hash   KEYS[2] chunk input   KEYS[3] chunk output
- * ARGV[1] now (ISO 8601)
+ * ARGV[1] now (ISO 8601)   ARGV[2] chunk index
  *
  * Returns { state, input?, model?, version? } where state is
- *   'missing'   the job is gone (deleted or expired): skip the chunk
+ *   'missing'   the job is gone (deleted or expired), or has no such chunk: skip the chunk
  *   'cancelled' the job was cancelled: skip the chunk
  *   'done'      the chunk already has results (a re-run after a crash): nothing to do
  *   'noinput'   the input is gone but no results exist: the chunk cannot run
@@ -13,7 +13,8 @@
  */
 export const BEGIN_CHUNK = `
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'missing'} end
+local chunks = tonumber(redis.call('HGET', KEYS[1], 'chunks'))
+if not status or not chunks or tonumber(ARGV[2]) >= chunks then return {'missing'} end
 if status == 'cancelled' then return {'cancelled'} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'done'} end
 local input = redis.call('GET', KEYS[2])

@@ -1,0 +1,41 @@
+/**
+ * Commits a staged job in one atomic step: claims its Idempotency-Key (if any), checks that every
+ * staged chunk input still exists, makes the inputs permanent, writes the job record and puts the
+ * job in its outbox (workers queue outbox entries an API left behind, see reconciler.ts).
+ * Everything it touches shares the job's hash tag (one slot on Redis Cluster).
+ *
+ * KEYS[1] job hash   KEYS[2] outbox zset   KEYS[3] idempotency claim (= KEYS[1] when there is none)
+ * ARGV[1] staged chunks (inputs 0 … n-1 must exist)
+ * ARGV[2] last chunk's input, written now as chunk n ('' when every chunk was staged)
+ * ARGV[3] claim value `<job key> <jobId> <bodyHash>` ('' when there is no Idempotency-Key)
+ * ARGV[4] now (ms; the outbox score)   ARGV[5] job id
+ * ARGV[6…] the record, as field, value, field, value, …
+ *
+ * Returns {'committed'}, {'claimed', '<job key> <jobId> <bodyHash>'} when the key already names a
+ * job that exists (nothing is written), or {'lost', '<chunk>'} when a staged input is gone.
+ */
+export const COMMIT_JOB = `
+local claimed = ARGV[3] ~= ''
+if claimed then
+  local claim = redis.call('GET', KEYS[3])
+  if claim then
+    local jobKey = string.match(claim, '^(%S+) ')
+    if jobKey and redis.call('EXISTS', jobKey) == 1 then return {'claimed', claim} end
+  end
+end
+local staged = tonumber(ARGV[1])
+for i = 0, staged - 1 do
+  if redis.call('EXISTS', KEYS[1] .. ':in:' .. i) == 0 then return {'lost', tostring(i)} end
+end
+for i = 0, staged - 1 do
+  redis.call('PERSIST', KEYS[1] .. ':in:' .. i)
+end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1] .. ':in:' .. staged, ARGV[2]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if claimed then
+  redis.call('SET', KEYS[3], ARGV[3])
+  redis.call('HSET', KEYS[1], 'claimKey', KEYS[3])
+end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return {'committed'}
+`;

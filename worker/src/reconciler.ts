@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { FlowProducer, Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  enqueueJob,
+  isJobEnqueued,
+  parseChunkJobId,
+  type Config,
+  type FinalizeBatchData,
+  type JobStore,
+  type Logger,
+  type RunChunkData,
+} from '@onnx-batch/shared';
+import type { BatchFinalizer } from './batch-finalizer';
+import type { ChunkProcessor } from './chunk-processor';
+
+/** Failed BullMQ jobs the sweep looks back over: a worker that died mid-handler is caught within this. */
+const FAILED_LOOKBACK_MS = 15 * 60 * 1000;
+/** Outbox entries handled per tag and sweep (a backlog drains over a few sweeps). */
+const OUTBOX_BATCH = 100;
+
+export interface ReconcilerDeps {
+  store: JobStore;
+  redis: Redis;
+  chunks: Queue<RunChunkData>;
+  batches: Queue<FinalizeBatchData>;
+  flows: FlowProducer;
+  processor: ChunkProcessor;
+  finalizer: BatchFinalizer;
+  config: Pick<Config, 'RECOVERY_INTERVAL_MS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>;
+  logger: Logger;
+}
+
+/**
+ * Keeps the promise of a 202 when a process dies at the worst moment:
+ *
+ * - a chunk (or finalize) job that BullMQ fails outside the processor — it stalled more than
+ *   MAX_STALLED_COUNT times, or lost its lock — has its rows recorded as failed, so its job ends
+ *   (a one-chunk job has no finalizer that would otherwise notice). `onFailed` does this at once
+ *   from the worker's `failed` event; the sweep catches the ones whose worker died before it could;
+ * - a job an API committed but did not queue (it crashed in between) sits in its outbox; the
+ *   sweep queues it (BullMQ ids are derived from the job id, so this never runs a job twice).
+ *
+ * One worker at a time sweeps (a lock in Redis); every step is idempotent, so two at once would
+ * only repeat work.
+ */
+export class Reconciler {
+  private readonly owner = randomUUID();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  /** Until when this worker last looked at failed jobs: later sweeps look back only a little before it. */
+  private failedSweptUntil = 0;
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.sweep()
+        .catch((error: unknown) => {
+          this.deps.logger.warn('recovery sweep failed', { error: String(error) });
+        })
+        .finally(() => {
+          this.running = null;
+        });
+    }, this.deps.config.RECOVERY_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** A BullMQ job failed (maybe only this attempt): when it failed for good, make sure its job can end. */
+  async onFailed(job: Job, reason: string): Promise<void> {
+    if (!(await job.isFailed())) return; // it will be retried
+    if (job.queueName === this.deps.chunks.name) {
+      const { jobId, chunk } = job.data as RunChunkData;
+      await this.failChunk(jobId, chunk, reason);
+    } else if (job.queueName === this.deps.batches.name) {
+      await this.deps.finalizer.finalize((job.data as FinalizeBatchData).jobId);
+    }
+  }
+
+  /** One sweep, if this worker holds the lock. */
+  async sweep(now = Date.now()): Promise<void> {
+    const { redis, store, config } = this.deps;
+    const lock = store.keys.reconcilerLock();
+    const held = await redis.set(lock, this.owner, 'PX', config.RECOVERY_INTERVAL_MS * 2, 'NX');
+    if (held !== 'OK' && (await redis.get(lock)) !== this.owner) return;
+    await redis.pexpire(lock, config.RECOVERY_INTERVAL_MS * 2);
+    await this.queueOrphans(now - config.RECOVERY_INTERVAL_MS);
+    await this.failAbandonedChunks(now);
+  }
+
+  /** Committed jobs still in their outbox after the grace period: queue them unless they are. */
+  private async queueOrphans(before: number): Promise<void> {
+    const { store, chunks, batches, flows, config, logger } = this.deps;
+    for (const id of await store.staleOutboxEntries(before, OUTBOX_BATCH)) {
+      const record = await store.get(id);
+      if (record && record.status === 'queued' && !(await isJobEnqueued(chunks, batches, record))) {
+        await enqueueJob(chunks, flows, record, config);
+        logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
+      }
+      await store.markQueued(id);
+    }
+  }
+
+  /** Chunk and finalize jobs that failed for good recently: their rows are recorded (a no-op when they were). */
+  private async failAbandonedChunks(now: number): Promise<void> {
+    const { redis, chunks, batches } = this.deps;
+    const overlap = this.deps.config.RECOVERY_INTERVAL_MS * 2;
+    const since = String(Math.max(now - FAILED_LOOKBACK_MS, this.failedSweptUntil - overlap));
+    this.failedSweptUntil = now;
+    const [chunkIds, batchIds] = await Promise.all([
+      redis.zrangebyscore(chunks.keys.failed ?? '', since, '+inf'),
+      redis.zrangebyscore(batches.keys.failed ?? '', since, '+inf'),
+    ]);
+    for (const bullId of chunkIds) {
+      const parsed = parseChunkJobId(bullId);
+      if (parsed) await this.failChunk(parsed.jobId, parsed.chunk, 'the chunk job failed for good (found by the recovery sweep)');
+    }
+    for (const jobId of batchIds) await this.deps.finalizer.finalize(jobId);
+  }
+
+  private async failChunk(jobId: string, chunk: number, reason: string): Promise<void> {
+    const outcome = await this.deps.processor.recordChunkFailure(jobId, chunk, reason);
+    if (outcome.outcome === 'recorded' || outcome.outcome === 'finished') {
+      this.deps.logger.error('chunk job failed outside its processor; its rows are marked failed', { jobId, chunk, reason, outcome: outcome.outcome });
+    }
+  }
+}
