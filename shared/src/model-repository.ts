@@ -218,15 +218,13 @@ export class ModelRepository {
   private async loadVersion(dir: string, name: string, version: string, problems: RepositoryProblem[]): Promise<ModelVersion | null> {
     const manifestPath = path.join(dir, 'model.json');
     const modelPath = path.join(dir, 'model.onnx');
-    let fingerprint: string;
-    try {
-      const [m, o] = await Promise.all([fs.stat(manifestPath), fs.stat(modelPath)]);
-      fingerprint = `${dir}|${m.mtimeMs}|${m.size}|${o.mtimeMs}|${o.size}`;
-    } catch (error) {
-      const missing = (error as NodeJS.ErrnoException).path ?? dir;
-      problems.push({ file: missing, message: 'is missing' });
+    const [m, o] = await Promise.allSettled([fs.stat(manifestPath), fs.stat(modelPath)]);
+    if (m.status === 'rejected' || o.status === 'rejected') {
+      // Both may be missing: name the manifest first, whichever stat failed first.
+      problems.push({ file: m.status === 'rejected' ? manifestPath : modelPath, message: 'is missing' });
       return null;
     }
+    const fingerprint = `${dir}|${m.value.mtimeMs}|${m.value.size}|${o.value.mtimeMs}|${o.value.size}`;
     const known = this.byFingerprint.get(fingerprint);
     if (known) return known;
 
