@@ -58,10 +58,24 @@ const ORT_TYPES: Record<string, string> = {
 };
 
 /**
- * The model repository on disk: `<dir>/<name>/<version>/{model.onnx,model.json}`. Every
- * manifest is checked against the manifest schema and against the graph itself. At start-up a
- * problem is fatal; afterwards the repository is rescanned and a new version is served, a
- * removed one dropped, and a broken one reported in `problems` while the rest keep serving.
+ * What a rescan changed. `removed` lists versions no longer served: their directory is gone, or
+ * their files changed (the new files come as a new version in `added`). Whatever was held for
+ * a removed version (ONNX Runtime sessions) should be released.
+ */
+export interface RepositoryChange {
+  readonly added: readonly ModelVersion[];
+  readonly removed: readonly ModelVersion[];
+}
+
+export type RepositoryChangeListener = (change: RepositoryChange) => void;
+
+/**
+ * The model repository on disk: `<dir>/<name>/<version>/{model.onnx,model.json}` (a symlink to
+ * a directory counts as one). Every manifest is checked against the manifest schema and against
+ * the graph itself. At start-up a problem is fatal; afterwards the repository is rescanned: a new
+ * version is served and one whose directory is gone is dropped. A rescan that fails, wholly or
+ * for one version (a half-copied directory, a manifest briefly invalid, a directory that cannot be
+ * read), keeps serving the copy loaded before and reports the problem in `problems`.
  */
 export class ModelRepository {
   private models = new Map<string, ModelEntry>();
@@ -69,6 +83,7 @@ export class ModelRepository {
   private currentProblems: RepositoryProblem[] = [];
   private timer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
+  private readonly listeners = new Set<RepositoryChangeListener>();
 
   private constructor(readonly dir: string) {}
 
@@ -107,6 +122,16 @@ export class ModelRepository {
     return found;
   }
 
+  /**
+   * Calls `listener` after every rescan that changed the versions served; answers a function
+   * that unsubscribes it. A listener that throws does not stop the others; the rescan then
+   * rejects with its error (the repository itself is already updated).
+   */
+  onChange(listener: RepositoryChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Rescans the directory now (coalesced with a scan already under way). */
   refresh(): Promise<void> {
     this.refreshing ??= this.scan().finally(() => {
@@ -132,29 +157,33 @@ export class ModelRepository {
   private async scan(): Promise<void> {
     const problems: RepositoryProblem[] = [];
     const models = new Map<string, ModelEntry>();
-    const byFingerprint = new Map<string, ModelVersion>();
-    let names: string[];
-    try {
-      names = (await fs.readdir(this.dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-    } catch (error) {
-      this.currentProblems = [{ file: this.dir, message: `cannot read the model repository: ${(error as Error).message}` }];
-      this.models = models;
+    const names = await candidates(this.dir, new Set(this.models.keys()), MODEL_NAME_PATTERN).catch((error: unknown) => {
+      problems.push({ file: this.dir, message: `cannot read the model repository: ${messageOf(error)}` });
+      return null;
+    });
+    if (names === null) {
+      // A mount that vanishes for a moment must not empty the service: everything loaded stays.
+      this.currentProblems = problems;
       return;
     }
-    for (const name of names.sort()) {
-      if (!MODEL_NAME_PATTERN.test(name)) continue; // scripts, __pycache__, READMEs live beside models
+    for (const name of [...names].sort()) {
       const modelDir = path.join(this.dir, name);
-      const versionNames = (await fs.readdir(modelDir, { withFileTypes: true }))
-        .filter((d) => d.isDirectory() && VERSION_PATTERN.test(d.name))
-        .map((d) => d.name)
-        .sort((a, b) => Number(a) - Number(b));
+      const served = this.models.get(name);
+      const versionNames = await candidates(modelDir, new Set(served?.versions.map((v) => v.manifest.version)), VERSION_PATTERN).catch((error: unknown) => {
+        problems.push({ file: modelDir, message: `cannot be read: ${messageOf(error)}${served ? KEPT : ''}` });
+        return null;
+      });
+      if (versionNames === null) {
+        if (served) models.set(name, served);
+        continue;
+      }
       const versions: ModelVersion[] = [];
-      for (const version of versionNames) {
-        const loaded = await this.loadVersion(path.join(modelDir, version), name, version, problems);
-        if (loaded) {
-          versions.push(loaded);
-          byFingerprint.set(loaded.fingerprint, loaded);
-        }
+      for (const version of [...versionNames].sort((a, b) => Number(a) - Number(b))) {
+        const found: RepositoryProblem[] = [];
+        const loaded = await this.loadVersion(path.join(modelDir, version), name, version, found);
+        const kept = loaded ?? served?.versions.find((v) => v.manifest.version === version);
+        problems.push(...(kept && !loaded ? found.map((p) => ({ ...p, message: `${p.message}${KEPT}` })) : found));
+        if (kept) versions.push(kept);
       }
       if (versions.length === 0) continue;
       const pinned = versions.filter((v) => v.manifest.default === true);
@@ -164,23 +193,38 @@ export class ModelRepository {
       const defaultVersion = (pinned.at(-1) ?? versions.at(-1))?.manifest.version ?? '';
       models.set(name, { name, defaultVersion, versions });
     }
+    const byFingerprint = new Map<string, ModelVersion>();
+    for (const entry of models.values()) for (const v of entry.versions) byFingerprint.set(v.fingerprint, v);
+    const added = [...byFingerprint.values()].filter((v) => !this.byFingerprint.has(v.fingerprint));
+    const removed = [...this.byFingerprint.values()].filter((v) => !byFingerprint.has(v.fingerprint));
     this.models = models;
     this.byFingerprint = byFingerprint;
     this.currentProblems = problems;
+    if (added.length > 0 || removed.length > 0) this.notify({ added, removed });
+  }
+
+  private notify(change: RepositoryChange): void {
+    const errors: unknown[] = [];
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
   }
 
   private async loadVersion(dir: string, name: string, version: string, problems: RepositoryProblem[]): Promise<ModelVersion | null> {
     const manifestPath = path.join(dir, 'model.json');
     const modelPath = path.join(dir, 'model.onnx');
-    let fingerprint: string;
-    try {
-      const [m, o] = await Promise.all([fs.stat(manifestPath), fs.stat(modelPath)]);
-      fingerprint = `${dir}|${m.mtimeMs}|${m.size}|${o.mtimeMs}|${o.size}`;
-    } catch (error) {
-      const missing = (error as NodeJS.ErrnoException).path ?? dir;
-      problems.push({ file: missing, message: 'is missing' });
+    const [m, o] = await Promise.allSettled([fs.stat(manifestPath), fs.stat(modelPath)]);
+    if (m.status === 'rejected' || o.status === 'rejected') {
+      // Both may be missing: name the manifest first, whichever stat failed first.
+      problems.push({ file: m.status === 'rejected' ? manifestPath : modelPath, message: 'is missing' });
       return null;
     }
+    const fingerprint = `${dir}|${m.value.mtimeMs}|${m.value.size}|${o.value.mtimeMs}|${o.value.size}`;
     const known = this.byFingerprint.get(fingerprint);
     if (known) return known;
 
@@ -311,6 +355,31 @@ async function checkGraph(manifest: ModelManifest, modelPath: string): Promise<F
     await session.release();
   }
   return findings;
+}
+
+/** Appended to the problems of a version that keeps being served from the copy loaded before. */
+const KEPT = ' (the copy loaded before is still served)';
+
+/**
+ * Names in `dir` that may be model (or version) directories: matching `pattern` and a directory
+ * or a symlink to one. A name in `served` counts whatever it is now, so that a served model or
+ * version that cannot be read is reported rather than taken for removed; only one whose name is
+ * gone from `dir` is left out. Rejects when `dir` itself cannot be read.
+ */
+async function candidates(dir: string, served: ReadonlySet<string>, pattern: RegExp): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    if (!pattern.test(entry.name)) continue; // scripts, __pycache__, READMEs live beside models
+    if (served.has(entry.name) || entry.isDirectory()) names.push(entry.name);
+    else if (entry.isSymbolicLink() && (await fs.stat(path.join(dir, entry.name)).catch(() => null))?.isDirectory()) names.push(entry.name);
+  }
+  return names;
+}
+
+/** An error's message (not `instanceof Error`: errors of another realm, such as a test VM's, fail it). */
+function messageOf(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : String(error);
 }
 
 function truncate(value: string): string {

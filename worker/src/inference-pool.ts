@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { peekRows, type Logger, type ModelVersion } from '@onnx-batch/shared';
-import type { ChunkOutcome, RunRequest, ThreadOptions, ThreadReply } from './inference-protocol';
+import type { ChunkOutcome, ReleaseRequest, RunRequest, StatsRequest, ThreadOptions, ThreadReply } from './inference-protocol';
 
 export interface InferencePoolOptions {
   threads: number;
@@ -25,6 +25,8 @@ interface Thread {
   busy: Waiting[] | null;
   batchId: number;
   manifestsSent: Set<string>;
+  /** Stats requests awaiting the thread's answer, by request id. */
+  stats: Map<number, (sessions: string[]) => void>;
 }
 
 /** A thread died or failed a whole batch; the chunk should be retried. */
@@ -42,6 +44,7 @@ export class InferencePool {
   private readonly threads: Thread[] = [];
   private readonly waiting = new Map<string, Waiting[]>();
   private nextBatchId = 1;
+  private nextStatsId = 1;
   private closed = false;
 
   constructor(
@@ -69,6 +72,32 @@ export class InferencePool {
     return rows;
   }
 
+  /**
+   * Releases a model version's sessions in every thread: its directory is gone, or its files
+   * changed (a new fingerprint). A chunk of it that still comes creates a session again.
+   */
+  release(fingerprint: string): void {
+    if (this.closed) return;
+    for (const thread of this.threads) {
+      thread.manifestsSent.delete(fingerprint);
+      thread.worker.postMessage({ type: 'release', fingerprint } satisfies ReleaseRequest);
+    }
+  }
+
+  /** The fingerprints each thread holds a session for, one list per thread (diagnostics and tests). */
+  sessions(): Promise<string[][]> {
+    return Promise.all(
+      this.threads.map(
+        (thread) =>
+          new Promise<string[]>((resolve) => {
+            const requestId = this.nextStatsId++;
+            thread.stats.set(requestId, resolve);
+            thread.worker.postMessage({ type: 'stats', requestId } satisfies StatsRequest);
+          }),
+      ),
+    );
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const queue of this.waiting.values()) for (const w of queue) w.reject(new InferenceError('inference pool closed'));
@@ -80,7 +109,7 @@ export class InferencePool {
     const worker = new Worker(path.join(__dirname, 'inference-thread.js'), {
       workerData: { intraOpThreads: this.options.intraOpThreads } satisfies ThreadOptions,
     });
-    const thread: Thread = { worker, busy: null, batchId: 0, manifestsSent: new Set() };
+    const thread: Thread = { worker, busy: null, batchId: 0, manifestsSent: new Set(), stats: new Map() };
     worker.on('message', (reply: ThreadReply) => this.onReply(thread, reply));
     worker.on('error', (error) => this.onExit(thread, `inference thread failed: ${error.message}`));
     worker.on('exit', (code) => this.onExit(thread, `inference thread exited with code ${code}`));
@@ -88,6 +117,11 @@ export class InferencePool {
   }
 
   private onReply(thread: Thread, reply: ThreadReply): void {
+    if (reply.type === 'stats') {
+      thread.stats.get(reply.requestId)?.(reply.sessions);
+      thread.stats.delete(reply.requestId);
+      return;
+    }
     const batch = thread.busy;
     if (!batch || reply.batchId !== thread.batchId) return;
     thread.busy = null;
@@ -110,6 +144,8 @@ export class InferencePool {
     this.threads.splice(index, 1);
     for (const w of thread.busy ?? []) w.reject(new InferenceError(message));
     thread.busy = null;
+    for (const answer of thread.stats.values()) answer([]); // a lost thread holds no session
+    thread.stats.clear();
     if (this.closed) return;
     this.logger.error('inference thread lost; starting another', { reason: message });
     this.threads.push(this.spawn());

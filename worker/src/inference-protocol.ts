@@ -22,6 +22,20 @@ export interface RunRequest {
   chunks: ArrayBuffer[];
 }
 
+/** Drops a model version's session (its directory is gone or its files changed). */
+export interface ReleaseRequest {
+  type: 'release';
+  fingerprint: string;
+}
+
+/** Asks which model versions the thread holds a session for. */
+export interface StatsRequest {
+  type: 'stats';
+  requestId: number;
+}
+
+export type ThreadRequest = RunRequest | ReleaseRequest | StatsRequest;
+
 export interface ChunkOutcome {
   /** One JSON result line per row, joined by '\n'. */
   lines: string;
@@ -37,4 +51,5 @@ export interface ChunkOutcome {
 
 export type ThreadReply =
   | { type: 'result'; batchId: number; chunks: ChunkOutcome[] }
-  | { type: 'error'; batchId: number; message: string };
+  | { type: 'error'; batchId: number; message: string }
+  | { type: 'stats'; requestId: number; sessions: string[] };

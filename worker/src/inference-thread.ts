@@ -12,7 +12,7 @@ import {
   type ModelManifest,
   type OutputData,
 } from '@onnx-batch/shared';
-import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply } from './inference-protocol';
+import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply, ThreadRequest } from './inference-protocol';
 
 /**
  * An inference thread: owns one ONNX Runtime session per model version, created on first use
@@ -22,17 +22,24 @@ import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply } f
 const options = workerData as ThreadOptions;
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 const manifests = new Map<string, ModelManifest>();
+/** The batch being run (the pool sends one at a time): a session is released only after it. */
+let inFlight: Promise<unknown> = Promise.resolve();
+
+/** Forgets a model version; its session is released once the batch in flight (which may use it) is done. */
+function release(fingerprint: string): void {
+  const old = sessions.get(fingerprint);
+  sessions.delete(fingerprint);
+  manifests.delete(fingerprint);
+  if (old) void inFlight.then(() => old).then((s) => s.release()).catch(() => undefined);
+}
 
 function session(model: ModelRef): Promise<ort.InferenceSession> {
   let existing = sessions.get(model.fingerprint);
   if (!existing) {
-    // A changed model file has a new fingerprint: drop sessions of older files of the same path.
-    for (const [key, old] of sessions) {
-      if (key.split('|')[0] === path.dirname(model.modelPath) && key !== model.fingerprint) {
-        sessions.delete(key);
-        manifests.delete(key);
-        void old.then((s) => s.release()).catch(() => undefined);
-      }
+    // The pool releases replaced versions in every thread; this also bounds a thread that
+    // meets a new file of the same path first: one session per model directory.
+    for (const key of sessions.keys()) {
+      if (key.split('|')[0] === path.dirname(model.modelPath) && key !== model.fingerprint) release(key);
     }
     existing = ort.InferenceSession.create(model.modelPath, {
       intraOpNumThreads: options.intraOpThreads,
@@ -114,9 +121,22 @@ async function handle(request: RunRequest): Promise<ChunkOutcome[]> {
 
 const port = parentPort;
 if (!port) throw new Error('inference-thread must run as a worker thread');
-port.on('message', (request: RunRequest) => {
-  handle(request).then(
-    (chunks) => port.postMessage({ type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply),
-    (error: unknown) => port.postMessage({ type: 'error', batchId: request.batchId, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply),
-  );
+port.on('message', (request: ThreadRequest) => {
+  switch (request.type) {
+    case 'run': {
+      const done = handle(request);
+      inFlight = done.catch(() => undefined);
+      done.then(
+        (chunks) => port.postMessage({ type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply),
+        (error: unknown) => port.postMessage({ type: 'error', batchId: request.batchId, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply),
+      );
+      break;
+    }
+    case 'release':
+      release(request.fingerprint);
+      break;
+    case 'stats':
+      port.postMessage({ type: 'stats', requestId: request.requestId, sessions: [...sessions.keys()] } satisfies ThreadReply);
+      break;
+  }
 });

@@ -63,6 +63,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     { threads: config.INFERENCE_THREADS, intraOpThreads: config.INTRA_OP_THREADS, maxBatchRows: config.MAX_BATCH_ROWS, onBatch: metrics.observeBatch },
     logger,
   );
+  repository.onChange(({ removed }) => removed.forEach((version) => pool.release(version.fingerprint)));
   const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished);
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);

@@ -10,6 +10,7 @@ import {
   type Config,
   type JobRecord,
   type JobStore,
+  type Logger,
   type ModelRepository,
 } from '@onnx-batch/shared';
 import { jsonBody, meteredBody } from '../http/body';
@@ -23,6 +24,7 @@ import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {
   config: Config;
+  logger: Logger;
   repository: ModelRepository;
   store: JobStore;
   submitter: JobSubmitter;
@@ -221,7 +223,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
       throw new ProblemError('OB_ERR_JOB_NOT_FINISHED', `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`);
     }
     const query = format === 'application/json' ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, { ...(req.query as Record<string, unknown>) }) : null;
-    await streamResults({ record, store, repository, format, page: query, basePath, req, res });
+    await streamResults({ record, store, repository, logger: deps.logger, format, page: query, basePath, req, res });
   });
 
   router.post('/batch-result/:id/cancel', async (req: Request, res: Response) => {

@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import type { Request, Response } from 'express';
 import { stringify } from 'csv-stringify/sync';
-import { resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type ModelManifest, type ModelRepository } from '@onnx-batch/shared';
+import { resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type Logger, type ModelManifest, type ModelRepository } from '@onnx-batch/shared';
 
 export interface ResultStreamRequest {
   record: JobRecord;
   store: JobStore;
   repository: ModelRepository;
+  logger: Logger;
   format: string;
   page: { offset: number; limit: number } | null;
   basePath: string;
@@ -14,9 +15,17 @@ export interface ResultStreamRequest {
   res: Response;
 }
 
+/** One chunk's read: its text, or why it could not be read (a read never rejects, see readChunk). */
+type ChunkRead = { ok: true; text: string | null } | { ok: false; error: unknown };
+
 /**
  * Writes a finished job's results in input order: reading chunk by chunk (one chunk in memory
  * at a time) and waiting for the socket to drain, so a million-row job streams in bounded memory.
+ *
+ * A chunk that cannot be read (Redis lost, stored results that fail to decrypt) before anything
+ * is sent is an ordinary error answer; once the body has started, the response is destroyed so
+ * the chunked body has no terminating chunk and every client sees a truncated download, never
+ * one that looks complete.
  */
 export async function streamResults(r: ResultStreamRequest): Promise<void> {
   const { record, store, res } = r;
@@ -26,22 +35,56 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
   }
   const manifest = manifestOf(r);
   const csv = r.format === 'text/csv';
-  res.status(200).type(csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
-  res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${csv ? 'csv' : 'ndjson'}"`);
-  if (csv) await write(res, stringify([resultCsvHeader(manifest)]));
   let aborted = false;
   r.req.on('close', () => {
     aborted = !res.writableFinished;
   });
-  let next = store.readResults(record.id, 0, Math.min(1, record.chunks));
+  let started = false;
+  // Headers go out with the first chunk, so a first chunk that cannot be read is still an error answer.
+  const start = async (): Promise<void> => {
+    started = true;
+    res.status(200).type(csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+    res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${csv ? 'csv' : 'ndjson'}"`);
+    if (csv) await write(res, stringify([resultCsvHeader(manifest)]));
+  };
+  let next = readChunk(store, record.id, 0);
   for (let chunk = 0; chunk < record.chunks && !aborted; chunk++) {
-    const [text] = await next;
-    if (chunk + 1 < record.chunks) next = store.readResults(record.id, chunk + 1, chunk + 2); // prefetch
-    if (text === null || text === undefined) continue;
-    const out = csv ? stringify(text.split('\n').map((line) => resultCsvRow(manifest, JSON.parse(line) as Record<string, unknown>))) : `${text}\n`;
+    const read = await next;
+    if (!read.ok) {
+      logReadFailure(r, chunk, read.error, started ? 'truncated' : 'error');
+      if (!started) throw read.error; // nothing sent yet: the problem handler answers it
+      res.destroy();
+      return;
+    }
+    // The prefetch runs while this chunk waits for the socket; readChunk never rejects, so a
+    // failure then cannot become an unhandled rejection, and one left behind by an abort is harmless.
+    if (chunk + 1 < record.chunks) next = readChunk(store, record.id, chunk + 1);
+    if (!started) await start();
+    if (read.text === null) continue;
+    const out = csv ? stringify(read.text.split('\n').map((line) => resultCsvRow(manifest, JSON.parse(line) as Record<string, unknown>))) : `${read.text}\n`;
     await write(res, out);
   }
+  if (aborted) return;
+  if (!started) await start();
   res.end();
+}
+
+function readChunk(store: JobStore, id: string, chunk: number): Promise<ChunkRead> {
+  return store.readResults(id, chunk, chunk + 1).then(
+    ([text]): ChunkRead => ({ ok: true, text: text ?? null }),
+    (error: unknown): ChunkRead => ({ ok: false, error }),
+  );
+}
+
+/** `answer`: what the client got, an error answer or a body cut short. */
+function logReadFailure(r: ResultStreamRequest, chunk: number | string, error: unknown, answer: 'error' | 'truncated'): void {
+  r.logger.error('stored results could not be read', {
+    requestId: r.req.requestId,
+    jobId: r.record.id,
+    chunk,
+    answer,
+    error: error instanceof Error ? error.message : String(error),
+  });
 }
 
 async function write(res: Response, text: string): Promise<void> {
@@ -56,7 +99,13 @@ async function sendPage(r: ResultStreamRequest, page: { offset: number; limit: n
   if (page.offset < end) {
     const first = Math.floor(page.offset / size);
     const last = Math.floor((end - 1) / size);
-    const texts = await store.readResults(record.id, first, last + 1);
+    let texts: (string | null)[];
+    try {
+      texts = await store.readResults(record.id, first, last + 1);
+    } catch (error) {
+      logReadFailure(r, first === last ? first : `${first}-${last}`, error, 'error');
+      throw error; // nothing sent yet: the problem handler answers it
+    }
     texts.forEach((text, i) => {
       const chunk = first + i;
       const lines = text ? text.split('\n') : [];
