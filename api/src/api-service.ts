@@ -15,6 +15,8 @@ import {
   PROBLEM_CONTENT_TYPE,
   ModelRepository,
   QueueName,
+  readRolloutReport,
+  RolloutStore,
   type Config,
   type Logger,
   type RunChunkData,
@@ -23,7 +25,9 @@ import { createApp } from './app';
 import { KeyRing } from './http/auth';
 import { JobEvents } from './job-events';
 import { JobSubmitter, type SubmitterHooks } from './job-submitter';
+import { ModelRouter } from './model-router';
 import { createApiOps } from './ops';
+import { registerRolloutGauges } from './rollout-metrics';
 import { startSchedules } from './schedules/schedules';
 
 export interface ApiService {
@@ -59,11 +63,22 @@ export async function startApiService(config: Config, logger: Logger, options: A
   const chunks = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
   chunks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
+  const rollouts = new RolloutStore(storeRedis, store.keys, subscriber);
+  const router = new ModelRouter(repository, rollouts);
   const flows = createFlowProducer(redis, config);
   flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
   const submitter = new JobSubmitter(store, chunks, flows, config, logger, options.submitterHooks);
   const ops = createApiOps({ config, logger, redis, store, submitter, existing: [chunks, webhooks] });
-  const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events });
+  registerRolloutGauges(ops.metrics.registry, async () => {
+    const reports = await Promise.all(
+      repository.list().map(async (entry) => {
+        const rollout = await rollouts.get(entry.name);
+        return rollout.canary || rollout.shadow ? [{ model: entry.name, report: await readRolloutReport(storeRedis, store.keys, rollout) }] : [];
+      }),
+    );
+    return reports.flat();
+  });
+  const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events, router });
 
   const keys = KeyRing.fromConfig(config);
   let host = config.HOST;
@@ -84,6 +99,8 @@ export async function startApiService(config: Config, logger: Logger, options: A
     store,
     submitter,
     events,
+    router,
+    rollouts,
     keys,
     checkCallbackUrl: callbackUrlChecker(config),
     notifyFinished: async (record) => {

@@ -1,17 +1,19 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
-import type { Config, JobRecord, JobStore, Logger, ModelRepository } from '@onnx-batch/shared';
+import type { Config, JobRecord, JobStore, Logger, ModelRepository, RolloutStore } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { notFoundHandler, problemHandler } from './http/problem';
 import { rateLimit } from './http/rate-limit';
 import { requestContext } from './http/request-context';
 import type { JobEvents } from './job-events';
 import type { JobSubmitter } from './job-submitter';
+import type { ModelRouter } from './model-router';
 import { batchRoutes } from './routes/batch-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
 import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
+import { rolloutRoutes } from './routes/rollout-routes';
 import { scheduleRoutes } from './routes/schedule-routes';
 import type { ScheduleService } from './schedules/schedule-service';
 
@@ -23,6 +25,8 @@ export interface AppDeps {
   store: JobStore;
   submitter: JobSubmitter;
   events: JobEvents;
+  router: ModelRouter;
+  rollouts: RolloutStore;
   keys: KeyRing;
   checkCallbackUrl: (url: string) => Promise<string>;
   notifyFinished: (record: JobRecord) => Promise<void>;
@@ -53,6 +57,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/v1', '/batch-predict', '/batch-result'], ...guard);
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', modelRoutes(deps));
+  app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', scheduleRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
   app.use(notFoundHandler);

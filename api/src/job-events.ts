@@ -14,7 +14,8 @@ export class JobEvents {
     private readonly channel: string,
     logger: Logger,
   ) {
-    subscriber.on('message', (_channel: string, jobId: string) => {
+    subscriber.on('message', (from: string, jobId: string) => {
+      if (from !== channel) return; // the connection carries other channels too
       const waiting = this.waiters.get(jobId);
       if (!waiting) return;
       this.waiters.delete(jobId);

@@ -10,9 +10,9 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
-  type ModelVersion,
   type RunChunkData,
 } from '@onnx-batch/shared';
+import type { ModelSelection } from './model-router';
 
 /** Most row errors reported for one rejected JSON batch; validation stops there. */
 export const MAX_REPORTED_ROW_ERRORS = 20;
@@ -22,7 +22,8 @@ const STAGING_WINDOW = 4;
 const COMMIT_ATTEMPTS = 3;
 
 export interface SubmitRequest {
-  model: ModelVersion;
+  /** The model asked for; its version is chosen (by the rollout) once the job has an id. */
+  model: ModelSelection;
   rows: Iterable<unknown> | AsyncIterable<unknown>;
   tenant: string;
   priority: number;
@@ -76,9 +77,10 @@ export class JobSubmitter {
         retryAfter: 5,
       });
     }
-    const { manifest, validator } = request.model;
     const claim = request.idempotency ? idempotencyClaimName(request.tenant, request.idempotency.keyHash) : undefined;
     const id = newJobId(claim);
+    const routed = request.model.choose(id);
+    const { manifest, validator } = routed.model;
     const chunkSize = manifest.chunkSize ?? this.config.CHUNK_SIZE;
     const encoder = new ChunkEncoder(manifest, chunkSize);
     const errors: FieldError[] = [];
@@ -124,6 +126,8 @@ export class JobSubmitter {
         tenant: request.tenant,
         model: manifest.name,
         version: manifest.version,
+        route: routed.arm,
+        rolloutRevision: routed.revision,
         status: 'queued',
         total: rows,
         done: 0,

@@ -16,6 +16,7 @@ import {
 import { ROLES } from './http/auth';
 import { MAX_PAGE, MAX_WAIT_SECONDS, RESULTS_QUERY_SCHEMA, STREAM_TYPES, SUBMIT_BODY_SCHEMA, SUBMIT_QUERY_SCHEMA } from './routes/batch-routes';
 import { PREDICT_BODY_SCHEMA } from './routes/model-routes';
+import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
 import { SCHEDULE_BODY_SCHEMA } from './schedules/schedule-definition';
 
 /**
@@ -314,7 +315,15 @@ function jobSchemas(entries: readonly ModelEntry[], config: OpenApiConfig): Reco
       properties: {
         jobId: { type: 'string', format: 'uuid' },
         status: { enum: [...JOB_STATUSES] },
-        model: { type: 'object', required: ['name', 'version'], properties: { name: { type: 'string' }, version: { type: 'string' } } },
+        model: {
+          type: 'object',
+          required: ['name', 'version', 'route'],
+          properties: {
+            name: { type: 'string' },
+            version: { type: 'string', description: 'The version that served the job.' },
+            route: { enum: ['pinned', 'default', 'canary'], description: 'How the version was chosen: named by the client, or by the model\u2019s rollout.' },
+          },
+        },
         progress: {
           type: 'object',
           required: ['done', 'total', 'failed'],
@@ -766,6 +775,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       { name: 'batches', description: 'Submit, poll, download, cancel, delete.' },
       { name: 'models', description: 'The model repository and synchronous predict.' },
       { name: 'schedules', description: 'Built-in schedules over files (docs/schedules.md).' },
+      { name: 'rollouts', description: 'Default, canary and shadow versions of a model, their report, promote and roll back (docs/models-in-production.md).' },
       { name: 'operations', description: 'Health, metrics, documentation and the queue board.' },
     ],
     security: [{ bearerAuth: [] }, { apiKey: [] }, {}],
@@ -773,6 +783,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...batchPaths('/v1', entries, config),
       ...modelPaths(entries, config),
       ...schedulePaths(),
+      ...rolloutPaths((codes) => problemResponses(codes as ErrorCode[]), GUARD_CODES, { name: 'name', in: 'path', required: true, schema: { type: 'string', enum: entries.map((e) => e.name) } }),
       ...batchPaths('', entries, config),
       ...operationsPaths(),
     },
@@ -790,6 +801,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...modelSchemas(versions),
         ...jobSchemas(entries, config),
         ...scheduleSchemas(),
+        ...rolloutSchemas(),
       },
     },
   };

@@ -32,6 +32,7 @@ export const ERRORS = {
   OB_ERR_INFERENCE_FAILED: { status: 500, title: 'Inference failed' },
   OB_ERR_DECRYPTION_FAILED: { status: 500, title: 'Stored data could not be decrypted' },
   OB_ERR_JOB_CANCELLED: { status: 409, title: 'Job cancelled' },
+  OB_ERR_ROLLOUT_CONFLICT: { status: 409, title: 'Rollout change refused' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

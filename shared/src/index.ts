@@ -21,3 +21,6 @@ export * from './webhooks/ssrf-guard';
 export * from './webhooks/status-document';
 export * from './webhooks/webhook-queue';
 export * from './service-runner';
+export * from './rollouts/rollout';
+export * from './rollouts/rollout-store';
+export * from './rollouts/rollout-stats';

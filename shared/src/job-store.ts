@@ -3,6 +3,7 @@ import type { JobStatus } from './contracts';
 import { JOB_STATUSES } from './contracts';
 import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
 import type { Problem } from './errors';
+import type { RouteArm } from './rollouts/rollout';
 import { BEGIN_CHUNK } from './lua/begin-chunk';
 import { CANCEL_JOB } from './lua/cancel-job';
 import { COMMIT_JOB } from './lua/commit-job';
@@ -17,6 +18,10 @@ export interface JobRecord {
   tenant: string;
   model: string;
   version: string;
+  /** How the version was chosen: named by the client (`pinned`), or by the model's rollout (`default`, `canary`). */
+  route: RouteArm;
+  /** The rollout revision that routed the job (0: none); canary and shadow statistics are kept per revision. */
+  rolloutRevision: number;
   status: JobStatus;
   total: number;
   done: number;
@@ -35,7 +40,7 @@ export interface JobRecord {
 
 export type BeginChunkResult =
   | { state: 'missing' | 'cancelled' | 'done' | 'noinput' }
-  | { state: 'running'; input: Buffer; model: string; version: string };
+  | { state: 'running'; input: Buffer; model: string; version: string; route: RouteArm; rolloutRevision: number };
 
 export type CompleteChunkOutcome = 'gone' | 'cancelled' | 'duplicate' | 'recorded' | 'finished';
 
@@ -215,6 +220,8 @@ export class JobStore {
       input: openAtRest(this.cipher, reply[1] as Buffer, inputPlace(id, chunk)),
       model: (reply[2] as Buffer).toString(),
       version: (reply[3] as Buffer).toString(),
+      route: routeOf(reply[4]?.toString()),
+      rolloutRevision: Number(reply[5]?.toString() ?? 0),
     };
   }
 
@@ -295,6 +302,10 @@ export class JobStore {
   }
 }
 
+function routeOf(value: string | undefined): RouteArm {
+  return value === 'default' || value === 'canary' ? value : 'pinned';
+}
+
 function serialise(record: JobRecord): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(record)) {
@@ -311,6 +322,8 @@ function deserialise(hash: Record<string, string>): JobRecord {
     tenant: hash.tenant ?? '',
     model: hash.model ?? '',
     version: hash.version ?? '',
+    route: routeOf(hash.route),
+    rolloutRevision: Number(hash.rolloutRevision ?? 0),
     status: JOB_STATUSES.includes(status) ? status : 'queued',
     total: Number(hash.total ?? 0),
     done: Number(hash.done ?? 0),

@@ -18,6 +18,10 @@ import { createHash, randomUUID } from 'node:crypto';
  *   <prefix>:tenant:{<t>}:active      zset   a tenant's jobs that may be unfinished (pruned lazily)
  *   <prefix>:ratelimit:…              rate-limiter-flexible's counters, per API key
  *   <prefix>:reconciler               string lock of the worker running the recovery sweep
+ *   <prefix>:rollout:{<model>}        string the model's rollout (JSON; see rollouts/rollout.ts)
+ *   <prefix>:rollout:{<model>}:audit  stream every change of it: who, when, from, to, why
+ *   <prefix>:rollout:{<model>}:stats:<revision>  hash   canary and shadow counters of one revision
+ *   <prefix>:events:rollouts          pub/sub channel: the name of each model whose rollout changed
  *
  * A job's keys have no TTL while it is queued or running; when it finishes they all get
  * RESULT_TTL_SECONDS. Staged inputs of an upload not yet committed live STAGING_TTL_SECONDS,
@@ -67,6 +71,22 @@ export class RedisKeys {
 
   reconcilerLock(): string {
     return `${this.prefix}:reconciler`;
+  }
+
+  rollout(model: string): string {
+    return `${this.prefix}:rollout:{${model}}`;
+  }
+
+  rolloutAudit(model: string): string {
+    return `${this.rollout(model)}:audit`;
+  }
+
+  rolloutStats(model: string, revision: number): string {
+    return `${this.rollout(model)}:stats:${revision}`;
+  }
+
+  rolloutChannel(): string {
+    return `${this.prefix}:events:rollouts`;
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type RunChunkData,
 } from '@onnx-batch/shared';
 import type { InferencePool } from './inference-pool';
+import type { RolloutObserver } from './rollout-observer';
 
 export type ChunkResult = { outcome: string };
 
@@ -30,6 +31,8 @@ export class ChunkProcessor {
     private readonly logger: Logger,
     /** Told of each job this processor finished (queues its webhook); idempotent. */
     private readonly notifyFinished: (record: JobRecord) => Promise<void> = () => Promise.resolve(),
+    /** Canary statistics and shadow runs of the model's rollout (none in tests that do not need them). */
+    private readonly rollouts: RolloutObserver | null = null,
   ) {}
 
   async process(job: Job<RunChunkData>): Promise<ChunkResult> {
@@ -62,10 +65,18 @@ export class ChunkProcessor {
       return { outcome: begun.state };
     }
     const model = await this.resolveModel(begun.model, begun.version);
+    const context = { jobId, chunk, model: begun.model, version: begun.version, route: begun.route, rolloutRevision: begun.rolloutRevision };
+    const shadow = (await this.rollouts?.shadowFor(context)) ?? null;
+    // The pool moves the input to its thread: a shadow run needs a copy of its own.
+    const shadowInput = shadow ? Buffer.from(begun.input) : null;
     const outcome = await this.pool.run(model, begun.input);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
     const recorded = await this.store.completeChunk(jobId, chunk, outcome.lines, outcome.rows, outcome.failedRows, failure, new Date());
     log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded });
+    if (recorded === 'recorded' || recorded === 'finished') {
+      this.rollouts?.chunkRecorded(context, outcome);
+      if (shadow && shadowInput) this.rollouts?.runShadow(context, shadow, shadowInput, outcome);
+    }
     if (recorded === 'finished') {
       log.info('job finished', { model: begun.model, version: begun.version });
       await this.announce(jobId);
@@ -105,6 +116,9 @@ export class ChunkProcessor {
   /** Tells notifyFinished about a job that has finished (nothing when it is gone or running). */
   private async announce(jobId: string): Promise<void> {
     const record = await this.store.get(jobId);
-    if (record && isFinished(record.status)) await this.notifyFinished(record);
+    if (record && isFinished(record.status)) {
+      this.rollouts?.jobFinished(record);
+      await this.notifyFinished(record);
+    }
   }
 }

@@ -5,3 +5,6 @@ export * from './worker-service';
 export * from './webhook-deliverer';
 export * from './metrics';
 export * from './metrics-server';
+export * from './rollout-observer';
+export * from './rollout-guard';
+export * from './reconciler';

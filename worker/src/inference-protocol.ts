@@ -47,6 +47,17 @@ export interface ChunkOutcome {
   inferenceMs: number;
   /** Rows in that batch (dynamic batching may have joined several chunks). */
   batchRows: number;
+  /**
+   * The result output of this chunk's rows, `rows × width` numbers (classification: the
+   * probabilities; regression: the values; NaN for a row that failed): what shadow comparisons
+   * and statistics read without parsing result lines. Absent for tensor results.
+   */
+  output?: RowOutputs;
+}
+
+export interface RowOutputs {
+  data: Float32Array;
+  width: number;
 }
 
 export type ThreadReply =

@@ -13,6 +13,7 @@ import {
 } from '@onnx-batch/shared';
 import type { BatchFinalizer } from './batch-finalizer';
 import type { ChunkProcessor } from './chunk-processor';
+import type { RolloutGuard } from './rollout-guard';
 
 /** Failed BullMQ jobs the sweep looks back over: a worker that died mid-handler is caught within this. */
 const FAILED_LOOKBACK_MS = 15 * 60 * 1000;
@@ -27,6 +28,8 @@ export interface ReconcilerDeps {
   flows: FlowProducer;
   processor: ChunkProcessor;
   finalizer: BatchFinalizer;
+  /** Judges rollouts' auto-rollback rules on the same cadence, by the same one worker. */
+  guard?: RolloutGuard;
   config: Pick<Config, 'RECOVERY_INTERVAL_MS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>;
   logger: Logger;
 }
@@ -92,6 +95,7 @@ export class Reconciler {
     await redis.pexpire(lock, config.RECOVERY_INTERVAL_MS * 2);
     await this.queueOrphans(now - config.RECOVERY_INTERVAL_MS);
     await this.failAbandonedChunks(now);
+    await this.deps.guard?.check();
   }
 
   /** Committed jobs still in their outbox after the grace period: queue them unless they are. */

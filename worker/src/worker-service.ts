@@ -11,6 +11,8 @@ import {
   JobStore,
   ModelRepository,
   QueueName,
+  RolloutStatsRecorder,
+  RolloutStore,
   type Config,
   type Logger,
   type DeliverWebhookData,
@@ -23,6 +25,8 @@ import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
 import { InferencePool } from './inference-pool';
 import { Reconciler } from './reconciler';
+import { RolloutGuard } from './rollout-guard';
+import { RolloutObserver } from './rollout-observer';
 import { WorkerMetrics } from './metrics';
 import { startMetricsServer } from './metrics-server';
 import { WebhookDeliverer } from './webhook-deliverer';
@@ -64,7 +68,12 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     logger,
   );
   repository.onChange(({ removed }) => removed.forEach((version) => pool.release(version.fingerprint)));
-  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished);
+  const subscriber = createRedis(config.REDIS_URL);
+  subscriber.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  const rollouts = new RolloutStore(redis, store.keys, subscriber);
+  const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
+  const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
+  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, observer);
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
   const chunkQueue = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
@@ -76,7 +85,8 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   chunkQueue.on('error', onQueueError);
   batchQueue.on('error', onQueueError);
   flows.on('error', onQueueError);
-  const reconciler = new Reconciler({ store, redis, chunks: chunkQueue, batches: batchQueue, flows, processor, finalizer, config, logger });
+  const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger);
+  const reconciler = new Reconciler({ store, redis, chunks: chunkQueue, batches: batchQueue, flows, processor, finalizer, guard, config, logger });
 
   const handlers: Handlers = {
     [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
@@ -134,12 +144,13 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
       await reconciler.close();
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([chunkQueue.close(), batchQueue.close(), flows.close()]);
+      await rolloutStats.close().catch((error: unknown) => logger.warn('could not write rollout statistics', { error: String(error) }));
       await metricsServer?.close();
       metrics.close();
       await webhooks.close();
       await pool.close();
       repository.close();
-      await Promise.all([redis, blocking].map((c) => c.quit().catch(() => c.disconnect())));
+      await Promise.all([redis, blocking, subscriber].map((c) => c.quit().catch(() => c.disconnect())));
     },
   };
 }

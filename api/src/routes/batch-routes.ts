@@ -17,6 +17,7 @@ import { jsonBody, meteredBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
+import type { ModelRouter } from '../model-router';
 import { renderJob } from '../job-view';
 import { csvRows } from '../streaming/csv-rows';
 import { ndjsonRows } from '../streaming/ndjson-rows';
@@ -29,6 +30,7 @@ export interface BatchRouteDeps {
   store: JobStore;
   submitter: JobSubmitter;
   events: JobEvents;
+  router: ModelRouter;
   /** Refuses a callback URL a webhook may not be sent to (400 naming `callbackUrl`); answers it normalised. */
   checkCallbackUrl: (url: string) => Promise<string>;
   /** Tells a job's callback URL that the job ended (cancel: the workers report the rest). */
@@ -155,14 +157,14 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const query = { ...(req.query as Record<string, unknown>) };
     if (basePath === '' && query.model === undefined) query.model = config.DEFAULT_MODEL;
     const envelope = checkEnvelope<{ model: string; version?: string; priority: number; callbackUrl?: string }>(validateSubmitQuery, query);
-    const model = repository.resolve(envelope.model, envelope.version);
+    const model = await deps.router.select(envelope.model, envelope.version);
     const keyHash = idempotencyKeyHash(req);
     const callbackUrl = await checkCallback(envelope.callbackUrl);
     const metered = meteredBody(config.MAX_STREAM_BYTES);
     // pipeline() ends the metered stream with an error if the client goes away mid-upload.
     pipeline(req, metered.stream, () => undefined);
     const body: Readable = metered.stream;
-    const source = req.is('text/csv') ? csvRows(body, model.manifest, config.MAX_BODY_BYTES) : ndjsonRows(body, config.MAX_BODY_BYTES);
+    const source = req.is('text/csv') ? csvRows(body, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(body, config.MAX_BODY_BYTES);
     const outcome = await submitter.submit({
       model,
       rows: source.rows,
@@ -182,7 +184,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
       if (typeof body === 'object' && body !== null && !('model' in body)) body = { ...body, model: config.DEFAULT_MODEL };
     }
     const envelope = checkEnvelope<SubmitBody>(validateBody, body);
-    const model = repository.resolve(envelope.model, envelope.version === undefined ? undefined : String(envelope.version));
+    const model = await deps.router.select(envelope.model, envelope.version === undefined ? undefined : String(envelope.version));
     const keyHash = idempotencyKeyHash(req);
     const callbackUrl = await checkCallback(envelope.callbackUrl);
     const outcome = await submitter.submit({

@@ -14,6 +14,7 @@ import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
+import type { ModelRouter } from '../model-router';
 import { renderJob } from '../job-view';
 
 
@@ -23,6 +24,7 @@ export interface ModelRouteDeps {
   store: JobStore;
   submitter: JobSubmitter;
   events: JobEvents;
+  router: ModelRouter;
 }
 
 /** What the API says about one model version: all of it read from the manifest. */
@@ -42,10 +44,11 @@ export function describeVersion(version: ModelVersion): Record<string, unknown> 
   };
 }
 
-export function describeModel(entry: ModelEntry): Record<string, unknown> {
+/** `defaultVersion`: the version serving jobs that name none (the rollout's, or the repository's). */
+export function describeModel(entry: ModelEntry, defaultVersion: string = entry.defaultVersion): Record<string, unknown> {
   return {
     name: entry.name,
-    defaultVersion: entry.defaultVersion,
+    defaultVersion,
     versions: entry.versions.map(describeVersion),
   };
 }
@@ -67,15 +70,16 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
   const router = Router();
   const { config, repository, store, submitter, events } = deps;
 
-  router.get('/models', (_req, res) => {
-    res.json({ models: repository.list().map(describeModel), problems: repository.problems });
+  router.get('/models', async (_req, res) => {
+    const models = await Promise.all(repository.list().map(async (entry) => describeModel(entry, await deps.router.defaultVersion(entry.name))));
+    res.json({ models, problems: repository.problems });
   });
 
-  router.get('/models/:name', (req, res) => {
+  router.get('/models/:name', async (req, res) => {
     const name = String(req.params.name);
     repository.resolve(name);
     const entry = repository.list().find((m) => m.name === name) as ModelEntry;
-    res.json(describeModel(entry));
+    res.json(describeModel(entry, await deps.router.defaultVersion(name)));
   });
 
   router.get('/models/:name/versions/:version', (req, res) => {
@@ -83,7 +87,7 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
   });
 
   const predict = async (req: Request, res: Response): Promise<void> => {
-    const model = repository.resolve(String(req.params.name), req.params.version === undefined ? undefined : String(req.params.version));
+    const model = await deps.router.select(String(req.params.name), req.params.version === undefined ? undefined : String(req.params.version));
     const body = checkEnvelope<{ inputs: unknown[]; priority: number }>(validatePredict, req.body);
     if (body.inputs.length > config.SYNC_MAX_ROWS) {
       throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `synchronous predict takes at most ${config.SYNC_MAX_ROWS} rows; submit larger batches to /v1/batch-predict`);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isFinished, ProblemError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository, type ModelVersion } from '@onnx-batch/shared';
+import { isFinished, ProblemError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
+import type { ModelRouter, ModelSelection } from '../model-router';
 import { csvRows } from '../streaming/csv-rows';
 import { ndjsonRows } from '../streaming/ndjson-rows';
 import type { RowSource } from '../streaming/row-source';
@@ -26,6 +27,8 @@ export interface ScheduleRunnerDeps {
   submitter: JobSubmitter;
   events: JobEvents;
   repository: ModelRepository;
+  /** Picks each file's version: a pinned one, or the model's rollout at the time of the tick. */
+  router: ModelRouter;
   root: ScheduleRoot;
   logger: Logger;
 }
@@ -104,9 +107,9 @@ export class ScheduleRunner {
 
   private async runFiles(definition: ScheduleDefinition, run: RunSummary, inputDir: string, outputDir: string, tick: number): Promise<RunSummary> {
     const summaryName = `${run.runId}.summary.json`;
-    let model: ModelVersion | null = null;
+    let model: ModelSelection | null = null;
     try {
-      model = this.deps.repository.resolve(definition.model, definition.version ?? undefined);
+      model = await this.deps.router.select(definition.model, definition.version ?? undefined);
     } catch (error) {
       if (!(error instanceof ProblemError)) throw error;
       run.error = error.message;
@@ -150,7 +153,7 @@ export class ScheduleRunner {
   /** One input file: submit it as a job (once per tick), wait for it, write its results (once). */
   private async runFile(
     definition: ScheduleDefinition,
-    model: ModelVersion | null,
+    model: ModelSelection | null,
     modelError: string | undefined,
     inputDir: string,
     outputDir: string,
@@ -202,12 +205,12 @@ export class ScheduleRunner {
     };
   }
 
-  private async submit(definition: ScheduleDefinition, model: ModelVersion, inputDir: string, file: string, reader: 'csv' | 'ndjson', tick: number): Promise<JobRecord> {
+  private async submit(definition: ScheduleDefinition, model: ModelSelection, inputDir: string, file: string, reader: 'csv' | 'ndjson', tick: number): Promise<JobRecord> {
     const { config, root, submitter } = this.deps;
     const handle = await root.openInput(inputDir, file);
     const stream = handle.createReadStream();
     try {
-      const source: RowSource = reader === 'csv' ? csvRows(stream, model.manifest, config.MAX_BODY_BYTES) : ndjsonRows(stream, config.MAX_BODY_BYTES);
+      const source: RowSource = reader === 'csv' ? csvRows(stream, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(stream, config.MAX_BODY_BYTES);
       // A client's Idempotency-Key is printable ASCII without spaces, so this one cannot collide with any.
       const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
       const { record } = await submitter.submit({

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { createQueue, createRedis, QueueName, type Config, type JobStore, type Logger, type ModelRepository, type RunScheduleData } from '@onnx-batch/shared';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
+import type { ModelRouter } from '../model-router';
 import { ScheduleRoot } from './schedule-root';
 import { ScheduleRunner } from './schedule-runner';
 import { ScheduleService } from './schedule-service';
@@ -17,6 +18,7 @@ export interface SchedulesDeps {
   jobs: JobStore;
   submitter: JobSubmitter;
   events: JobEvents;
+  router: ModelRouter;
 }
 
 /** Built-in schedules of one API process: the service behind the routes, and the tick consumer. */
@@ -39,7 +41,7 @@ export async function startSchedules(deps: SchedulesDeps): Promise<Schedules | n
   queue.on('error', (error: Error) => logger.warn('schedule queue error', { error: error.message }));
   const blocking = createRedis(config.REDIS_URL);
   blocking.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
-  const runner = new ScheduleRunner({ config, schedules: store, jobs: deps.jobs, submitter: deps.submitter, events: deps.events, repository: deps.repository, root, logger });
+  const runner = new ScheduleRunner({ config, schedules: store, jobs: deps.jobs, submitter: deps.submitter, events: deps.events, repository: deps.repository, router: deps.router, root, logger });
   const worker = new ScheduleWorker(runner, blocking, config, logger);
   worker.start();
   logger.info('schedule runner started', { root: root.real });

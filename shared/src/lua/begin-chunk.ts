@@ -9,7 +9,7 @@
  *   'cancelled' the job was cancelled: skip the chunk
  *   'done'      the chunk already has results (a re-run after a crash): nothing to do
  *   'noinput'   the input is gone but no results exist: the chunk cannot run
- *   'running'   run it: input, model and version follow
+ *   'running'   run it: input, model, version, route and rollout revision follow
  */
 export const BEGIN_CHUNK = `
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -22,5 +22,6 @@ if not input then return {'noinput'} end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[1])
 end
-return {'running', input, redis.call('HGET', KEYS[1], 'model'), redis.call('HGET', KEYS[1], 'version')}
+local job = redis.call('HMGET', KEYS[1], 'model', 'version', 'route', 'rolloutRevision')
+return {'running', input, job[1], job[2], job[3] or 'pinned', job[4] or '0'}
 `;

@@ -8,7 +8,8 @@ import type { Problem } from '../errors';
 export interface JobStatusDocument {
   jobId: string;
   status: JobRecord['status'];
-  model: { name: string; version: string };
+  /** The version that served the job, and how it was chosen (`pinned` by the client, or by the rollout: `default`, `canary`). */
+  model: { name: string; version: string; route: JobRecord['route'] };
   progress: { done: number; total: number; failed: number };
   createdAt: string;
   startedAt: string | null;
@@ -21,7 +22,7 @@ export function jobStatusDocument(record: JobRecord, basePath: string): JobStatu
   return {
     jobId: record.id,
     status: record.status,
-    model: { name: record.model, version: record.version },
+    model: { name: record.model, version: record.version, route: record.route },
     progress: { done: record.done, total: record.total, failed: record.failed },
     createdAt: record.createdAt,
     startedAt: record.startedAt,

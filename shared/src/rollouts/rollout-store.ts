@@ -1,0 +1,128 @@
+import type { Redis } from 'ioredis';
+import { ROLLOUT_UPDATE } from '../lua/rollout-update';
+import type { RedisKeys } from '../redis-keys';
+import { emptyRollout, RolloutError, type Rollout, type RolloutAction } from './rollout';
+
+/** Who changed a rollout, and why when it was not a person. */
+export interface RolloutActor {
+  tenant: string;
+  keyId: string;
+}
+
+/** One change of a rollout, as the audit stream keeps it. */
+export interface RolloutAuditEntry {
+  id: string;
+  at: string;
+  action: RolloutAction;
+  actor: RolloutActor;
+  from: Rollout;
+  to: Rollout;
+  reason: string | null;
+}
+
+/** How long a cached rollout is trusted without a change message (a missed message heals within it). */
+const CACHE_MS = 5000;
+/** Audit entries kept per model (the stream is trimmed approximately beyond it). */
+export const AUDIT_MAX_LEN = 1000;
+/** Concurrent changes lost to another writer before a change gives up. */
+const UPDATE_ATTEMPTS = 5;
+
+interface ScriptedRedis extends Redis {
+  rolloutUpdate(rollout: string, audit: string, ...argv: (string | number)[]): Promise<number>;
+}
+
+/**
+ * Rollouts in Redis, shared by every API replica and worker: one JSON value per model, changed
+ * only by a compare-and-set script that also appends to the model's audit stream and announces
+ * the change. Reads are served from a per-process cache that the announcement invalidates, so
+ * routing a job costs no round trip and every replica routes alike within milliseconds.
+ */
+export class RolloutStore {
+  private readonly redis: ScriptedRedis;
+  private readonly cache = new Map<string, { rollout: Rollout; at: number }>();
+
+  constructor(
+    redis: Redis,
+    private readonly keys: RedisKeys,
+    /** A subscriber connection (shared with other channels) that tells this process of changes. */
+    subscriber?: Redis,
+  ) {
+    redis.defineCommand('rolloutUpdate', { numberOfKeys: 2, lua: ROLLOUT_UPDATE });
+    this.redis = redis as ScriptedRedis;
+    if (subscriber) {
+      const channel = keys.rolloutChannel();
+      subscriber.on('message', (from: string, model: string) => {
+        if (from === channel) this.cache.delete(model);
+      });
+      // A reconnected subscriber may have missed changes: forget everything.
+      subscriber.on('ready', () => this.cache.clear());
+      void subscriber.subscribe(channel).catch(() => undefined);
+    }
+  }
+
+  /** The model's rollout (an empty one when none was ever set). */
+  async get(model: string): Promise<Rollout> {
+    const cached = this.cache.get(model);
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.rollout;
+    const text = await this.redis.get(this.keys.rollout(model));
+    const rollout = text ? (JSON.parse(text) as Rollout) : emptyRollout(model);
+    this.cache.set(model, { rollout, at: Date.now() });
+    return rollout;
+  }
+
+  /**
+   * Changes a rollout atomically: `change` computes the new one from the current one, which is
+   * written only if nobody changed it meanwhile (else it is computed again), with its audit entry.
+   */
+  async update(model: string, action: RolloutAction, actor: RolloutActor, reason: string | null, change: (current: Rollout) => Rollout): Promise<Rollout> {
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      this.cache.delete(model);
+      const current = await this.get(model);
+      const next = change(current);
+      const written = await this.redis.rolloutUpdate(
+        this.keys.rollout(model),
+        this.keys.rolloutAudit(model),
+        current.revision,
+        JSON.stringify(next),
+        this.keys.rolloutChannel(),
+        model,
+        AUDIT_MAX_LEN,
+        'at',
+        next.updatedAt,
+        'action',
+        action,
+        'tenant',
+        actor.tenant,
+        'keyId',
+        actor.keyId,
+        'from',
+        JSON.stringify(current),
+        'to',
+        JSON.stringify(next),
+        'reason',
+        reason ?? '',
+      );
+      this.cache.delete(model);
+      if (written === 1) return next;
+    }
+    throw new RolloutError('the rollout kept changing under this request; try again');
+  }
+
+  /** The audit trail of a model's rollout, newest first. */
+  async history(model: string, count: number): Promise<RolloutAuditEntry[]> {
+    const entries = (await this.redis.xrevrange(this.keys.rolloutAudit(model), '+', '-', 'COUNT', count)) as [string, string[]][];
+    return entries.map(([id, fields]) => {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
+      return {
+        id,
+        at: f.at ?? '',
+        action: (f.action ?? 'put') as RolloutAction,
+        actor: { tenant: f.tenant ?? '', keyId: f.keyId ?? '' },
+        from: JSON.parse(f.from ?? 'null') as Rollout,
+        to: JSON.parse(f.to ?? 'null') as Rollout,
+        reason: f.reason ? f.reason : null,
+      };
+    });
+  }
+}

@@ -1,0 +1,157 @@
+import {
+  bucketOf,
+  inShadowSample,
+  type JobRecord,
+  type Logger,
+  type ModelManifest,
+  type ModelRepository,
+  type ModelVersion,
+  type RolloutStatsRecorder,
+  type RolloutStore,
+  type RouteArm,
+} from '@onnx-batch/shared';
+import type { InferencePool } from './inference-pool';
+import type { ChunkOutcome, RowOutputs } from './inference-protocol';
+
+/** What the processor knows of a chunk it has begun. */
+export interface ChunkContext {
+  jobId: string;
+  chunk: number;
+  model: string;
+  version: string;
+  route: RouteArm;
+  rolloutRevision: number;
+}
+
+/** Shadow chunks one worker process runs at once; more are skipped (and counted), never queued without bound. */
+const MAX_SHADOWS_IN_FLIGHT = 4;
+
+/**
+ * A worker's part in rollouts: counts canary and default chunks and jobs per rollout revision,
+ * and runs a sample of default-served chunks again on the shadow version, off the result path
+ * (after the chunk's results are recorded, so the job's results and latency are untouched),
+ * comparing answers row by row. Counters go to Redis in batches (RolloutStatsRecorder).
+ */
+export class RolloutObserver {
+  private shadowsInFlight = 0;
+
+  constructor(
+    private readonly rollouts: RolloutStore,
+    private readonly recorder: RolloutStatsRecorder,
+    private readonly repository: ModelRepository,
+    private readonly pool: InferencePool,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The shadow version this chunk should also run on, or null (decided before the run, so its input can be kept). */
+  async shadowFor(context: ChunkContext): Promise<ModelVersion | null> {
+    if (context.route !== 'default') return null;
+    const rollout = await this.rollouts.get(context.model);
+    if (!rollout.shadow || rollout.shadow.version === context.version || !inShadowSample(rollout, context.jobId, context.chunk)) return null;
+    try {
+      return this.repository.resolve(context.model, rollout.shadow.version);
+    } catch {
+      return null; // the shadow version left the repository: nothing to compare with
+    }
+  }
+
+  /** A chunk's results were recorded (once): count it for the canary report. */
+  chunkRecorded(context: ChunkContext, outcome: ChunkOutcome): void {
+    if (context.route === 'pinned' || context.rolloutRevision === 0) return;
+    const add = (field: string, by: number): void => this.recorder.add(context.model, context.rolloutRevision, `canary:${context.route}:${field}`, by);
+    add('rows', outcome.rows);
+    if (outcome.failedRows > 0) add('failed', outcome.failedRows);
+    add(`us:${bucketOf(usPerRow(outcome))}`, outcome.rows);
+  }
+
+  /** A job finished: count it and its duration for the canary report. */
+  jobFinished(record: JobRecord): void {
+    if (record.route === 'pinned' || record.rolloutRevision === 0) return;
+    const duration = Date.parse(record.finishedAt ?? '') - Date.parse(record.createdAt);
+    const add = (field: string, by: number): void => this.recorder.add(record.model, record.rolloutRevision, `canary:${record.route}:${field}`, by);
+    add('jobs', 1);
+    if (Number.isFinite(duration)) add(`jobms:${bucketOf(Math.max(0, duration))}`, 1);
+  }
+
+  /**
+   * Runs `input` (a copy of the chunk's input) on the shadow version in the background and
+   * compares its answers with the default's. Never throws; skipped when too many are in flight.
+   */
+  runShadow(context: ChunkContext, shadow: ModelVersion, input: Buffer, primary: ChunkOutcome): void {
+    void this.rollouts.get(context.model).then((rollout) => {
+      const revision = rollout.revision;
+      if (this.shadowsInFlight >= MAX_SHADOWS_IN_FLIGHT) {
+        this.recorder.add(context.model, revision, 'shadow:skipped', primary.rows);
+        return;
+      }
+      this.shadowsInFlight++;
+      return this.pool
+        .run(shadow, input)
+        .then((outcome) => this.compare(context.model, revision, shadow.manifest, primary, outcome))
+        .catch((error: unknown) => {
+          this.recorder.add(context.model, revision, 'shadow:failed:shadow', primary.rows);
+          this.logger.warn('shadow run failed', { jobId: context.jobId, chunk: context.chunk, shadow: shadow.manifest.version, error: String(error) });
+        })
+        .finally(() => {
+          this.shadowsInFlight--;
+        });
+    });
+  }
+
+  private compare(model: string, revision: number, manifest: ModelManifest, primary: ChunkOutcome, shadow: ChunkOutcome): void {
+    const add = (field: string, by: number): void => this.recorder.add(model, revision, `shadow:${field}`, by);
+    const comparison = compareOutputs(primary.output, shadow.output, manifest.result.kind === 'classification');
+    add('rows', comparison.rows);
+    if (manifest.result.kind === 'classification') add('agree', comparison.agree);
+    add('absdiff', comparison.absDiff);
+    add('failed:default', comparison.failedDefault);
+    add('failed:shadow', comparison.failedShadow);
+    add(`us:default:${bucketOf(usPerRow(primary))}`, primary.rows);
+    add(`us:shadow:${bucketOf(usPerRow(shadow))}`, shadow.rows);
+  }
+}
+
+/** Inference microseconds per row of the batch a chunk ran in. */
+function usPerRow(outcome: ChunkOutcome): number {
+  return outcome.batchRows > 0 ? (outcome.inferenceMs * 1000) / outcome.batchRows : 0;
+}
+
+/**
+ * Row by row: rows both sides answered, how many got the same label (argmax; classification),
+ * the sum over those rows of the mean absolute difference of their outputs, and the rows that
+ * failed on each side (NaN outputs).
+ */
+export function compareOutputs(
+  primary: RowOutputs | undefined,
+  shadow: RowOutputs | undefined,
+  labels: boolean,
+): { rows: number; agree: number; absDiff: number; failedDefault: number; failedShadow: number } {
+  const out = { rows: 0, agree: 0, absDiff: 0, failedDefault: 0, failedShadow: 0 };
+  if (!primary || !shadow || primary.width !== shadow.width) return out;
+  const width = primary.width;
+  const rows = Math.min(primary.data.length, shadow.data.length) / width;
+  for (let row = 0; row < rows; row++) {
+    const base = row * width;
+    const p = primary.data;
+    const q = shadow.data;
+    const failedP = Number.isNaN(p[base]);
+    const failedQ = Number.isNaN(q[base]);
+    if (failedP) out.failedDefault++;
+    if (failedQ) out.failedShadow++;
+    if (failedP || failedQ) continue;
+    let diff = 0;
+    let bestP = 0;
+    let bestQ = 0;
+    for (let k = 0; k < width; k++) {
+      const a = p[base + k] as number;
+      const b = q[base + k] as number;
+      diff += Math.abs(a - b);
+      if (a > (p[base + bestP] as number)) bestP = k;
+      if (b > (q[base + bestQ] as number)) bestQ = k;
+    }
+    out.rows++;
+    out.absDiff += diff / width;
+    if (labels && bestP === bestQ) out.agree++;
+  }
+  return out;
+}
