@@ -44,6 +44,12 @@ export type BeginChunkResult =
 
 export type CompleteChunkOutcome = 'gone' | 'cancelled' | 'duplicate' | 'recorded' | 'finished';
 
+/** What recording a chunk did; `record` is the job's final record when the chunk finished it. */
+export interface CompletedChunk {
+  outcome: CompleteChunkOutcome;
+  record: JobRecord | null;
+}
+
 const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
   '-1': 'gone',
   '-2': 'cancelled',
@@ -56,7 +62,7 @@ interface ScriptedRedis extends Redis {
   beginChunkBuffer(job: string, input: string, output: string, now: string, chunk: number): Promise<(Buffer | null)[]>;
   commitJob(job: string, outbox: string, claim: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
   removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
-  completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<number>;
+  completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<(string | number)[]>;
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
   recordWebhook(job: string, ...argv: string[]): Promise<number>;
 }
@@ -225,7 +231,10 @@ export class JobStore {
     };
   }
 
-  /** Records a chunk's results once (idempotent) and finishes the job after its last chunk. */
+  /**
+   * Records a chunk's results once (idempotent) and finishes the job after its last chunk;
+   * then the job's final record comes along (no second read).
+   */
   async completeChunk(
     id: string,
     chunk: number,
@@ -234,7 +243,7 @@ export class JobStore {
     failedRows: number,
     failureIfAllFailed: Problem,
     now: Date,
-  ): Promise<CompleteChunkOutcome> {
+  ): Promise<CompletedChunk> {
     const reply = await this.redis.completeChunk(
       this.keys.job(id),
       this.keys.output(id, chunk),
@@ -249,7 +258,11 @@ export class JobStore {
       id,
       chunk,
     );
-    return COMPLETE_OUTCOMES[String(reply)] ?? 'gone';
+    const outcome = COMPLETE_OUTCOMES[String(reply[0])] ?? 'gone';
+    if (outcome !== 'finished') return { outcome, record: null };
+    const hash: Record<string, string> = {};
+    for (let i = 1; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
+    return { outcome, record: deserialise(hash) };
   }
 
   /** Cancels an unfinished job: 'cancelled', 'finished' (too late; unchanged) or 'gone'. */

@@ -109,7 +109,7 @@ describe('chunked batches through real Redis, real workers and real models', () 
     const outcome = await store.completeChunk(jobId, 0, '{"label":"bogus"}', 1, 0, makeProblem('OB_ERR_INFERENCE_FAILED', 'x'), new Date());
     const after = await request(stack.url).get(`/v1/batch-result/${jobId}`);
 
-    expect(outcome).toBe('duplicate');
+    expect(outcome).toEqual({ outcome: 'duplicate', record: null });
     expect(after.body.progress).toEqual(first.progress);
     expect(after.body.results).toEqual(first.results);
   });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Redis } from 'ioredis';
-import { dropPrefix, jobKey, keysWithPrefix, newRedis, testEnv, type TestEnv } from '../helpers/env';
+import { dropPrefix, jobKey, keysWithPrefix, newRedis, REDIS_URL, testEnv, type TestEnv } from '../helpers/env';
 import { countOf, eventually, finishedJob, irisRow, ProcessGroup, queueCounts } from '../helpers/reliability';
 
 /**
@@ -60,7 +60,7 @@ describe('reliability: an API killed between commit and enqueue', () => {
     const [jobId] = (await jobIds()).filter((id) => !before.includes(id));
     expect(jobId).toBeDefined();
     expect(await client.hget(jobKey(env.REDIS_PREFIX, jobId as string), 'status')).toBe('queued');
-    expect(countOf(await queueCounts(env.REDIS_URL, env.REDIS_PREFIX), 'wait', 'prioritized', 'waiting-children')).toBe(0); // nothing was queued
+    expect(countOf(await queueCounts(REDIS_URL, env.REDIS_PREFIX), 'wait', 'prioritized', 'waiting-children')).toBe(0); // nothing was queued
 
     await group.worker(env);
     const api = await group.api(env); // a healthy API to read the results through

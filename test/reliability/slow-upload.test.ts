@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Redis } from 'ioredis';
-import { dropPrefix, newRedis, testEnv, type TestEnv } from '../helpers/env';
+import { dropPrefix, newRedis, REDIS_URL, testEnv, type TestEnv } from '../helpers/env';
 import { countOf, drained, finishedJob, irisNdjson, jobKeys, ProcessGroup, queueCounts, sleep } from '../helpers/reliability';
 
 /**
@@ -71,7 +71,7 @@ describe('reliability: an upload that pauses longer than the staging TTL', () =>
 
   it('when a staged chunk is gone at commit (evicted, deleted), then the answer is 503 OB_ERR_STAGING_LOST and nothing is queued', async () => {
     const keysBefore = (await jobKeys(client, env.REDIS_PREFIX)).sort();
-    const queuedBefore = countOf(await queueCounts(env.REDIS_URL, env.REDIS_PREFIX), 'active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
+    const queuedBefore = countOf(await queueCounts(REDIS_URL, env.REDIS_PREFIX), 'active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
     const upload = await pausedUpload(url);
     let staged: string[] = [];
     for (let i = 0; i < 50 && staged.length === 0; i++) {
@@ -86,7 +86,7 @@ describe('reliability: an upload that pauses longer than the staging TTL', () =>
     expect(status).toBe(503);
     expect(body).toMatchObject({ code: 'OB_ERR_STAGING_LOST' });
     expect(String(body.detail)).toMatch(/chunk 0 .*nothing was queued/);
-    const counts = await queueCounts(env.REDIS_URL, env.REDIS_PREFIX);
+    const counts = await queueCounts(REDIS_URL, env.REDIS_PREFIX);
     expect(countOf(counts, 'active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed')).toBe(queuedBefore);
     expect((await jobKeys(client, env.REDIS_PREFIX)).sort()).toEqual(keysBefore);
   }, 40_000);

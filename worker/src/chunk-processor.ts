@@ -5,17 +5,45 @@ import {
   isFinished,
   makeProblem,
   ProblemError,
+  type CompletedChunk,
   type JobRecord,
   type JobStore,
   type Logger,
   type ModelRepository,
   type ModelVersion,
+  type RouteArm,
   type RunChunkData,
 } from '@onnx-batch/shared';
 import type { InferencePool } from './inference-pool';
-import type { RolloutObserver } from './rollout-observer';
+import type { ChunkOutcome } from './inference-protocol';
 
 export type ChunkResult = { outcome: string };
+
+/** What the processor knows of a chunk it has begun. */
+export interface ChunkContext {
+  jobId: string;
+  chunk: number;
+  model: string;
+  version: string;
+  route: RouteArm;
+  rolloutRevision: number;
+}
+
+/**
+ * What happens to chunks and jobs, for those who watch (metrics, rollout statistics, shadow
+ * runs): told explicitly by the processor, never by patching the store. A listener must not
+ * throw (its errors are logged and dropped: watching never fails a chunk).
+ */
+export interface ChunkListener {
+  /** Before the run: answers an extra run of this chunk on another version (shadow), with a copy of the input kept for it. */
+  shadowFor?(context: ChunkContext): Promise<ModelVersion | null>;
+  /** A chunk's results were recorded, once (a duplicate re-run is not told). `shadowInput` is set when shadowFor asked for it. */
+  chunkRecorded?(context: ChunkContext, outcome: ChunkOutcome, shadow: { model: ModelVersion; input: Buffer } | null): void;
+  /** A chunk whose rows could not be run was recorded as failed rows. */
+  chunkFailed?(record: JobRecord, rows: number): void;
+  /** A job finished (its final record). */
+  jobFinished?(record: JobRecord): void;
+}
 
 /**
  * Runs one chunk: reads its input, runs it through an inference thread, and records its
@@ -31,8 +59,7 @@ export class ChunkProcessor {
     private readonly logger: Logger,
     /** Told of each job this processor finished (queues its webhook); idempotent. */
     private readonly notifyFinished: (record: JobRecord) => Promise<void> = () => Promise.resolve(),
-    /** Canary statistics and shadow runs of the model's rollout (none in tests that do not need them). */
-    private readonly rollouts: RolloutObserver | null = null,
+    private readonly listeners: readonly ChunkListener[] = [],
   ) {}
 
   async process(job: Job<RunChunkData>): Promise<ChunkResult> {
@@ -57,7 +84,7 @@ export class ChunkProcessor {
       throw error instanceof DecryptionError ? new UnrecoverableError(error.message) : error;
     });
     // A re-run of a chunk whose results exist may follow a crash before its job's webhook was queued.
-    if (begun.state === 'done') await this.announce(jobId);
+    if (begun.state === 'done') await this.announceIfFinished(jobId);
     if (begun.state !== 'running') {
       // Deleted, cancelled, already done by an earlier attempt: nothing to run.
       if (begun.state === 'noinput') throw new UnrecoverableError('the chunk input is gone (expired or deleted)');
@@ -65,23 +92,25 @@ export class ChunkProcessor {
       return { outcome: begun.state };
     }
     const model = await this.resolveModel(begun.model, begun.version);
-    const context = { jobId, chunk, model: begun.model, version: begun.version, route: begun.route, rolloutRevision: begun.rolloutRevision };
-    const shadow = (await this.rollouts?.shadowFor(context)) ?? null;
+    const context: ChunkContext = { jobId, chunk, model: begun.model, version: begun.version, route: begun.route, rolloutRevision: begun.rolloutRevision };
+    const shadow = await this.shadowFor(context);
     // The pool moves the input to its thread: a shadow run needs a copy of its own.
-    const shadowInput = shadow ? Buffer.from(begun.input) : null;
+    const shadowRun = shadow ? { model: shadow, input: Buffer.from(begun.input) } : null;
     const outcome = await this.pool.run(model, begun.input);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
-    const recorded = await this.store.completeChunk(jobId, chunk, outcome.lines, outcome.rows, outcome.failedRows, failure, new Date());
-    log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded });
-    if (recorded === 'recorded' || recorded === 'finished') {
-      this.rollouts?.chunkRecorded(context, outcome);
-      if (shadow && shadowInput) this.rollouts?.runShadow(context, shadow, shadowInput, outcome);
+    const completed = await this.store.completeChunk(jobId, chunk, outcome.lines, outcome.rows, outcome.failedRows, failure, new Date());
+    log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded: completed.outcome });
+    if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkRecorded?.(context, outcome, shadowRun));
+    await this.finished(completed, log);
+    return { outcome: completed.outcome };
+  }
+
+  private async shadowFor(context: ChunkContext): Promise<ModelVersion | null> {
+    for (const listener of this.listeners) {
+      const shadow = await listener.shadowFor?.(context).catch(() => null);
+      if (shadow) return shadow;
     }
-    if (recorded === 'finished') {
-      log.info('job finished', { model: begun.model, version: begun.version });
-      await this.announce(jobId);
-    }
-    return { outcome: recorded };
+    return null;
   }
 
   /** The job's model version; a version added after start-up is picked up by a rescan. */
@@ -108,17 +137,33 @@ export class ChunkProcessor {
     const line = formatRowError({ code: 'OB_ERR_INFERENCE_FAILED', message }, undefined);
     const lines = new Array<string>(rows).fill(line).join('\n');
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', message);
-    const recorded = await this.store.completeChunk(jobId, chunk, lines, rows, rows, failure, new Date());
-    if (recorded === 'finished') await this.announce(jobId);
-    return { outcome: recorded };
+    const completed = await this.store.completeChunk(jobId, chunk, lines, rows, rows, failure, new Date());
+    if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkFailed?.(record, rows));
+    await this.finished(completed, this.logger.child({ jobId, chunk }));
+    return { outcome: completed.outcome };
+  }
+
+  private async finished(completed: CompletedChunk, log: Logger): Promise<void> {
+    const record = completed.record;
+    if (completed.outcome !== 'finished' || !record) return;
+    log.info('job finished', { model: record.model, version: record.version, status: record.status });
+    this.tell((l) => l.jobFinished?.(record));
+    await this.notifyFinished(record);
   }
 
   /** Tells notifyFinished about a job that has finished (nothing when it is gone or running). */
-  private async announce(jobId: string): Promise<void> {
+  private async announceIfFinished(jobId: string): Promise<void> {
     const record = await this.store.get(jobId);
-    if (record && isFinished(record.status)) {
-      this.rollouts?.jobFinished(record);
-      await this.notifyFinished(record);
+    if (record && isFinished(record.status)) await this.notifyFinished(record);
+  }
+
+  private tell(call: (listener: ChunkListener) => void): void {
+    for (const listener of this.listeners) {
+      try {
+        call(listener);
+      } catch (error) {
+        this.logger.warn('a chunk listener failed', { error: String(error) });
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CompleteChunkOutcome, JobStore, ModelVersion } from '@onnx-batch/shared';
+import type { JobRecord, ModelVersion } from '@onnx-batch/shared';
+import type { ChunkContext, ChunkListener } from './chunk-processor';
 import type { ChunkOutcome } from './inference-protocol';
 
 /** Every metric onnx-batch exports starts with this, process metrics included. */
@@ -13,17 +14,13 @@ const INFERENCE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 
 /** Rows in one `session.run()` (dynamic batching joins chunks up to MAX_BATCH_ROWS). */
 const BATCH_ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536];
 
-/** Most chunks remembered between begin and complete (bounded in case a chunk never completes). */
-const MAX_CHUNKS_IN_HAND = 10_000;
-
-type ModelLabels = { model: string; version: string };
 
 /**
  * A worker process's Prometheus metrics: jobs completed and failed with their end-to-end
  * latency, rows recorded, and per `session.run()` its duration and rows. Labels are model and
  * version (never a job id), so series stay few. Each process has its own registry.
  */
-export class WorkerMetrics {
+export class WorkerMetrics implements ChunkListener {
   readonly registry = new Registry();
   private readonly completed: Counter<'model' | 'version'>;
   private readonly failed: Counter<'model' | 'version'>;
@@ -32,7 +29,6 @@ export class WorkerMetrics {
   private readonly inferenceDuration: Histogram<'model' | 'version'>;
   private readonly batchRows: Histogram<'model' | 'version'>;
   private readonly attemptsFailed: Counter<'queue'>;
-  private readonly inHand = new Map<string, ModelLabels>();
   private backlog: () => number = () => 0;
 
   constructor() {
@@ -110,45 +106,21 @@ export class WorkerMetrics {
     for (const worker of workers) worker.on('failed', () => this.attemptsFailed.inc({ queue: worker.name }));
   }
 
-  /**
-   * Observes chunk and job ends by wrapping the store's beginChunk and completeChunk on this
-   * instance: rows are counted when a chunk's results are recorded (once: a duplicate is not),
-   * and when a chunk's results finish its job, the job's record gives its status and its
-   * creation and end times (one HGETALL per job).
-   */
-  instrumentStore(store: JobStore): void {
-    const begin = store.beginChunk.bind(store);
-    const complete = store.completeChunk.bind(store);
-    store.beginChunk = async (id, chunk, now) => {
-      const begun = await begin(id, chunk, now);
-      if (begun.state === 'running') {
-        if (this.inHand.size >= MAX_CHUNKS_IN_HAND) this.inHand.delete(this.inHand.keys().next().value as string);
-        this.inHand.set(`${id}:${chunk}`, { model: begun.model, version: begun.version });
-      }
-      return begun;
-    };
-    store.completeChunk = async (id, chunk, results, rows, failedRows, failure, now) => {
-      const outcome = await complete(id, chunk, results, rows, failedRows, failure, now);
-      try {
-        await this.onChunkRecorded(store, id, chunk, rows, failedRows, outcome);
-      } catch {
-        // Metrics never fail a chunk.
-      }
-      return outcome;
-    };
+  /** A chunk's results were recorded (once): its rows, by outcome. */
+  chunkRecorded(context: ChunkContext, outcome: ChunkOutcome): void {
+    const labels = { model: context.model, version: context.version };
+    if (outcome.rows - outcome.failedRows > 0) this.rows.inc({ ...labels, outcome: 'ok' }, outcome.rows - outcome.failedRows);
+    if (outcome.failedRows > 0) this.rows.inc({ ...labels, outcome: 'failed' }, outcome.failedRows);
   }
 
-  private async onChunkRecorded(store: JobStore, id: string, chunk: number, rows: number, failedRows: number, outcome: CompleteChunkOutcome): Promise<void> {
-    const key = `${id}:${chunk}`;
-    let labels = this.inHand.get(key);
-    this.inHand.delete(key);
-    if (outcome !== 'recorded' && outcome !== 'finished') return;
-    const record = outcome === 'finished' || !labels ? await store.get(id) : null;
-    labels ??= record ? { model: record.model, version: record.version } : undefined;
-    if (!labels) return;
-    if (rows - failedRows > 0) this.rows.inc({ ...labels, outcome: 'ok' }, rows - failedRows);
-    if (failedRows > 0) this.rows.inc({ ...labels, outcome: 'failed' }, failedRows);
-    if (outcome !== 'finished' || !record) return;
+  /** A chunk that could not be run was recorded as failed rows. */
+  chunkFailed(record: JobRecord, rows: number): void {
+    if (rows > 0) this.rows.inc({ model: record.model, version: record.version, outcome: 'failed' }, rows);
+  }
+
+  /** A job finished: its status and its latency from creation to end. */
+  jobFinished(record: JobRecord): void {
+    const labels = { model: record.model, version: record.version };
     if (record.status === 'completed') this.completed.inc(labels);
     else if (record.status === 'failed') this.failed.inc(labels);
     const created = Date.parse(record.createdAt);
@@ -159,7 +131,6 @@ export class WorkerMetrics {
   }
 
   close(): void {
-    this.inHand.clear();
     this.registry.clear();
   }
 }

@@ -8,20 +8,10 @@ import {
   type ModelVersion,
   type RolloutStatsRecorder,
   type RolloutStore,
-  type RouteArm,
 } from '@onnx-batch/shared';
+import type { ChunkContext, ChunkListener } from './chunk-processor';
 import type { InferencePool } from './inference-pool';
 import type { ChunkOutcome, RowOutputs } from './inference-protocol';
-
-/** What the processor knows of a chunk it has begun. */
-export interface ChunkContext {
-  jobId: string;
-  chunk: number;
-  model: string;
-  version: string;
-  route: RouteArm;
-  rolloutRevision: number;
-}
 
 /** Shadow chunks one worker process runs at once; more are skipped (and counted), never queued without bound. */
 const MAX_SHADOWS_IN_FLIGHT = 4;
@@ -32,7 +22,7 @@ const MAX_SHADOWS_IN_FLIGHT = 4;
  * (after the chunk's results are recorded, so the job's results and latency are untouched),
  * comparing answers row by row. Counters go to Redis in batches (RolloutStatsRecorder).
  */
-export class RolloutObserver {
+export class RolloutObserver implements ChunkListener {
   private shadowsInFlight = 0;
 
   constructor(
@@ -55,8 +45,9 @@ export class RolloutObserver {
     }
   }
 
-  /** A chunk's results were recorded (once): count it for the canary report. */
-  chunkRecorded(context: ChunkContext, outcome: ChunkOutcome): void {
+  /** A chunk's results were recorded (once): count it for the canary report, and run its shadow. */
+  chunkRecorded(context: ChunkContext, outcome: ChunkOutcome, shadow: { model: ModelVersion; input: Buffer } | null): void {
+    if (shadow) this.runShadow(context, shadow.model, shadow.input, outcome);
     if (context.route === 'pinned' || context.rolloutRevision === 0) return;
     const add = (field: string, by: number): void => this.recorder.add(context.model, context.rolloutRevision, `canary:${context.route}:${field}`, by);
     add('rows', outcome.rows);
@@ -77,7 +68,7 @@ export class RolloutObserver {
    * Runs `input` (a copy of the chunk's input) on the shadow version in the background and
    * compares its answers with the default's. Never throws; skipped when too many are in flight.
    */
-  runShadow(context: ChunkContext, shadow: ModelVersion, input: Buffer, primary: ChunkOutcome): void {
+  private runShadow(context: ChunkContext, shadow: ModelVersion, input: Buffer, primary: ChunkOutcome): void {
     void this.rollouts.get(context.model).then((rollout) => {
       const revision = rollout.revision;
       if (this.shadowsInFlight >= MAX_SHADOWS_IN_FLIGHT) {

@@ -56,7 +56,6 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   for (const connection of [redis, blocking]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
   const metrics = new WorkerMetrics();
-  metrics.instrumentStore(store);
   const webhooks = createWebhookQueue(redis, config);
   webhooks.on('error', (error: Error) => logger.warn('queue error', { queue: webhooks.name, error: error.message }));
   /** A finished job with a callback URL gets its webhook queued (once: its BullMQ job id is fixed). */
@@ -73,7 +72,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const rollouts = new RolloutStore(redis, store.keys, subscriber);
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
   const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
-  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, observer);
+  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, [metrics, observer]);
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
   const chunkQueue = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;

@@ -4,7 +4,7 @@
  * KEYS[1] job hash   KEYS[2] chunk input   KEYS[3] chunk output
  * ARGV[1] now (ISO 8601)   ARGV[2] chunk index
  *
- * Returns { state, input?, model?, version? } where state is
+ * Returns { state, input?, model?, version?, route?, rolloutRevision? } where state is
  *   'missing'   the job is gone (deleted or expired), or has no such chunk: skip the chunk
  *   'cancelled' the job was cancelled: skip the chunk
  *   'done'      the chunk already has results (a re-run after a crash): nothing to do
@@ -12,8 +12,9 @@
  *   'running'   run it: input, model, version, route and rollout revision follow
  */
 export const BEGIN_CHUNK = `
-local status = redis.call('HGET', KEYS[1], 'status')
-local chunks = tonumber(redis.call('HGET', KEYS[1], 'chunks'))
+local job = redis.call('HMGET', KEYS[1], 'status', 'chunks', 'model', 'version', 'route', 'rolloutRevision')
+local status = job[1]
+local chunks = tonumber(job[2])
 if not status or not chunks or tonumber(ARGV[2]) >= chunks then return {'missing'} end
 if status == 'cancelled' then return {'cancelled'} end
 if redis.call('EXISTS', KEYS[3]) == 1 then return {'done'} end
@@ -22,6 +23,5 @@ if not input then return {'noinput'} end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[1])
 end
-local job = redis.call('HMGET', KEYS[1], 'model', 'version', 'route', 'rolloutRevision')
-return {'running', input, job[1], job[2], job[3] or 'pinned', job[4] or '0'}
+return {'running', input, job[3], job[4], job[5] or 'pinned', job[6] or '0'}
 `;

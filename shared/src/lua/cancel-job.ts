@@ -11,15 +11,16 @@ import { EXPIRE_FINISHED_JOB } from './expire-job';
  * Returns -1 job gone, 0 already finished (nothing changed), 1 cancelled.
  */
 export const CANCEL_JOB = `${EXPIRE_FINISHED_JOB}
-local status = redis.call('HGET', KEYS[1], 'status')
+local job = redis.call('HMGET', KEYS[1], 'status', 'chunks', 'claimKey')
+local status = job[1]
 if not status then return -1 end
 if status == 'completed' or status == 'failed' or status == 'cancelled' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finishedAt', ARGV[1])
-local chunks = tonumber(redis.call('HGET', KEYS[1], 'chunks'))
+local chunks = tonumber(job[2])
 for i = 0, chunks - 1 do
   redis.call('DEL', KEYS[1] .. ':in:' .. i)
 end
-expireFinishedJob(tonumber(ARGV[2]), chunks)
+expireFinishedJob(tonumber(ARGV[2]), chunks, job[3])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `;

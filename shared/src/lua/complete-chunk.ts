@@ -3,7 +3,9 @@ import { EXPIRE_FINISHED_JOB } from './expire-job';
 /**
  * Records one chunk's results exactly once and finishes the job after its last chunk.
  * A re-run of a chunk that already has results changes nothing (idempotent). Results have no
- * TTL until the job finishes; then every key of the job gets the job's TTL.
+ * TTL until the job finishes; then every key of the job gets the job's TTL. The job's counters
+ * are read once and written once (the script runs atomically), so a chunk costs a handful of
+ * commands however the job ends.
  *
  * KEYS[1] job hash   KEYS[2] chunk output   KEYS[3] chunk input
  * ARGV[1] results (one JSON line per row)   ARGV[2] rows in the chunk
@@ -12,39 +14,50 @@ import { EXPIRE_FINISHED_JOB } from './expire-job';
  * ARGV[7] channel announcing finished jobs  ARGV[8] job id
  * ARGV[9] chunk index
  *
- * Returns -1 job gone (or no such chunk), -2 job cancelled, 0 already recorded, 1 recorded,
- * 2 recorded and job finished.
+ * Returns {code} where code is -1 job gone (or no such chunk), -2 job cancelled, 0 already
+ * recorded, 1 recorded; or {2, field, value, …}: recorded and the job finished, with its record.
  */
 export const COMPLETE_CHUNK = `${EXPIRE_FINISHED_JOB}
-local status = redis.call('HGET', KEYS[1], 'status')
-local chunks = tonumber(redis.call('HGET', KEYS[1], 'chunks'))
+local job = redis.call('HMGET', KEYS[1], 'status', 'chunks', 'total', 'done', 'failed', 'chunksDone', 'claimKey')
+local status = job[1]
+local chunks = tonumber(job[2])
 if not status or not chunks or tonumber(ARGV[9]) >= chunks then
   redis.call('DEL', KEYS[3])
-  return -1
+  return {-1}
 end
 if status == 'cancelled' then
   redis.call('DEL', KEYS[3])
-  return -2
+  return {-2}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then
   redis.call('DEL', KEYS[3])
-  return 0
+  return {0}
 end
-redis.call('SET', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
-redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
-local failed = redis.call('HINCRBY', KEYS[1], 'failed', ARGV[3])
-local chunksDone = redis.call('HINCRBY', KEYS[1], 'chunksDone', 1)
+local done = tonumber(job[4] or '0') + tonumber(ARGV[2])
+local failed = tonumber(job[5] or '0') + tonumber(ARGV[3])
+local chunksDone = tonumber(job[6] or '0') + 1
+local fields = {'done', done, 'failed', failed, 'chunksDone', chunksDone}
 if status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'startedAt', ARGV[4])
+  table.insert(fields, 'status'); table.insert(fields, 'running')
+  table.insert(fields, 'startedAt'); table.insert(fields, ARGV[4])
 end
-if chunksDone < chunks then return 1 end
-if failed >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'finishedAt', ARGV[4], 'error', ARGV[6])
+if chunksDone < chunks then
+  redis.call('HSET', KEYS[1], unpack(fields))
+  return {1}
+end
+table.insert(fields, 'finishedAt'); table.insert(fields, ARGV[4])
+table.insert(fields, 'status')
+if failed >= tonumber(job[3]) then
+  table.insert(fields, 'failed')
+  table.insert(fields, 'error'); table.insert(fields, ARGV[6])
 else
-  redis.call('HSET', KEYS[1], 'status', 'completed', 'finishedAt', ARGV[4])
+  table.insert(fields, 'completed')
 end
-expireFinishedJob(tonumber(ARGV[5]), chunks)
+redis.call('HSET', KEYS[1], unpack(fields))
+expireFinishedJob(tonumber(ARGV[5]), chunks, job[7])
 redis.call('PUBLISH', ARGV[7], ARGV[8])
-return 2
+local reply = redis.call('HGETALL', KEYS[1])
+table.insert(reply, 1, 2)
+return reply
 `;
