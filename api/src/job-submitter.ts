@@ -116,7 +116,7 @@ export class JobSubmitter {
         const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
         if (problem) {
           errors.push({ ...locate(index), ...problem });
-          if (errors.length >= MAX_REPORTED_ROW_ERRORS) break;
+          if (errors.length >= MAX_REPORTED_ROW_ERRORS || request.rowLocation !== 'row') break; // streamed: answer now, while the client is still sending
         } else if (errors.length === 0 && encoder.full) {
           await stage();
         }
