@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Config, JobRecord, JobStore, Logger, ModelRepository, RolloutStore } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
+import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';
 import { rateLimit } from './http/rate-limit';
 import { requestContext } from './http/request-context';
@@ -46,6 +47,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(deps.logger));
   if (deps.metrics) app.use(deps.metrics.httpMiddleware);
   app.use(helmet());
+  // 405 and OPTIONS from the route table, before the guard (the table is public: /openapi.json).
+  app.use(methodNotAllowed(app));
   app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
   app.use(opsRoutes(deps));
   // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.

@@ -108,7 +108,7 @@ export class JobSubmitter {
         const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
         if (problem) {
           errors.push({ ...locate(index), ...problem });
-          if (errors.length >= maxErrors) break;
+          if (errors.length >= maxErrors) break; // streamed: answer now, while the client is still sending
         } else if (errors.length === 0 && encoder.full) {
           await stage();
         }

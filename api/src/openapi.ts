@@ -766,7 +766,8 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       summary: 'Queue-backed batch inference for ONNX models.',
       description:
         'Submit a batch of rows, get a job id at once, poll (or long-poll with `wait`) for its status and download the results. ' +
-        'Every error is `application/problem+json` (RFC 9457). ' +
+        'Every error is `application/problem+json` (RFC 9457); a method a path does not serve is answered `405` with `Allow` (and `OPTIONS` with `204` and `Allow`), before authentication. ' +
+        'Request bodies may be gzip-compressed (`Content-Encoding: gzip`): size limits count the bytes after decompression, and any other coding is refused with `415`. ' +
         `Models served now: ${entries.map((e) => `${e.name} (${e.versions.map((v) => v.manifest.version).join(', ')})`).join('; ')}.`,
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },

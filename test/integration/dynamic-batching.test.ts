@@ -54,19 +54,48 @@ describe('dynamic batching in the inference pool (real ONNX Runtime threads)', (
     expect(maxDiff).toBeLessThanOrEqual(1e-5);
   });
 
-  it('when chunks of two model versions wait, then each batch holds one version only', async () => {
-    batches.length = 0;
+  it('when chunks of two model versions wait, then each batch holds one version only: every chunk gets its own version\'s answers', async () => {
+    // Arrange: rows the two versions label differently (found by running both over a grid of
+    // 11 375 rows; they disagree on 749), so a chunk run by the other version cannot pass.
     const v1 = repository.resolve('iris', '1');
     const v2 = repository.resolve('iris', '2');
-    const chunk = (model: typeof v1) => {
-      const encoder = new ChunkEncoder(model.manifest, 1);
-      encoder.add([6.7, 3.0, 5.2, 2.3]);
+    const rows = [
+      [5.0, 3.5, 2.75, 0.9],
+      [5.0, 2.0, 4.75, 1.5],
+      [6.0, 4.0, 5.0, 1.9],
+      [5.0, 2.0, 1.0, 0.7],
+    ];
+    const expectedLabels = {
+      '1': ['setosa', 'virginica', 'versicolor', 'versicolor'], // MLP
+      '2': ['versicolor', 'versicolor', 'virginica', 'setosa'], // random forest
+    };
+    const chunk = (model: typeof v1): Buffer => {
+      const encoder = new ChunkEncoder(model.manifest, rows.length);
+      for (const row of rows) encoder.add(row);
       return encoder.finish();
     };
+    const results = (lines: string): ClassificationResult[] => lines.split('\n').map((line) => JSON.parse(line) as ClassificationResult);
+    // Each version alone (a lone chunk runs in a batch of its own): the answers mixing would break.
+    const alone = { '1': results((await pool.run(v1, chunk(v1))).lines), '2': results((await pool.run(v2, chunk(v2))).lines) };
+    expect(alone['1'].map((r) => r.label)).toEqual(expectedLabels['1']);
+    expect(alone['2'].map((r) => r.label)).toEqual(expectedLabels['2']);
+    batches.length = 0;
 
-    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? pool.run(v1, chunk(v1)) : pool.run(v2, chunk(v2)))));
+    // Act: 20 chunks at once, alternating versions; all but the first wait and are joined.
+    const versions = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? v1 : v2));
+    const outcomes = await Promise.all(versions.map((model) => pool.run(model, chunk(model))));
 
-    expect(outcomes.every((o) => (JSON.parse(o.lines) as ClassificationResult).label === 'virginica')).toBe(true);
+    // Assert
+    const wrong = outcomes.flatMap((outcome, i) => {
+      const version = (versions[i] as typeof v1).manifest.version as '1' | '2';
+      return results(outcome.lines).flatMap((result, row) => {
+        const expected = alone[version][row] as ClassificationResult;
+        const close = Object.entries(expected.probabilities).every(([label, p]) => Math.abs((result.probabilities[label] ?? Number.NaN) - p) <= 1e-6);
+        return result.label === expected.label && close ? [] : [`chunk ${i} (v${version}) row ${row}: ${result.label}, expected ${expected.label}`];
+      });
+    });
+    expect(wrong).toEqual([]);
     expect(batches.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(batches.length).toBeLessThan(20); // chunks were joined, so a mixed batch was possible
   });
 });

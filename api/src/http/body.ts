@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import express, { type Request, type RequestHandler } from 'express';
 import { ProblemError } from '@onnx-batch/shared';
 
@@ -11,8 +12,22 @@ declare module 'express-serve-static-core' {
 }
 
 /**
- * Parses a JSON body, and refuses any other media type with 415 (body-parser alone would
- * silently leave the body empty).
+ * The body's content coding: `identity` (or no Content-Encoding) or `gzip`. Anything else —
+ * deflate, br, an unknown coding, a list of codings — is refused with 415 naming it, before a
+ * byte of the body is read. Codings are case-insensitive (RFC 9110 §8.4.1).
+ */
+export function contentCoding(req: Request): 'identity' | 'gzip' {
+  const header = req.get('content-encoding');
+  const coding = (header ?? '').trim().toLowerCase();
+  if (coding === '' || coding === 'identity') return 'identity';
+  if (coding === 'gzip') return 'gzip';
+  throw new ProblemError('OB_ERR_UNSUPPORTED_MEDIA_TYPE', `content encoding '${(header ?? '').slice(0, 100)}' is not accepted; send the body as it is (identity) or gzip-compressed`);
+}
+
+/**
+ * Parses a JSON body, plain or gzip-compressed (the limit counts the bytes after decompression;
+ * body-parser stops inflating at the limit), and refuses any other media type or coding with
+ * 415 (body-parser alone would silently leave the body empty, and inflate deflate and br too).
  */
 export function jsonBody(limitBytes: number): RequestHandler {
   const parse = express.json({
@@ -31,6 +46,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
         got ? `content type '${got.slice(0, 100)}' is not accepted here; send application/json, application/x-ndjson or text/csv` : 'send the body as application/json',
       );
     }
+    contentCoding(req);
     parse(req, res, next);
   };
 }
@@ -39,7 +55,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
  * Passes a streamed body through, hashing it and refusing it past `limitBytes` (413), so a
  * streamed upload is bounded and its hash known when it ends.
  */
-export function meteredBody(limitBytes: number): { stream: Transform; hash: () => string } {
+function meteredBody(limitBytes: number): { stream: Transform; hash: () => string } {
   const hash = createHash('sha256');
   let bytes = 0;
   let digest: string | null = null;
@@ -55,4 +71,25 @@ export function meteredBody(limitBytes: number): { stream: Transform; hash: () =
     },
   });
   return { stream, hash: () => (digest ??= hash.digest('hex')) };
+}
+
+/**
+ * A streamed (NDJSON / CSV) request body as it arrives: gunzipped when it is gzip, then metered
+ * after decompression (413 past `limitBytes`, so a zip bomb is refused once it has inflated that
+ * far, never further) and hashed. pipeline() ends the rows with an error if the client goes
+ * away mid-upload, and stops inflating when the rows are refused; for a server request it
+ * leaves the socket alone, which still has to carry the answer.
+ */
+export function streamedBody(req: Request, limitBytes: number): { stream: Readable; hash: () => string } {
+  const coding = contentCoding(req);
+  const metered = meteredBody(limitBytes);
+  if (coding === 'identity') {
+    pipeline(req, metered.stream, () => undefined);
+  } else {
+    const gunzip = createGunzip();
+    // Listening before pipeline() does: the rows end with a 400 that names the body, not with zlib's error.
+    gunzip.once('error', (error) => metered.stream.destroy(new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${error.message})`)));
+    pipeline(req, gunzip, metered.stream, () => undefined);
+  }
+  return { stream: metered.stream, hash: metered.hash };
 }

@@ -55,6 +55,12 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     // percent-encoding, a body that does not match its Content-Encoding…) carry a 4xx status.
     const status = (error as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
+      const zlibCode = (error as { code?: unknown }).code;
+      if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
+        // body-parser inflating a gzip body that is corrupt or cut short.
+        sendProblem(res, new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${(error as Error).message.slice(0, 200)})`), instance);
+        return;
+      }
       const fallback: ErrorCode = status === 413 ? 'OB_ERR_PAYLOAD_TOO_LARGE' : status === 415 ? 'OB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'OB_ERR_INVALID_REQUEST';
       sendProblem(res, new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'), instance);
       return;

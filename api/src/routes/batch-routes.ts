@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { pipeline, type Readable } from 'node:stream';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
@@ -13,7 +12,7 @@ import {
   type Logger,
   type ModelRepository,
 } from '@onnx-batch/shared';
-import { jsonBody, meteredBody } from '../http/body';
+import { jsonBody, streamedBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
@@ -160,10 +159,8 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const model = await deps.router.select(envelope.model, envelope.version);
     const keyHash = idempotencyKeyHash(req);
     const callbackUrl = await checkCallback(envelope.callbackUrl);
-    const metered = meteredBody(config.MAX_STREAM_BYTES);
-    // pipeline() ends the metered stream with an error if the client goes away mid-upload.
-    pipeline(req, metered.stream, () => undefined);
-    const body: Readable = metered.stream;
+    const metered = streamedBody(req, config.MAX_STREAM_BYTES);
+    const body = metered.stream;
     const source = req.is('text/csv') ? csvRows(body, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(body, config.MAX_BODY_BYTES);
     const outcome = await submitter.submit({
       model,

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { parse, type Info } from 'csv-parse';
 import { ProblemError, type FeatureSpec, type ModelManifest } from '@onnx-batch/shared';
 import type { RowSource } from './row-source';
@@ -62,8 +62,11 @@ export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: n
         },
       }),
     );
-    // pipe() does not pass errors on: an upload refused upstream (too large, aborted) ends the parser.
-    body.once('error', (error) => parser.destroy(error));
+    // pipe() does not pass errors on: an upload refused upstream (too large, corrupt, aborted) ends
+    // the parser, also when that happened before these rows were first asked for.
+    finished(body, { writable: false }, (error) => {
+      if (error) parser.destroy(error);
+    });
     try {
       for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: Info }>) {
         line = item.info.lines;
