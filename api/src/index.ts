@@ -9,3 +9,5 @@ export * from './ops';
 export * from './routes/admin-routes';
 export * from './routes/docs-routes';
 export * from './routes/ops-routes';
+export * from './http/rate-limit';
+export * from './model-router';

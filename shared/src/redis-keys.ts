@@ -16,7 +16,7 @@ import { createHash, randomUUID } from 'node:crypto';
  *                                           time in ms); workers re-queue entries left behind
  *   <prefix>:events:finished          pub/sub channel: the id of each job that finished
  *   <prefix>:tenant:{<t>}:active      zset   a tenant's jobs that may be unfinished (pruned lazily)
- *   <prefix>:ratelimit:…              rate-limiter-flexible's counters, per API key
+ *   <prefix>:ratelimit:<key id>:<minute>  string tokens of a key's minute leased by API processes (rate-limit.ts)
  *   <prefix>:reconciler               string lock of the worker running the recovery sweep
  *   <prefix>:rollout:{<model>}        string the model's rollout (JSON; see rollouts/rollout.ts)
  *   <prefix>:rollout:{<model>}:audit  stream every change of it: who, when, from, to, why

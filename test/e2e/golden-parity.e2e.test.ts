@@ -65,7 +65,7 @@ describe.each(CHUNKINGS)('golden parity end to end: real api and worker processe
     const { job, chunks } = await run(name, version, golden.inputs);
 
     expect(job.status).toBe('completed');
-    expect(job.model).toEqual({ name, version });
+    expect(job.model).toEqual({ name, version, route: 'pinned' });
     expect(job.progress).toEqual({ done: rows, total: rows, failed: 0 });
     expect(chunks).toBe(Math.ceil(rows / (manifest.chunkSize ?? chunkSize)));
     expect(job.results).toHaveLength(rows);

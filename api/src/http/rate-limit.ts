@@ -1,27 +1,108 @@
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { ProblemError, type Logger } from '@onnx-batch/shared';
 
+/** A window's budget is leased from Redis this many tokens at a time (at least 1): one round trip per lease. */
+const LEASES_PER_WINDOW = 100;
+const WINDOW_MS = 60_000;
+
+interface Bucket {
+  window: number;
+  /** Tokens this process holds for the window (leased from Redis). */
+  granted: number;
+  used: number;
+  /** Tokens leased by every process together, as of this process's last lease. */
+  leasedByAll: number;
+  /** A lease under way: concurrent requests of the key wait for it rather than each asking Redis. */
+  leasing: Promise<void> | null;
+  /** The window's budget is spent across all processes: refuse without asking Redis again. */
+  exhausted: boolean;
+}
+
 /**
- * Requests per minute per API key, counted in Redis so every API replica shares the budget.
+ * Requests per minute per API key, shared by every API process and replica, without a Redis
+ * round trip per request: each process leases tokens from a per-key, per-minute counter in Redis
+ * (`INCRBY`, a hundredth of the budget at a time) and spends them locally. The budget holds
+ * across processes exactly; tokens a process leased but did not spend by the end of the minute
+ * are lost, so with P processes a key may be refused up to P hundredths early. Windows are
+ * whole minutes of the clock, the same in every process.
+ *
  * If Redis cannot be asked, the request goes through: the submit itself will fail clearly.
  */
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly lease: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    readonly perMinute: number,
+    private readonly logger: Logger,
+  ) {
+    this.lease = Math.max(1, Math.ceil(perMinute / LEASES_PER_WINDOW));
+  }
+
+  /**
+   * Spends one token of `key`: answers about how many are left this minute (exact with one
+   * process; with several, as of this process's last lease), or throws a 429 problem.
+   */
+  async consume(key: string, now = Date.now()): Promise<number> {
+    const window = Math.floor(now / WINDOW_MS);
+    let bucket = this.buckets.get(key);
+    if (!bucket || bucket.window !== window) {
+      bucket = { window, granted: 0, used: 0, leasedByAll: 0, leasing: null, exhausted: false };
+      this.buckets.set(key, bucket);
+      this.forgetOldWindows(window);
+    }
+    while (bucket.used >= bucket.granted) {
+      if (bucket.exhausted) throw this.refusal(window, now);
+      bucket.leasing ??= this.leaseMore(key, bucket).finally(() => {
+        if (bucket) bucket.leasing = null;
+      });
+      await bucket.leasing;
+    }
+    bucket.used++;
+    return Math.max(0, this.perMinute - bucket.leasedByAll) + bucket.granted - bucket.used;
+  }
+
+  private async leaseMore(key: string, bucket: Bucket): Promise<void> {
+    const counter = `${this.keyPrefix}:${key}:${bucket.window}`;
+    try {
+      const [[, total]] = ((await this.redis.multi().incrby(counter, this.lease).pexpire(counter, WINDOW_MS * 2).exec()) ?? [[null, 0]]) as [[Error | null, number]];
+      const before = Number(total) - this.lease;
+      bucket.leasedByAll = Math.min(this.perMinute, Number(total));
+      const got = Math.max(0, Math.min(this.lease, this.perMinute - before));
+      bucket.granted += got;
+      if (got < this.lease) bucket.exhausted = true;
+    } catch (error) {
+      this.logger.warn('rate limiter unavailable; letting the request through', { error: String(error) });
+      bucket.granted += 1;
+    }
+  }
+
+  private refusal(window: number, now: number): ProblemError {
+    const retryAfter = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
+    return new ProblemError('OB_ERR_RATE_LIMITED', `more than ${this.perMinute} requests a minute with this key; retry in ${retryAfter} s`, { retryAfter });
+  }
+
+  private forgetOldWindows(window: number): void {
+    if (this.buckets.size < 1024) return;
+    for (const [key, bucket] of this.buckets) if (bucket.window !== window) this.buckets.delete(key);
+  }
+}
+
+/** The limiter as middleware: `RateLimit-Limit` and `RateLimit-Remaining` on every answer. */
 export function rateLimit(redis: Redis, keyPrefix: string, perMinute: number, logger: Logger): RequestHandler {
   if (perMinute <= 0) return (_req, _res, next) => next();
-  const limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix, points: perMinute, duration: 60 });
-  return async (req, res, next) => {
-    try {
-      const used = await limiter.consume(req.caller.keyId);
-      res.setHeader('RateLimit-Limit', String(perMinute));
-      res.setHeader('RateLimit-Remaining', String(used.remainingPoints));
-    } catch (error) {
-      if (error instanceof RateLimiterRes) {
-        const retryAfter = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
-        throw new ProblemError('OB_ERR_RATE_LIMITED', `more than ${perMinute} requests a minute with this key; retry in ${retryAfter} s`, { retryAfter });
-      }
-      logger.warn('rate limiter unavailable; letting the request through', { error: String(error) });
-    }
-    next();
+  const limiter = new RateLimiter(redis, keyPrefix, perMinute, logger);
+  return (req, res, next) => {
+    limiter.consume(req.caller.keyId).then(
+      (remaining) => {
+        res.setHeader('RateLimit-Limit', String(perMinute));
+        res.setHeader('RateLimit-Remaining', String(remaining));
+        next();
+      },
+      (error: unknown) => next(error),
+    );
   };
 }
