@@ -1,5 +1,6 @@
 import { ChunkEncoder, DEFAULT_TOKENIZER, RowValidator, Vocabulary, decodeChunk, measureChunk, predictionPlan, predictionValues, statisticsPlan } from '@onnx-batch/shared';
 import type { DecodedChunk, ModelManifest, OutputData } from '@onnx-batch/shared';
+import { loadGolden } from '../helpers/golden';
 import { floatTensorManifest, grid, imageManifest, int64Manifest, multiInputManifest, realManifest, textManifest } from './fixtures';
 
 /** Rows as the API stores them: validated, encoded, then decoded as a worker reads them. */
@@ -133,6 +134,31 @@ describe('measureChunk', () => {
     const vocabulary = new Vocabulary(new Set(['Hello']), { tokenPattern: '[a-zA-Z]+', minLength: 3, lowercase: false });
     expect(vocabulary.tokenize('Hello to you')).toEqual(['Hello', 'you']);
     expect(vocabulary.oovShare('Hello to you')).toBe(0.5);
+  });
+
+  it('when oovShare scans with its lookup table, then it finds what the regular expression finds', () => {
+    // Arrange: the spam golden messages plus random strings mixing ASCII, Latin, Greek, CJK, emoji, astral letters and lone surrogates
+    const vocabulary = new Vocabulary(new Set(['the', 'free', 'été', '𝐀𝐀', '中文', 'σίσυφος', 'x9']), DEFAULT_TOKENIZER);
+    const alphabet = ['a', 'B', 'x9', ' ', '\t', '_', 'É', 'é', 'İ', 'Σ', 'ς', '中', '文', '🎉', '𝐀', '\ud800', '\udc00', '-', '1', 'the', 'free'];
+    let seed = 7;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const texts = [...loadGolden('spam', '1').inputs.map((r) => String(r.text)), ...Array.from({ length: 500 }, () => Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''))];
+    const byRegex = (text: string): number => {
+      const tokens = vocabulary.tokenize(text);
+      return tokens.length === 0 ? 0 : tokens.filter((t) => !vocabulary.tokens.has(t)).length / tokens.length;
+    };
+
+    // Act
+    const mismatches = texts.filter((text) => vocabulary.oovShare(text) !== byRegex(text));
+
+    // Assert
+    expect(mismatches).toEqual([]);
+  });
+
+  it('when a token pattern is not one repeated class, then the regular expression itself tokenises', () => {
+    const vocabulary = new Vocabulary(new Set(["don't"]), { tokenPattern: "[a-z]+(?:'[a-z]+)?", minLength: 2, lowercase: true });
+    expect(vocabulary.tokenize("Don't stop")).toEqual(["don't", 'stop']);
+    expect(vocabulary.oovShare("Don't stop")).toBe(0.5);
   });
 
   it('when a token pattern is invalid, then the vocabulary refuses it', () => {

@@ -129,19 +129,15 @@ export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk
         for (let r = 0, i = offset; r < rows; r++, i += perRow) values[r] = vocabulary.oovShare(data[i] as string);
         break;
       }
-      case 'mean': {
-        const data = section as NumericSection;
-        for (let r = 0, start = offset; r < rows; r++, start += perRow) {
-          let sum = 0;
-          for (let i = start, end = start + size; i < end; i++) sum += data[i] as number;
-          values[r] = sum / size;
-        }
-        break;
-      }
+      case 'mean':
       case 'std': {
+        // mean and std of one feature (listed together) come from one pass over its values
+        const next = plan[s + 1];
+        const both = entry.measure === 'mean' && next?.measure === 'std' && next.input === entry.input && next.offset === offset;
+        const deviations = both ? new Float64Array(rows) : null;
         const data = section as NumericSection;
         for (let r = 0, start = offset; r < rows; r++, start += perRow) {
-          // one pass over values shifted by the row's first one: exact for bytes, stable for floats
+          // sums of values shifted by the row's first one: exact for bytes, stable for floats
           const shift = data[start] as number;
           let sum = 0;
           let squares = 0;
@@ -151,7 +147,14 @@ export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk
             squares += d * d;
           }
           const variance = (squares - (sum * sum) / size) / size;
-          values[r] = variance > 0 ? Math.sqrt(variance) : 0;
+          const std = variance > 0 ? Math.sqrt(variance) : 0;
+          values[r] = entry.measure === 'std' ? std : shift + sum / size;
+          if (deviations) deviations[r] = std;
+        }
+        if (deviations) {
+          out[s] = values;
+          out[++s] = deviations;
+          continue;
         }
         break;
       }
