@@ -2,18 +2,22 @@
 """Train the `fashion` model (Fashion-MNIST, small CNN) and export version 1.
 
 Writes, next to this script:
-  1/model.onnx   graph: image float32 [N,1,28,28] raw pixels 0-255 -> probabilities float32 [N,10]
-  1/model.json   manifest (docs/model-manifest.md)
-  1/golden.json  first 32 test images with torch's own probabilities and labels
+  1/model.onnx     graph: image float32 [N,1,28,28] raw pixels 0-255 -> probabilities float32 [N,10]
+  1/model.json     manifest (docs/model-manifest.md)
+  1/golden.json    first 32 test images with torch's own probabilities and labels
+  1/baseline.json  reference statistics of the 60 000 training images (through `npm run baseline`)
 
 Run with Debian's python (torch 1.13, onnx 1.12):  /usr/bin/python3 models/fashion/train.py
 Reproducible: fixed seeds, deterministic algorithms, 2 intra-op threads, CPU only.
+`--baseline-only` skips training and rewrites 1/baseline.json from the committed model.
 """
+import argparse
+import base64
 import gzip
 import json
 import os
-import re
 import struct
+import sys
 import time
 
 import numpy as np
@@ -33,6 +37,9 @@ OPSET = 17
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, VERSION)
+sys.dont_write_bytecode = True  # no __pycache__ in the model repository
+sys.path.insert(0, os.path.dirname(HERE))
+from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -92,7 +99,21 @@ class RawPixelClassifier(nn.Module):
         return torch.softmax(self.net(x), dim=1)
 
 
+def write_reference_baseline(train_x):
+    """1/baseline.json from all training images, sent as base64 bytes (as clients may send them)."""
+    rows = ({"image": base64.b64encode(image.tobytes()).decode("ascii")} for image in train_x)
+    write_baseline("fashion", VERSION, rows, "Fashion-MNIST train set, all %d training images" % train_x.shape[0])
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--baseline-only", action="store_true",
+                    help="do not train: rewrite 1/baseline.json from the training images and the committed model")
+    args = ap.parse_args()
+    if args.baseline_only:
+        write_reference_baseline(load("train")[0])
+        return
+
     torch.manual_seed(SEED)
     np.random.seed(SEED)
     torch.set_num_threads(2)
@@ -210,13 +231,10 @@ def main():
                                 + DATA_DIR,
                      "epochs": EPOCHS},
     }
-    text = json.dumps(manifest, indent=2)
-    # keep short arrays of scalars (shapes, labels, feature lists) on one line
-    text = re.sub(r"\[\s*([^\[\]{}]*?)\s*\]",
-                  lambda mo: "[" + re.sub(r",\s+", ", ", mo.group(1)) + "]", text)
     with open(os.path.join(OUT_DIR, "model.json"), "w") as f:
-        f.write(text + "\n")
+        f.write(json.dumps(manifest, indent=2) + "\n")
     print("test accuracy %.4f; wrote %s" % (accuracy, OUT_DIR))
+    write_reference_baseline(train_x)
 
 
 if __name__ == "__main__":

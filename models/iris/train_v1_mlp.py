@@ -2,13 +2,15 @@
 """iris v1: a small PyTorch MLP, exported to ONNX with softmax inside the graph.
 
 Run from the repository root:  /usr/bin/python3 models/iris/train_v1_mlp.py
-Writes models/iris/1/{model.onnx, model.json, golden.json}. Deterministic (fixed seed,
-one thread, full-batch training), so re-running regenerates identical files.
+Writes models/iris/1/{model.onnx, model.json, golden.json} and baseline.json (the training rows'
+reference statistics, through `npm run baseline`). Deterministic (fixed seed, one thread,
+full-batch training), so re-running regenerates identical files.
 """
 import json
 import os
 import random
 import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ OPSET = 17
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "1")
+sys.dont_write_bytecode = True  # no __pycache__ in the model repository
+sys.path.insert(0, os.path.dirname(HERE))
+from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 FEATURES = [
     ("sepal_length", "sepal length in cm"),
@@ -146,6 +151,7 @@ def main():
     }
     write_json(os.path.join(OUT, "golden.json"), golden)
     print("wrote", os.path.relpath(OUT, REPO), "model.onnx", os.path.getsize(onnx_path), "bytes")
+    write_baseline("iris", "1", golden["inputs"], "scikit-learn load_iris(), all 150 rows (the training data)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 """iris v2: a scikit-learn random forest, converted by hand to an ai.onnx.ml TreeEnsembleClassifier.
 
 Run from the repository root:  /usr/bin/python3 models/iris/train_v2_forest.py
-Writes models/iris/2/{model.onnx, model.json, golden.json}. Deterministic (fixed random_state).
+Writes models/iris/2/{model.onnx, model.json, golden.json} and baseline.json (the training rows'
+reference statistics, through `npm run baseline`). Deterministic (fixed random_state).
 
 Conversion notes (no skl2onnx here, so the graph is built with onnx.helper):
 - sklearn's RandomForestClassifier.predict_proba is the mean over trees of each tree's
@@ -16,6 +17,7 @@ Conversion notes (no skl2onnx here, so the graph is built with onnx.helper):
 """
 import json
 import os
+import sys
 
 import numpy as np
 import onnx
@@ -34,6 +36,9 @@ OPSET = 17    # default domain (no default-domain ops are used, but the import i
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "2")
+sys.dont_write_bytecode = True  # no __pycache__ in the model repository
+sys.path.insert(0, os.path.dirname(HERE))
+from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 FEATURES = [
     ("sepal_length", "sepal length in cm"),
@@ -168,6 +173,7 @@ def main():
     }
     write_json(os.path.join(OUT, "golden.json"), golden)
     print("wrote", os.path.relpath(OUT, REPO), "model.onnx", os.path.getsize(onnx_path), "bytes")
+    write_baseline("iris", "2", golden["inputs"], "scikit-learn load_iris(), all 150 rows (the training data)")
 
 
 if __name__ == "__main__":

