@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import type { Queue } from 'bullmq';
 import {
   AtRestCipher,
   callbackUrlChecker,
@@ -19,11 +18,12 @@ import {
   RolloutStore,
   type Config,
   type Logger,
-  type RunChunkData,
+  type ChunkQueue,
 } from '@onnx-batch/shared';
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
 import { JobEvents } from './job-events';
+import { ChunkEnqueuer } from './chunk-enqueuer';
 import { JobSubmitter, type SubmitterHooks } from './job-submitter';
 import { ModelRouter } from './model-router';
 import { createApiOps } from './ops';
@@ -60,14 +60,14 @@ export async function startApiService(config: Config, logger: Logger, options: A
   const store = new JobStore(storeRedis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
   const webhooks = createWebhookQueue(redis, config);
   webhooks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
-  const chunks = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
+  const chunks = createQueue(QueueName.Chunks, redis, config) as ChunkQueue;
   chunks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
   const rollouts = new RolloutStore(storeRedis, store.keys, subscriber);
   const router = new ModelRouter(repository, rollouts);
   const flows = createFlowProducer(redis, config);
   flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
-  const submitter = new JobSubmitter(store, chunks, flows, config, logger, options.submitterHooks);
+  const submitter = new JobSubmitter(store, new ChunkEnqueuer(chunks, flows, config), config, logger, options.submitterHooks);
   const ops = createApiOps({ config, logger, redis, store, submitter, existing: [chunks, webhooks] });
   registerRolloutGauges(ops.metrics.registry, async () => {
     const reports = await Promise.all(

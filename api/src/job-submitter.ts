@@ -1,7 +1,5 @@
-import type { FlowProducer, Queue } from 'bullmq';
 import {
   ChunkEncoder,
-  enqueueJob,
   idempotencyClaimName,
   newJobId,
   ProblemError,
@@ -10,8 +8,8 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
-  type RunChunkData,
 } from '@onnx-batch/shared';
+import type { ChunkEnqueuer } from './chunk-enqueuer';
 import type { ModelSelection } from './model-router';
 
 /** Most row errors reported for one rejected JSON batch; validation stops there. */
@@ -57,12 +55,8 @@ export interface SubmitterHooks {
 export class JobSubmitter {
   constructor(
     private readonly store: JobStore,
-    private readonly chunks: Queue<RunChunkData>,
-    private readonly flows: FlowProducer,
-    private readonly config: Pick<
-      Config,
-      'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS' | 'MAX_ACTIVE_JOBS_PER_TENANT'
-    >,
+    private readonly enqueuer: ChunkEnqueuer,
+    private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'MAX_ACTIVE_JOBS_PER_TENANT'>,
     private readonly logger: Logger,
     private readonly hooks: SubmitterHooks = {},
   ) {}
@@ -72,10 +66,11 @@ export class JobSubmitter {
    * Idempotency-Key with the same body answers the job it created first.
    */
   async submit(request: SubmitRequest): Promise<{ record: JobRecord; created: boolean }> {
-    if (!(await this.store.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))) {
-      throw new ProblemError('OB_ERR_TOO_MANY_ACTIVE_JOBS', `this tenant already has ${this.config.MAX_ACTIVE_JOBS_PER_TENANT} unfinished jobs; wait for some to finish`, {
-        retryAfter: 5,
-      });
+    // A streamed upload may be long: refuse it before reading when the tenant is at its limit.
+    // (The commit checks the limit again, atomically; a JSON body is already read.)
+    const streamed = request.rowLocation !== 'row';
+    if ((streamed || !this.store.singleNode) && !(await this.store.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))) {
+      throw this.tooManyActiveJobs();
     }
     const claim = request.idempotency ? idempotencyClaimName(request.tenant, request.idempotency.keyHash) : undefined;
     const id = newJobId(claim);
@@ -143,9 +138,19 @@ export class JobSubmitter {
         error: null,
       };
       const idempotency = claim && request.idempotency ? { claim, bodyHash: request.idempotency.bodyHash() } : undefined;
+      let pruned = false;
       for (let attempt = 1; ; attempt++) {
-        const outcome = await this.store.commit(record, { lastInput, idempotency });
-        if (outcome.state === 'committed') break;
+        const outcome = await this.store.commit(record, { lastInput, idempotency, activeLimit: this.config.MAX_ACTIVE_JOBS_PER_TENANT });
+        if (outcome.state === 'committed') {
+          if (!outcome.countedActive) this.store.addActiveJob(record.tenant, id).catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
+          break;
+        }
+        if (outcome.state === 'limit') {
+          // The set also holds jobs that finished since it was last pruned: prune, then try once more.
+          if (pruned || (await this.store.activeJobs(request.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT) throw this.tooManyActiveJobs();
+          pruned = true;
+          continue;
+        }
         if (outcome.state === 'lost') {
           throw new ProblemError(
             'OB_ERR_STAGING_LOST',
@@ -184,15 +189,18 @@ export class JobSubmitter {
     const id = record.id;
     this.hooks.afterCommit?.(id);
     const warn = (message: string) => (error: unknown) => this.logger.warn(message, { jobId: id, error: String(error) });
-    this.store.addActiveJob(record.tenant, id).catch(warn('could not count an active job'));
     try {
-      await enqueueJob(this.chunks, this.flows, record, this.config);
+      await this.enqueuer.enqueue(record);
       this.store.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
     } catch (error) {
       warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);
     }
     this.logger.info('job queued', { jobId: id, model: record.model, version: record.version, rows: record.total, chunks: record.chunks, tenant: record.tenant });
     return { record, created: true };
+  }
+
+  private tooManyActiveJobs(): ProblemError {
+    return new ProblemError('OB_ERR_TOO_MANY_ACTIVE_JOBS', `this tenant already has ${this.config.MAX_ACTIVE_JOBS_PER_TENANT} unfinished jobs; wait for some to finish`, { retryAfter: 5 });
   }
 
   /**

@@ -16,6 +16,8 @@ export enum QueueName {
 
 export enum JobName {
   RunChunk = 'run-chunk',
+  /** Several one-chunk jobs submitted at the same moment, queued as one BullMQ job (see chunk-enqueuer.ts). */
+  RunChunkGroup = 'run-chunk-group',
   FinalizeBatch = 'finalize-batch',
   RunSchedule = 'run-schedule',
   DeliverWebhook = 'deliver-webhook',
@@ -24,6 +26,10 @@ export enum JobName {
 export interface RunChunkData {
   jobId: string;
   chunk: number;
+}
+
+export interface RunChunkGroupData {
+  chunks: RunChunkData[];
 }
 
 export interface FinalizeBatchData {
@@ -43,6 +49,7 @@ export interface DeliverWebhookData {
 
 export interface JobDataOf {
   [JobName.RunChunk]: RunChunkData;
+  [JobName.RunChunkGroup]: RunChunkGroupData;
   [JobName.FinalizeBatch]: FinalizeBatchData;
   [JobName.RunSchedule]: RunScheduleData;
   [JobName.DeliverWebhook]: DeliverWebhookData;
@@ -50,6 +57,7 @@ export interface JobDataOf {
 
 export const QUEUE_OF = {
   [JobName.RunChunk]: QueueName.Chunks,
+  [JobName.RunChunkGroup]: QueueName.Chunks,
   [JobName.FinalizeBatch]: QueueName.Batches,
   [JobName.RunSchedule]: QueueName.Schedules,
   [JobName.DeliverWebhook]: QueueName.Webhooks,
@@ -74,6 +82,11 @@ export function jobNamesFor<C extends Consumer>(consumer: C): JobNameFor<C>[] {
 /** BullMQ job id of a chunk: deterministic, so a chunk can never be queued twice. */
 export function chunkJobId(jobId: string, chunk: number): string {
   return `${jobId}.${chunk}`;
+}
+
+/** BullMQ job id of a group of one-chunk jobs: random (a group is made once, by one API process). */
+export function chunkGroupJobId(uuid: string): string {
+  return `group.${uuid}`;
 }
 
 /** The job and chunk a chunk's BullMQ job id names; null for any other id. */

@@ -60,7 +60,7 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
 
 interface ScriptedRedis extends Redis {
   beginChunkBuffer(job: string, input: string, output: string, now: string, chunk: number): Promise<(Buffer | null)[]>;
-  commitJob(job: string, outbox: string, claim: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
+  commitJob(job: string, outbox: string, claim: string, active: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
   removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
   completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<(string | number)[]>;
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
@@ -72,10 +72,15 @@ export interface CommitOptions {
   lastInput?: Buffer | undefined;
   /** The Idempotency-Key the job is submitted under: its claim, and the hash of the request body. */
   idempotency?: { claim: IdempotencyClaimName; bodyHash: string } | undefined;
+  /** Refuse (`limit`) when the tenant already has this many unfinished jobs, and count this one (single node only). */
+  activeLimit?: number;
 }
 
 export type CommitOutcome =
-  | { state: 'committed' }
+  /** `countedActive`: the job was added to its tenant's active set by the commit itself. */
+  | { state: 'committed'; countedActive: boolean }
+  /** The tenant's active set is full; nothing was written (prune it, then try again or refuse). */
+  | { state: 'limit' }
   /** The Idempotency-Key already names an existing job; nothing was written. */
   | { state: 'claimed'; jobId: string; bodyHash: string }
   /** A staged input expired or was evicted before the commit; nothing was written. */
@@ -110,13 +115,18 @@ export class JobStore {
     private readonly ttlSeconds: number,
     /** Encrypts chunk inputs and results at rest (ENCRYPTION_KEY); null stores them in clear. */
     private readonly cipher: AtRestCipher | null = null,
+    /**
+     * One Redis node holds every key (not a cluster): the commit script also checks and counts the
+     * tenant's unfinished jobs, in the same step. On a cluster that set lives in another slot.
+     */
+    readonly singleNode = true,
   ) {
     this.keys = new RedisKeys(prefix);
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
     redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
     redis.defineCommand('cancelJob', { numberOfKeys: 1, lua: CANCEL_JOB });
     redis.defineCommand('recordWebhook', { numberOfKeys: 1, lua: RECORD_WEBHOOK });
-    redis.defineCommand('commitJob', { numberOfKeys: 3, lua: COMMIT_JOB });
+    redis.defineCommand('commitJob', { numberOfKeys: 4, lua: COMMIT_JOB });
     redis.defineCommand('removeJob', { numberOfKeys: 2, lua: REMOVE_JOB });
     this.redis = redis as ScriptedRedis;
   }
@@ -148,9 +158,12 @@ export class JobStore {
     const claimValue = options.idempotency ? `${key} ${record.id} ${options.idempotency.bodyHash}` : '';
     const last = options.lastInput ? sealAtRest(this.cipher, options.lastInput, inputPlace(record.id, staged)) : '';
     const fields = Object.entries(serialise(record)).flat();
-    const reply = await this.redis.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, staged, last, claimValue, Date.now(), record.id, ...fields);
+    const limit = this.singleNode ? (options.activeLimit ?? 0) : 0;
+    const active = limit > 0 ? this.keys.tenantActive(record.tenant) : key;
+    const reply = await this.redis.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, active, staged, last, claimValue, Date.now(), record.id, limit, this.ttlSeconds, ...fields);
     const state = String(reply[0]);
-    if (state === 'committed') return { state };
+    if (state === 'committed') return { state, countedActive: limit > 0 };
+    if (state === 'limit') return { state };
     if (state === 'lost') return { state, chunk: Number(reply[1]) };
     const claim = String(reply[1]);
     const first = claim.indexOf(' ');

@@ -1,6 +1,6 @@
 import { FlowProducer, Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from './config';
-import { chunkJobId, JobName, QueueName, type FinalizeBatchData, type RunChunkData } from './contracts';
+import { chunkJobId, JobName, QueueName, type FinalizeBatchData, type RunChunkData, type RunChunkGroupData } from './contracts';
 import type { JobRecord } from './job-store';
 
 /** Job options every chunk gets: retries with backoff, and no finished job kept in Redis. */
@@ -31,6 +31,9 @@ export function createFlowProducer(connection: ConnectionOptions, config: Pick<C
   return new FlowProducer({ connection, prefix: config.REDIS_PREFIX });
 }
 
+/** The queue of chunk jobs: single chunks, and groups of one-chunk jobs. */
+export type ChunkQueue = Queue<RunChunkData | RunChunkGroupData>;
+
 /** What enqueueJob needs of a job: its id, chunk count and priority. */
 export type EnqueuedJob = Pick<JobRecord, 'id' | 'chunks' | 'priority'>;
 
@@ -45,7 +48,7 @@ export type EnqueuedJob = Pick<JobRecord, 'id' | 'chunks' | 'priority'>;
  * sweep both did) adds nothing the second time.
  */
 export async function enqueueJob(
-  chunks: Queue<RunChunkData>,
+  chunks: ChunkQueue,
   flows: FlowProducer,
   job: EnqueuedJob,
   config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>,

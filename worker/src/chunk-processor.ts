@@ -13,6 +13,7 @@ import {
   type ModelVersion,
   type RouteArm,
   type RunChunkData,
+  type RunChunkGroupData,
 } from '@onnx-batch/shared';
 import type { InferencePool } from './inference-pool';
 import type { ChunkOutcome } from './inference-protocol';
@@ -76,6 +77,31 @@ export class ChunkProcessor {
       log.error('chunk failed for good; its rows are marked failed', { error: (error as Error).message });
       return this.recordChunkFailure(jobId, chunk, (error as Error).message);
     }
+  }
+
+  /**
+   * A group of one-chunk jobs queued together (see api/src/chunk-enqueuer.ts): each runs as a
+   * chunk of its own, all at once (the inference pool joins them into one batch). A member that
+   * fails in a way a retry may fix makes the group retry; members already done are then skipped.
+   * On the last attempt a failing member's rows are recorded as failed, as for a lone chunk.
+   */
+  async processGroup(job: Job<RunChunkGroupData>): Promise<ChunkResult> {
+    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const settled = await Promise.allSettled(job.data.chunks.map(({ jobId, chunk }) => this.run(jobId, chunk, this.logger.child({ jobId, chunk, group: job.id }))));
+    const failures: string[] = [];
+    for (const [i, result] of settled.entries()) {
+      if (result.status === 'fulfilled') continue;
+      const member = job.data.chunks[i] as RunChunkData;
+      const message = result.reason instanceof Error ? result.reason.message : String(result.reason);
+      if (final || result.reason instanceof UnrecoverableError) {
+        this.logger.error('chunk failed for good; its rows are marked failed', { jobId: member.jobId, chunk: member.chunk, group: job.id, error: message });
+        await this.recordChunkFailure(member.jobId, member.chunk, message);
+      } else {
+        failures.push(`${member.jobId}.${member.chunk}: ${message}`);
+      }
+    }
+    if (failures.length > 0) throw new Error(`${failures.length} of ${settled.length} chunks of the group failed; it will be retried (${failures[0] ?? ''})`);
+    return { outcome: `group of ${settled.length}` };
   }
 
   private async run(jobId: string, chunk: number, log: Logger): Promise<ChunkResult> {

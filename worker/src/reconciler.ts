@@ -10,6 +10,8 @@ import {
   type JobStore,
   type Logger,
   type RunChunkData,
+  type RunChunkGroupData,
+  type ChunkQueue,
 } from '@onnx-batch/shared';
 import type { BatchFinalizer } from './batch-finalizer';
 import type { ChunkProcessor } from './chunk-processor';
@@ -23,7 +25,7 @@ const OUTBOX_BATCH = 100;
 export interface ReconcilerDeps {
   store: JobStore;
   redis: Redis;
-  chunks: Queue<RunChunkData>;
+  chunks: ChunkQueue;
   batches: Queue<FinalizeBatchData>;
   flows: FlowProducer;
   processor: ChunkProcessor;
@@ -79,8 +81,7 @@ export class Reconciler {
   async onFailed(job: Job, reason: string): Promise<void> {
     if (!(await job.isFailed())) return; // it will be retried
     if (job.queueName === this.deps.chunks.name) {
-      const { jobId, chunk } = job.data as RunChunkData;
-      await this.failChunk(jobId, chunk, reason);
+      for (const { jobId, chunk } of membersOf(job.data as RunChunkData | RunChunkGroupData)) await this.failChunk(jobId, chunk, reason);
     } else if (job.queueName === this.deps.batches.name) {
       await this.deps.finalizer.finalize((job.data as FinalizeBatchData).jobId);
     }
@@ -121,9 +122,15 @@ export class Reconciler {
       redis.zrangebyscore(chunks.keys.failed ?? '', since, '+inf'),
       redis.zrangebyscore(batches.keys.failed ?? '', since, '+inf'),
     ]);
+    const reason = 'the chunk job failed for good (found by the recovery sweep)';
     for (const bullId of chunkIds) {
       const parsed = parseChunkJobId(bullId);
-      if (parsed) await this.failChunk(parsed.jobId, parsed.chunk, 'the chunk job failed for good (found by the recovery sweep)');
+      if (parsed) {
+        await this.failChunk(parsed.jobId, parsed.chunk, reason);
+      } else {
+        const group = await chunks.getJob(bullId); // a group of one-chunk jobs: its members are in its data
+        for (const { jobId, chunk } of group ? membersOf(group.data) : []) await this.failChunk(jobId, chunk, reason);
+      }
     }
     for (const jobId of batchIds) await this.deps.finalizer.finalize(jobId);
   }
@@ -134,4 +141,9 @@ export class Reconciler {
       this.deps.logger.error('chunk job failed outside its processor; its rows are marked failed', { jobId, chunk, reason, outcome: outcome.outcome });
     }
   }
+}
+
+/** The chunks a chunk job or a group of one-chunk jobs names. */
+function membersOf(data: RunChunkData | RunChunkGroupData): RunChunkData[] {
+  return 'chunks' in data ? data.chunks : [data];
 }

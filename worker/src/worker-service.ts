@@ -20,6 +20,8 @@ import {
   type JobRecord,
   type JobNameFor,
   type RunChunkData,
+  type RunChunkGroupData,
+  type ChunkQueue,
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
@@ -75,7 +77,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, [metrics, observer]);
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
-  const chunkQueue = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
+  const chunkQueue = createQueue(QueueName.Chunks, redis, config) as ChunkQueue;
   const batchQueue = createQueue(QueueName.Batches, redis, config) as Queue<FinalizeBatchData>;
   const flows = createFlowProducer(redis, config);
   const onQueueError = (error: Error): void => {
@@ -89,6 +91,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
 
   const handlers: Handlers = {
     [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
+    [JobName.RunChunkGroup]: (job) => processor.processGroup(job as Job<RunChunkGroupData>),
     [JobName.FinalizeBatch]: (job) => finalizer.process(job as Job<FinalizeBatchData>),
     [JobName.DeliverWebhook]: (job) => deliverer.process(job as Job<DeliverWebhookData>),
   };

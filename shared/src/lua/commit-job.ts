@@ -5,14 +5,17 @@
  * Everything it touches shares the job's hash tag (one slot on Redis Cluster).
  *
  * KEYS[1] job hash   KEYS[2] outbox zset   KEYS[3] idempotency claim (= KEYS[1] when there is none)
+ * KEYS[4] the tenant's active-job zset (= KEYS[1] when it is kept apart: Redis Cluster, another slot)
  * ARGV[1] staged chunks (inputs 0 … n-1 must exist)
  * ARGV[2] last chunk's input, written now as chunk n ('' when every chunk was staged)
  * ARGV[3] claim value `<job key> <jobId> <bodyHash>` ('' when there is no Idempotency-Key)
  * ARGV[4] now (ms; the outbox score)   ARGV[5] job id
- * ARGV[6…] the record, as field, value, field, value, …
+ * ARGV[6] the tenant's limit of unfinished jobs (0: KEYS[4] is not used)   ARGV[7] its set's TTL (s)
+ * ARGV[8…] the record, as field, value, field, value, …
  *
  * Returns {'committed'}, {'claimed', '<job key> <jobId> <bodyHash>'} when the key already names a
- * job that exists (nothing is written), or {'lost', '<chunk>'} when a staged input is gone.
+ * job that exists (nothing is written), {'lost', '<chunk>'} when a staged input is gone, or
+ * {'limit'} when the tenant's active set is full (prune it and try again).
  */
 export const COMMIT_JOB = `
 local claimed = ARGV[3] ~= ''
@@ -23,6 +26,8 @@ if claimed then
     if jobKey and redis.call('EXISTS', jobKey) == 1 then return {'claimed', claim} end
   end
 end
+local limit = tonumber(ARGV[6])
+if limit > 0 and redis.call('ZCARD', KEYS[4]) >= limit then return {'limit'} end
 local staged = tonumber(ARGV[1])
 for i = 0, staged - 1 do
   if redis.call('EXISTS', KEYS[1] .. ':in:' .. i) == 0 then return {'lost', tostring(i)} end
@@ -31,11 +36,15 @@ for i = 0, staged - 1 do
   redis.call('PERSIST', KEYS[1] .. ':in:' .. i)
 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[1] .. ':in:' .. staged, ARGV[2]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 if claimed then
   redis.call('SET', KEYS[3], ARGV[3])
   redis.call('HSET', KEYS[1], 'claimKey', KEYS[3])
 end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+if limit > 0 then
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[7])
+end
 return {'committed'}
 `;
