@@ -1,8 +1,8 @@
-import { jobStatusDocument, type Config, type JobRecord, type JobStore } from '@onnx-batch/shared';
+import { jobStatusDocument, renderResultLines, type Config, type JobRecord, type JobStore } from '@onnx-batch/shared';
 
 /**
  * The status document with the results inline when the job is finished and small enough.
- * Results are spliced in as stored (one JSON line per row) without parsing them again.
+ * Results are rendered from their compact stored form into the document's text directly.
  */
 export async function renderJob(
   record: JobRecord,
@@ -15,6 +15,6 @@ export async function renderJob(
   if (!finished || record.total > config.INLINE_RESULTS_LIMIT) return `${view.slice(0, -1)},"results":null}`;
   const chunks = await store.readResults(record.id, 0, record.chunks);
   const parts: string[] = [];
-  for (const chunk of chunks) if (chunk) parts.push(chunk.replaceAll('\n', ','));
+  for (const chunk of chunks) if (chunk && chunk.rows > 0) parts.push(renderResultLines(chunk).join(','));
   return `${view.slice(0, -1)},"results":[${parts.join(',')}]}`;
 }

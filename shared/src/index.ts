@@ -31,3 +31,5 @@ export * from './service-runner';
 export * from './rollouts/rollout';
 export * from './rollouts/rollout-store';
 export * from './rollouts/rollout-stats';
+export * from './codec/result-chunk';
+export * from './codec/float-format';

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { JobStatus } from './contracts';
 import { JOB_STATUSES } from './contracts';
 import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
+import { decodeResultChunk, type ResultChunk } from './codec/result-chunk';
 import type { Problem } from './errors';
 import type { RouteArm } from './rollouts/rollout';
 import { BEGIN_CHUNK } from './lua/begin-chunk';
@@ -251,7 +252,8 @@ export class JobStore {
   async completeChunk(
     id: string,
     chunk: number,
-    results: string,
+    /** The chunk's results as encodeResultChunk wrote them. */
+    results: Uint8Array,
     rows: number,
     failedRows: number,
     failureIfAllFailed: Problem,
@@ -261,7 +263,7 @@ export class JobStore {
       this.keys.job(id),
       this.keys.output(id, chunk),
       this.keys.input(id, chunk),
-      sealAtRest(this.cipher, results, outputPlace(id, chunk)),
+      sealAtRest(this.cipher, Buffer.from(results.buffer, results.byteOffset, results.byteLength), outputPlace(id, chunk)),
       rows,
       failedRows,
       now.toISOString(),
@@ -293,15 +295,16 @@ export class JobStore {
   }
 
   /**
-   * Results of chunks [from, to), each one JSON line per row; null where a chunk has none.
-   * Throws a DecryptionError when stored results cannot be opened (see crypto/at-rest.ts).
+   * Results of chunks [from, to), decoded (render them with renderResultLines or
+   * renderResultCsvRows); null where a chunk has none. Throws a DecryptionError when stored
+   * results cannot be opened (see crypto/at-rest.ts).
    */
-  async readResults(id: string, from: number, to: number): Promise<(string | null)[]> {
+  async readResults(id: string, from: number, to: number): Promise<(ResultChunk | null)[]> {
     if (to <= from) return [];
     const keys: string[] = [];
     for (let chunk = from; chunk < to; chunk++) keys.push(this.keys.output(id, chunk));
     const values = await this.redis.mgetBuffer(...keys);
-    return values.map((value, i) => (value === null ? null : openAtRest(this.cipher, value, outputPlace(id, from + i)).toString()));
+    return values.map((value, i) => (value === null ? null : decodeResultChunk(openAtRest(this.cipher, value, outputPlace(id, from + i)))));
   }
 
   /** Records where a job's webhook delivery stands; false when the job is gone. */

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { compareWithGolden, loadGolden, type ClassificationResult } from '../helpers/golden';
-import { dropPrefix, newRedis, testEnv } from '../helpers/env';
+import { dropPrefix, newRedis, ROOT, testEnv } from '../helpers/env';
 import { getJson, postJson, waitForJob } from '../helpers/http';
 import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
 
@@ -37,6 +39,17 @@ describe('end to end: real api and worker processes on iris', () => {
     const { maxDiff, labelMismatches } = compareWithGolden(results, golden, LABELS);
     expect(labelMismatches).toEqual([]);
     expect(maxDiff).toBeLessThanOrEqual(1e-5);
+  });
+
+  it("when the README's quick-start batch is submitted, then its results are exactly the README's (float32 precision: 1, 0.96, 0.04)", async () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const body = /-d '(\{"model":"iris","inputs":\[\{"sepal_length":5\.1.*?\]\})'/.exec(readme)?.[1];
+    const shown = /"results": (\[[\s\S]*?\n {2}\])\n\}/.exec(readme)?.[1];
+
+    const submitted = await postJson(`${url}/v1/batch-predict`, JSON.parse(body ?? 'null'));
+    const { body: job } = await getJson(`${url}/v1/batch-result/${String(submitted.body.jobId)}?wait=10`);
+
+    expect(job.results).toEqual(JSON.parse(shown ?? 'null'));
   });
 
   it('when the unversioned seed path gets a bare array, then it runs the default model and answers the same contract', async () => {

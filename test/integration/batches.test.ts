@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { createLogger, JobStore, makeProblem, type Config } from '@onnx-batch/shared';
+import { createLogger, encodeResultChunk, failedResultChunk, JobStore, makeProblem, type Config } from '@onnx-batch/shared';
 import { startWorkerService } from '@onnx-batch/worker';
 import { jobKey, keysWithPrefix, newRedis } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
@@ -106,7 +106,8 @@ describe('chunked batches through real Redis, real workers and real models', () 
     const first = await finished(stack, jobId);
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
 
-    const outcome = await store.completeChunk(jobId, 0, '{"label":"bogus"}', 1, 0, makeProblem('OB_ERR_INFERENCE_FAILED', 'x'), new Date());
+    const bogus = encodeResultChunk(failedResultChunk(null, 1, { code: 'OB_ERR_INFERENCE_FAILED', message: 'bogus' }));
+    const outcome = await store.completeChunk(jobId, 0, bogus, 1, 1, makeProblem('OB_ERR_INFERENCE_FAILED', 'x'), new Date());
     const after = await request(stack.url).get(`/v1/batch-result/${jobId}`);
 
     expect(outcome).toEqual({ outcome: 'duplicate', record: null });

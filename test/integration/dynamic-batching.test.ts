@@ -2,6 +2,7 @@ import { ChunkEncoder, createLogger, ModelRepository } from '@onnx-batch/shared'
 import { InferencePool } from '@onnx-batch/worker';
 import { MODELS_DIR } from '../helpers/env';
 import { compareWithGolden, loadGolden, type ClassificationResult } from '../helpers/golden';
+import { outcomeLines } from '../helpers/results';
 
 describe('dynamic batching in the inference pool (real ONNX Runtime threads)', () => {
   let repository: ModelRepository;
@@ -48,7 +49,7 @@ describe('dynamic batching in the inference pool (real ONNX Runtime threads)', (
     // The first chunk finds the thread idle; those arriving meanwhile are joined, at most 64 rows a call.
     expect(batches.length).toBeLessThan(inputs.length / 10);
     expect(Math.max(...outcomes.map((o) => o.batchRows))).toBe(64);
-    const results = outcomes.map((o) => JSON.parse(o.lines) as ClassificationResult);
+    const results = outcomes.map((o) => JSON.parse(outcomeLines(o)) as ClassificationResult);
     const { maxDiff, labelMismatches } = compareWithGolden(results, golden, ['setosa', 'versicolor', 'virginica']);
     expect(labelMismatches).toEqual([]);
     expect(maxDiff).toBeLessThanOrEqual(1e-5);
@@ -76,7 +77,7 @@ describe('dynamic batching in the inference pool (real ONNX Runtime threads)', (
     };
     const results = (lines: string): ClassificationResult[] => lines.split('\n').map((line) => JSON.parse(line) as ClassificationResult);
     // Each version alone (a lone chunk runs in a batch of its own): the answers mixing would break.
-    const alone = { '1': results((await pool.run(v1, chunk(v1))).lines), '2': results((await pool.run(v2, chunk(v2))).lines) };
+    const alone = { '1': results(outcomeLines(await pool.run(v1, chunk(v1)))), '2': results(outcomeLines(await pool.run(v2, chunk(v2)))) };
     expect(alone['1'].map((r) => r.label)).toEqual(expectedLabels['1']);
     expect(alone['2'].map((r) => r.label)).toEqual(expectedLabels['2']);
     batches.length = 0;
@@ -88,7 +89,7 @@ describe('dynamic batching in the inference pool (real ONNX Runtime threads)', (
     // Assert
     const wrong = outcomes.flatMap((outcome, i) => {
       const version = (versions[i] as typeof v1).manifest.version as '1' | '2';
-      return results(outcome.lines).flatMap((result, row) => {
+      return results(outcomeLines(outcome)).flatMap((result, row) => {
         const expected = alone[version][row] as ClassificationResult;
         const close = Object.entries(expected.probabilities).every(([label, p]) => Math.abs((result.probabilities[label] ?? Number.NaN) - p) <= 1e-6);
         return result.label === expected.label && close ? [] : [`chunk ${i} (v${version}) row ${row}: ${result.label}, expected ${expected.label}`];

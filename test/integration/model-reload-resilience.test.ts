@@ -6,6 +6,7 @@ import { startWorkerService, type InferencePool, type WorkerService } from '@onn
 import { dropPrefix, newRedis, testConfig } from '../helpers/env';
 import { addVersionCopy, buildVersionCopy, copyModels, editManifest, manifestPath, type ModelsCopy } from '../helpers/model-files';
 import { startStack, type Stack } from '../helpers/stack';
+import { outcomeLines } from '../helpers/results';
 
 /**
  * A rescan that fails, wholly or for one version, keeps serving what was loaded; only a version
@@ -219,7 +220,7 @@ describe('inference threads release the sessions of removed versions (worker ser
     const sessions = await worker.pool.sessions();
 
     expect(replaced.fingerprint).not.toBe(old.fingerprint);
-    expect(JSON.parse(outcome.lines)).toMatchObject({ label: 'virginica' });
+    expect(JSON.parse(outcomeLines(outcome))).toMatchObject({ label: 'virginica' });
     expect(sessions.flat()).not.toContain(old.fingerprint);
     expect(sessions.flat()).toEqual([replaced.fingerprint]);
   });

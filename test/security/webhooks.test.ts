@@ -495,7 +495,7 @@ describe('webhook delivery checks the address again when it sends', () => {
       error: null,
     };
     // The commit writes the one chunk's input itself (nothing was staged); webhooks never read it.
-    expect(await store.commit(record, { lastInput: Buffer.from('unused') })).toEqual({ state: 'committed' });
+    expect(await store.commit(record, { lastInput: Buffer.from('unused') })).toMatchObject({ state: 'committed' });
     return record;
   };
   const attempt = (jobId: string, attemptsMade = 0) => ({ data: { jobId }, attemptsMade, opts: { attempts: 3 } }) as unknown as Job<DeliverWebhookData>;

@@ -1,7 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
   DecryptionError,
-  formatRowError,
+  encodeResultChunk,
+  failedResultChunk,
   isFinished,
   makeProblem,
   ProblemError,
@@ -9,6 +10,7 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
+  type ModelManifest,
   type ModelRepository,
   type ModelVersion,
   type RouteArm,
@@ -124,7 +126,7 @@ export class ChunkProcessor {
     const shadowRun = shadow ? { model: shadow, input: Buffer.from(begun.input) } : null;
     const outcome = await this.pool.run(model, begun.input);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
-    const completed = await this.store.completeChunk(jobId, chunk, outcome.lines, outcome.rows, outcome.failedRows, failure, new Date());
+    const completed = await this.store.completeChunk(jobId, chunk, outcome.results, outcome.rows, outcome.failedRows, failure, new Date());
     log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded: completed.outcome });
     if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkRecorded?.(context, outcome, shadowRun));
     await this.finished(completed, log);
@@ -160,13 +162,21 @@ export class ChunkProcessor {
     if (!record) return { outcome: 'gone' };
     const rows = Math.max(0, Math.min(record.chunkSize, record.total - chunk * record.chunkSize));
     const message = `the chunk holding this row could not be run: ${reason}`;
-    const line = formatRowError({ code: 'OB_ERR_INFERENCE_FAILED', message }, undefined);
-    const lines = new Array<string>(rows).fill(line).join('\n');
+    const results = encodeResultChunk(failedResultChunk(this.manifestOf(record), rows, { code: 'OB_ERR_INFERENCE_FAILED', message }));
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', message);
-    const completed = await this.store.completeChunk(jobId, chunk, lines, rows, rows, failure, new Date());
+    const completed = await this.store.completeChunk(jobId, chunk, results, rows, rows, failure, new Date());
     if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkFailed?.(record, rows));
     await this.finished(completed, this.logger.child({ jobId, chunk }));
     return { outcome: completed.outcome };
+  }
+
+  /** The manifest of a job's version, or null when the version has left the repository. */
+  private manifestOf(record: JobRecord): ModelManifest | null {
+    try {
+      return this.repository.resolve(record.model, record.version).manifest;
+    } catch {
+      return null;
+    }
   }
 
   private async finished(completed: CompletedChunk, log: Logger): Promise<void> {

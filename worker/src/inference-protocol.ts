@@ -37,8 +37,8 @@ export interface StatsRequest {
 export type ThreadRequest = RunRequest | ReleaseRequest | StatsRequest;
 
 export interface ChunkOutcome {
-  /** One JSON result line per row, joined by '\n'. */
-  lines: string;
+  /** The chunk's results, encoded compactly (shared/src/codec/result-chunk.ts): what is stored. */
+  results: Uint8Array;
   rows: number;
   failedRows: number;
   /** The first row error's message, when any row failed. */
@@ -50,7 +50,7 @@ export interface ChunkOutcome {
   /**
    * The result output of this chunk's rows, `rows × width` numbers (classification: the
    * probabilities; regression: the values; NaN for a row that failed): what shadow comparisons
-   * and statistics read without parsing result lines. Absent for tensor results.
+   * and statistics read without decoding results. A view of `results`. Absent for tensor results.
    */
   output?: RowOutputs;
 }

@@ -5,14 +5,18 @@ import {
   buildFeeds,
   decodeChunk,
   fetchedOutputs,
-  formatResults,
-  formatRowError,
+  decodeResultChunk,
+  encodeResultChunk,
+  failedResultChunk,
+  joinResultChunks,
+  resultChunkFromOutputs,
+  type ResultChunk,
   sliceChunk,
   type DecodedChunk,
   type ModelManifest,
   type OutputData,
 } from '@onnx-batch/shared';
-import type { ChunkOutcome, ModelRef, RowOutputs, RunRequest, ThreadOptions, ThreadReply, ThreadRequest } from './inference-protocol';
+import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply, ThreadRequest } from './inference-protocol';
 
 /**
  * An inference thread: owns one ONNX Runtime session per model version, created on first use
@@ -64,62 +68,37 @@ async function run(s: ort.InferenceSession, manifest: ModelManifest, chunks: Dec
   return { outputs, ms };
 }
 
-function outcome(lines: string[], rows: number, failedRows: number, firstError: string | null, ms: number, batchRows: number, output?: RowOutputs): ChunkOutcome {
-  return { lines: lines.join('\n'), rows, failedRows, firstError, inferenceMs: ms, batchRows, ...(output ? { output } : {}) };
-}
-
-/** Rows [first, first + count) of the result output (classification, regression), copied: it travels to the worker's main thread. */
-function rowOutputs(manifest: ModelManifest, outputs: ReadonlyMap<string, OutputData>, first: number, count: number): RowOutputs | undefined {
-  if (manifest.result.kind === 'tensor') return undefined;
-  const output = outputs.get(manifest.result.output ?? '');
-  if (!output) return undefined;
-  const rows = output.dims[0] ?? 0;
-  const width = rows === 0 ? 1 : output.data.length / rows;
-  const data = new Float32Array(count * width);
-  if (output.data instanceof Float32Array) data.set(output.data.subarray(first * width, (first + count) * width));
-  else for (let i = 0; i < count * width; i++) data[i] = Number(output.data[first * width + i]);
-  return { data, width };
-}
-
-/** Row outputs of a chunk run row by row: each row's, or NaN where it failed. */
-function joinRowOutputs(parts: (RowOutputs | undefined)[], width: number): RowOutputs {
-  const data = new Float32Array(parts.length * width).fill(Number.NaN);
-  parts.forEach((part, row) => {
-    if (part) data.set(part.data.subarray(0, width), row * width);
-  });
-  return { data, width };
+/**
+ * A chunk's outcome: its results encoded compactly (result-chunk.ts), and a view of their values
+ * as the row outputs shadow comparisons and statistics read (the same memory: one transfer).
+ */
+function outcome(chunk: ResultChunk, ms: number, batchRows: number): ChunkOutcome {
+  const results = encodeResultChunk(chunk);
+  const values = chunk.kind === 'lines' ? null : decodeResultChunk(results).values;
+  const failedRows = chunk.errors.size;
+  const firstError = failedRows > 0 ? ([...chunk.errors.values()][0]?.message ?? null) : null;
+  return { results, rows: chunk.rows, failedRows, firstError, inferenceMs: ms, batchRows, ...(values ? { output: { data: values, width: chunk.names.length } } : {}) };
 }
 
 /** Runs one chunk on its own; when that fails, row by row, so only the bad rows fail. */
 async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk: DecodedChunk): Promise<ChunkOutcome> {
   try {
     const { outputs, ms } = await run(s, manifest, [chunk]);
-    return outcome(formatResults(manifest, outputs, 0, chunk.rows, chunk.ids), chunk.rows, 0, null, ms, chunk.rows, rowOutputs(manifest, outputs, 0, chunk.rows));
+    return outcome(resultChunkFromOutputs(manifest, outputs, 0, chunk.rows, chunk.ids), ms, chunk.rows);
   } catch {
-    const lines: string[] = [];
-    const parts: (RowOutputs | undefined)[] = [];
-    let width = 0;
-    let failed = 0;
-    let firstError: string | null = null;
+    const parts: ResultChunk[] = [];
     let totalMs = 0;
     for (let row = 0; row < chunk.rows; row++) {
       const single = sliceChunk(manifest, chunk, row, 1);
       try {
         const { outputs, ms } = await run(s, manifest, [single]);
         totalMs += ms;
-        lines.push(...formatResults(manifest, outputs, 0, 1, single.ids));
-        const part = rowOutputs(manifest, outputs, 0, 1);
-        width = part?.width ?? width;
-        parts.push(part);
+        parts.push(resultChunkFromOutputs(manifest, outputs, 0, 1, null));
       } catch (error) {
-        parts.push(undefined);
-        failed++;
-        const message = `the model could not run this row: ${(error as Error).message}`;
-        firstError ??= message;
-        lines.push(formatRowError({ code: 'OB_ERR_INFERENCE_FAILED', message }, single.ids?.[0] ?? undefined));
+        parts.push(failedResultChunk(manifest, 1, { code: 'OB_ERR_INFERENCE_FAILED', message: `the model could not run this row: ${(error as Error).message}` }));
       }
     }
-    return outcome(lines, chunk.rows, failed, firstError, totalMs, 1, manifest.result.kind === 'tensor' ? undefined : joinRowOutputs(parts, width || (manifest.result.labels?.length ?? 1)));
+    return outcome(joinResultChunks(parts, chunk.ids), totalMs, 1);
   }
 }
 
@@ -135,10 +114,9 @@ async function handle(request: RunRequest): Promise<ChunkOutcome[]> {
     const batchRows = chunks.reduce((n, c) => n + c.rows, 0);
     let first = 0;
     return chunks.map((chunk) => {
-      const lines = formatResults(manifest, outputs, first, chunk.rows, chunk.ids);
-      const output = rowOutputs(manifest, outputs, first, chunk.rows);
+      const results = resultChunkFromOutputs(manifest, outputs, first, chunk.rows, chunk.ids);
       first += chunk.rows;
-      return outcome(lines, chunk.rows, 0, null, ms, batchRows, output);
+      return outcome(results, ms, batchRows);
     });
   } catch {
     // One bad chunk must not fail the others it was batched with.
@@ -159,7 +137,7 @@ port.on('message', (request: ThreadRequest) => {
         (chunks) =>
           port.postMessage(
             { type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply,
-            chunks.flatMap((c) => (c.output ? [c.output.data.buffer as ArrayBuffer] : [])),
+            [...new Set(chunks.map((c) => c.results.buffer as ArrayBuffer))],
           ),
         (error: unknown) => port.postMessage({ type: 'error', batchId: request.batchId, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply),
       );

@@ -1,12 +1,12 @@
 import type { FileHandle } from 'node:fs/promises';
 import { stringify } from 'csv-stringify/sync';
-import { resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type ModelManifest } from '@onnx-batch/shared';
+import { renderResultCsvRows, renderResultLines, resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type ModelManifest } from '@onnx-batch/shared';
 import { writeAtomically } from './atomic-file';
 import type { OutputFormat } from './schedule-definition';
 
 /**
  * Writes a finished job's results to a file, in input order, exactly as the `/results`
- * download formats them: NDJSON lines as stored, or CSV with the manifest's header. One chunk
+ * download formats them: NDJSON lines, or CSV with the manifest's header. One chunk
  * is in memory at a time (the next is prefetched), and the file appears only once complete.
  */
 export async function writeResultsFile(target: string, record: JobRecord, store: JobStore, manifest: ModelManifest, format: OutputFormat): Promise<void> {
@@ -15,14 +15,14 @@ export async function writeResultsFile(target: string, record: JobRecord, store:
     let next = store.readResults(record.id, 0, Math.min(1, record.chunks));
     next.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled
     for (let chunk = 0; chunk < record.chunks; chunk++) {
-      const [text] = await next;
+      const [results] = await next;
       if (chunk + 1 < record.chunks) {
         next = store.readResults(record.id, chunk + 1, chunk + 2);
         next.catch(() => undefined);
       }
-      if (text === null || text === undefined) continue;
+      if (!results || results.rows === 0) continue;
       const out =
-        format === 'csv' ? stringify(text.split('\n').map((line) => resultCsvRow(manifest, JSON.parse(line) as Record<string, unknown>))) : `${text}\n`;
+        format === 'csv' ? stringify(renderResultCsvRows(results, (result) => resultCsvRow(manifest, result))) : `${renderResultLines(results).join('\n')}\n`;
       await handle.write(out);
     }
   });

@@ -1,7 +1,18 @@
 import { once } from 'node:events';
 import type { Request, Response } from 'express';
 import { stringify } from 'csv-stringify/sync';
-import { resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type Logger, type ModelManifest, type ModelRepository } from '@onnx-batch/shared';
+import {
+  renderResultCsvRows,
+  renderResultLines,
+  resultCsvHeader,
+  resultCsvRow,
+  type JobRecord,
+  type JobStore,
+  type Logger,
+  type ModelManifest,
+  type ModelRepository,
+  type ResultChunk,
+} from '@onnx-batch/shared';
 
 export interface ResultStreamRequest {
   record: JobRecord;
@@ -15,8 +26,8 @@ export interface ResultStreamRequest {
   res: Response;
 }
 
-/** One chunk's read: its text, or why it could not be read (a read never rejects, see readChunk). */
-type ChunkRead = { ok: true; text: string | null } | { ok: false; error: unknown };
+/** One chunk's read: its results, or why they could not be read (a read never rejects, see readChunk). */
+type ChunkRead = { ok: true; results: ResultChunk | null } | { ok: false; error: unknown };
 
 /**
  * Writes a finished job's results in input order: reading chunk by chunk (one chunk in memory
@@ -60,8 +71,8 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     // failure then cannot become an unhandled rejection, and one left behind by an abort is harmless.
     if (chunk + 1 < record.chunks) next = readChunk(store, record.id, chunk + 1);
     if (!started) await start();
-    if (read.text === null) continue;
-    const out = csv ? stringify(read.text.split('\n').map((line) => resultCsvRow(manifest, JSON.parse(line) as Record<string, unknown>))) : `${read.text}\n`;
+    if (read.results === null || read.results.rows === 0) continue;
+    const out = csv ? stringify(renderResultCsvRows(read.results, (result) => resultCsvRow(manifest, result))) : `${renderResultLines(read.results).join('\n')}\n`;
     await write(res, out);
   }
   if (aborted) return;
@@ -71,7 +82,7 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
 
 function readChunk(store: JobStore, id: string, chunk: number): Promise<ChunkRead> {
   return store.readResults(id, chunk, chunk + 1).then(
-    ([text]): ChunkRead => ({ ok: true, text: text ?? null }),
+    ([results]): ChunkRead => ({ ok: true, results: results ?? null }),
     (error: unknown): ChunkRead => ({ ok: false, error }),
   );
 }
@@ -99,16 +110,16 @@ async function sendPage(r: ResultStreamRequest, page: { offset: number; limit: n
   if (page.offset < end) {
     const first = Math.floor(page.offset / size);
     const last = Math.floor((end - 1) / size);
-    let texts: (string | null)[];
+    let chunks: (ResultChunk | null)[];
     try {
-      texts = await store.readResults(record.id, first, last + 1);
+      chunks = await store.readResults(record.id, first, last + 1);
     } catch (error) {
       logReadFailure(r, first === last ? first : `${first}-${last}`, error, 'error');
       throw error; // nothing sent yet: the problem handler answers it
     }
-    texts.forEach((text, i) => {
+    chunks.forEach((stored, i) => {
       const chunk = first + i;
-      const lines = text ? text.split('\n') : [];
+      const lines = stored ? renderResultLines(stored) : [];
       const from = Math.max(0, page.offset - chunk * size);
       const to = Math.min(lines.length, end - chunk * size);
       for (let k = from; k < to; k++) results.push(lines[k] as string);

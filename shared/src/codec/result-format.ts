@@ -1,5 +1,6 @@
 import type { ModelManifest } from '../manifest';
 import type { RowId } from './chunk-codec';
+import { formatFloat } from './float-format';
 
 /** An output tensor as ONNX Runtime returns it, without ORT types. */
 export interface OutputData {
@@ -16,6 +17,8 @@ function toJsonNumber(value: number | bigint | string | boolean): number | strin
   // int64 outputs arrive as BigInt, which JSON cannot hold; within 2^53 they are exact numbers.
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  // Floats print at float32 precision (6 significant digits), as everywhere results are rendered.
+  if (typeof value === 'number' && !Number.isInteger(value)) return Number(formatFloat(value));
   return value;
 }
 
@@ -84,9 +87,9 @@ export function formatResults(
   return lines;
 }
 
-/** A float as JSON: finite numbers as they are, anything else as a string (JSON has no NaN). */
+/** A float as JSON: finite numbers at float32 precision, anything else as a string (JSON has no NaN). */
 function jsonNumber(value: number): string {
-  return Number.isFinite(value) ? String(value) : `"${String(value)}"`;
+  return Number.isFinite(value) ? formatFloat(value) : `"${String(value)}"`;
 }
 
 /**
