@@ -13,6 +13,7 @@ import {
   makeProblem,
   PROBLEM_CONTENT_TYPE,
   ModelRepository,
+  PredictionCache,
   QueueName,
   readRolloutReport,
   RolloutStore,
@@ -65,6 +66,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
   const rollouts = new RolloutStore(storeRedis, store.keys, subscriber);
   const router = new ModelRouter(repository, rollouts);
+  const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(storeRedis, store.keys, config) : null;
   const flows = createFlowProducer(redis, config);
   flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
   const submitter = new JobSubmitter(store, new ChunkEnqueuer(chunks, flows, config), config, logger, options.submitterHooks);
@@ -101,6 +103,10 @@ export async function startApiService(config: Config, logger: Logger, options: A
     events,
     router,
     rollouts,
+    cache,
+    onCacheLookup: (manifest, answer) => {
+      if (cache?.enabledFor(manifest.name)) ops.metrics.observeCacheLookup(manifest, answer !== null);
+    },
     keys,
     checkCallbackUrl: callbackUrlChecker(config),
     notifyFinished: async (record) => {

@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
-import type { Config, JobRecord, JobStore, Logger, ModelRepository, RolloutStore } from '@onnx-batch/shared';
+import type { Config, JobRecord, JobStore, Logger, ModelManifest, ModelRepository, PredictionCache, RolloutStore } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';
@@ -28,6 +28,8 @@ export interface AppDeps {
   events: JobEvents;
   router: ModelRouter;
   rollouts: RolloutStore;
+  cache?: PredictionCache | null;
+  onCacheLookup?: (manifest: ModelManifest, answer: string | null) => void;
   keys: KeyRing;
   checkCallbackUrl: (url: string) => Promise<string>;
   notifyFinished: (record: JobRecord) => Promise<void>;

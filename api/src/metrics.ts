@@ -64,6 +64,7 @@ export class ApiMetrics {
   private readonly submitted: Counter<'model' | 'version'>;
   private readonly cancelled: Counter<'model' | 'version'>;
   private readonly collectErrors: Counter<'queue'>;
+  private readonly cacheLookups: Counter<'model' | 'version' | 'outcome'>;
 
   constructor(
     private readonly queues: readonly Queue[],
@@ -88,6 +89,12 @@ export class ApiMetrics {
       name: `${METRIC_PREFIX}jobs_cancelled_total`,
       help: 'Jobs cancelled (POST …/cancel, or DELETE of an unfinished job) by model and version.',
       labelNames: ['model', 'version'],
+      registers,
+    });
+    this.cacheLookups = new Counter({
+      name: `${METRIC_PREFIX}prediction_cache_lookups_total`,
+      help: 'Synchronous predicts of models with a prediction cache, by outcome: hit (every row cached: answered without a job) or miss (a job ran).',
+      labelNames: ['model', 'version', 'outcome'],
       registers,
     });
     this.collectErrors = new Counter({
@@ -139,6 +146,11 @@ export class ApiMetrics {
       }),
     );
   }
+
+  /** A synchronous predict of a cached model: answered from the cache (hit), or not (miss). */
+  readonly observeCacheLookup = (manifest: { name: string; version: string }, hit: boolean): void => {
+    this.cacheLookups.inc({ model: manifest.name, version: manifest.version, outcome: hit ? 'hit' : 'miss' });
+  };
 
   /** Times every request; mount it before the routers. */
   readonly httpMiddleware: RequestHandler = (req, res, next) => {

@@ -336,6 +336,20 @@ function jobSchemas(entries: readonly ModelEntry[], config: OpenApiConfig): Reco
         error: { anyOf: [ref('Problem'), { type: 'null' }] },
       },
     },
+    CachedPrediction: {
+      type: 'object',
+      description: 'A synchronous predict answered from the prediction cache: the shape of a finished job, without a job.',
+      required: ['jobId', 'status', 'model', 'progress', 'results', 'cached'],
+      properties: {
+        jobId: { type: 'null' },
+        status: { const: 'completed' },
+        model: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, route: { enum: ['pinned', 'default', 'canary'] } } },
+        progress: { type: 'object', properties: { done: { type: 'integer' }, total: { type: 'integer' }, failed: { const: 0 } } },
+        resultsUrl: { type: 'null' },
+        cached: { const: true },
+        results: { type: 'array', items: ref('ResultRow') },
+      },
+    },
     JobStatus: {
       description: `The job's status; \`results\` holds every result line once it has finished, when it has at most ${config.INLINE_RESULTS_LIMIT} rows (null otherwise: page through \`resultsUrl\`).`,
       allOf: [ref('JobView'), { type: 'object', required: ['results'], properties: { results: { type: ['array', 'null'], items: ref('ResultRow') } } }],
@@ -539,7 +553,10 @@ function modelPaths(entries: readonly ModelEntry[], config: OpenApiConfig): Reco
     },
   };
   const predictResponses = {
-    '200': { description: 'The finished job with its results inline.', ...json(ref('JobStatus')) },
+    '200': {
+      description: 'The finished job with its results inline; or, when the model has a prediction cache (PREDICTION_CACHE_MODELS) holding every row, the cached results without a job (`jobId` null, `cached` true).',
+      ...json({ oneOf: [ref('JobStatus'), ref('CachedPrediction')] }),
+    },
     ...problemResponses([
       ...GUARD_CODES,
       'OB_ERR_MALFORMED_JSON',

@@ -32,6 +32,8 @@ export const CONFIG_VARIABLES = {
   CHUNK_SIZE: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 4000, doc: 'Rows per chunk, unless the model manifest sets `chunkSize` (4000 iris rows keep a chunk under 64 KiB, a Redis allocator class).' },
   INLINE_RESULTS_LIMIT: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 10_000, doc: 'Most results returned inline by `GET /v1/batch-result/:id`; larger jobs answer with a `resultsUrl`.' },
   SYNC_MAX_ROWS: { type: 'integer', minimum: 1, maximum: 100_000, default: 1000, doc: 'Most rows the synchronous `POST /v1/models/:name/predict` takes.' },
+  PREDICTION_CACHE_MODELS: { type: 'string', pattern: '^[a-z0-9*,\\s-]*$', default: '', doc: 'Models whose predictions are cached in Redis (comma-separated names, or `*`): the synchronous predict answers a request whose every row was seen before without queueing a job. Empty: no cache. See README "Prediction cache".' },
+  PREDICTION_CACHE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 31_536_000, default: 3600, doc: 'How long a cached prediction is kept.' },
   SYNC_TIMEOUT_MS: { type: 'integer', minimum: 1, maximum: 600_000, default: 10_000, doc: 'How long the synchronous predict waits before answering 504 with the job id.' },
   JOB_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 3, doc: 'Attempts per chunk before its rows are marked failed.' },
   JOB_BACKOFF_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 1000, doc: 'First retry delay of a chunk (exponential backoff).' },

@@ -33,3 +33,5 @@ export * from './rollouts/rollout-store';
 export * from './rollouts/rollout-stats';
 export * from './codec/result-chunk';
 export * from './codec/float-format';
+export * from './codec/row-digest';
+export * from './prediction-cache';

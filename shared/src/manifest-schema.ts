@@ -15,6 +15,7 @@ export const MANIFEST_SCHEMA = {
     task: { enum: ['classification', 'regression', 'tensor'] },
     description: { type: 'string', maxLength: 2000 },
     chunkSize: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    maxBatchRows: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     features: {
       type: 'array',
       minItems: 1,
@@ -49,7 +50,7 @@ export const MANIFEST_SCHEMA = {
         additionalProperties: false,
         properties: {
           name: { type: 'string', minLength: 1 },
-          dtype: { enum: ['float32', 'float64', 'int32', 'int64', 'string'] },
+          dtype: { enum: ['float32', 'float64', 'int32', 'int64', 'uint8', 'string'] },
           shape: {
             type: 'array',
             minItems: 1,
@@ -70,7 +71,7 @@ export const MANIFEST_SCHEMA = {
         additionalProperties: false,
         properties: {
           name: { type: 'string', minLength: 1 },
-          dtype: { enum: ['float32', 'float64', 'int32', 'int64', 'string', 'bool'] },
+          dtype: { enum: ['float32', 'float64', 'int32', 'int64', 'uint8', 'string', 'bool'] },
           shape: { type: 'array', items: { type: 'integer', minimum: -1 } },
         },
       },

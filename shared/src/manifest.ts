@@ -1,7 +1,7 @@
 /** Typed view of `model.json`; see docs/model-manifest.md and manifest-schema.ts. */
 
 export type FeatureType = 'number' | 'integer' | 'string' | 'tensor';
-export type InputDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'string';
+export type InputDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'string';
 export type OutputDtype = InputDtype | 'bool';
 export type ResultKind = 'classification' | 'regression' | 'tensor';
 
@@ -45,6 +45,8 @@ export interface ModelManifest {
   task: ResultKind;
   description?: string;
   chunkSize?: number;
+  /** Most rows dynamic batching joins into one run of this model (measured: beyond it a run is slower per row); MAX_BATCH_ROWS caps it too. */
+  maxBatchRows?: number;
   features: FeatureSpec[];
   inputs: GraphInputSpec[];
   outputs: GraphOutputSpec[];

@@ -53,6 +53,7 @@ const ORT_TYPES: Record<string, string> = {
   float64: 'float64',
   int32: 'int32',
   int64: 'int64',
+  uint8: 'uint8',
   string: 'string',
   bool: 'bool',
 };

@@ -22,6 +22,7 @@ import { createHash, randomUUID } from 'node:crypto';
  *   <prefix>:rollout:{<model>}:audit  stream every change of it: who, when, from, to, why
  *   <prefix>:rollout:{<model>}:stats:<revision>  hash   canary and shadow counters of one revision
  *   <prefix>:events:rollouts          pub/sub channel: the name of each model whose rollout changed
+ *   <prefix>:cache:{<model>}:<version>:<digest>  string a row's result values (prediction-cache.ts)
  *
  * A job's keys have no TTL while it is queued or running; when it finishes they all get
  * RESULT_TTL_SECONDS. Staged inputs of an upload not yet committed live STAGING_TTL_SECONDS,
@@ -83,6 +84,10 @@ export class RedisKeys {
 
   rolloutStats(model: string, revision: number): string {
     return `${this.rollout(model)}:stats:${revision}`;
+  }
+
+  predictionCache(model: string, version: string, digest: string): string {
+    return `${this.prefix}:cache:{${model}}:${version}:${digest}`;
   }
 
   rolloutChannel(): string {

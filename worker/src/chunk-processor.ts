@@ -1,11 +1,15 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
+  decodeChunk,
   DecryptionError,
   encodeResultChunk,
   failedResultChunk,
   isFinished,
   makeProblem,
+  peekRows,
   ProblemError,
+  rowDigests,
+  type PredictionCache,
   type CompletedChunk,
   type JobRecord,
   type JobStore,
@@ -54,16 +58,36 @@ export interface ChunkListener {
  * on the last attempt the chunk's rows are recorded as failed instead, so the job still
  * finishes and says which rows failed and why.
  */
+export interface ChunkProcessorDeps {
+  store: JobStore;
+  repository: ModelRepository;
+  pool: InferencePool;
+  logger: Logger;
+  /** Told of each job this processor finished (queues its webhook); idempotent. */
+  notifyFinished?: (record: JobRecord) => Promise<void>;
+  listeners?: readonly ChunkListener[];
+  /** Filled with the results of small chunks of the models it is on for. */
+  cache?: PredictionCache | null;
+}
+
 export class ChunkProcessor {
-  constructor(
-    private readonly store: JobStore,
-    private readonly repository: ModelRepository,
-    private readonly pool: InferencePool,
-    private readonly logger: Logger,
-    /** Told of each job this processor finished (queues its webhook); idempotent. */
-    private readonly notifyFinished: (record: JobRecord) => Promise<void> = () => Promise.resolve(),
-    private readonly listeners: readonly ChunkListener[] = [],
-  ) {}
+  private readonly store: JobStore;
+  private readonly repository: ModelRepository;
+  private readonly pool: InferencePool;
+  private readonly logger: Logger;
+  private readonly notifyFinished: (record: JobRecord) => Promise<void>;
+  private readonly listeners: readonly ChunkListener[];
+  private readonly cache: PredictionCache | null;
+
+  constructor(deps: ChunkProcessorDeps) {
+    this.store = deps.store;
+    this.repository = deps.repository;
+    this.pool = deps.pool;
+    this.logger = deps.logger;
+    this.notifyFinished = deps.notifyFinished ?? (() => Promise.resolve());
+    this.listeners = deps.listeners ?? [];
+    this.cache = deps.cache ?? null;
+  }
 
   async process(job: Job<RunChunkData>): Promise<ChunkResult> {
     const { jobId, chunk } = job.data;
@@ -124,11 +148,17 @@ export class ChunkProcessor {
     const shadow = await this.shadowFor(context);
     // The pool moves the input to its thread: a shadow run needs a copy of its own.
     const shadowRun = shadow ? { model: shadow, input: Buffer.from(begun.input) } : null;
+    // Rows of a small chunk of a cached model: their digests, taken before the pool moves the input away.
+    const caching = this.cache?.enabledFor(begun.model) === true && peekRows(begun.input) <= (this.cache?.maxRows ?? 0);
+    const digests = caching ? rowDigests(model.manifest, decodeChunk(begun.input)) : null;
     const outcome = await this.pool.run(model, begun.input);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
     const completed = await this.store.completeChunk(jobId, chunk, outcome.results, outcome.rows, outcome.failedRows, failure, new Date());
     log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded: completed.outcome });
     if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkRecorded?.(context, outcome, shadowRun));
+    if (digests && outcome.output) {
+      await this.cache?.set(begun.model, begun.version, digests, outcome.output.data, outcome.output.width).catch((error: unknown) => log.warn('could not fill the prediction cache', { error: String(error) }));
+    }
     await this.finished(completed, log);
     return { outcome: completed.outcome };
   }

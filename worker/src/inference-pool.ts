@@ -192,7 +192,7 @@ export class InferencePool {
     let rows = 0;
     while (queue.length > 0) {
       const next = queue[0] as Waiting;
-      if (batch.length > 0 && rows + next.rows > this.options.maxBatchRows) break;
+      if (batch.length > 0 && rows + next.rows > Math.min(this.options.maxBatchRows, next.model.manifest.maxBatchRows ?? Number.POSITIVE_INFINITY)) break;
       batch.push(next);
       rows += next.rows;
       queue.shift();

@@ -10,6 +10,7 @@ import {
   jobNamesFor,
   JobStore,
   ModelRepository,
+  PredictionCache,
   QueueName,
   RolloutStatsRecorder,
   RolloutStore,
@@ -74,7 +75,8 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const rollouts = new RolloutStore(redis, store.keys, subscriber);
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
   const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
-  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, [metrics, observer]);
+  const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(redis, store.keys, config) : null;
+  const processor = new ChunkProcessor({ store, repository, pool, logger, notifyFinished, listeners: [metrics, observer], cache });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
   const chunkQueue = createQueue(QueueName.Chunks, redis, config) as ChunkQueue;

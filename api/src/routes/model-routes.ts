@@ -1,9 +1,16 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
+  ChunkEncoder,
+  decodeChunk,
   isFinished,
+  newJobId,
   ProblemError,
+  renderResultLines,
+  rowDigests,
   rowSchema,
+  type ModelManifest,
+  type PredictionCache,
   type Config,
   type JobStore,
   type ModelEntry,
@@ -14,7 +21,7 @@ import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
-import type { ModelRouter } from '../model-router';
+import type { ModelRouter, ModelSelection } from '../model-router';
 import { renderJob } from '../job-view';
 
 
@@ -25,6 +32,44 @@ export interface ModelRouteDeps {
   submitter: JobSubmitter;
   events: JobEvents;
   router: ModelRouter;
+  /** The prediction cache (null: none configured): a request whose every row it holds is answered from it. */
+  cache?: PredictionCache | null;
+  /** Told of every synchronous predict of a cached model: hit (an answer) or miss (null). */
+  onCacheLookup?: (manifest: ModelManifest, answer: string | null) => void;
+}
+
+/**
+ * The answer of a synchronous predict whose every row the cache holds, or null (then a job runs):
+ * the rows are validated and encoded as a submit would, looked up by their digests in one MGET,
+ * and rendered like a finished job's results. No job is made: `jobId` is null, `cached` true.
+ */
+async function answerFromCache(cache: PredictionCache, selection: ModelSelection, rows: unknown[]): Promise<string | null> {
+  const routed = selection.choose(newJobId());
+  const { manifest, validator } = routed.model;
+  if (!cache.enabledFor(manifest.name) || rows.length === 0 || manifest.result.kind === 'tensor') return null;
+  const encoder = new ChunkEncoder(manifest, rows.length);
+  for (const row of rows) if (validator.check(row) ?? encoder.add(row)) return null; // the submit path reports it
+  const chunk = decodeChunk(encoder.finish());
+  const hits = await cache.get(manifest.name, manifest.version, rowDigests(manifest, chunk));
+  if (hits.some((hit) => hit === null)) return null;
+  const names = manifest.result.kind === 'classification' ? [...(manifest.result.labels ?? [])] : [...(manifest.result.names ?? ['value'])];
+  const values = new Float32Array(rows.length * names.length);
+  hits.forEach((hit, row) => values.set((hit as Float32Array).subarray(0, names.length), row * names.length));
+  const results = renderResultLines({ rows: rows.length, kind: manifest.result.kind, names, values, ids: chunk.ids, errors: new Map(), lines: null });
+  const now = new Date().toISOString();
+  const document = {
+    jobId: null,
+    status: 'completed',
+    model: { name: manifest.name, version: manifest.version, route: routed.arm },
+    progress: { done: rows.length, total: rows.length, failed: 0 },
+    createdAt: now,
+    startedAt: now,
+    finishedAt: now,
+    resultsUrl: null,
+    error: null,
+    cached: true,
+  };
+  return `${JSON.stringify(document).slice(0, -1)},"results":[${results.join(',')}]}`;
 }
 
 /** What the API says about one model version: all of it read from the manifest. */
@@ -91,6 +136,12 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
     const body = checkEnvelope<{ inputs: unknown[]; priority: number }>(validatePredict, req.body);
     if (body.inputs.length > config.SYNC_MAX_ROWS) {
       throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `synchronous predict takes at most ${config.SYNC_MAX_ROWS} rows; submit larger batches to /v1/batch-predict`);
+    }
+    const cached = deps.cache ? await answerFromCache(deps.cache, model, body.inputs) : null;
+    deps.onCacheLookup?.(model.parsing.manifest, cached);
+    if (cached) {
+      res.type('application/json').send(cached);
+      return;
     }
     const { record } = await submitter.submit({ model, rows: body.inputs, tenant: req.caller.tenant, priority: body.priority, callbackUrl: null, rowLocation: 'row' });
     res.locals.jobId = record.id;

@@ -2,7 +2,7 @@ import type { InputDtype, ModelManifest } from '../manifest';
 import { rowElements } from '../manifest';
 import type { DecodedChunk } from './chunk-codec';
 
-export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | string[];
+export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[];
 
 /** A graph input ready to wrap in an ONNX Runtime tensor (kept free of ORT types). */
 export interface FeedData {
@@ -21,6 +21,8 @@ function allocate(dtype: InputDtype, length: number): TensorData {
       return new Int32Array(length);
     case 'int64':
       return new BigInt64Array(length);
+    case 'uint8':
+      return new Uint8Array(length);
     case 'string':
       return new Array<string>(length);
   }
@@ -35,6 +37,13 @@ export function buildFeeds(manifest: ModelManifest, chunks: readonly DecodedChun
   const feeds = new Map<string, FeedData>();
   for (const input of manifest.inputs) {
     const perRow = rowElements(input.shape);
+    const dims = [rows, ...input.shape.slice(1)];
+    const only = chunks.length === 1 ? chunks[0]?.inputs.get(input.name) : undefined;
+    // A lone chunk stored in the graph's own element type goes in as it is: no copy (bytes of images, most often).
+    if (only !== undefined && !Array.isArray(only) && sameElementType(only, input.dtype) && only.length === rows * perRow) {
+      feeds.set(input.name, { dtype: input.dtype, data: only, dims });
+      continue;
+    }
     const data = allocate(input.dtype, rows * perRow);
     let offset = 0;
     for (const chunk of chunks) {
@@ -51,7 +60,6 @@ export function buildFeeds(manifest: ModelManifest, chunks: readonly DecodedChun
       }
       offset += length;
     }
-    const dims = [rows, ...input.shape.slice(1)];
     feeds.set(input.name, { dtype: input.dtype, data, dims });
   }
   return feeds;
@@ -67,4 +75,13 @@ export function sliceChunk(manifest: ModelManifest, chunk: DecodedChunk, start: 
     inputs.set(input.name, Array.isArray(source) ? source.slice(start * perRow, (start + count) * perRow) : source.subarray(start * perRow, (start + count) * perRow));
   }
   return { rows: count, inputs, ids: chunk.ids ? chunk.ids.slice(start, start + count) : null };
+}
+
+function sameElementType(data: Float32Array | Float64Array | Int32Array | Uint8Array, dtype: InputDtype): boolean {
+  return (
+    (dtype === 'uint8' && data instanceof Uint8Array) ||
+    (dtype === 'float32' && data instanceof Float32Array) ||
+    (dtype === 'float64' && data instanceof Float64Array) ||
+    (dtype === 'int32' && data instanceof Int32Array)
+  );
 }
