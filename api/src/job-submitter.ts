@@ -1,7 +1,5 @@
-import type { FlowProducer, Queue } from 'bullmq';
 import {
   ChunkEncoder,
-  enqueueJob,
   idempotencyClaimName,
   newJobId,
   ProblemError,
@@ -10,7 +8,7 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
-  type RunChunkData,
+  type QueueShards,
 } from '@onnx-batch/shared';
 import type { ModelSelection } from './model-router';
 
@@ -57,8 +55,7 @@ export interface SubmitterHooks {
 export class JobSubmitter {
   constructor(
     private readonly store: JobStore,
-    private readonly chunks: Queue<RunChunkData>,
-    private readonly flows: FlowProducer,
+    private readonly queues: QueueShards,
     private readonly config: Pick<
       Config,
       'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS' | 'MAX_ACTIVE_JOBS_PER_TENANT'
@@ -145,7 +142,15 @@ export class JobSubmitter {
       const idempotency = claim && request.idempotency ? { claim, bodyHash: request.idempotency.bodyHash() } : undefined;
       for (let attempt = 1; ; attempt++) {
         const outcome = await this.store.commit(record, { lastInput, idempotency });
-        if (outcome.state === 'committed') break;
+        if (outcome.state === 'committed') {
+          // Answered 202 all the same: the job is committed on the primary and will run; only a
+          // fail-over before a replica catches up could lose it (docs/operations.md, Sentinel).
+          const replicas = outcome.replicas;
+          if (replicas && replicas.acknowledged < replicas.wanted) {
+            this.logger.warn('job committed but not yet on enough Redis replicas', { jobId: id, acknowledged: replicas.acknowledged, wanted: replicas.wanted });
+          }
+          break;
+        }
         if (outcome.state === 'lost') {
           throw new ProblemError(
             'OB_ERR_STAGING_LOST',
@@ -186,7 +191,7 @@ export class JobSubmitter {
     const warn = (message: string) => (error: unknown) => this.logger.warn(message, { jobId: id, error: String(error) });
     this.store.addActiveJob(record.tenant, id).catch(warn('could not count an active job'));
     try {
-      await enqueueJob(this.chunks, this.flows, record, this.config);
+      await this.queues.enqueue(record, this.config);
       this.store.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
     } catch (error) {
       warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { JobStatus } from './contracts';
 import { JOB_STATUSES } from './contracts';
 import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
@@ -10,7 +10,9 @@ import { COMMIT_JOB } from './lua/commit-job';
 import { COMPLETE_CHUNK } from './lua/complete-chunk';
 import { RECORD_WEBHOOK } from './lua/record-webhook';
 import { REMOVE_JOB } from './lua/remove-job';
+import { isCluster, type RedisClient } from './redis';
 import { jobTag, RedisKeys, type IdempotencyClaimName } from './redis-keys';
+import type { ReplicaWait } from './replica-wait';
 
 /** The job record as stored in its hash. */
 export interface JobRecord {
@@ -52,7 +54,7 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
   '2': 'finished',
 };
 
-interface ScriptedRedis extends Redis {
+interface ScriptedCommands {
   beginChunkBuffer(job: string, input: string, output: string, now: string, chunk: number): Promise<(Buffer | null)[]>;
   commitJob(job: string, outbox: string, claim: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
   removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
@@ -60,6 +62,8 @@ interface ScriptedRedis extends Redis {
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
   recordWebhook(job: string, ...argv: string[]): Promise<number>;
 }
+
+type ScriptedRedis = (Redis | Cluster) & ScriptedCommands;
 
 export interface CommitOptions {
   /** The last chunk's encoded input, written by the commit itself (it was not staged). */
@@ -69,7 +73,8 @@ export interface CommitOptions {
 }
 
 export type CommitOutcome =
-  | { state: 'committed' }
+  /** `replicas`: when commits wait for replicas (REDIS_WAIT_REPLICAS), how many acknowledged it, of how many wanted. */
+  | { state: 'committed'; replicas?: { acknowledged: number; wanted: number } }
   /** The Idempotency-Key already names an existing job; nothing was written. */
   | { state: 'claimed'; jobId: string; bodyHash: string }
   /** A staged input expired or was evicted before the commit; nothing was written. */
@@ -98,12 +103,17 @@ export class JobStore {
   readonly keys: RedisKeys;
   private readonly redis: ScriptedRedis;
 
+  /** The connection commits run on: the store's own, or the one replicas are waited for on. */
+  private readonly committer: ScriptedRedis;
+
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     private readonly ttlSeconds: number,
     /** Encrypts chunk inputs and results at rest (ENCRYPTION_KEY); null stores them in clear. */
     private readonly cipher: AtRestCipher | null = null,
+    /** Commits wait for replicas (REDIS_WAIT_REPLICAS): they run on this WAIT's own connection. */
+    private readonly replicaWait: ReplicaWait | null = null,
   ) {
     this.keys = new RedisKeys(prefix);
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
@@ -113,6 +123,8 @@ export class JobStore {
     redis.defineCommand('commitJob', { numberOfKeys: 3, lua: COMMIT_JOB });
     redis.defineCommand('removeJob', { numberOfKeys: 2, lua: REMOVE_JOB });
     this.redis = redis as ScriptedRedis;
+    replicaWait?.redis.defineCommand('commitJob', { numberOfKeys: 3, lua: COMMIT_JOB });
+    this.committer = (replicaWait?.redis ?? redis) as ScriptedRedis;
   }
 
   /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits (or is kept alive). */
@@ -133,7 +145,8 @@ export class JobStore {
    * Makes a staged job real, atomically (one Lua script, see lua/commit-job.ts): claims its
    * Idempotency-Key, checks every staged input still exists, writes the record and the job's
    * outbox entry. The last chunk's input may come along (`lastInput`), saving a round trip (a
-   * 1-row job is one script). Nothing is written unless the answer is `committed`.
+   * 1-row job is one script). Nothing is written unless the answer is `committed`. With a
+   * ReplicaWait, a commit is answered once enough replicas have it, or its timeout passed.
    */
   async commit(record: JobRecord, options: CommitOptions = {}): Promise<CommitOutcome> {
     const key = this.keys.job(record.id);
@@ -142,9 +155,12 @@ export class JobStore {
     const claimValue = options.idempotency ? `${key} ${record.id} ${options.idempotency.bodyHash}` : '';
     const last = options.lastInput ? sealAtRest(this.cipher, options.lastInput, inputPlace(record.id, staged)) : '';
     const fields = Object.entries(serialise(record)).flat();
-    const reply = await this.redis.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, staged, last, claimValue, Date.now(), record.id, ...fields);
+    const reply = await this.committer.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, staged, last, claimValue, Date.now(), record.id, ...fields);
     const state = String(reply[0]);
-    if (state === 'committed') return { state };
+    if (state === 'committed') {
+      if (!this.replicaWait) return { state };
+      return { state, replicas: { acknowledged: await this.replicaWait.wait(), wanted: this.replicaWait.replicas } };
+    }
     if (state === 'lost') return { state, chunk: Number(reply[1]) };
     const claim = String(reply[1]);
     const first = claim.indexOf(' ');
@@ -159,6 +175,13 @@ export class JobStore {
 
   /** Outbox entries committed before `before` (ms), at most `limit` per tag: jobs an API may have left unqueued. */
   async staleOutboxEntries(before: number, limit: number): Promise<string[]> {
+    if (isCluster(this.redis)) {
+      // A cluster pipeline must stay on one node: one command per outbox (each in its own slot).
+      const replies = await Promise.all(
+        this.keys.outboxes().map((outbox) => this.redis.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit).catch(() => [] as string[])),
+      );
+      return replies.flat();
+    }
     const pipeline = this.redis.pipeline();
     for (const outbox of this.keys.outboxes()) pipeline.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit);
     const replies = (await pipeline.exec()) ?? [];
@@ -179,15 +202,21 @@ export class JobStore {
     const key = this.keys.tenantActive(tenant);
     const ids = await this.redis.zrange(key, '0', '-1');
     if (ids.length === 0) return 0;
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.keys.job(id), 'status');
-    const statuses = ((await pipeline.exec()) ?? []).map(([, status]) => status as string | null);
+    const statuses = await this.jobStatuses(ids);
     const finished = ids.filter((_, i) => {
       const status = statuses[i];
       return status === null || status === undefined || status === 'completed' || status === 'failed' || status === 'cancelled';
     });
     if (finished.length > 0) await this.redis.zrem(key, ...finished);
     return ids.length - finished.length;
+  }
+
+  /** The status of each job (null when it is gone): one pipeline, or on a cluster one command per job (jobs live in many slots). */
+  private async jobStatuses(ids: string[]): Promise<(string | null)[]> {
+    if (isCluster(this.redis)) return Promise.all(ids.map((id) => this.redis.hget(this.keys.job(id), 'status')));
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.job(id), 'status');
+    return ((await pipeline.exec()) ?? []).map(([, status]) => status as string | null);
   }
 
   async addActiveJob(tenant: string, id: string): Promise<void> {

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { FlowProducer, Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
 import {
-  enqueueJob,
-  isJobEnqueued,
   parseChunkJobId,
+  QueueName,
   type Config,
   type FinalizeBatchData,
   type JobStore,
   type Logger,
+  type QueueShards,
+  type RedisClient,
   type RunChunkData,
 } from '@onnx-batch/shared';
 import type { BatchFinalizer } from './batch-finalizer';
@@ -22,10 +22,9 @@ const OUTBOX_BATCH = 100;
 
 export interface ReconcilerDeps {
   store: JobStore;
-  redis: Redis;
-  chunks: Queue<RunChunkData>;
-  batches: Queue<FinalizeBatchData>;
-  flows: FlowProducer;
+  redis: RedisClient;
+  /** The chunk queues (and their flows' parents), every shard. */
+  queues: QueueShards;
   processor: ChunkProcessor;
   finalizer: BatchFinalizer;
   /** Judges rollouts' auto-rollback rules on the same cadence, by the same one worker. */
@@ -78,10 +77,10 @@ export class Reconciler {
   /** A BullMQ job failed (maybe only this attempt): when it failed for good, make sure its job can end. */
   async onFailed(job: Job, reason: string): Promise<void> {
     if (!(await job.isFailed())) return; // it will be retried
-    if (job.queueName === this.deps.chunks.name) {
+    if (job.queueName === QueueName.Chunks) {
       const { jobId, chunk } = job.data as RunChunkData;
       await this.failChunk(jobId, chunk, reason);
-    } else if (job.queueName === this.deps.batches.name) {
+    } else if (job.queueName === QueueName.Batches) {
       await this.deps.finalizer.finalize((job.data as FinalizeBatchData).jobId);
     }
   }
@@ -100,11 +99,11 @@ export class Reconciler {
 
   /** Committed jobs still in their outbox after the grace period: queue them unless they are. */
   private async queueOrphans(before: number): Promise<void> {
-    const { store, chunks, batches, flows, config, logger } = this.deps;
+    const { store, queues, config, logger } = this.deps;
     for (const id of await store.staleOutboxEntries(before, OUTBOX_BATCH)) {
       const record = await store.get(id);
-      if (record && record.status === 'queued' && !(await isJobEnqueued(chunks, batches, record))) {
-        await enqueueJob(chunks, flows, record, config);
+      if (record && record.status === 'queued' && !(await queues.isEnqueued(record))) {
+        await queues.enqueue(record, config);
         logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
       }
       await store.markQueued(id);
@@ -113,13 +112,14 @@ export class Reconciler {
 
   /** Chunk and finalize jobs that failed for good recently: their rows are recorded (a no-op when they were). */
   private async failAbandonedChunks(now: number): Promise<void> {
-    const { redis, chunks, batches } = this.deps;
+    const { redis, queues } = this.deps;
     const overlap = this.deps.config.RECOVERY_INTERVAL_MS * 2;
     const since = String(Math.max(now - FAILED_LOOKBACK_MS, this.failedSweptUntil - overlap));
     this.failedSweptUntil = now;
+    const failedIds = (queue: { keys: { failed?: string } }): Promise<string[]> => redis.zrangebyscore(queue.keys.failed ?? '', since, '+inf');
     const [chunkIds, batchIds] = await Promise.all([
-      redis.zrangebyscore(chunks.keys.failed ?? '', since, '+inf'),
-      redis.zrangebyscore(batches.keys.failed ?? '', since, '+inf'),
+      Promise.all(queues.all.map((shard) => failedIds(shard.chunks))).then((ids) => ids.flat()),
+      Promise.all(queues.all.map((shard) => failedIds(shard.batches))).then((ids) => ids.flat()),
     ]);
     for (const bullId of chunkIds) {
       const parsed = parseChunkJobId(bullId);

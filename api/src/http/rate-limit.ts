@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { ProblemError, type Logger } from '@onnx-batch/shared';
 
@@ -7,7 +7,7 @@ import { ProblemError, type Logger } from '@onnx-batch/shared';
  * Requests per minute per API key, counted in Redis so every API replica shares the budget.
  * If Redis cannot be asked, the request goes through: the submit itself will fail clearly.
  */
-export function rateLimit(redis: Redis, keyPrefix: string, perMinute: number, logger: Logger): RequestHandler {
+export function rateLimit(redis: RedisClient, keyPrefix: string, perMinute: number, logger: Logger): RequestHandler {
   if (perMinute <= 0) return (_req, _res, next) => next();
   const limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix, points: perMinute, duration: 60 });
   return async (req, res, next) => {
