@@ -27,7 +27,7 @@ export function createApiOps(deps: {
   const existing = deps.existing ?? [];
   const created: Queue[] = [];
   for (const name of Object.values(QueueName)) {
-    if (existing.some((q) => q.name === name)) continue;
+    if (existing.some((q) => (q.name as QueueName) === name)) continue;
     const queue = createQueue(name, deps.redis, deps.config);
     queue.on('error', (error: Error) => deps.logger.warn('queue error', { queue: name, error: error.message }));
     created.push(queue);

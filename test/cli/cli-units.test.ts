@@ -40,7 +40,7 @@ function status(done: number, total: number, state: JobStatusAnswer['status'] = 
   return {
     jobId: 'job-1',
     status: state,
-    model: { name: 'iris', version: '2' },
+    model: { name: 'iris', version: '2', route: 'pinned' },
     progress: { done, total, failed: 0 },
     createdAt: '2026-01-01T00:00:00.000Z',
     startedAt: null,

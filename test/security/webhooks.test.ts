@@ -478,6 +478,8 @@ describe('webhook delivery checks the address again when it sends', () => {
       tenant: 'default',
       model: 'iris',
       version: '1',
+      route: 'pinned',
+      rolloutRevision: 0,
       status: 'completed',
       total: 1,
       done: 1,

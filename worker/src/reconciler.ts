@@ -77,10 +77,11 @@ export class Reconciler {
   /** A BullMQ job failed (maybe only this attempt): when it failed for good, make sure its job can end. */
   async onFailed(job: Job, reason: string): Promise<void> {
     if (!(await job.isFailed())) return; // it will be retried
-    if (job.queueName === QueueName.Chunks) {
+    const queue = job.queueName as QueueName;
+    if (queue === QueueName.Chunks) {
       const { jobId, chunk } = job.data as RunChunkData;
       await this.failChunk(jobId, chunk, reason);
-    } else if (job.queueName === QueueName.Batches) {
+    } else if (queue === QueueName.Batches) {
       await this.deps.finalizer.finalize((job.data as FinalizeBatchData).jobId);
     }
   }
