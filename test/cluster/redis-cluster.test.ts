@@ -123,7 +123,10 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     const big = await uploadIrisNdjson(clusterUrl, 200_000);
     expect(big.status).toBe(202);
     const bigId = String((JSON.parse(big.text) as { jobId: string }).jobId);
-    const small = await postJson(`${clusterUrl}/v1/batch-predict`, { model: 'iris', version: '2', inputs: smallRows(7) });
+    // Under an Idempotency-Key: its claim shares the job's slot (commit and remove touch both).
+    const body = { model: 'iris', version: '2', inputs: smallRows(7) };
+    const small = await postJson(`${clusterUrl}/v1/batch-predict`, body, { 'idempotency-key': 'cluster-small-7' });
+    const again = await postJson(`${clusterUrl}/v1/batch-predict`, body, { 'idempotency-key': 'cluster-small-7' });
     const smallId = String(small.body.jobId);
 
     // Act
@@ -137,10 +140,12 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     const after = await finishedJob(clusterUrl, bigId);
     expect(after.status).toBe('cancelled');
     expect((after.progress as { done: number }).done).toBeLessThan(200_000);
+    expect(small.status).toBe(202);
+    expect(again.body.jobId).toBe(smallId);
     expect(deleted.status).toBe(204);
     expect((await getJson(`${clusterUrl}/v1/batch-result/${smallId}`)).status).toBe(404);
     const everyKey = (await cluster.keysPerMaster(clusterEnv.REDIS_PREFIX)).flat();
-    expect(everyKey.filter((key) => key.includes(smallId.slice(2)))).toEqual([]);
+    expect(everyKey.filter((key) => key.includes(smallId.slice(2)) || key.includes(':idem:'))).toEqual([]);
     // A cancelled job's staged inputs are dropped at once.
     expect(everyKey.filter((key) => key.includes(bigId.slice(2)) && key.includes(':in:'))).toEqual([]);
   }, 60_000);
