@@ -12,6 +12,7 @@ export function configTable() {
   const shown = (name, spec) => {
     if (name === 'WORKERS') return 'number of CPUs';
     if (name === 'MODELS_DIR') return '`models/` of the checkout';
+    if (name === 'REDIS_WAIT_REPLICAS') return '`1` with REDIS_SENTINELS, else `0`';
     return spec.default === '' ? '(empty)' : `\`${spec.default}\``;
   };
   const rows = Object.entries(CONFIG_VARIABLES).map(([name, spec]) => `| \`${name}\` | ${shown(name, spec)} | ${spec.doc.replace(/\|/g, '\\|')} |`);

@@ -32,6 +32,8 @@ let redisDir = null;
 let stopping = false;
 
 async function ensureRedis() {
+  // Sentinel, Cluster and TLS set-ups are the operator's: the services connect (and retry) themselves.
+  if (config.REDIS_CLUSTER_NODES || config.REDIS_SENTINELS || config.REDIS_URL.startsWith('rediss://')) return;
   const url = new URL(config.REDIS_URL);
   const host = url.hostname || '127.0.0.1';
   const port = Number(url.port || 6379);

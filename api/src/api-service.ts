@@ -1,12 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import {
   AtRestCipher,
   callbackUrlChecker,
-  createFlowProducer,
-  createQueue,
-  createRedis,
+  connectRedis,
   createWebhookQueue,
   enqueueWebhook,
   JobStore,
@@ -14,22 +12,23 @@ import {
   PROBLEM_CONTENT_TYPE,
   ModelRepository,
   PredictionCache,
-  QueueName,
+  QueueShards,
   readRolloutReport,
+  replicaWaitFor,
   RolloutStore,
   type Config,
   type Logger,
-  type ChunkQueue,
 } from '@onnx-batch/shared';
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
 import { JobEvents } from './job-events';
-import { ChunkEnqueuer } from './chunk-enqueuer';
+import { ShardedEnqueuer } from './chunk-enqueuer';
 import { JobSubmitter, type SubmitterHooks } from './job-submitter';
 import { ModelRouter } from './model-router';
 import { createApiOps } from './ops';
 import { registerRolloutGauges } from './rollout-metrics';
 import { startSchedules } from './schedules/schedules';
+import { createApiServer } from './tls-server';
 
 export interface ApiService {
   readonly server: Server;
@@ -53,24 +52,25 @@ export async function startApiService(config: Config, logger: Logger, options: A
   const repository = await ModelRepository.open(config.MODELS_DIR);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
-  const redis = createRedis(config.REDIS_URL);
-  const subscriber = createRedis(config.REDIS_URL);
+  const redis = connectRedis(config);
+  const subscriber = connectRedis(config);
   // Job-store commands of concurrent requests share network writes (auto-pipelining); BullMQ keeps its own connection.
-  const storeRedis = createRedis(config.REDIS_URL, { enableAutoPipelining: true });
-  for (const connection of [redis, subscriber, storeRedis]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
-  const store = new JobStore(storeRedis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
+  const storeRedis = connectRedis(config, { enableAutoPipelining: true });
+  const replicaWait = replicaWaitFor(config);
+  for (const connection of [redis, subscriber, storeRedis, ...(replicaWait ? [replicaWait.redis] : [])]) {
+    connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  }
+  const store = new JobStore(storeRedis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config), replicaWait);
   const webhooks = createWebhookQueue(redis, config);
   webhooks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
-  const chunks = createQueue(QueueName.Chunks, redis, config) as ChunkQueue;
-  chunks.on('error', (error: Error) => logger.warn('queue error', { error: error.message }));
+  const queues = QueueShards.open(redis, config);
+  queues.onError((error: Error) => logger.warn('queue error', { error: error.message }));
   const events = new JobEvents(subscriber, store.keys.finishedChannel(), logger);
   const rollouts = new RolloutStore(storeRedis, store.keys, subscriber);
   const router = new ModelRouter(repository, rollouts);
   const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(storeRedis, store.keys, config) : null;
-  const flows = createFlowProducer(redis, config);
-  flows.on('error', (error: Error) => logger.warn('flow producer error', { error: error.message }));
-  const submitter = new JobSubmitter(store, new ChunkEnqueuer(chunks, flows, config), config, logger, options.submitterHooks);
-  const ops = createApiOps({ config, logger, redis, store, submitter, existing: [chunks, webhooks] });
+  const submitter = new JobSubmitter(store, new ShardedEnqueuer(queues, config), config, logger, options.submitterHooks);
+  const ops = createApiOps({ config, logger, redis, store, submitter, existing: [...queues.queues(), webhooks] });
   registerRolloutGauges(ops.metrics.registry, async () => {
     const reports = await Promise.all(
       repository.list().map(async (entry) => {
@@ -117,25 +117,30 @@ export async function startApiService(config: Config, logger: Logger, options: A
     adminQueues: ops.queues,
     schedules: schedules?.service,
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    // Express's router gives up on a request target it cannot parse (`GET http://[::1`) and its
-    // default final handler would answer text/html; answer problem+json instead.
-    const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: () => void) => void;
-    const s = createServer((req, res) =>
+  // Express's router gives up on a request target it cannot parse (`GET http://[::1`) and its
+  // default final handler would answer text/html; answer problem+json instead.
+  const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: () => void) => void;
+  const listening = await createApiServer(
+    config,
+    (req, res) =>
       handle(req, res, () => {
         res.statusCode = 400;
         res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
         res.end(JSON.stringify(makeProblem('OB_ERR_INVALID_REQUEST', 'the request target cannot be parsed')));
       }),
-    ).listen(config.PORT, host, () => resolve(s));
-    s.once('error', reject);
+    logger,
+  );
+  const server = listening.server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, host, () => resolve());
   });
   // While closing, answers end their connection so idle keep-alive clients do not hold the exit.
   server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
     if (closing) res.setHeader('Connection', 'close');
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  const url = `${listening.protocol}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   logger.info('api listening', {
     url,
     models: repository.list().map((m) => `${m.name}@${m.versions.map((v) => v.manifest.version).join(',')}`),
@@ -149,6 +154,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     async close() {
       closing = true;
       await new Promise<void>((resolve) => {
+        listening.stopWatching();
         server.close(() => resolve());
         server.closeIdleConnections();
       });
@@ -156,11 +162,11 @@ export async function startApiService(config: Config, logger: Logger, options: A
       repository.close();
       await events.close();
       await ops.close();
-      await chunks.close();
-      await flows.close();
+      await queues.close();
       await webhooks.close();
       await storeRedis.quit().catch(() => storeRedis.disconnect());
       await redis.quit().catch(() => redis.disconnect());
+      if (replicaWait) await replicaWait.redis.quit().catch(() => replicaWait.redis.disconnect());
     },
   };
 }

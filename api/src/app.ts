@@ -1,7 +1,6 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Redis } from 'ioredis';
-import type { Config, JobRecord, JobStore, Logger, ModelManifest, ModelRepository, PredictionCache, RolloutStore } from '@onnx-batch/shared';
+import type { Config, JobRecord, JobStore, Logger, ModelManifest, ModelRepository, PredictionCache, RedisClient, RolloutStore } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';
@@ -21,7 +20,7 @@ import type { ScheduleService } from './schedules/schedule-service';
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   repository: ModelRepository;
   store: JobStore;
   submitter: JobSubmitter;

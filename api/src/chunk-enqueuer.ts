@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { FlowProducer } from 'bullmq';
-import { chunkGroupJobId, enqueueJob, JobName, type ChunkQueue, type Config, type EnqueuedJob, type RunChunkGroupData } from '@onnx-batch/shared';
+import { chunkGroupJobId, enqueueJob, JobName, type ChunkQueue, type Config, type EnqueuedJob, type QueueShards, type RunChunkGroupData } from '@onnx-batch/shared';
 
 /** Most one-chunk jobs one group carries. */
 export const MAX_GROUP = 64;
+
+/** Queues committed jobs (the submitter's view). */
+export interface JobEnqueuer {
+  enqueue(job: EnqueuedJob): Promise<void>;
+}
 
 interface Waiting {
   job: EnqueuedJob;
@@ -18,7 +23,7 @@ interface Waiting {
  * (`run-chunk-group`, up to MAX_GROUP of the same priority). A lone job never waits: it is
  * queued at once as its own chunk job. Multi-chunk jobs are flows, as before (shared/queues.ts).
  */
-export class ChunkEnqueuer {
+export class ChunkEnqueuer implements JobEnqueuer {
   private readonly waiting = new Map<number, Waiting[]>();
   private busy = false;
 
@@ -68,5 +73,21 @@ export class ChunkEnqueuer {
     }
     const data: RunChunkGroupData = { chunks: group.map((w) => ({ jobId: w.job.id, chunk: 0 })) };
     await this.chunks.add(JobName.RunChunkGroup, data, { jobId: chunkGroupJobId(randomUUID()), priority });
+  }
+}
+
+/** One ChunkEnqueuer per queue shard (QUEUE_SHARDS): a job goes to its shard, groups form within one. */
+export class ShardedEnqueuer implements JobEnqueuer {
+  private readonly shards: ChunkEnqueuer[];
+
+  constructor(
+    private readonly queues: QueueShards,
+    config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>,
+  ) {
+    this.shards = queues.all.map((shard) => new ChunkEnqueuer(shard.chunks, shard.flows, config));
+  }
+
+  enqueue(job: EnqueuedJob): Promise<void> {
+    return (this.shards[this.queues.forJob(job.id).index] as ChunkEnqueuer).enqueue(job);
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import type { Logger } from '@onnx-batch/shared';
 
 /**
@@ -10,7 +10,7 @@ export class JobEvents {
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly channel: string,
     logger: Logger,
   ) {

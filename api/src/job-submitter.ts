@@ -9,7 +9,7 @@ import {
   type JobStore,
   type Logger,
 } from '@onnx-batch/shared';
-import type { ChunkEnqueuer } from './chunk-enqueuer';
+import type { JobEnqueuer } from './chunk-enqueuer';
 import type { ModelSelection } from './model-router';
 
 /** Most row errors reported for one rejected JSON batch; validation stops there. */
@@ -55,7 +55,7 @@ export interface SubmitterHooks {
 export class JobSubmitter {
   constructor(
     private readonly store: JobStore,
-    private readonly enqueuer: ChunkEnqueuer,
+    private readonly enqueuer: JobEnqueuer,
     private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'MAX_ACTIVE_JOBS_PER_TENANT'>,
     private readonly logger: Logger,
     private readonly hooks: SubmitterHooks = {},
@@ -142,6 +142,12 @@ export class JobSubmitter {
       for (let attempt = 1; ; attempt++) {
         const outcome = await this.store.commit(record, { lastInput, idempotency, activeLimit: this.config.MAX_ACTIVE_JOBS_PER_TENANT });
         if (outcome.state === 'committed') {
+          // Answered 202 all the same: the job is committed on the primary and will run; only a
+          // fail-over before a replica catches up could lose it (docs/operations.md, Sentinel).
+          const replicas = outcome.replicas;
+          if (replicas && replicas.acknowledged < replicas.wanted) {
+            this.logger.warn('job committed but not yet on enough Redis replicas', { jobId: id, acknowledged: replicas.acknowledged, wanted: replicas.wanted });
+          }
           if (!outcome.countedActive) this.store.addActiveJob(record.tenant, id).catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
           break;
         }

@@ -125,7 +125,8 @@ export class ApiMetrics {
       this.queues.map(async (queue) => {
         try {
           const counts = await withTimeout(queue.getJobCounts(...QUEUE_STATES), QUEUE_COLLECT_TIMEOUT_MS);
-          for (const state of QUEUE_STATES) gauge.set({ queue: queue.name, state }, counts[state] ?? 0);
+          // inc, not set: the shards of a queue (QUEUE_SHARDS) add up under its name.
+          for (const state of QUEUE_STATES) gauge.inc({ queue: queue.name, state }, counts[state] ?? 0);
         } catch (error) {
           this.collectErrors.inc({ queue: queue.name });
           this.logger.warn('could not read queue counts for metrics', { queue: queue.name, error: (error as Error).message });

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import { createQueue, QueueName, type Config, type JobStore, type Logger } from '@onnx-batch/shared';
 import type { JobSubmitter } from './job-submitter';
 import { ApiMetrics } from './metrics';
@@ -7,7 +7,7 @@ import { ApiMetrics } from './metrics';
 /** What the API process adds for operators: its metrics and the queues they and Bull Board read. */
 export interface ApiOps {
   readonly metrics: ApiMetrics;
-  /** One BullMQ Queue per QueueName, sharing the API's Redis connection. */
+  /** The BullMQ queues of every QueueName (each shard of the chunk queues), sharing the API's Redis connection. */
   readonly queues: readonly Queue[];
   close(): Promise<void>;
 }
@@ -19,21 +19,21 @@ export interface ApiOps {
 export function createApiOps(deps: {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   store: JobStore;
   submitter: JobSubmitter;
   existing?: readonly Queue[];
 }): ApiOps {
-  const existing = new Map((deps.existing ?? []).map((q) => [q.name, q]));
+  const existing = deps.existing ?? [];
   const created: Queue[] = [];
-  const queues = Object.values(QueueName).map((name) => {
-    const known = existing.get(name);
-    if (known) return known;
+  for (const name of Object.values(QueueName)) {
+    if (existing.some((q) => (q.name as QueueName) === name)) continue;
     const queue = createQueue(name, deps.redis, deps.config);
     queue.on('error', (error: Error) => deps.logger.warn('queue error', { queue: name, error: error.message }));
     created.push(queue);
-    return queue;
-  });
+  }
+  // Every shard of the chunk queues is there (QUEUE_SHARDS): metrics add them up by queue name.
+  const queues = [...existing, ...created];
   const metrics = new ApiMetrics(queues, deps.logger);
   metrics.instrument({ submitter: deps.submitter, store: deps.store });
   return {

@@ -1,5 +1,7 @@
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { rootCertificates } from 'node:tls';
+import { Agent } from 'undici';
 import { OnnxBatchError, UnreachableError, WaitTimeoutError } from './errors';
 import { STREAM_CONTENT_TYPE, type OutputFormat, type StreamFormat } from './formats';
 import { jsonArrayText, ndjsonValues, splitLines } from './ndjson';
@@ -12,6 +14,8 @@ export interface OnnxBatchClientOptions {
   apiKey?: string;
   /** `User-Agent` of every request. @defaultValue `onnx-batch-client` */
   userAgent?: string;
+  /** PEM certificate(s) of a CA to trust for `https://` besides Node's own (a private CA's server certificate). */
+  ca?: string | Buffer;
 }
 
 /** Options every call takes. */
@@ -84,6 +88,8 @@ export class OnnxBatchClient {
   private readonly base: string;
   private readonly apiKey: string | undefined;
   private readonly userAgent: string;
+  /** Connections that trust `ca` too; undefined: fetch's default. */
+  private readonly dispatcher: Agent | undefined;
 
   constructor(options: OnnxBatchClientOptions) {
     let parsed: URL;
@@ -96,6 +102,7 @@ export class OnnxBatchClient {
     this.base = parsed.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
     this.userAgent = options.userAgent ?? 'onnx-batch-client';
+    this.dispatcher = options.ca === undefined ? undefined : new Agent({ connect: { ca: [...rootCertificates, options.ca.toString()] } });
   }
 
   /** Base URL requests go to (no trailing slash). */
@@ -249,6 +256,7 @@ export class OnnxBatchClient {
         headers,
         body,
         signal: options.signal,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
         // A streamed body: `redirect: 'error'` is what keeps memory bounded. With any other mode
         // fetch clones the request, which tees the body, and the branch never sent keeps every
         // chunk until the upload ends (a 1 GB file = 1 GB of memory). A redirect could not be

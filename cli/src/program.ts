@@ -26,6 +26,7 @@ const TTY_PROGRESS_SECONDS = 1;
 interface ConnectionOptions {
   url: string;
   apiKey?: string;
+  caFile?: string;
   quiet?: boolean;
 }
 
@@ -85,7 +86,8 @@ Exit codes:
 
 Environment:
   ONNX_BATCH_URL      server base URL (default ${DEFAULT_URL})
-  ONNX_BATCH_API_KEY  API key, sent as 'Authorization: Bearer <key>'`;
+  ONNX_BATCH_API_KEY  API key, sent as 'Authorization: Bearer <key>'
+  ONNX_BATCH_CA_FILE  PEM file of a CA to trust for https:// (a private CA), besides the usual ones`;
 
 /** Builds the `onnx-batch` command. Actions resolve with the exit code they chose. */
 export function buildProgram(io: CliIo, signal: AbortSignal, setExitCode: (code: ExitCode) => void): Command {
@@ -104,11 +106,18 @@ export function buildProgram(io: CliIo, signal: AbortSignal, setExitCode: (code:
       .command(name)
       .addOption(new Option('--url <url>', 'server base URL').env('ONNX_BATCH_URL').default(DEFAULT_URL))
       .addOption(new Option('--api-key <key>', 'API key (prefer the environment variable: arguments show in ps)').env('ONNX_BATCH_API_KEY'))
+      .addOption(new Option('--ca-file <file>', 'PEM file of a CA to trust for https:// besides the usual ones').env('ONNX_BATCH_CA_FILE'))
       .option('-q, --quiet', 'no progress or summary on stderr (errors are still printed)');
 
   const clientOf = (opts: ConnectionOptions): OnnxBatchClient => {
+    let ca: Buffer | undefined;
     try {
-      return new OnnxBatchClient({ url: opts.url, apiKey: opts.apiKey, userAgent: `onnx-batch-cli/${cliVersion()}` });
+      ca = opts.caFile ? readFileSync(opts.caFile) : undefined;
+    } catch (error) {
+      throw new UsageError(`--ca-file: cannot read ${opts.caFile}: ${(error as Error).message}`);
+    }
+    try {
+      return new OnnxBatchClient({ url: opts.url, apiKey: opts.apiKey, userAgent: `onnx-batch-cli/${cliVersion()}`, ca });
     } catch (error) {
       throw new UsageError(`--url: ${(error as Error).message}`);
     }

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import { parseEncryptionKey } from './crypto/at-rest';
+import { parseRedisEndpoints } from './redis-endpoints';
 import { checkWebhookSecret, parseWebhookSecrets } from './webhooks/signature';
 import { parseAllowList } from './webhooks/ssrf-guard';
 
@@ -13,9 +14,21 @@ import { parseAllowList } from './webhooks/ssrf-guard';
 export const CONFIG_VARIABLES = {
   PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, doc: 'HTTP port of the API.' },
   HOST: { type: 'string', default: '127.0.0.1', doc: 'Interface the API listens on.' },
+  TLS_CERT_FILE: { type: 'string', default: '', doc: 'PEM certificate (chain) the API serves HTTPS with, together with TLS_KEY_FILE. Empty: plain HTTP.' },
+  TLS_KEY_FILE: { type: 'string', default: '', doc: 'PEM private key of TLS_CERT_FILE.' },
+  TLS_RELOAD_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 86_400_000, default: 60_000, doc: 'How often the API looks for a renewed TLS_CERT_FILE / TLS_KEY_FILE on disk and starts serving it, without a restart.' },
   METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 9464, doc: 'Port of a worker process\'s Prometheus `/metrics` (and `/livez`) server, on HOST (0 = none). The API serves `/metrics` on PORT.' },
   REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379', doc: 'Redis holding queues, inputs and results (`redis://` or `rediss://`).' },
-  REDIS_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_{}.-]{1,64}$', default: 'onnx-batch', doc: 'Prefix of every Redis key (queues included); `{onnx-batch}` for Redis Cluster.' },
+  REDIS_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_{}.-]{1,64}$', default: 'onnx-batch', doc: 'Prefix of every Redis key (queues included). No braces with REDIS_CLUSTER_NODES: BullMQ\'s keys get the hash tag `{<prefix>}` by themselves, and a job\'s keys must keep their own.' },
+  REDIS_CLUSTER_NODES: { type: 'string', default: '', doc: 'Seed nodes of a Redis Cluster, comma-separated `host:port` (`rediss://host:port`: TLS to every node). When set, REDIS_URL is ignored. See docs/operations.md.' },
+  REDIS_SENTINELS: { type: 'string', default: '', doc: 'Redis Sentinels watching the primary, comma-separated `host:port` (`rediss://host:port`: TLS to the Sentinels and the servers). When set, REDIS_URL is ignored and every process follows the primary through fail-overs.' },
+  REDIS_SENTINEL_NAME: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$', default: 'mymaster', doc: 'Name of the primary the Sentinels watch (`sentinel monitor <name> …`).' },
+  REDIS_PASSWORD: { type: 'string', default: '', secret: true, doc: 'Password of the Redis servers reached through REDIS_CLUSTER_NODES or REDIS_SENTINELS (with REDIS_URL, put it in the URL).' },
+  REDIS_SENTINEL_PASSWORD: { type: 'string', default: '', secret: true, doc: 'Password of the Sentinels themselves (`requirepass` of sentinel.conf), when they have one.' },
+  REDIS_TLS_CA_FILE: { type: 'string', default: '', doc: 'PEM file of the CA(s) to trust for Redis over TLS (`rediss://`). Empty: Node\'s default CAs.' },
+  REDIS_WAIT_REPLICAS: { type: 'integer', minimum: 0, maximum: 16, default: 0, doc: 'Replicas that must have a job\'s commit (Redis `WAIT`) before the API answers 202. Default 1 when REDIS_SENTINELS is set, else 0. A commit not acknowledged in REDIS_WAIT_TIMEOUT_MS is still answered 202, with a warning logged (see docs/operations.md).' },
+  REDIS_WAIT_TIMEOUT_MS: { type: 'integer', minimum: 1, maximum: 60_000, default: 1000, doc: 'How long a commit waits for REDIS_WAIT_REPLICAS replicas.' },
+  QUEUE_SHARDS: { type: 'integer', minimum: 1, maximum: 64, default: 1, doc: 'Chunk queues (each with its batch queue) that jobs are spread over by id; on Redis Cluster each lives in its own slot (`{<prefix>-s<i>}`). Every worker takes from all. Change it only with the queues drained.' },
   MODELS_DIR: { type: 'string', default: '', doc: 'Model repository (`<name>/<version>/model.{onnx,json}`). Default: `models/` of the checkout.' },
   DEFAULT_MODEL: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'iris', doc: 'Model used by the unversioned `/batch-predict` when the body names none.' },
   MODEL_RELOAD_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 2000, doc: 'How often the model repository is rescanned for new or removed versions (0 = never).' },
@@ -76,7 +89,23 @@ const FORMAT_CHECKS: { readonly [K in keyof Vars]?: (value: string) => unknown }
   WEBHOOK_SECRETS: parseWebhookSecrets,
   WEBHOOK_SECRET: checkWebhookSecret,
   WEBHOOK_ALLOW_HOSTS: parseAllowList,
+  REDIS_CLUSTER_NODES: parseRedisEndpoints,
+  REDIS_SENTINELS: parseRedisEndpoints,
 };
+
+/** Settings that are valid alone but not together; each answers what is wrong, or null. */
+const COMBINATION_CHECKS: ((raw: Record<string, unknown>) => string | null)[] = [
+  (raw) => (raw.REDIS_CLUSTER_NODES && raw.REDIS_SENTINELS ? 'REDIS_CLUSTER_NODES and REDIS_SENTINELS are both set: use one' : null),
+  (raw) =>
+    raw.REDIS_CLUSTER_NODES && /[{}]/.test(String(raw.REDIS_PREFIX))
+      ? `REDIS_PREFIX=${JSON.stringify(raw.REDIS_PREFIX)} has braces: on Redis Cluster every job would share its hash tag (one shard); give it without braces, queues are tagged by themselves`
+      : null,
+  (raw) =>
+    raw.REDIS_CLUSTER_NODES && Number(raw.REDIS_WAIT_REPLICAS) > 0
+      ? 'REDIS_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES (a commit waits on one server: use Sentinel or REDIS_URL)'
+      : null,
+  (raw) => (Boolean(raw.TLS_CERT_FILE) !== Boolean(raw.TLS_KEY_FILE) ? 'TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither' : null),
+];
 
 /** A variable's value as error messages show it: secrets are not shown. */
 function shown(env: NodeJS.ProcessEnv, variable: string): string {
@@ -133,6 +162,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   });
   if (formatProblems.length > 0) throw new ConfigError(`invalid configuration: ${formatProblems.join('; ')}`);
+  const combinationProblems = COMBINATION_CHECKS.flatMap((check) => check(raw) ?? []);
+  if (combinationProblems.length > 0) throw new ConfigError(`invalid configuration: ${combinationProblems.join('; ')}`);
+  // A Sentinel set-up has replicas: by default a commit waits for one (see REDIS_WAIT_REPLICAS).
+  if (raw.REDIS_SENTINELS && (env.REDIS_WAIT_REPLICAS === undefined || env.REDIS_WAIT_REPLICAS === '')) raw.REDIS_WAIT_REPLICAS = 1;
   if (raw.MODELS_DIR === '') raw.MODELS_DIR = DEFAULT_MODELS_DIR;
   raw.MODELS_DIR = path.resolve(String(raw.MODELS_DIR));
   raw.SCHEDULES_ROOT = typeof raw.SCHEDULES_ROOT === 'string' && raw.SCHEDULES_ROOT !== '' ? path.resolve(raw.SCHEDULES_ROOT) : '';

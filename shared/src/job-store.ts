@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { JobStatus } from './contracts';
 import { JOB_STATUSES } from './contracts';
 import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
@@ -11,7 +11,9 @@ import { COMMIT_JOB } from './lua/commit-job';
 import { COMPLETE_CHUNK } from './lua/complete-chunk';
 import { RECORD_WEBHOOK } from './lua/record-webhook';
 import { REMOVE_JOB } from './lua/remove-job';
+import { isCluster, type RedisClient } from './redis';
 import { jobTag, RedisKeys, type IdempotencyClaimName } from './redis-keys';
+import type { ReplicaWait } from './replica-wait';
 
 /** The job record as stored in its hash. */
 export interface JobRecord {
@@ -59,7 +61,7 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
   '2': 'finished',
 };
 
-interface ScriptedRedis extends Redis {
+interface ScriptedCommands {
   beginChunkBuffer(job: string, input: string, output: string, now: string, chunk: number): Promise<(Buffer | null)[]>;
   commitJob(job: string, outbox: string, claim: string, active: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
   removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
@@ -67,6 +69,8 @@ interface ScriptedRedis extends Redis {
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
   recordWebhook(job: string, ...argv: string[]): Promise<number>;
 }
+
+type ScriptedRedis = (Redis | Cluster) & ScriptedCommands;
 
 export interface CommitOptions {
   /** The last chunk's encoded input, written by the commit itself (it was not staged). */
@@ -78,8 +82,11 @@ export interface CommitOptions {
 }
 
 export type CommitOutcome =
-  /** `countedActive`: the job was added to its tenant's active set by the commit itself. */
-  | { state: 'committed'; countedActive: boolean }
+  /**
+   * `countedActive`: the job was added to its tenant's active set by the commit itself.
+   * `replicas`: when commits wait for replicas (REDIS_WAIT_REPLICAS), how many acknowledged it, of how many wanted.
+   */
+  | { state: 'committed'; countedActive: boolean; replicas?: { acknowledged: number; wanted: number } }
   /** The tenant's active set is full; nothing was written (prune it, then try again or refuse). */
   | { state: 'limit' }
   /** The Idempotency-Key already names an existing job; nothing was written. */
@@ -110,17 +117,17 @@ export class JobStore {
   readonly keys: RedisKeys;
   private readonly redis: ScriptedRedis;
 
+  /** The connection commits run on: the store's own, or the one replicas are waited for on. */
+  private readonly committer: ScriptedRedis;
+
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     private readonly ttlSeconds: number,
     /** Encrypts chunk inputs and results at rest (ENCRYPTION_KEY); null stores them in clear. */
     private readonly cipher: AtRestCipher | null = null,
-    /**
-     * One Redis node holds every key (not a cluster): the commit script also checks and counts the
-     * tenant's unfinished jobs, in the same step. On a cluster that set lives in another slot.
-     */
-    readonly singleNode = true,
+    /** Commits wait for replicas (REDIS_WAIT_REPLICAS): they run on this WAIT's own connection. */
+    private readonly replicaWait: ReplicaWait | null = null,
   ) {
     this.keys = new RedisKeys(prefix);
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
@@ -130,7 +137,14 @@ export class JobStore {
     redis.defineCommand('commitJob', { numberOfKeys: 4, lua: COMMIT_JOB });
     redis.defineCommand('removeJob', { numberOfKeys: 2, lua: REMOVE_JOB });
     this.redis = redis as ScriptedRedis;
+    replicaWait?.redis.defineCommand('commitJob', { numberOfKeys: 4, lua: COMMIT_JOB });
+    this.committer = (replicaWait?.redis ?? redis) as ScriptedRedis;
+    // One Redis node holds every key (not a cluster): the commit script also checks and counts the
+    // tenant's unfinished jobs, in the same step. On a cluster that set lives in another slot.
+    this.singleNode = !isCluster(redis);
   }
+
+  readonly singleNode: boolean;
 
   /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits (or is kept alive). */
   stageInput(id: string, chunk: number, input: Buffer, ttlSeconds: number): Promise<unknown> {
@@ -150,7 +164,8 @@ export class JobStore {
    * Makes a staged job real, atomically (one Lua script, see lua/commit-job.ts): claims its
    * Idempotency-Key, checks every staged input still exists, writes the record and the job's
    * outbox entry. The last chunk's input may come along (`lastInput`), saving a round trip (a
-   * 1-row job is one script). Nothing is written unless the answer is `committed`.
+   * 1-row job is one script). Nothing is written unless the answer is `committed`. With a
+   * ReplicaWait, a commit is answered once enough replicas have it, or its timeout passed.
    */
   async commit(record: JobRecord, options: CommitOptions = {}): Promise<CommitOutcome> {
     const key = this.keys.job(record.id);
@@ -161,9 +176,13 @@ export class JobStore {
     const fields = Object.entries(serialise(record)).flat();
     const limit = this.singleNode ? (options.activeLimit ?? 0) : 0;
     const active = limit > 0 ? this.keys.tenantActive(record.tenant) : key;
-    const reply = await this.redis.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, active, staged, last, claimValue, Date.now(), record.id, limit, this.ttlSeconds, ...fields);
+    const reply = await this.committer.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, active, staged, last, claimValue, Date.now(), record.id, limit, this.ttlSeconds, ...fields);
     const state = String(reply[0]);
-    if (state === 'committed') return { state, countedActive: limit > 0 };
+    if (state === 'committed') {
+      const countedActive = limit > 0;
+      if (!this.replicaWait) return { state, countedActive };
+      return { state, countedActive, replicas: { acknowledged: await this.replicaWait.wait(), wanted: this.replicaWait.replicas } };
+    }
     if (state === 'limit') return { state };
     if (state === 'lost') return { state, chunk: Number(reply[1]) };
     const claim = String(reply[1]);
@@ -179,6 +198,13 @@ export class JobStore {
 
   /** Outbox entries committed before `before` (ms), at most `limit` per tag: jobs an API may have left unqueued. */
   async staleOutboxEntries(before: number, limit: number): Promise<string[]> {
+    if (isCluster(this.redis)) {
+      // A cluster pipeline must stay on one node: one command per outbox (each in its own slot).
+      const replies = await Promise.all(
+        this.keys.outboxes().map((outbox) => this.redis.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit).catch(() => [] as string[])),
+      );
+      return replies.flat();
+    }
     const pipeline = this.redis.pipeline();
     for (const outbox of this.keys.outboxes()) pipeline.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit);
     const replies = (await pipeline.exec()) ?? [];
@@ -199,15 +225,21 @@ export class JobStore {
     const key = this.keys.tenantActive(tenant);
     const ids = await this.redis.zrange(key, '0', '-1');
     if (ids.length === 0) return 0;
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.keys.job(id), 'status');
-    const statuses = ((await pipeline.exec()) ?? []).map(([, status]) => status as string | null);
+    const statuses = await this.jobStatuses(ids);
     const finished = ids.filter((_, i) => {
       const status = statuses[i];
       return status === null || status === undefined || status === 'completed' || status === 'failed' || status === 'cancelled';
     });
     if (finished.length > 0) await this.redis.zrem(key, ...finished);
     return ids.length - finished.length;
+  }
+
+  /** The status of each job (null when it is gone): one pipeline, or on a cluster one command per job (jobs live in many slots). */
+  private async jobStatuses(ids: string[]): Promise<(string | null)[]> {
+    if (isCluster(this.redis)) return Promise.all(ids.map((id) => this.redis.hget(this.keys.job(id), 'status')));
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.job(id), 'status');
+    return ((await pipeline.exec()) ?? []).map(([, status]) => status as string | null);
   }
 
   async addActiveJob(tenant: string, id: string): Promise<void> {

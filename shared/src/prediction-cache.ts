@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { Config } from './config';
+import type { RedisClient } from './redis';
 import type { RedisKeys } from './redis-keys';
 
 /**
@@ -12,7 +12,7 @@ export class PredictionCache {
   private readonly models: Set<string> | 'all';
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     config: Pick<Config, 'PREDICTION_CACHE_MODELS' | 'PREDICTION_CACHE_TTL_SECONDS' | 'SYNC_MAX_ROWS'>,
   ) {

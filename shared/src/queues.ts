@@ -17,18 +17,32 @@ export function chunkJobOptions(config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_BACKO
 /** Bounds BullMQ's events stream: nothing in onnx-batch reads old events. */
 export const EVENTS_MAX_LEN = 1000;
 
-export function createQueue(name: QueueName, connection: ConnectionOptions, config: Pick<Config, 'REDIS_PREFIX' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>): Queue {
+/**
+ * BullMQ's key prefix: REDIS_PREFIX, or on Redis Cluster the hash tag `{<REDIS_PREFIX>}` (BullMQ's
+ * scripts touch several keys of a queue, and of a flow's parent and children, so they must share
+ * one slot). Only BullMQ's keys get it: a job's own keys keep their tag by job id (redis-keys.ts).
+ */
+export function queuePrefix(config: Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES'>): string {
+  return config.REDIS_CLUSTER_NODES ? `{${config.REDIS_PREFIX}}` : config.REDIS_PREFIX;
+}
+
+export function createQueue(
+  name: QueueName,
+  connection: ConnectionOptions,
+  config: Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>,
+  prefix = queuePrefix(config),
+): Queue {
   return new Queue(name, {
     connection,
-    prefix: config.REDIS_PREFIX,
+    prefix,
     defaultJobOptions: chunkJobOptions(config),
     streams: { events: { maxLen: EVENTS_MAX_LEN } },
   });
 }
 
 /** Adds a batch as one flow: a parent `finalize-batch` job whose children are its chunks. */
-export function createFlowProducer(connection: ConnectionOptions, config: Pick<Config, 'REDIS_PREFIX'>): FlowProducer {
-  return new FlowProducer({ connection, prefix: config.REDIS_PREFIX });
+export function createFlowProducer(connection: ConnectionOptions, config: Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES'>, prefix = queuePrefix(config)): FlowProducer {
+  return new FlowProducer({ connection, prefix });
 }
 
 /** The queue of chunk jobs: single chunks, and groups of one-chunk jobs. */

@@ -8,7 +8,7 @@ export const MODELS_DIR = path.join(ROOT, 'models');
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Environment of one isolated test run: its own key prefix on the shared Redis. */
-export type TestEnv = Record<string, string> & { REDIS_PREFIX: string };
+export type TestEnv = Record<string, string> & { REDIS_PREFIX: string; REDIS_URL: string };
 
 export function testEnv(overrides: Record<string, string> = {}): TestEnv {
   return {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { QueueName } from '@onnx-batch/shared';
 import { keysWithPrefix } from './env';
 import { spawnService, type Spawned } from './processes';
@@ -112,8 +112,17 @@ export type QueueCounts = Record<QueueName, Record<string, number>>;
 
 const STATES = ['active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 
-export async function queueCounts(redisUrl: string, prefix: string): Promise<QueueCounts> {
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+/** Where the queues are: a Redis URL, or the seed nodes of a Redis Cluster. */
+export type RedisAt = string | { clusterNodes: string };
+
+function connectTo(at: RedisAt): Redis | Cluster {
+  if (typeof at === 'string') return new Redis(at, { maxRetriesPerRequest: null });
+  const nodes = at.clusterNodes.split(',').map((node) => ({ host: node.split(':')[0] ?? '', port: Number(node.split(':')[1]) }));
+  return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } });
+}
+
+export async function queueCounts(redisAt: RedisAt, prefix: string): Promise<QueueCounts> {
+  const connection = connectTo(redisAt);
   try {
     const out = {} as QueueCounts;
     for (const name of Object.values(QueueName)) {
@@ -134,12 +143,12 @@ export async function queueCounts(redisUrl: string, prefix: string): Promise<Que
  * Queue counts once nothing is pending any more (or after `timeoutMs`): a batch's parent job runs
  * after its last chunk, and a chunk re-run after a crash may come after the job completed.
  */
-export async function settledQueueCounts(redisUrl: string, prefix: string, timeoutMs = 20_000): Promise<QueueCounts> {
+export async function settledQueueCounts(redisAt: RedisAt, prefix: string, timeoutMs = 20_000): Promise<QueueCounts> {
   const deadline = Date.now() + timeoutMs;
-  let counts = await queueCounts(redisUrl, prefix);
+  let counts = await queueCounts(redisAt, prefix);
   while (countOf(counts, 'active', 'wait', 'delayed', 'prioritized', 'waiting-children') > 0 && Date.now() < deadline) {
     await sleep(250);
-    counts = await queueCounts(redisUrl, prefix);
+    counts = await queueCounts(redisAt, prefix);
   }
   return counts;
 }

@@ -8,6 +8,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { parseAllDocuments } from 'yaml';
 import { CONFIG_VARIABLES, QueueName } from '@onnx-batch/shared';
 import { dropPrefix, newRedis, ROOT } from '../helpers/env';
@@ -68,6 +69,7 @@ describe('deploy/k8s', () => {
       'v1/ConfigMap': ConfigMap,
       'v1/Namespace': Namespace,
       'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+      'networking.k8s.io/v1/Ingress': Ingress,
     };
     const all = manifests().filter((m) => m.kind !== 'Kustomization');
 
@@ -84,7 +86,7 @@ describe('deploy/k8s', () => {
     });
 
     // Assert
-    expect(all.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'Namespace', 'ScaledObject', 'Service']);
+    expect(all.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'Ingress', 'Namespace', 'ScaledObject', 'Service']);
     expect(problems).toEqual([]);
   });
 
@@ -108,6 +110,28 @@ describe('deploy/k8s', () => {
     expect(api?.ports).toEqual([{ name: 'http', containerPort: CONFIG_VARIABLES.PORT.default, protocol: 'TCP' }]);
     expect(Object.entries(service.spec.selector).every(([k, v]) => labels[k] === v)).toBe(true);
     expect(service.spec.ports[0]?.targetPort).toBe('http');
+  });
+
+  it("when the Ingress is read, then it serves HTTPS with a TLS Secret for each host it routes, to the API Service's http port, without limiting or buffering uploads", () => {
+    type Rule = { host: string; http: { paths: { path: string; backend: { service: { name: string; port: { name: string } } } }[] } };
+    const ingress = find('Ingress', 'onnx-batch-api') as Manifest & {
+      metadata: { annotations: Record<string, string> };
+      spec: { tls: { hosts: string[]; secretName: string }[]; rules: Rule[] };
+    };
+    const service = find('Service', 'onnx-batch-api') as Manifest & { spec: { ports: { name: string }[] } };
+    const tlsHosts = ingress.spec.tls.flatMap((t) => t.hosts);
+
+    expect(ingress.spec.tls.every((t) => t.secretName.length > 0)).toBe(true);
+    expect(ingress.spec.rules.length).toBeGreaterThan(0);
+    for (const rule of ingress.spec.rules) {
+      expect(tlsHosts).toContain(rule.host);
+      for (const p of rule.http.paths) expect(p.backend.service).toEqual({ name: 'onnx-batch-api', port: { name: service.spec.ports[0]?.name } });
+    }
+    expect(ingress.metadata.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/ssl-redirect': 'true',
+      'nginx.ingress.kubernetes.io/proxy-body-size': '0',
+      'nginx.ingress.kubernetes.io/proxy-request-buffering': 'off',
+    });
   });
 
   it('when the worker Deployment is read, then its termination grace outlasts SHUTDOWN_GRACE_MS with a margin, and it serves metrics on METRICS_PORT', () => {

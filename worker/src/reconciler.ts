@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { FlowProducer, Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job } from 'bullmq';
 import {
-  enqueueJob,
-  isJobEnqueued,
   parseChunkJobId,
+  QueueName,
   type Config,
   type FinalizeBatchData,
   type JobStore,
   type Logger,
+  type QueueShards,
+  type RedisClient,
   type RunChunkData,
   type RunChunkGroupData,
   type ChunkQueue,
@@ -24,10 +24,9 @@ const OUTBOX_BATCH = 100;
 
 export interface ReconcilerDeps {
   store: JobStore;
-  redis: Redis;
-  chunks: ChunkQueue;
-  batches: Queue<FinalizeBatchData>;
-  flows: FlowProducer;
+  redis: RedisClient;
+  /** The chunk queues (and their flows' parents), every shard. */
+  queues: QueueShards;
   processor: ChunkProcessor;
   finalizer: BatchFinalizer;
   /** Judges rollouts' auto-rollback rules on the same cadence, by the same one worker. */
@@ -80,9 +79,10 @@ export class Reconciler {
   /** A BullMQ job failed (maybe only this attempt): when it failed for good, make sure its job can end. */
   async onFailed(job: Job, reason: string): Promise<void> {
     if (!(await job.isFailed())) return; // it will be retried
-    if (job.queueName === this.deps.chunks.name) {
+    const queue = job.queueName as QueueName;
+    if (queue === QueueName.Chunks) {
       for (const { jobId, chunk } of membersOf(job.data as RunChunkData | RunChunkGroupData)) await this.failChunk(jobId, chunk, reason);
-    } else if (job.queueName === this.deps.batches.name) {
+    } else if (queue === QueueName.Batches) {
       await this.deps.finalizer.finalize((job.data as FinalizeBatchData).jobId);
     }
   }
@@ -101,11 +101,11 @@ export class Reconciler {
 
   /** Committed jobs still in their outbox after the grace period: queue them unless they are. */
   private async queueOrphans(before: number): Promise<void> {
-    const { store, chunks, batches, flows, config, logger } = this.deps;
+    const { store, queues, config, logger } = this.deps;
     for (const id of await store.staleOutboxEntries(before, OUTBOX_BATCH)) {
       const record = await store.get(id);
-      if (record && record.status === 'queued' && !(await isJobEnqueued(chunks, batches, record))) {
-        await enqueueJob(chunks, flows, record, config);
+      if (record && record.status === 'queued' && !(await queues.isEnqueued(record))) {
+        await queues.enqueue(record, config);
         logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
       }
       await store.markQueued(id);
@@ -114,23 +114,24 @@ export class Reconciler {
 
   /** Chunk and finalize jobs that failed for good recently: their rows are recorded (a no-op when they were). */
   private async failAbandonedChunks(now: number): Promise<void> {
-    const { redis, chunks, batches } = this.deps;
+    const { redis, queues } = this.deps;
     const overlap = this.deps.config.RECOVERY_INTERVAL_MS * 2;
     const since = String(Math.max(now - FAILED_LOOKBACK_MS, this.failedSweptUntil - overlap));
     this.failedSweptUntil = now;
-    const [chunkIds, batchIds] = await Promise.all([
-      redis.zrangebyscore(chunks.keys.failed ?? '', since, '+inf'),
-      redis.zrangebyscore(batches.keys.failed ?? '', since, '+inf'),
-    ]);
+    const failedIds = (queue: { keys: { failed?: string } }): Promise<string[]> => redis.zrangebyscore(queue.keys.failed ?? '', since, '+inf');
     const reason = 'the chunk job failed for good (found by the recovery sweep)';
-    for (const bullId of chunkIds) {
-      const parsed = parseChunkJobId(bullId);
-      if (parsed) {
-        await this.failChunk(parsed.jobId, parsed.chunk, reason);
-      } else {
-        const group = await chunks.getJob(bullId); // a group of one-chunk jobs: its members are in its data
-        for (const { jobId, chunk } of group ? membersOf(group.data) : []) await this.failChunk(jobId, chunk, reason);
+    const batchIds: string[] = [];
+    for (const shard of queues.all) {
+      for (const bullId of await failedIds(shard.chunks)) {
+        const parsed = parseChunkJobId(bullId);
+        if (parsed) {
+          await this.failChunk(parsed.jobId, parsed.chunk, reason);
+        } else {
+          const group = await shard.chunks.getJob(bullId); // a group of one-chunk jobs: its members are in its data
+          for (const { jobId, chunk } of group ? membersOf(group.data) : []) await this.failChunk(jobId, chunk, reason);
+        }
       }
+      batchIds.push(...(await failedIds(shard.batches)));
     }
     for (const jobId of batchIds) await this.deps.finalizer.finalize(jobId);
   }

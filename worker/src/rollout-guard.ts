@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import {
   autoRollbackReason,
   nextRollout,
@@ -23,7 +23,7 @@ export class RolloutGuard {
   constructor(
     private readonly repository: ModelRepository,
     private readonly rollouts: RolloutStore,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly logger: Logger,
   ) {}

@@ -1,9 +1,7 @@
-import { Worker, type Job, type Queue } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import {
   AtRestCipher,
-  createFlowProducer,
-  createQueue,
-  createRedis,
+  connectRedis,
   createWebhookQueue,
   enqueueWebhook,
   JobName,
@@ -11,7 +9,9 @@ import {
   JobStore,
   ModelRepository,
   PredictionCache,
+  queuePrefix,
   QueueName,
+  QueueShards,
   RolloutStatsRecorder,
   RolloutStore,
   type Config,
@@ -22,7 +22,6 @@ import {
   type JobNameFor,
   type RunChunkData,
   type RunChunkGroupData,
-  type ChunkQueue,
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
@@ -54,8 +53,8 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const repository = await ModelRepository.open(config.MODELS_DIR);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
-  const redis = createRedis(config.REDIS_URL);
-  const blocking = createRedis(config.REDIS_URL);
+  const redis = connectRedis(config);
+  const blocking = connectRedis(config);
   for (const connection of [redis, blocking]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
   const metrics = new WorkerMetrics();
@@ -70,7 +69,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     logger,
   );
   repository.onChange(({ removed }) => removed.forEach((version) => pool.release(version.fingerprint)));
-  const subscriber = createRedis(config.REDIS_URL);
+  const subscriber = connectRedis(config);
   subscriber.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const rollouts = new RolloutStore(redis, store.keys, subscriber);
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
@@ -79,17 +78,12 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const processor = new ChunkProcessor({ store, repository, pool, logger, notifyFinished, listeners: [metrics, observer], cache });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
-  const chunkQueue = createQueue(QueueName.Chunks, redis, config) as ChunkQueue;
-  const batchQueue = createQueue(QueueName.Batches, redis, config) as Queue<FinalizeBatchData>;
-  const flows = createFlowProducer(redis, config);
-  const onQueueError = (error: Error): void => {
+  const queues = QueueShards.open(redis, config);
+  queues.onError((error: Error): void => {
     logger.warn('queue error', { error: error.message });
-  };
-  chunkQueue.on('error', onQueueError);
-  batchQueue.on('error', onQueueError);
-  flows.on('error', onQueueError);
+  });
   const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger);
-  const reconciler = new Reconciler({ store, redis, chunks: chunkQueue, batches: batchQueue, flows, processor, finalizer, guard, config, logger });
+  const reconciler = new Reconciler({ store, redis, queues, processor, finalizer, guard, config, logger });
 
   const handlers: Handlers = {
     [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
@@ -106,19 +100,23 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     return handler(job);
   };
 
-  const workerFor = (queue: QueueName, concurrency: number): Worker =>
+  const workerFor = (queue: QueueName, concurrency: number, prefix = queuePrefix(config)): Worker =>
     new Worker(queue, dispatch, {
       connection: blocking,
-      prefix: config.REDIS_PREFIX,
+      prefix,
       concurrency,
       lockDuration: config.LOCK_DURATION_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,
       maxStalledCount: config.MAX_STALLED_COUNT,
       autorun: false,
     });
+  // Every shard is consumed; WORKER_CONCURRENCY is shared out between them.
+  const perShard = (concurrency: number): number => Math.max(1, Math.ceil(concurrency / queues.all.length));
   const workers = [
-    workerFor(QueueName.Chunks, config.WORKER_CONCURRENCY),
-    workerFor(QueueName.Batches, FINALIZE_CONCURRENCY),
+    ...queues.all.flatMap((shard) => [
+      workerFor(QueueName.Chunks, perShard(config.WORKER_CONCURRENCY), shard.prefix),
+      workerFor(QueueName.Batches, perShard(FINALIZE_CONCURRENCY), shard.prefix),
+    ]),
     workerFor(QueueName.Webhooks, WEBHOOK_CONCURRENCY),
   ];
   for (const w of workers) {
@@ -147,7 +145,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     async close() {
       await reconciler.close();
       await Promise.all(workers.map((w) => w.close()));
-      await Promise.all([chunkQueue.close(), batchQueue.close(), flows.close()]);
+      await queues.close();
       await rolloutStats.close().catch((error: unknown) => logger.warn('could not write rollout statistics', { error: String(error) }));
       await metricsServer?.close();
       metrics.close();

@@ -1,6 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
-import { ProblemError, type Logger } from '@onnx-batch/shared';
+import { ProblemError, type Logger, type RedisClient } from '@onnx-batch/shared';
 
 /** A window's budget is leased from Redis this many tokens at a time (at least 1): one round trip per lease. */
 const LEASES_PER_WINDOW = 100;
@@ -34,7 +33,7 @@ export class RateLimiter {
   private readonly lease: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     readonly perMinute: number,
     private readonly logger: Logger,
@@ -92,7 +91,7 @@ export class RateLimiter {
 }
 
 /** The limiter as middleware: `RateLimit-Limit` and `RateLimit-Remaining` on every answer. */
-export function rateLimit(redis: Redis, keyPrefix: string, perMinute: number, logger: Logger): RequestHandler {
+export function rateLimit(redis: RedisClient, keyPrefix: string, perMinute: number, logger: Logger): RequestHandler {
   if (perMinute <= 0) return (_req, _res, next) => next();
   const limiter = new RateLimiter(redis, keyPrefix, perMinute, logger);
   return (req, res, next) => {

@@ -18,7 +18,11 @@ export function bullBoardRouter(queues: readonly Queue[], basePath: string = BUL
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(basePath);
   createBullBoard({
-    queues: queues.map((queue) => new BullMQAdapter(queue, { description: `BullMQ queue '${queue.name}' of onnx-batch` })),
+    queues: queues.map((queue) => {
+      // Shards of a queue (QUEUE_SHARDS) share its name: the board tells them apart by their prefix.
+      const sharded = queues.filter((q) => q.name === queue.name).length > 1;
+      return new BullMQAdapter(queue, { description: `BullMQ queue '${queue.name}' of onnx-batch`, ...(sharded ? { prefix: `${queue.opts.prefix ?? ''}:` } : {}) });
+    }),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'onnx-batch queues' } },
   });

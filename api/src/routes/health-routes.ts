@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import { makeProblem, PROBLEM_CONTENT_TYPE, type ModelRepository } from '@onnx-batch/shared';
 
 const PING_TIMEOUT_MS = 1000;
 
-async function redisAnswers(redis: Redis): Promise<boolean> {
+async function redisAnswers(redis: RedisClient): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -20,7 +20,7 @@ async function redisAnswers(redis: Redis): Promise<boolean> {
 }
 
 /** Liveness (the process answers) and readiness (Redis answers and models are loaded). */
-export function healthRoutes(redis: Redis, repository: ModelRepository, isShuttingDown: () => boolean): Router {
+export function healthRoutes(redis: RedisClient, repository: ModelRepository, isShuttingDown: () => boolean): Router {
   const router = Router();
   router.get('/livez', (_req, res) => {
     res.json({ status: 'ok' });

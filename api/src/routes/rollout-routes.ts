@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import {
   nextRollout,
   ProblemError,
@@ -26,7 +26,7 @@ export interface RolloutRouteDeps {
   config: Pick<Config, 'MAX_BODY_BYTES'>;
   repository: ModelRepository;
   rollouts: RolloutStore;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@onnx-batch/shared';
 import type { RunSummary } from './run-record';
 import type { ScheduleDefinition } from './schedule-definition';
 import { ScheduleKeys } from './schedule-keys';
@@ -11,7 +11,7 @@ export class ScheduleStore {
   readonly keys: ScheduleKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.keys = new ScheduleKeys(prefix);

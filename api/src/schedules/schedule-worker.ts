@@ -1,6 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { JobName, jobNamesFor, QueueName, type Config, type JobNameFor, type Logger, type RunScheduleData } from '@onnx-batch/shared';
-import type { Redis } from 'ioredis';
+import { JobName, jobNamesFor, queuePrefix, QueueName, type Config, type JobNameFor, type Logger, type RedisClient, type RunScheduleData } from '@onnx-batch/shared';
 import type { ScheduleRunner } from './schedule-runner';
 
 /** Ticks one API process runs at once (a tick mostly waits for its jobs). */
@@ -28,7 +27,7 @@ export function tickOf(job: Job): number {
 export class ScheduleWorker {
   private readonly worker: Worker;
 
-  constructor(runner: ScheduleRunner, connection: Redis, config: Pick<Config, 'REDIS_PREFIX' | 'LOCK_DURATION_MS' | 'STALLED_INTERVAL_MS'>, logger: Logger) {
+  constructor(runner: ScheduleRunner, connection: RedisClient, config: Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'LOCK_DURATION_MS' | 'STALLED_INTERVAL_MS'>, logger: Logger) {
     const handlers: Handlers = {
       [JobName.RunSchedule]: async (job) => {
         const data = (job as Job<RunScheduleData>).data;
@@ -45,7 +44,7 @@ export class ScheduleWorker {
     };
     this.worker = new Worker(QueueName.Schedules, dispatch, {
       connection,
-      prefix: config.REDIS_PREFIX,
+      prefix: queuePrefix(config),
       concurrency: SCHEDULE_CONCURRENCY,
       lockDuration: config.LOCK_DURATION_MS,
       stalledInterval: config.STALLED_INTERVAL_MS,

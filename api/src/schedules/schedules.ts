@@ -1,6 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { createQueue, createRedis, QueueName, type Config, type JobStore, type Logger, type ModelRepository, type RunScheduleData } from '@onnx-batch/shared';
+import { connectRedis, createQueue, QueueName, type Config, type JobStore, type Logger, type ModelRepository, type RedisClient, type RunScheduleData } from '@onnx-batch/shared';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
 import type { ModelRouter } from '../model-router';
@@ -13,7 +12,7 @@ import { ScheduleWorker } from './schedule-worker';
 export interface SchedulesDeps {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   repository: ModelRepository;
   jobs: JobStore;
   submitter: JobSubmitter;
@@ -39,7 +38,7 @@ export async function startSchedules(deps: SchedulesDeps): Promise<Schedules | n
   const store = new ScheduleStore(deps.redis, config.REDIS_PREFIX);
   const queue = createQueue(QueueName.Schedules, deps.redis, config) as Queue<RunScheduleData>;
   queue.on('error', (error: Error) => logger.warn('schedule queue error', { error: error.message }));
-  const blocking = createRedis(config.REDIS_URL);
+  const blocking = connectRedis(config);
   blocking.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const runner = new ScheduleRunner({ config, schedules: store, jobs: deps.jobs, submitter: deps.submitter, events: deps.events, repository: deps.repository, router: deps.router, root, logger });
   const worker = new ScheduleWorker(runner, blocking, config, logger);

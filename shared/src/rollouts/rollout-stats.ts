@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { RedisKeys } from '../redis-keys';
 import type { Rollout } from './rollout';
 
@@ -71,7 +71,7 @@ export interface RolloutReport {
 }
 
 /** Reads a revision's counters and turns them into the report the API serves and the guard judges. */
-export async function readRolloutReport(redis: Redis, keys: RedisKeys, rollout: Rollout): Promise<RolloutReport> {
+export async function readRolloutReport(redis: RedisClient, keys: RedisKeys, rollout: Rollout): Promise<RolloutReport> {
   const raw = rollout.revision > 0 ? await redis.hgetall(keys.rolloutStats(rollout.model, rollout.revision)) : {};
   return rolloutReport(rollout, raw);
 }
@@ -140,7 +140,7 @@ export function autoRollbackReason(rollout: Rollout, report: RolloutReport): str
 }
 
 /**
- * A worker's counters, added up in memory and written to Redis once a second (one pipeline),
+ * A worker's counters, added up in memory and written to Redis once a second (one pipeline per hash),
  * so comparing and counting costs the hot path a few additions per chunk.
  */
 export class RolloutStatsRecorder {
@@ -148,7 +148,7 @@ export class RolloutStatsRecorder {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     flushEveryMs = 1000,
     onError: (error: unknown) => void = () => undefined,
@@ -170,15 +170,18 @@ export class RolloutStatsRecorder {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    const pipeline = this.redis.pipeline();
-    for (const [key, fields] of batch) {
-      for (const [field, by] of fields) {
-        if (Number.isInteger(by)) pipeline.hincrby(key, field, by);
-        else pipeline.hincrbyfloat(key, field, by);
-      }
-      pipeline.expire(key, STATS_TTL_SECONDS);
-    }
-    await pipeline.exec();
+    // One pipeline per hash: hashes of different models live in different Redis Cluster slots.
+    await Promise.all(
+      [...batch].map(async ([key, fields]) => {
+        const pipeline = this.redis.pipeline();
+        for (const [field, by] of fields) {
+          if (Number.isInteger(by)) pipeline.hincrby(key, field, by);
+          else pipeline.hincrbyfloat(key, field, by);
+        }
+        pipeline.expire(key, STATS_TTL_SECONDS);
+        await pipeline.exec();
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import { ROLLOUT_UPDATE } from '../lua/rollout-update';
 import type { RedisKeys } from '../redis-keys';
 import { emptyRollout, RolloutError, type Rollout, type RolloutAction } from './rollout';
@@ -27,9 +27,9 @@ export const AUDIT_MAX_LEN = 1000;
 /** Concurrent changes lost to another writer before a change gives up. */
 const UPDATE_ATTEMPTS = 5;
 
-interface ScriptedRedis extends Redis {
+type ScriptedRedis = RedisClient & {
   rolloutUpdate(rollout: string, audit: string, ...argv: (string | number)[]): Promise<number>;
-}
+};
 
 /**
  * Rollouts in Redis, shared by every API replica and worker: one JSON value per model, changed
@@ -42,10 +42,10 @@ export class RolloutStore {
   private readonly cache = new Map<string, { rollout: Rollout; at: number }>();
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: RedisKeys,
     /** A subscriber connection (shared with other channels) that tells this process of changes. */
-    subscriber?: Redis,
+    subscriber?: RedisClient,
   ) {
     redis.defineCommand('rolloutUpdate', { numberOfKeys: 2, lua: ROLLOUT_UPDATE });
     this.redis = redis as ScriptedRedis;

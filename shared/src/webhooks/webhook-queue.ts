@@ -2,9 +2,9 @@ import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from '../config';
 import { isFinished, JobName, QueueName, webhookJobId, type DeliverWebhookData } from '../contracts';
 import type { JobRecord } from '../job-store';
-import { EVENTS_MAX_LEN } from '../queues';
+import { EVENTS_MAX_LEN, queuePrefix } from '../queues';
 
-type WebhookConfig = Pick<Config, 'REDIS_PREFIX' | 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'RESULT_TTL_SECONDS'>;
+type WebhookConfig = Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'RESULT_TTL_SECONDS'>;
 
 /**
  * Options of every webhook job: WEBHOOK_ATTEMPTS attempts with exponential backoff from
@@ -12,7 +12,7 @@ type WebhookConfig = Pick<Config, 'REDIS_PREFIX' | 'WEBHOOK_ATTEMPTS' | 'WEBHOOK
  * enqueue of the same job id is then a no-op, so a job is announced once even when both its
  * last chunk and its finalize-batch parent (or a retry of either) enqueue it.
  */
-export function webhookJobOptions(config: Omit<WebhookConfig, 'REDIS_PREFIX'>): DefaultJobOptions {
+export function webhookJobOptions(config: Omit<WebhookConfig, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES'>): DefaultJobOptions {
   return {
     attempts: config.WEBHOOK_ATTEMPTS,
     backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS },
@@ -25,7 +25,7 @@ export function webhookJobOptions(config: Omit<WebhookConfig, 'REDIS_PREFIX'>): 
 export function createWebhookQueue(connection: ConnectionOptions, config: WebhookConfig): Queue<DeliverWebhookData> {
   return new Queue<DeliverWebhookData>(QueueName.Webhooks, {
     connection,
-    prefix: config.REDIS_PREFIX,
+    prefix: queuePrefix(config),
     defaultJobOptions: webhookJobOptions(config),
     streams: { events: { maxLen: EVENTS_MAX_LEN } },
   });
