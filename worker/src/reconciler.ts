@@ -11,7 +11,6 @@ import {
   type RedisClient,
   type RunChunkData,
   type RunChunkGroupData,
-  type ChunkQueue,
 } from '@onnx-batch/shared';
 import type { BatchFinalizer } from './batch-finalizer';
 import type { ChunkProcessor } from './chunk-processor';
