@@ -99,4 +99,29 @@ describe('dynamic batching in the inference pool (real ONNX Runtime threads)', (
     expect(batches.reduce((a, b) => a + b, 0)).toBe(20);
     expect(batches.length).toBeLessThan(20); // chunks were joined, so a mixed batch was possible
   });
+
+  it("when image chunks wait, then a batch never exceeds the model's own maxBatchRows (fashion: 256, where a run is fastest per image), and bytes go in as bytes", async () => {
+    const model = repository.resolve('fashion', '1');
+    const golden = loadGolden('fashion', '1');
+    const rowsPerChunk = 64;
+    const chunk = (): Buffer => {
+      const encoder = new ChunkEncoder(model.manifest, rowsPerChunk);
+      for (let i = 0; i < rowsPerChunk; i++) encoder.add(golden.inputs[i % golden.inputs.length]);
+      return encoder.finish();
+    };
+    const wide = new InferencePool({ threads: 1, intraOpThreads: 1, maxBatchRows: 8192 }, createLogger('error', 'test'));
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 12 }, () => wide.run(model, chunk())));
+
+      expect(model.manifest.inputs[0]?.dtype).toBe('uint8');
+      expect(model.manifest.maxBatchRows).toBe(256);
+      expect(Math.max(...outcomes.map((o) => o.batchRows))).toBe(256); // joined, but never past the cap
+      const results = outcomes.flatMap((o) => outcomeLines(o).split('\n').map((line) => JSON.parse(line) as ClassificationResult));
+      const expected = Array.from({ length: 12 * rowsPerChunk }, (_, i) => golden.labels?.[i % rowsPerChunk % golden.inputs.length]);
+      expect(results.map((r) => r.label)).toEqual(expected);
+    } finally {
+      await wide.close();
+    }
+  });
 });
+
