@@ -32,6 +32,8 @@ export function runApiCluster(config: Config, logger: Logger): void {
   const fork = (): void => {
     const worker = cluster.fork();
     live.add(worker);
+    // A message to a process that just died fails here rather than crashing the primary.
+    worker.on('error', (error: Error) => logger.warn('API process channel error', { pid: worker.process.pid, error: error.message }));
     worker.once('listening', () => {
       listening.add(worker);
       anyListened = true;

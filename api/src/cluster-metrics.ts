@@ -43,9 +43,13 @@ export function isClusterChild(): boolean {
 export function shareMetricsWithPrimary(registry: Registry): () => void {
   const onMessage = (message: unknown): void => {
     if (!isMessage(message, COLLECT)) return;
+    // The primary may be gone by the time the registry is read: a child then exits on its own.
+    const answer = (reply: object): void => {
+      if (process.connected) process.send?.(reply);
+    };
     registry.getMetricsAsJSON().then(
-      (metrics) => process.send?.({ type: COLLECTED, id: message.id, metrics }),
-      (error: unknown) => process.send?.({ type: COLLECTED, id: message.id, error: String(error) }),
+      (metrics) => answer({ type: COLLECTED, id: message.id, metrics }),
+      (error: unknown) => answer({ type: COLLECTED, id: message.id, error: String(error) }),
     );
   };
   process.on('message', onMessage);
@@ -73,9 +77,9 @@ export function scrapeCluster(): Promise<string> {
       else reject(new Error(typeof message.error === 'string' ? message.error : 'unknown error'));
     };
     process.on('message', onMessage);
-    if (!process.send) {
+    if (!process.send || !process.connected) {
       finish();
-      reject(new Error('not a cluster process'));
+      reject(new Error('no channel to the cluster primary'));
       return;
     }
     process.send({ type: SCRAPE, id });
