@@ -540,8 +540,10 @@ async function main() {
       samplers.add(nullSampler);
       nullSampler.start();
       say(`bench: null service pid ${nullService.child.pid} on port ${port}; warming up…`);
-      await runJobs(client, { jobs: 400, inFlight: 32, pollMs: POLL_MS, submitFor: () => submits.one });
-      await runJobs(client, { jobs: 100, inFlight: 8, submitFor: () => submits.hundred });
+      for (const pollMs of [null, POLL_MS]) {
+        await runJobs(client, { jobs: 1000, inFlight: 32, pollMs, submitFor: () => submits.one });
+        await runJobs(client, { jobs: 200, inFlight: 8, pollMs, submitFor: () => submits.hundred });
+      }
       for (const w of ceilings) {
         say(`bench: null service ${w.id}: ${w.description}…`);
         const n = await workload({ ...w, processes: { api: nullService, workers: [], redisServer }, sampler: nullSampler });
