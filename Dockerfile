@@ -15,7 +15,8 @@ COPY cli cli
 RUN npx tsc -b && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production ONNXRUNTIME_NODE_INSTALL=skip HOST=0.0.0.0 MODELS_DIR=/app/models
+# One API process per container (scale with replicas); API_PROCESSES=N runs N sharing the port.
+ENV NODE_ENV=production ONNXRUNTIME_NODE_INSTALL=skip HOST=0.0.0.0 MODELS_DIR=/app/models API_PROCESSES=1
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules node_modules
 COPY --from=build --chown=node:node /app/package.json ./

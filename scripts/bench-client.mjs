@@ -1,7 +1,10 @@
 // The load generator of `npm run bench`: node:http with a keep-alive agent (no per-request
 // connection set-up), request bodies built once and reused, result streams counted by scanning
-// for newlines without joining them.
+// for newlines without joining them. A job waits either with long polls (`?wait=30`) or as the
+// integration guide's client does: poll without `?wait=` every few milliseconds. The same client
+// runs against onnx-batch and against the null service (bench-null-service.mjs).
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export class BenchError extends Error {
   name = 'BenchError';
@@ -70,22 +73,30 @@ export function ndjsonSubmit(model, version, lines, rows) {
 }
 
 /**
- * One job end to end: submit, long-poll (`?wait=30`) until it finishes, fetch its results
- * (inline, else streamed as NDJSON) and check that there is exactly one result per row and no
- * row failed. Answers { ms, jobId, inline }; throws a BenchError otherwise.
+ * One job end to end: submit, wait until it finishes, fetch its results (inline, else streamed as
+ * NDJSON) and check that there is exactly one result per row and no row failed.
+ *
+ * `pollMs` says how the client waits: `null` (default) long-polls with `?wait=30`; a number is the
+ * integration guide's style of client — `GET /v1/batch-result/:id` without `?wait=`, and while the
+ * job is unfinished, sleep `pollMs` and ask again. Answers { ms, jobId, inline, polls }; throws a
+ * BenchError otherwise.
  */
-export async function runJob(client, submit, deadlineMs = 120_000) {
+export async function runJob(client, submit, { pollMs = null, deadlineMs = 120_000 } = {}) {
   const started = performance.now();
   const answer = await client.request('POST', submit.path, { headers: submit.headers, body: submit.body });
   if (answer.status !== 202) throw new BenchError(`submit answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 400)}`);
   const jobId = JSON.parse(answer.body.toString('utf8')).jobId;
+  const pollPath = pollMs === null ? `/v1/batch-result/${jobId}?wait=30` : `/v1/batch-result/${jobId}`;
   let job;
+  let polls = 0;
   for (;;) {
-    const poll = await client.request('GET', `/v1/batch-result/${jobId}?wait=30`);
+    const poll = await client.request('GET', pollPath);
+    polls++;
     if (poll.status !== 200) throw new BenchError(`job ${jobId}: poll answered ${poll.status}: ${poll.body.toString('utf8').slice(0, 400)}`);
     job = JSON.parse(poll.body.toString('utf8'));
     if (FINISHED.has(job.status)) break;
     if (performance.now() - started > deadlineMs) throw new BenchError(`job ${jobId} not finished after ${deadlineMs} ms (status ${job.status}, ${job.progress?.done}/${job.progress?.total} rows)`);
+    if (pollMs !== null) await sleep(pollMs);
   }
   const progress = job.progress ?? {};
   if (job.status !== 'completed' || progress.failed !== 0 || progress.total !== submit.rows) {
@@ -104,7 +115,7 @@ export async function runJob(client, submit, deadlineMs = 120_000) {
     count = results.lines;
   }
   if (count !== submit.rows) throw new BenchError(`job ${jobId}: ${count} results for ${submit.rows} rows submitted`);
-  return { ms: performance.now() - started, jobId, inline };
+  return { ms: performance.now() - started, jobId, inline, polls };
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -114,22 +125,24 @@ export function percentile(sorted, p) {
 }
 
 /**
- * Runs `jobs` jobs with at most `inFlight` at once (`submitFor(i)` gives job i's submit) and
- * answers throughput and latency.
+ * Runs `jobs` jobs with at most `inFlight` at once (`submitFor(i)` gives job i's submit; `pollMs`
+ * as for runJob) and answers throughput, latency and polls per job.
  */
-export async function runJobs(client, { jobs, inFlight, submitFor }) {
+export async function runJobs(client, { jobs, inFlight, submitFor, pollMs = null }) {
   const latencies = new Float64Array(jobs);
   let next = 0;
   let rows = 0;
   let streamed = 0;
+  let polls = 0;
   const started = performance.now();
   const lane = async () => {
     while (next < jobs) {
       const i = next++;
       const submit = submitFor(i);
-      const job = await runJob(client, submit);
+      const job = await runJob(client, submit, { pollMs });
       latencies[i] = job.ms;
       rows += submit.rows;
+      polls += job.polls;
       if (!job.inline) streamed++;
     }
   };
@@ -139,11 +152,13 @@ export async function runJobs(client, { jobs, inFlight, submitFor }) {
   return {
     jobs,
     inFlight,
+    pollMs,
     rows,
     seconds,
     rowsPerSecond: rows / seconds,
     jobsPerSecond: jobs / seconds,
     latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), min: sorted[0], max: sorted[sorted.length - 1], mean: sorted.reduce((a, b) => a + b, 0) / sorted.length },
+    pollsPerJob: polls / jobs,
     resultsStreamed: streamed,
   };
 }

@@ -2,7 +2,7 @@
 // processes, and samplers of their memory and CPU. Everything started here is remembered by pid
 // and stopped by `stopAll()` (also on SIGINT/SIGTERM and as a last resort on exit).
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,6 +106,25 @@ export function rssBytes(pid) {
   }
 }
 
+/**
+ * A process and its children (an API running as API_PROCESSES processes is a cluster primary
+ * with one child per process): their pids, read from each task's /proc/<pid>/task/<tid>/children.
+ */
+export function processTree(pid) {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'latin1').trim();
+        if (children) pids.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
 /** CPU seconds (user + system) a process has used so far, or NaN once it is gone. */
@@ -132,12 +151,13 @@ export function machineBusySeconds() {
 }
 
 /**
- * Samples every 100 ms the RSS of the API and the workers, and Redis' used_memory; keeps peaks
- * since the last `reset()`.
+ * Samples every 100 ms the RSS of the API (every process of its tree) and the workers, and
+ * Redis' used_memory; keeps peaks since the last `reset()`. `apiPids()` answers the API's pids
+ * now (a cluster's children may be replaced).
  */
 export class Sampler {
-  constructor({ apiPid, workerPids, redis, intervalMs = 100 }) {
-    this.apiPid = apiPid;
+  constructor({ apiPids, workerPids, redis, intervalMs = 100 }) {
+    this.apiPids = apiPids;
     this.workerPids = workerPids;
     this.redis = redis;
     this.intervalMs = intervalMs;
@@ -163,7 +183,7 @@ export class Sampler {
   sample() {
     const p = this.peaks;
     p.samples++;
-    p.apiRss = Math.max(p.apiRss, rssBytes(this.apiPid));
+    p.apiRss = Math.max(p.apiRss, this.apiPids().reduce((sum, pid) => sum + rssBytes(pid), 0));
     let sum = 0;
     for (const pid of this.workerPids) {
       const rss = rssBytes(pid);
@@ -207,6 +227,13 @@ export async function deleteKeys(redis, pattern) {
     if (keys.length > 0) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+/** Redis INFO stats → total_reads_processed: read events, about one per client round trip (a pipeline is one). */
+export async function redisReads(redis) {
+  const info = await redis.info('stats');
+  const match = /total_reads_processed:(\d+)/.exec(info);
+  return match ? Number(match[1]) : NaN;
 }
 
 /** Redis INFO commandstats → { command: { calls, usec } }. */

@@ -11,6 +11,7 @@ const { CONFIG_VARIABLES } = require(path.join(root, 'shared', 'dist', 'config.j
 export function configTable() {
   const shown = (name, spec) => {
     if (name === 'WORKERS') return 'number of CPUs';
+    if (name === 'API_PROCESSES') return 'max(1, ⌊CPUs ÷ 2⌋)';
     if (name === 'MODELS_DIR') return '`models/` of the checkout';
     if (name === 'REDIS_WAIT_REPLICAS') return '`1` with REDIS_SENTINELS, else `0`';
     return spec.default === '' ? '(empty)' : `\`${spec.default}\``;

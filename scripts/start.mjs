@@ -1,4 +1,5 @@
-// `npm start`: the API and WORKERS worker processes together, on the configured Redis.
+// `npm start`: the API (API_PROCESSES processes sharing PORT; the API's own cluster primary
+// forks and supervises them) and WORKERS worker processes together, on the configured Redis.
 // When nothing answers at a local REDIS_URL and redis-server is installed, a private Redis is
 // started for the session (in-memory, stopped on exit). Crashed workers are restarted.
 import { spawn, spawnSync } from 'node:child_process';
@@ -101,4 +102,4 @@ run('api', 'api/dist/main.js', false);
 for (let i = 0; i < config.WORKERS; i++) {
   run(`worker ${i + 1}`, 'worker/dist/main.js', true, config.METRICS_PORT > 0 ? { METRICS_PORT: String(config.METRICS_PORT + i) } : {});
 }
-log('onnx-batch is starting', { api: `http://${config.HOST}:${config.PORT}`, workers: config.WORKERS });
+log('onnx-batch is starting', { api: `http://${config.HOST}:${config.PORT}`, apiProcesses: config.API_PROCESSES, workers: config.WORKERS });

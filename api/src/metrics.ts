@@ -1,7 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { JobStore, Logger } from '@onnx-batch/shared';
+import { ProblemError, type JobStore, type Logger } from '@onnx-batch/shared';
+import { isClusterChild, scrapeCluster, shareMetricsWithPrimary } from './cluster-metrics';
 import type { JobSubmitter } from './job-submitter';
 
 /** Every metric onnx-batch exports starts with this, process metrics included. */
@@ -56,7 +57,9 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 /**
  * The API's Prometheus metrics: request durations by route, jobs submitted and cancelled, queue
  * depths read from BullMQ on every scrape, and Node's process metrics. Each service has its own
- * registry, so an API and a worker can share a process (as in the tests).
+ * registry, so an API and a worker can share a process (as in the tests). When the API runs as
+ * several processes (API_PROCESSES), `/metrics` answers the sum of all of them (cluster-metrics.ts);
+ * gauges read from Redis are the same in every process and aggregate with `max`.
  */
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -65,6 +68,7 @@ export class ApiMetrics {
   private readonly cancelled: Counter<'model' | 'version'>;
   private readonly collectErrors: Counter<'queue'>;
   private readonly cacheLookups: Counter<'model' | 'version' | 'outcome'>;
+  private readonly stopSharing: () => void;
 
   constructor(
     private readonly queues: readonly Queue[],
@@ -108,6 +112,7 @@ export class ApiMetrics {
       help: 'BullMQ jobs by queue and state, read from Redis at scrape time (the same for every API replica: aggregate with max).',
       labelNames: ['queue', 'state'],
       registers,
+      aggregator: 'max',
       collect: () => this.collectQueueJobs(queueJobs),
     });
     const queueWorkers: Gauge<'queue'> = new Gauge({
@@ -115,8 +120,10 @@ export class ApiMetrics {
       help: 'Worker connections consuming each queue (BullMQ getWorkersCount, from CLIENT LIST), wherever they run.',
       labelNames: ['queue'],
       registers,
+      aggregator: 'max',
       collect: () => this.collectQueueWorkers(queueWorkers),
     });
+    this.stopSharing = isClusterChild() ? shareMetricsWithPrimary(this.registry) : () => undefined;
   }
 
   private async collectQueueJobs(gauge: Gauge<'queue' | 'state'>): Promise<void> {
@@ -165,7 +172,7 @@ export class ApiMetrics {
 
   /** `GET /metrics` in the Prometheus text format. */
   readonly handler = async (_req: Request, res: Response): Promise<void> => {
-    const body = await this.registry.metrics();
+    const body = isClusterChild() ? await this.scrapeAllProcesses() : await this.registry.metrics();
     res.setHeader('Cache-Control', 'no-store');
     res.type(this.registry.contentType).send(body);
   };
@@ -194,7 +201,18 @@ export class ApiMetrics {
     };
   }
 
+  /** Every API process of the host, or a 503: a partial sum would look like counters going back. */
+  private async scrapeAllProcesses(): Promise<string> {
+    try {
+      return await scrapeCluster();
+    } catch (error) {
+      this.logger.warn('could not gather the metrics of every API process', { error: (error as Error).message });
+      throw new ProblemError('OB_ERR_NOT_READY', `the metrics of every API process could not be gathered: ${(error as Error).message}`);
+    }
+  }
+
   close(): void {
+    this.stopSharing();
     this.registry.clear();
   }
 }

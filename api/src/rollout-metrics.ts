@@ -30,6 +30,7 @@ export function registerRolloutGauges(registry: Registry, read: () => Promise<Mo
       help,
       labelNames,
       registers: [registry],
+      aggregator: 'max',
       collect: async () => {
         const reports = await load().catch(() => []);
         g.reset();

@@ -67,6 +67,13 @@ export const CONFIG_VARIABLES = {
   WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120_000, default: 5000, doc: 'Time one webhook request may take, from connecting to the status line of the answer.' },
   WEBHOOK_ALLOW_HOSTS: { type: 'string', default: '', doc: 'Comma-separated host names, IP addresses and CIDRs webhooks may reach although they are not public (loopback, private, link-local…). Empty: public addresses only.' },
   ENCRYPTION_KEY: { type: 'string', default: '', secret: true, doc: 'AES-256 key (64 hex characters or base64 of 32 bytes) encrypting chunk inputs and results in Redis. Empty: stored in clear. Same key on every API and worker; to change it, drain first.' },
+  API_PROCESSES: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 256,
+    default: Math.max(1, Math.floor(os.availableParallelism() / 2)),
+    doc: 'API processes sharing PORT on this host (node:cluster: a primary forks them, restarts one that crashes and stops them all on SIGTERM). Default: half the CPUs, at least 1, leaving cores to the workers, Redis and inference. 1 = one plain process. The image and the Kubernetes manifests set 1 (one process per container; scale with replicas).',
+  },
   WORKERS: { type: 'integer', minimum: 0, maximum: 256, default: Math.min(256, os.availableParallelism()), doc: '`npm start` only: worker processes started beside the API (default: number of CPUs).' },
 } as const satisfies Record<string, VariableSpec>;
 

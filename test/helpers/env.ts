@@ -21,6 +21,8 @@ export function testEnv(overrides: Record<string, string> = {}): TestEnv {
     MODEL_RELOAD_INTERVAL_MS: '0',
     JOB_BACKOFF_MS: '50',
     METRICS_PORT: '0',
+    // One plain API process whatever the machine's CPU count (API_PROCESSES' default); cluster tests set it.
+    API_PROCESSES: '1',
     ...overrides,
   };
 }

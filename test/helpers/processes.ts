@@ -6,6 +6,8 @@ export interface Spawned {
   child: ChildProcess;
   pid: number;
   output: string[];
+  /** The JSON log lines so far that match (a cluster's primary carries its children's lines too). */
+  lines(match: (line: Record<string, unknown>) => boolean): Record<string, unknown>[];
   /** Resolves with the first log line matching. */
   waitForLine(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -44,6 +46,7 @@ export function spawnService(kind: 'api' | 'worker', env: Record<string, string>
     child,
     pid: child.pid ?? -1,
     output,
+    lines: (match) => parsedLines.filter(match),
     waitForLine(match, timeoutMs = 20_000) {
       const seen = parsedLines.find(match);
       if (seen) return Promise.resolve(seen);

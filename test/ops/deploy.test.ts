@@ -154,6 +154,7 @@ describe('deploy/k8s', () => {
     expect(Number(data.SHUTDOWN_GRACE_MS)).toBe(CONFIG_VARIABLES.SHUTDOWN_GRACE_MS.default);
     expect(Number(data.METRICS_PORT)).toBe(CONFIG_VARIABLES.METRICS_PORT.default);
     expect(data.HOST).toBe('0.0.0.0');
+    expect(data.API_PROCESSES).toBe('1'); // one API process per pod: Kubernetes scales by replicas
     for (const name of ['onnx-batch-api', 'onnx-batch-worker']) {
       expect(podSpec(find('Deployment', name)).containers[0]?.envFrom?.[0]?.configMapRef?.name).toBe('onnx-batch');
     }
@@ -209,6 +210,7 @@ describe('docker-compose.yml', () => {
     expect(command).toContain('--maxmemory-policy noeviction');
     expect(compose.services.api?.command).toEqual(['node', 'api/dist/main.js']);
     expect(compose.services.worker?.command).toEqual(['node', 'worker/dist/main.js']);
+    expect(compose.services.api?.environment?.API_PROCESSES).toBe('${API_PROCESSES:-1}'); // one process unless asked
     for (const core of ['redis', 'api', 'worker']) expect(compose.services[core]?.profiles).toBeUndefined();
   });
 
@@ -246,5 +248,11 @@ describe('Dockerfile', () => {
     expect(users.at(-1)).toBeDefined();
     expect(users.at(-1)).not.toMatch(/^USER\s+(root|0)(:|\s|$)/i);
     expect(instructions.some((l) => /^HEALTHCHECK\s/i.test(l))).toBe(true);
+  });
+
+  it('when its final stage is read, then it runs one API process per container (API_PROCESSES=1)', () => {
+    const finalStage = instructions.slice(instructions.findLastIndex((l) => /^FROM\s/i.test(l)));
+
+    expect(finalStage.some((l) => /^ENV\s.*\bAPI_PROCESSES=1\b/i.test(l))).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '@onnx-batch/shared';
 import { REPO_ROOT } from './fixtures';
@@ -38,6 +39,12 @@ describe('loadConfig', () => {
     expect(path.isAbsolute(config.MODELS_DIR)).toBe(true);
     expect(config.MODELS_DIR.endsWith(`${path.sep}models`)).toBe(true);
     expect(config.MODELS_DIR).toBe(path.join(REPO_ROOT, 'models'));
+  });
+
+  it('when API_PROCESSES is unset, then it is half the CPUs rounded down, at least 1; set, it is taken as given', () => {
+    expect(loadConfig({}).API_PROCESSES).toBe(Math.max(1, Math.floor(os.availableParallelism() / 2)));
+    expect(loadConfig({ API_PROCESSES: '3' }).API_PROCESSES).toBe(3);
+    expect(configError({ API_PROCESSES: '0' }).message).toBe('invalid configuration: API_PROCESSES="0" must be >= 1');
   });
 
   it('when MODELS_DIR is relative, then it is resolved to an absolute path', () => {
