@@ -112,6 +112,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     notifyFinished: async (record) => {
       await enqueueWebhook(webhooks, record);
     },
+    onCancelled: ops.metrics.jobCancelled,
     isShuttingDown: () => closing,
     metrics: ops.metrics,
     adminQueues: ops.queues,

@@ -32,6 +32,7 @@ export interface AppDeps {
   keys: KeyRing;
   checkCallbackUrl: (url: string) => Promise<string>;
   notifyFinished: (record: JobRecord) => Promise<void>;
+  onCancelled?: (record: JobRecord) => void;
   isShuttingDown?: () => boolean;
   metrics?: OpsRouteDeps['metrics'];
   adminQueues?: OpsRouteDeps['adminQueues'];

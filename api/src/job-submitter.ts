@@ -53,6 +53,8 @@ export interface SubmitterHooks {
  * be queued, so a crash between commit and enqueue is repaired by the workers' recovery sweep.
  */
 export class JobSubmitter {
+  private readonly accepted = new Set<(record: JobRecord) => void>();
+
   constructor(
     private readonly store: JobStore,
     private readonly enqueuer: JobEnqueuer,
@@ -60,6 +62,12 @@ export class JobSubmitter {
     private readonly logger: Logger,
     private readonly hooks: SubmitterHooks = {},
   ) {}
+
+  /** Tells `listener` of every job accepted (a new one, not an idempotent replay); answers how to stop. */
+  onAccepted(listener: (record: JobRecord) => void): () => void {
+    this.accepted.add(listener);
+    return () => this.accepted.delete(listener);
+  }
 
   /**
    * Validates, stages and commits a batch. Answers the job and whether it is new: a repeated
@@ -202,6 +210,7 @@ export class JobSubmitter {
       warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);
     }
     this.logger.info('job queued', { jobId: id, model: record.model, version: record.version, rows: record.total, chunks: record.chunks, tenant: record.tenant });
+    for (const listener of this.accepted) listener(record);
     return { record, created: true };
   }
 

@@ -1,12 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ProblemError, type JobStore, type Logger } from '@onnx-batch/shared';
+import { METRIC_PREFIX, ProblemError, type JobRecord, type Logger } from '@onnx-batch/shared';
 import { isClusterChild, scrapeCluster, shareMetricsWithPrimary } from './cluster-metrics';
-import type { JobSubmitter } from './job-submitter';
-
-/** Every metric onnx-batch exports starts with this, process metrics included. */
-export const METRIC_PREFIX = 'onnx_batch_';
 
 /** BullMQ states exported as `onnx_batch_queue_jobs{queue,state}`. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'waiting-children'] as const;
@@ -177,29 +173,15 @@ export class ApiMetrics {
     res.type(this.registry.contentType).send(body);
   };
 
-  /**
-   * Counts what the submitter and the store do, by wrapping their methods on these instances:
-   * a job submitted (a new one, not an idempotent replay) and a job cancelled (the store's
-   * cancel said so; the record is read for its model and version, once per cancel).
-   */
-  instrument(targets: { submitter: JobSubmitter; store: JobStore }): void {
-    const { submitter, store } = targets;
-    const submit = submitter.submit.bind(submitter);
-    submitter.submit = async (request) => {
-      const outcome = await submit(request);
-      if (outcome.created) this.submitted.inc({ model: outcome.record.model, version: outcome.record.version });
-      return outcome;
-    };
-    const cancel = store.cancel.bind(store);
-    store.cancel = async (id, now) => {
-      const outcome = await cancel(id, now);
-      if (outcome === 'cancelled') {
-        const record = await store.get(id).catch(() => null);
-        if (record) this.cancelled.inc({ model: record.model, version: record.version });
-      }
-      return outcome;
-    };
-  }
+  /** A job was accepted (a new one: an idempotent replay is not told). */
+  readonly jobSubmitted = (record: JobRecord): void => {
+    this.submitted.inc({ model: record.model, version: record.version });
+  };
+
+  /** A job was cancelled (POST …/cancel, or DELETE of an unfinished job). */
+  readonly jobCancelled = (record: JobRecord): void => {
+    this.cancelled.inc({ model: record.model, version: record.version });
+  };
 
   /** Every API process of the host, or a 503: a partial sum would look like counters going back. */
   private async scrapeAllProcesses(): Promise<string> {

@@ -13,8 +13,8 @@ export interface ApiOps {
 }
 
 /**
- * Builds the API's metrics over every queue of the contract and instruments the submitter and
- * the store (jobs submitted, jobs cancelled). `existing` queues are reused, not closed here.
+ * Builds the API's metrics over every queue of the contract, listening to the submitter for jobs
+ * accepted (cancels are told by the routes). `existing` queues are reused, not closed here.
  */
 export function createApiOps(deps: {
   config: Config;
@@ -35,7 +35,7 @@ export function createApiOps(deps: {
   // Every shard of the chunk queues is there (QUEUE_SHARDS): metrics add them up by queue name.
   const queues = [...existing, ...created];
   const metrics = new ApiMetrics(queues, deps.logger);
-  metrics.instrument({ submitter: deps.submitter, store: deps.store });
+  deps.submitter.onAccepted(metrics.jobSubmitted);
   return {
     metrics,
     queues,

@@ -1,6 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { RolloutReport } from '@onnx-batch/shared';
-import { METRIC_PREFIX } from './metrics';
+import { METRIC_PREFIX, type RolloutReport } from '@onnx-batch/shared';
 
 /** One model's rollout report, as the gauges read it at scrape time. */
 export interface ModelRolloutReport {

@@ -38,3 +38,4 @@ export * from './codec/float-format';
 export * from './codec/row-digest';
 export * from './prediction-cache';
 export * from './replica-wait';
+export * from './metric-prefix';

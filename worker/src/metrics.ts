@@ -1,11 +1,8 @@
 import type { Worker } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { JobRecord, ModelVersion } from '@onnx-batch/shared';
+import { METRIC_PREFIX, type JobRecord, type ModelVersion } from '@onnx-batch/shared';
 import type { ChunkContext, ChunkListener } from './chunk-processor';
 import type { ChunkOutcome } from './inference-protocol';
-
-/** Every metric onnx-batch exports starts with this, process metrics included. */
-export const METRIC_PREFIX = 'onnx_batch_';
 
 /** Job latency, creation to end: 10 ms … 2 h (a 1-row predict to a million-row batch). */
 const JOB_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];

@@ -34,6 +34,8 @@ export interface BatchRouteDeps {
   checkCallbackUrl: (url: string) => Promise<string>;
   /** Tells a job's callback URL that the job ended (cancel: the workers report the rest). */
   notifyFinished: (record: JobRecord) => Promise<void>;
+  /** Told of each job cancelled here (POST …/cancel, or DELETE of an unfinished job): metrics. */
+  onCancelled?: (record: JobRecord) => void;
 }
 
 /** Priority of a job: 1 is the most urgent, 1000 the least; interactive work should use less than bulk. */
@@ -234,6 +236,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     if (outcome === 'finished') {
       throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, { job: jobStatusDocument(now, basePath) });
     }
+    deps.onCancelled?.(now);
     await deps.notifyFinished(now);
     res.json(jobStatusDocument(now, basePath));
   });
@@ -242,7 +245,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const record = await loadJob(req);
     res.locals.jobId = record.id;
     // Cancel first so no chunk starts after the keys are gone, then remove everything.
-    await store.cancel(record.id, new Date());
+    if ((await store.cancel(record.id, new Date())) === 'cancelled') deps.onCancelled?.(record);
     await store.remove(record.id, record.chunks);
     res.status(204).end();
   });
