@@ -77,7 +77,7 @@ export class JobSubmitter {
     // A streamed upload may be long: refuse it before reading when the tenant is at its limit.
     // (The commit checks the limit again, atomically; a JSON body is already read.)
     const streamed = request.rowLocation !== 'row';
-    if ((streamed || !this.store.singleNode) && !(await this.store.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))) {
+    if ((streamed || !this.store.singleNode) && !(await this.store.tenants.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))) {
       throw this.tooManyActiveJobs();
     }
     const claim = request.idempotency ? idempotencyClaimName(request.tenant, request.idempotency.keyHash) : undefined;
@@ -94,7 +94,7 @@ export class JobSubmitter {
       request.rowLocation === 'row' ? { row: index, message: '' } : { line: request.rowLocation(), message: '' };
 
     const stage = async (): Promise<void> => {
-      const write = this.store.stageInput(id, chunks++, encoder.finish(), this.config.STAGING_TTL_SECONDS);
+      const write = this.store.staging.stage(id, chunks++, encoder.finish(), this.config.STAGING_TTL_SECONDS);
       inFlight.add(write);
       void write.finally(() => inFlight.delete(write)).catch(() => undefined);
       if (inFlight.size >= STAGING_WINDOW) await Promise.race(inFlight);
@@ -156,12 +156,12 @@ export class JobSubmitter {
           if (replicas && replicas.acknowledged < replicas.wanted) {
             this.logger.warn('job committed but not yet on enough Redis replicas', { jobId: id, acknowledged: replicas.acknowledged, wanted: replicas.wanted });
           }
-          if (!outcome.countedActive) this.store.addActiveJob(record.tenant, id).catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
+          if (!outcome.countedActive) this.store.tenants.add(record.tenant, id).catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
           break;
         }
         if (outcome.state === 'limit') {
           // The set also holds jobs that finished since it was last pruned: prune, then try once more.
-          if (pruned || (await this.store.activeJobs(request.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT) throw this.tooManyActiveJobs();
+          if (pruned || (await this.store.tenants.activeJobs(request.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT) throw this.tooManyActiveJobs();
           pruned = true;
           continue;
         }
@@ -205,7 +205,7 @@ export class JobSubmitter {
     const warn = (message: string) => (error: unknown) => this.logger.warn(message, { jobId: id, error: String(error) });
     try {
       await this.enqueuer.enqueue(record);
-      this.store.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
+      this.store.outbox.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
     } catch (error) {
       warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);
     }
@@ -225,7 +225,7 @@ export class JobSubmitter {
   private keepStagedAlive(id: string, staged: () => number): { stop: () => void } {
     const ttl = this.config.STAGING_TTL_SECONDS;
     const timer = setInterval(() => {
-      this.store.keepStagedAlive(id, staged(), ttl).catch((error: unknown) => this.logger.warn('could not renew staged inputs', { jobId: id, error: String(error) }));
+      this.store.staging.keepAlive(id, staged(), ttl).catch((error: unknown) => this.logger.warn('could not renew staged inputs', { jobId: id, error: String(error) }));
     }, (ttl * 1000) / 3);
     timer.unref();
     return { stop: () => clearInterval(timer) };

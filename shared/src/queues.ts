@@ -1,7 +1,7 @@
 import { FlowProducer, Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from './config';
 import { chunkJobId, JobName, QueueName, type FinalizeBatchData, type RunChunkData, type RunChunkGroupData } from './contracts';
-import type { JobRecord } from './job-store';
+import type { JobRecord } from './jobs/job-record';
 
 /** Job options every chunk gets: retries with backoff, and no finished job kept in Redis. */
 export function chunkJobOptions(config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_BACKOFF_MS'>): DefaultJobOptions {

@@ -348,7 +348,7 @@ describe('webhooks through the API, real Redis and a real worker', () => {
     expect(document).toEqual(statusOnly);
     expect(document).toMatchObject({ jobId, status: 'completed', model: { name: 'iris' }, progress: { done: 1, total: 1, failed: 0 }, resultsUrl: `/v1/batch-result/${jobId}/results` });
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
-    expect(await store.webhookState(jobId)).toMatchObject({ status: 'delivered', attempts: 1, error: null });
+    expect(await store.webhooks.state(jobId)).toMatchObject({ status: 'delivered', attempts: 1, error: null });
   });
 
   it('when a multi-chunk job completes, then its last chunk and its finalize-batch parent both enqueue, and the receiver still gets one delivery', async () => {
@@ -381,7 +381,7 @@ describe('webhooks through the API, real Redis and a real worker', () => {
     expect(new Set(deliveries.map((d) => d.body)).size).toBe(1);
     for (const d of deliveries) expect(verifyWebhookSignature(SECRET, String(d.headers['x-onnxbatch-timestamp']), d.body, String(d.headers['x-onnxbatch-signature']))).toBe(true);
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
-    expect(await store.webhookState(String(submitted.body.jobId))).toMatchObject({ status: 'delivered', attempts: 3 });
+    expect(await store.webhooks.state(String(submitted.body.jobId))).toMatchObject({ status: 'delivered', attempts: 3 });
   });
 
   it('when the receiver never answers 2xx, then delivery stops after WEBHOOK_ATTEMPTS and the job records it failed with the reason', async () => {
@@ -392,10 +392,10 @@ describe('webhooks through the API, real Redis and a real worker', () => {
     const submitted = await submit('/down');
     await receiver.waitFor('/down', 4);
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
-    let state = await store.webhookState(String(submitted.body.jobId));
+    let state = await store.webhooks.state(String(submitted.body.jobId));
     for (let i = 0; i < 40 && state?.status !== 'failed'; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      state = await store.webhookState(String(submitted.body.jobId));
+      state = await store.webhooks.state(String(submitted.body.jobId));
     }
 
     // Assert
@@ -511,7 +511,7 @@ describe('webhook delivery checks the address again when it sends', () => {
     // Assert
     expect(error).toBeInstanceOf(UnrecoverableError);
     expect((error as Error).message).toContain('169.254.169.254, a link-local address');
-    expect(await store.webhookState(record.id)).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(await store.webhooks.state(record.id)).toMatchObject({ status: 'failed', attempts: 1 });
   });
 
   it('when the host resolves to a checked address, then the request goes to that address (the system resolver is never asked)', async () => {
@@ -545,6 +545,6 @@ describe('webhook delivery checks the address again when it sends', () => {
     // Assert
     expect(error).not.toBeInstanceOf(UnrecoverableError);
     expect((error as Error).message).toBe('the callback URL did not answer within 300 ms');
-    expect(await store.webhookState(record.id)).toMatchObject({ status: 'retrying', attempts: 1 });
+    expect(await store.webhooks.state(record.id)).toMatchObject({ status: 'retrying', attempts: 1 });
   });
 });

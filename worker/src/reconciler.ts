@@ -101,13 +101,13 @@ export class Reconciler {
   /** Committed jobs still in their outbox after the grace period: queue them unless they are. */
   private async queueOrphans(before: number): Promise<void> {
     const { store, queues, config, logger } = this.deps;
-    for (const id of await store.staleOutboxEntries(before, OUTBOX_BATCH)) {
+    for (const id of await store.outbox.staleEntries(before, OUTBOX_BATCH)) {
       const record = await store.get(id);
       if (record && record.status === 'queued' && !(await queues.isEnqueued(record))) {
         await queues.enqueue(record, config);
         logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
       }
-      await store.markQueued(id);
+      await store.outbox.markQueued(id);
     }
   }
 

@@ -33,7 +33,7 @@ const DOCUMENT_BASE_PATH = '/v1';
  * is checked again against the SSRF rules after resolving its host now, and the request goes to
  * the addresses checked. 2xx is delivered; any other answer (redirects are not followed), a
  * timeout or a network error throws, so BullMQ retries with backoff; a URL that is now refused
- * fails for good. Where delivery stands is kept on the job record (`JobStore.webhookState`).
+ * fails for good. Where delivery stands is kept on the job record (`JobStore.webhooks`).
  */
 export class WebhookDeliverer {
   private readonly allowList: AllowList;
@@ -61,14 +61,14 @@ export class WebhookDeliverer {
     }
     try {
       const httpStatus = await this.deliver(record, record.callbackUrl, log);
-      await this.store.recordWebhook(jobId, { status: 'delivered', attempts: attempt, at: new Date().toISOString(), error: null });
+      await this.store.webhooks.record(jobId, { status: 'delivered', attempts: attempt, at: new Date().toISOString(), error: null });
       log.info('webhook delivered', { httpStatus, event: eventOf(record) });
       return { outcome: 'delivered', httpStatus };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
-      await this.store
-        .recordWebhook(jobId, { status: final ? 'failed' : 'retrying', attempts: attempt, at: new Date().toISOString(), error: message })
+      await this.store.webhooks
+        .record(jobId, { status: final ? 'failed' : 'retrying', attempts: attempt, at: new Date().toISOString(), error: message })
         .catch((e: unknown) => log.warn('could not record the webhook state', { error: String(e) }));
       if (final) log.error('webhook failed for good', { error: message });
       else log.warn('webhook attempt failed; it will be retried', { error: message });

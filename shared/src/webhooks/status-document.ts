@@ -1,4 +1,4 @@
-import type { JobRecord } from '../job-store';
+import type { JobRecord } from '../jobs/job-record';
 import type { Problem } from '../errors';
 
 /**

@@ -1,7 +1,7 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from '../config';
 import { isFinished, JobName, QueueName, webhookJobId, type DeliverWebhookData } from '../contracts';
-import type { JobRecord } from '../job-store';
+import type { JobRecord } from '../jobs/job-record';
 import { EVENTS_MAX_LEN, queuePrefix } from '../queues';
 
 type WebhookConfig = Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'RESULT_TTL_SECONDS'>;

@@ -1,45 +1,21 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { JobStatus } from './contracts';
-import { JOB_STATUSES } from './contracts';
-import { openAtRest, sealAtRest, type AtRestCipher } from './crypto/at-rest';
-import { decodeResultChunk, type ResultChunk } from './codec/result-chunk';
-import type { Problem } from './errors';
-import type { RouteArm } from './rollouts/rollout';
-import { BEGIN_CHUNK } from './lua/begin-chunk';
-import { CANCEL_JOB } from './lua/cancel-job';
-import { COMMIT_JOB } from './lua/commit-job';
-import { COMPLETE_CHUNK } from './lua/complete-chunk';
-import { RECORD_WEBHOOK } from './lua/record-webhook';
-import { REMOVE_JOB } from './lua/remove-job';
-import { isCluster, type RedisClient } from './redis';
-import { jobTag, RedisKeys, type IdempotencyClaimName } from './redis-keys';
-import type { ReplicaWait } from './replica-wait';
-
-/** The job record as stored in its hash. */
-export interface JobRecord {
-  id: string;
-  tenant: string;
-  model: string;
-  version: string;
-  /** How the version was chosen: named by the client (`pinned`), or by the model's rollout (`default`, `canary`). */
-  route: RouteArm;
-  /** The rollout revision that routed the job (0: none); canary and shadow statistics are kept per revision. */
-  rolloutRevision: number;
-  status: JobStatus;
-  total: number;
-  done: number;
-  failed: number;
-  chunks: number;
-  chunksDone: number;
-  chunkSize: number;
-  priority: number;
-  /** Where the job's status is POSTed when it finishes (checked against SSRF at submit). */
-  callbackUrl: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: Problem | null;
-}
+import { decodeResultChunk, type ResultChunk } from '../codec/result-chunk';
+import { openAtRest, sealAtRest, type AtRestCipher } from '../crypto/at-rest';
+import { BEGIN_CHUNK } from '../lua/begin-chunk';
+import { CANCEL_JOB } from '../lua/cancel-job';
+import { COMMIT_JOB } from '../lua/commit-job';
+import { COMPLETE_CHUNK } from '../lua/complete-chunk';
+import { REMOVE_JOB } from '../lua/remove-job';
+import { isCluster, type RedisClient } from '../redis';
+import { jobTag, RedisKeys, type IdempotencyClaimName } from '../redis-keys';
+import type { ReplicaWait } from '../replica-wait';
+import type { Problem } from '../errors';
+import type { RouteArm } from '../rollouts/rollout';
+import { deserialiseRecord, routeOf, serialiseRecord, type JobRecord } from './job-record';
+import { Outbox } from './outbox';
+import { inputPlace, StagedInputs } from './staged-inputs';
+import { TenantLimits } from './tenant-limits';
+import { WebhookStates } from './webhook-states';
 
 export type BeginChunkResult =
   | { state: 'missing' | 'cancelled' | 'done' | 'noinput' }
@@ -67,7 +43,6 @@ interface ScriptedCommands {
   removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
   completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<(string | number)[]>;
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
-  recordWebhook(job: string, ...argv: string[]): Promise<number>;
 }
 
 type ScriptedRedis = (Redis | Cluster) & ScriptedCommands;
@@ -94,27 +69,21 @@ export type CommitOutcome =
   /** A staged input expired or was evicted before the commit; nothing was written. */
   | { state: 'lost'; chunk: number };
 
-/** Where a job's webhook delivery stands (fields `webhook*` of the job hash). */
-export interface WebhookState {
-  status: 'retrying' | 'delivered' | 'failed';
-  /** Delivery attempts made so far. */
-  attempts: number;
-  /** When the last attempt ended (ISO 8601). */
-  at: string;
-  /** Why the last attempt failed; null once delivered. */
-  error: string | null;
-}
-
-/** The place of a chunk's input / results, authenticated with it when encrypted (see crypto/at-rest.ts). */
-const inputPlace = (id: string, chunk: number): string => `${id}:in:${chunk}`;
+/** The place of a chunk's results, authenticated with them when encrypted (see crypto/at-rest.ts). */
 const outputPlace = (id: string, chunk: number): string => `${id}:out:${chunk}`;
 
 /**
- * Reads and writes job records, chunk inputs and chunk results: the only code that knows how a
- * job is laid out in Redis (see redis-keys.ts).
+ * A job's life in Redis: commit, the start and results of each chunk, cancel, delete, reads. The
+ * only code that knows how a job is laid out (see redis-keys.ts); the parts that are not the job's
+ * own life have their own objects: staged inputs of an upload, the outbox, tenants' limits and
+ * webhook states.
  */
 export class JobStore {
   readonly keys: RedisKeys;
+  readonly staging: StagedInputs;
+  readonly outbox: Outbox;
+  readonly tenants: TenantLimits;
+  readonly webhooks: WebhookStates;
   private readonly redis: ScriptedRedis;
 
   /** The connection commits run on: the store's own, or the one replicas are waited for on. */
@@ -133,7 +102,6 @@ export class JobStore {
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
     redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
     redis.defineCommand('cancelJob', { numberOfKeys: 1, lua: CANCEL_JOB });
-    redis.defineCommand('recordWebhook', { numberOfKeys: 1, lua: RECORD_WEBHOOK });
     redis.defineCommand('commitJob', { numberOfKeys: 4, lua: COMMIT_JOB });
     redis.defineCommand('removeJob', { numberOfKeys: 2, lua: REMOVE_JOB });
     this.redis = redis as ScriptedRedis;
@@ -142,23 +110,13 @@ export class JobStore {
     // One Redis node holds every key (not a cluster): the commit script also checks and counts the
     // tenant's unfinished jobs, in the same step. On a cluster that set lives in another slot.
     this.singleNode = !isCluster(redis);
+    this.staging = new StagedInputs(redis, this.keys, cipher);
+    this.outbox = new Outbox(redis, this.keys);
+    this.tenants = new TenantLimits(redis, this.keys, ttlSeconds);
+    this.webhooks = new WebhookStates(redis, this.keys);
   }
 
   readonly singleNode: boolean;
-
-  /** Writes one chunk's encoded input; it lives `ttlSeconds` unless the job commits (or is kept alive). */
-  stageInput(id: string, chunk: number, input: Buffer, ttlSeconds: number): Promise<unknown> {
-    return this.redis.set(this.keys.input(id, chunk), sealAtRest(this.cipher, input, inputPlace(id, chunk)), 'EX', ttlSeconds);
-  }
-
-  /** Gives staged inputs [0, chunks) another `ttlSeconds`: an upload still arriving keeps what it staged. */
-  async keepStagedAlive(id: string, chunks: number, ttlSeconds: number): Promise<void> {
-    for (let from = 0; from < chunks; from += 1000) {
-      const pipeline = this.redis.pipeline();
-      for (let chunk = from; chunk < Math.min(chunks, from + 1000); chunk++) pipeline.expire(this.keys.input(id, chunk), ttlSeconds);
-      await pipeline.exec();
-    }
-  }
 
   /**
    * Makes a staged job real, atomically (one Lua script, see lua/commit-job.ts): claims its
@@ -173,7 +131,7 @@ export class JobStore {
     const claimKey = options.idempotency ? this.keys.idempotency(options.idempotency.claim) : key;
     const claimValue = options.idempotency ? `${key} ${record.id} ${options.idempotency.bodyHash}` : '';
     const last = options.lastInput ? sealAtRest(this.cipher, options.lastInput, inputPlace(record.id, staged)) : '';
-    const fields = Object.entries(serialise(record)).flat();
+    const fields = Object.entries(serialiseRecord(record)).flat();
     const limit = this.singleNode ? (options.activeLimit ?? 0) : 0;
     const active = limit > 0 ? this.keys.tenantActive(record.tenant) : key;
     const reply = await this.committer.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, active, staged, last, claimValue, Date.now(), record.id, limit, this.ttlSeconds, ...fields);
@@ -191,62 +149,6 @@ export class JobStore {
     return { state: 'claimed', jobId: claim.slice(first + 1, second), bodyHash: claim.slice(second + 1) };
   }
 
-  /** The job is known to be queued: its outbox entry can go. */
-  async markQueued(id: string): Promise<void> {
-    await this.redis.zrem(this.keys.outbox(jobTag(id)), id);
-  }
-
-  /** Outbox entries committed before `before` (ms), at most `limit` per tag: jobs an API may have left unqueued. */
-  async staleOutboxEntries(before: number, limit: number): Promise<string[]> {
-    if (isCluster(this.redis)) {
-      // A cluster pipeline must stay on one node: one command per outbox (each in its own slot).
-      const replies = await Promise.all(
-        this.keys.outboxes().map((outbox) => this.redis.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit).catch(() => [] as string[])),
-      );
-      return replies.flat();
-    }
-    const pipeline = this.redis.pipeline();
-    for (const outbox of this.keys.outboxes()) pipeline.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit);
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.flatMap(([error, ids]) => (error ? [] : (ids as string[])));
-  }
-
-  /**
-   * Whether a tenant has fewer than `limit` unfinished jobs. The set is pruned of jobs that
-   * finished or are gone only when it looks full, so the usual check is one ZCARD.
-   */
-  async belowActiveLimit(tenant: string, limit: number): Promise<boolean> {
-    if ((await this.redis.zcard(this.keys.tenantActive(tenant))) < limit) return true;
-    return (await this.activeJobs(tenant)) < limit;
-  }
-
-  /** Unfinished jobs of a tenant, pruning the ones that finished or are gone. */
-  async activeJobs(tenant: string): Promise<number> {
-    const key = this.keys.tenantActive(tenant);
-    const ids = await this.redis.zrange(key, '0', '-1');
-    if (ids.length === 0) return 0;
-    const statuses = await this.jobStatuses(ids);
-    const finished = ids.filter((_, i) => {
-      const status = statuses[i];
-      return status === null || status === undefined || status === 'completed' || status === 'failed' || status === 'cancelled';
-    });
-    if (finished.length > 0) await this.redis.zrem(key, ...finished);
-    return ids.length - finished.length;
-  }
-
-  /** The status of each job (null when it is gone): one pipeline, or on a cluster one command per job (jobs live in many slots). */
-  private async jobStatuses(ids: string[]): Promise<(string | null)[]> {
-    if (isCluster(this.redis)) return Promise.all(ids.map((id) => this.redis.hget(this.keys.job(id), 'status')));
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.keys.job(id), 'status');
-    return ((await pipeline.exec()) ?? []).map(([, status]) => status as string | null);
-  }
-
-  async addActiveJob(tenant: string, id: string): Promise<void> {
-    const key = this.keys.tenantActive(tenant);
-    await this.redis.multi().zadd(key, String(Date.now()), id).expire(key, this.ttlSeconds).exec();
-  }
-
   /** Removes every key of a job now: its record, inputs, results, idempotency claim and outbox entry. */
   async remove(id: string, chunks: number): Promise<void> {
     await this.redis.removeJob(this.keys.job(id), this.keys.outbox(jobTag(id)), id, chunks);
@@ -254,7 +156,7 @@ export class JobStore {
 
   async get(id: string): Promise<JobRecord | null> {
     const hash = await this.redis.hgetall(this.keys.job(id));
-    return hash.id ? deserialise(hash) : null;
+    return hash.id ? deserialiseRecord(hash) : null;
   }
 
   async beginChunk(id: string, chunk: number, now: Date): Promise<BeginChunkResult> {
@@ -309,7 +211,7 @@ export class JobStore {
     if (outcome !== 'finished') return { outcome, record: null };
     const hash: Record<string, string> = {};
     for (let i = 1; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
-    return { outcome, record: deserialise(hash) };
+    return { outcome, record: deserialiseRecord(hash) };
   }
 
   /** Cancels an unfinished job: 'cancelled', 'finished' (too late; unchanged) or 'gone'. */
@@ -338,65 +240,4 @@ export class JobStore {
     const values = await this.redis.mgetBuffer(...keys);
     return values.map((value, i) => (value === null ? null : decodeResultChunk(openAtRest(this.cipher, value, outputPlace(id, from + i)))));
   }
-
-  /** Records where a job's webhook delivery stands; false when the job is gone. */
-  async recordWebhook(id: string, state: WebhookState): Promise<boolean> {
-    const reply = await this.redis.recordWebhook(
-      this.keys.job(id),
-      'webhookStatus',
-      state.status,
-      'webhookAttempts',
-      String(state.attempts),
-      'webhookAt',
-      state.at,
-      'webhookError',
-      state.error ?? '',
-    );
-    return reply === 1;
-  }
-
-  /** Where a job's webhook delivery stands; null when none was attempted (or the job is gone). */
-  async webhookState(id: string): Promise<WebhookState | null> {
-    const [status, attempts, at, error] = await this.redis.hmget(this.keys.job(id), 'webhookStatus', 'webhookAttempts', 'webhookAt', 'webhookError');
-    if (status !== 'retrying' && status !== 'delivered' && status !== 'failed') return null;
-    return { status, attempts: Number(attempts ?? 0), at: at ?? '', error: error ? error : null };
-  }
-}
-
-function routeOf(value: string | undefined): RouteArm {
-  return value === 'default' || value === 'canary' ? value : 'pinned';
-}
-
-function serialise(record: JobRecord): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(record)) {
-    if (v === null || v === undefined) continue;
-    out[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
-  }
-  return out;
-}
-
-function deserialise(hash: Record<string, string>): JobRecord {
-  const status = hash.status as JobStatus;
-  return {
-    id: hash.id ?? '',
-    tenant: hash.tenant ?? '',
-    model: hash.model ?? '',
-    version: hash.version ?? '',
-    route: routeOf(hash.route),
-    rolloutRevision: Number(hash.rolloutRevision ?? 0),
-    status: JOB_STATUSES.includes(status) ? status : 'queued',
-    total: Number(hash.total ?? 0),
-    done: Number(hash.done ?? 0),
-    failed: Number(hash.failed ?? 0),
-    chunks: Number(hash.chunks ?? 0),
-    chunksDone: Number(hash.chunksDone ?? 0),
-    chunkSize: Number(hash.chunkSize ?? 0),
-    priority: Number(hash.priority ?? 0),
-    callbackUrl: hash.callbackUrl ?? null,
-    createdAt: hash.createdAt ?? '',
-    startedAt: hash.startedAt ?? null,
-    finishedAt: hash.finishedAt ?? null,
-    error: hash.error ? (JSON.parse(hash.error) as Problem) : null,
-  };
 }
