@@ -14,7 +14,11 @@ import type { ModelSelection } from './model-router';
 
 /** Most row errors reported for one rejected JSON batch; validation stops there. */
 export const MAX_REPORTED_ROW_ERRORS = 20;
-/** Chunk writes in flight at once while staging (bounds memory and keeps Redis busy). */
+/**
+ * Chunk writes in flight at once while staging: enough to keep Redis busy while the next chunk is
+ * encoded, few enough to bound an upload's memory to a handful of chunks. Not a setting: it trades
+ * nothing an operator could tune for (a larger window only holds more memory per upload).
+ */
 const STAGING_WINDOW = 4;
 /** Commit attempts when the job an Idempotency-Key named vanishes between the commit and the read. */
 const COMMIT_ATTEMPTS = 3;

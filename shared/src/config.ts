@@ -51,6 +51,8 @@ export const CONFIG_VARIABLES = {
   JOB_ATTEMPTS: { type: 'integer', minimum: 1, maximum: 100, default: 3, doc: 'Attempts per chunk before its rows are marked failed.' },
   JOB_BACKOFF_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 1000, doc: 'First retry delay of a chunk (exponential backoff).' },
   WORKER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1024, default: 16, doc: 'Chunks a worker process holds at once (small ones are batched into one ONNX Runtime call).' },
+  FINALIZE_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1024, default: 4, doc: 'finalize-batch parents a worker process runs at once (each a few Redis reads after a multi-chunk batch).' },
+  WEBHOOK_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 1024, default: 8, doc: 'Webhook deliveries a worker process makes at once (each mostly waits on the receiver, at most WEBHOOK_TIMEOUT_MS).' },
   INFERENCE_THREADS: { type: 'integer', minimum: 1, maximum: 256, default: 1, doc: 'Inference threads per worker process, each with its own ONNX Runtime sessions.' },
   INTRA_OP_THREADS: { type: 'integer', minimum: 1, maximum: 256, default: 1, doc: 'ONNX Runtime intra-op threads per session.' },
   MAX_BATCH_ROWS: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 8192, doc: 'Most rows one dynamic batch (several small chunks in one `run()`) may hold.' },

@@ -43,11 +43,6 @@ export interface WorkerService {
 /** One handler per job name; the mapped type makes a forgotten name a compile error. */
 type Handlers = { [N in JobNameFor<'worker'>]: (job: Job) => Promise<unknown> };
 
-/** Concurrency of the finalize-batch worker: parents do a few Redis reads each. */
-const FINALIZE_CONCURRENCY = 4;
-/** Webhook deliveries one worker process makes at once: each mostly waits on the network. */
-const WEBHOOK_CONCURRENCY = 8;
-
 /** Starts a worker process's machinery: BullMQ worker, inference threads, model repository. */
 export async function startWorkerService(config: Config, logger: Logger): Promise<WorkerService> {
   const repository = await ModelRepository.open(config.MODELS_DIR);
@@ -115,9 +110,9 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const workers = [
     ...queues.all.flatMap((shard) => [
       workerFor(QueueName.Chunks, perShard(config.WORKER_CONCURRENCY), shard.prefix),
-      workerFor(QueueName.Batches, perShard(FINALIZE_CONCURRENCY), shard.prefix),
+      workerFor(QueueName.Batches, perShard(config.FINALIZE_CONCURRENCY), shard.prefix),
     ]),
-    workerFor(QueueName.Webhooks, WEBHOOK_CONCURRENCY),
+    workerFor(QueueName.Webhooks, config.WEBHOOK_CONCURRENCY),
   ];
   for (const w of workers) {
     w.on('error', (error) => logger.warn('worker error', { queue: w.name, error: error.message }));
