@@ -12,3 +12,4 @@ export * from './routes/ops-routes';
 export * from './http/rate-limit';
 export * from './model-router';
 export * from './chunk-enqueuer';
+export * from './http/domain-problems';

@@ -44,3 +44,4 @@ export * from './codec/row-digest';
 export * from './prediction-cache';
 export * from './replica-wait';
 export * from './metric-prefix';
+export * from './domain-errors';

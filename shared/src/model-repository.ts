@@ -3,7 +3,7 @@ import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import * as ort from 'onnxruntime-node';
 import { RowValidator } from './codec/row-validator';
-import { ProblemError } from './errors';
+import { ModelNotFoundError, VersionNotFoundError } from './domain-errors';
 import type { ModelManifest } from './manifest';
 import { featureSize, rowElements } from './manifest';
 import { MANIFEST_SCHEMA } from './manifest-schema';
@@ -107,19 +107,13 @@ export class ModelRepository {
     return [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The model version a request names (default version when none); 404 problems otherwise. */
+  /** The model version a request names (default version when none); a ModelNotFoundError or VersionNotFoundError otherwise. */
   resolve(name: string, version?: string): ModelVersion {
     const entry = MODEL_NAME_PATTERN.test(name) ? this.models.get(name) : undefined;
-    if (!entry) {
-      const known = this.list().map((m) => m.name).join(', ');
-      throw new ProblemError('OB_ERR_MODEL_NOT_FOUND', `no model named '${truncate(name)}' (models: ${known})`);
-    }
+    if (!entry) throw new ModelNotFoundError(name, this.list().map((m) => m.name));
     const wanted = version ?? entry.defaultVersion;
     const found = entry.versions.find((v) => v.manifest.version === wanted);
-    if (!found) {
-      const known = entry.versions.map((v) => v.manifest.version).join(', ');
-      throw new ProblemError('OB_ERR_VERSION_NOT_FOUND', `model '${name}' has no version '${truncate(wanted)}' (versions: ${known})`);
-    }
+    if (!found) throw new VersionNotFoundError(name, wanted, entry.versions.map((v) => v.manifest.version));
     return found;
   }
 
@@ -383,6 +377,3 @@ function messageOf(error: unknown): string {
   return typeof message === 'string' ? message : String(error);
 }
 
-function truncate(value: string): string {
-  return value.length > 64 ? `${value.slice(0, 64)}…` : value;
-}

@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { createLogger, ModelRepository, ModelRepositoryError, ProblemError } from '@onnx-batch/shared';
+import { createLogger, ModelRepository, ModelRepositoryError } from '@onnx-batch/shared';
 import { startWorkerService, type WorkerService } from '@onnx-batch/worker';
 import { MODELS_DIR, testConfig, testEnv } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
@@ -9,6 +9,7 @@ import { goldenDeviations, sliceGolden } from '../helpers/golden-parity';
 import { addVersionCopy, buildVersionCopy, copyModels, editManifest, manifestPath, readManifest, type ModelsCopy } from '../helpers/model-files';
 import { spawnService } from '../helpers/processes';
 import { startStack, type Stack } from '../helpers/stack';
+import { problemOfDomainError } from '@onnx-batch/api';
 
 /** The ModelRepositoryError open() rejects with (fails the test if it resolves or throws something else). */
 async function openError(dir: string): Promise<ModelRepositoryError> {
@@ -28,11 +29,12 @@ function versionsOf(repository: ModelRepository, name: string): { versions: stri
   return entry && { versions: entry.versions.map((v) => v.manifest.version), defaultVersion: entry.defaultVersion };
 }
 
+/** The problem code the API answers when resolving fails (the repository throws domain errors; the API maps them). */
 function resolveError(repository: ModelRepository, name: string, version?: string): string {
   try {
     repository.resolve(name, version);
   } catch (error) {
-    return error instanceof ProblemError ? error.code : `not a ProblemError: ${String(error)}`;
+    return problemOfDomainError(error)?.code ?? `not a domain error: ${String(error)}`;
   }
   return 'resolved';
 }

@@ -15,6 +15,7 @@ import {
 import { startWorkerService, type WorkerService } from '@onnx-batch/worker';
 import { jobKey, newRedis, testConfig } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
+import { problemOfDomainError } from '@onnx-batch/api';
 
 const KEY_HEX = randomBytes(32).toString('hex');
 const OTHER_KEY_BASE64 = randomBytes(32).toString('base64');
@@ -87,8 +88,7 @@ describe('the at-rest cipher', () => {
 
     // Assert
     expect(error).toBeInstanceOf(DecryptionError);
-    expect((error as DecryptionError).code).toBe('OB_ERR_DECRYPTION_FAILED');
-    expect((error as DecryptionError).status).toBe(500);
+    expect(problemOfDomainError(error)?.toProblem()).toMatchObject({ code: 'OB_ERR_DECRYPTION_FAILED', status: 500 }); // as the API answers it
     expect((error as Error).message).toBe(`stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`);
   });
 

@@ -25,6 +25,7 @@ import {
 import { startWorkerService, WebhookDeliverer, type WorkerService } from '@onnx-batch/worker';
 import { dropPrefix, newRedis, testConfig } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
+import { problemOfDomainError } from '@onnx-batch/api';
 
 const SECRET = 'whsec-test-0123456789abcdef';
 const ROW = { id: 'r0', sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 };
@@ -121,7 +122,7 @@ describe('SSRF guard of callback URLs', () => {
     const error = await checkCallbackUrl('http://169.254.169.254/', EMPTY_ALLOW_LIST).catch((e: unknown) => e as CallbackUrlError);
 
     // Assert
-    const problem = (error as CallbackUrlError).toProblem();
+    const problem = problemOfDomainError(error)?.toProblem() ?? { detail: '' };
     expect(problem).toMatchObject({ status: 400, code: 'OB_ERR_INVALID_REQUEST', errors: [{ field: 'callbackUrl' }] });
     expect(problem.detail).toMatch(/^field 'callbackUrl' is 169\.254\.169\.254, a link-local address; webhooks are only sent to public addresses/);
   });

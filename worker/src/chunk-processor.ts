@@ -6,8 +6,9 @@ import {
   failedResultChunk,
   isFinished,
   makeProblem,
+  ModelNotFoundError,
   peekRows,
-  ProblemError,
+  VersionNotFoundError,
   rowDigests,
   type PredictionCache,
   type CompletedChunk,
@@ -176,7 +177,7 @@ export class ChunkProcessor {
     try {
       return this.repository.resolve(name, version);
     } catch (error) {
-      if (!(error instanceof ProblemError)) throw error;
+      if (!(error instanceof ModelNotFoundError || error instanceof VersionNotFoundError)) throw error;
       await this.repository.refresh();
       try {
         return this.repository.resolve(name, version);

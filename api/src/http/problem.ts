@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type Logger } from '@onnx-batch/shared';
+import { problemOfDomainError } from './domain-problems';
 
 export function sendProblem(res: Response, error: ProblemError, instance: string): void {
   const problem = error.toProblem(instance);
@@ -35,8 +36,9 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    if (error instanceof ProblemError) {
-      sendProblem(res, error, instance);
+    const known = error instanceof ProblemError ? error : problemOfDomainError(error);
+    if (known) {
+      sendProblem(res, known, instance);
       return;
     }
     const bodyError = error as BodyParserError;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isFinished, ProblemError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
+import { isFinished, ModelNotFoundError, ProblemError, VersionNotFoundError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
 import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
 import type { ModelRouter, ModelSelection } from '../model-router';
@@ -111,7 +111,7 @@ export class ScheduleRunner {
     try {
       model = await this.deps.router.select(definition.model, definition.version ?? undefined);
     } catch (error) {
-      if (!(error instanceof ProblemError)) throw error;
+      if (!(error instanceof ModelNotFoundError || error instanceof VersionNotFoundError)) throw error;
       run.error = error.message;
     }
     const matcher = fileMatcher(definition.input.pattern);

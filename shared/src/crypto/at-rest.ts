@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { ProblemError } from '../errors';
+import { DecryptionError } from '../domain-errors';
 
 /**
  * Encryption at rest of chunk inputs and chunk results (AES-256-GCM). A sealed value is
@@ -22,14 +22,7 @@ const TAG_BYTES = 16;
 const HEADER_BYTES = SEALED_MAGIC.length + 1 + KEY_ID_BYTES;
 const PREFIX_BYTES = HEADER_BYTES + IV_BYTES + TAG_BYTES;
 
-/** A stored value that cannot be opened; the API answers it as 500 OB_ERR_DECRYPTION_FAILED. */
-export class DecryptionError extends ProblemError {
-  override name = 'DecryptionError';
-
-  constructor(detail: string) {
-    super('OB_ERR_DECRYPTION_FAILED', detail);
-  }
-}
+export { DecryptionError };
 
 /**
  * Parses ENCRYPTION_KEY: 32 bytes written as 64 hex characters or as base64 (padded or not).

@@ -1,7 +1,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { ProblemError } from '../errors';
+import { CallbackUrlError } from '../domain-errors';
 
 /**
  * Keeps webhooks from being pointed at the service's own network (SSRF). A callback URL must be
@@ -45,20 +45,7 @@ export type LookupAll = (hostname: string) => Promise<ResolvedAddress[]>;
 export const systemLookup: LookupAll = async (hostname) =>
   (await dns.promises.lookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 
-/**
- * Why a callback URL was refused: `invalid` (syntax, scheme), `forbidden` (a non-public
- * address), `unresolved` (the host did not resolve; may pass later).
- */
-export class CallbackUrlError extends ProblemError {
-  override name = 'CallbackUrlError';
-
-  constructor(
-    readonly kind: 'invalid' | 'forbidden' | 'unresolved',
-    message: string,
-  ) {
-    super('OB_ERR_INVALID_REQUEST', `field 'callbackUrl' ${message}`, { errors: [{ field: 'callbackUrl', message }] });
-  }
-}
+export { CallbackUrlError };
 
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/;
 
