@@ -5,6 +5,7 @@ import {
   createQueue,
   createRedis,
   createWebhookQueue,
+  DriftRecorder,
   enqueueWebhook,
   JobName,
   jobNamesFor,
@@ -23,6 +24,7 @@ import {
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
+import { DriftObserver } from './drift-observer';
 import { InferencePool } from './inference-pool';
 import { Reconciler } from './reconciler';
 import { RolloutGuard } from './rollout-guard';
@@ -63,7 +65,13 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     await enqueueWebhook(webhooks, record);
   };
   const pool = new InferencePool(
-    { threads: config.INFERENCE_THREADS, intraOpThreads: config.INTRA_OP_THREADS, maxBatchRows: config.MAX_BATCH_ROWS, onBatch: metrics.observeBatch },
+    {
+      threads: config.INFERENCE_THREADS,
+      intraOpThreads: config.INTRA_OP_THREADS,
+      maxBatchRows: config.MAX_BATCH_ROWS,
+      driftSampleRate: config.DRIFT_SAMPLE_RATE,
+      onBatch: metrics.observeBatch,
+    },
     logger,
   );
   repository.onChange(({ removed }) => removed.forEach((version) => pool.release(version.fingerprint)));
@@ -72,7 +80,11 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const rollouts = new RolloutStore(redis, store.keys, subscriber);
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
   const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
-  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, [metrics, observer]);
+  const drift = new DriftRecorder(redis, store.keys, {
+    retentionHours: config.DRIFT_RETENTION_HOURS,
+    onError: (error) => logger.warn('could not write drift statistics', { error: String(error) }),
+  });
+  const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, [metrics, observer, new DriftObserver(repository, drift)]);
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
   const chunkQueue = createQueue(QueueName.Chunks, redis, config) as Queue<RunChunkData>;
@@ -144,6 +156,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([chunkQueue.close(), batchQueue.close(), flows.close()]);
       await rolloutStats.close().catch((error: unknown) => logger.warn('could not write rollout statistics', { error: String(error) }));
+      await drift.close().catch((error: unknown) => logger.warn('could not write drift statistics', { error: String(error) }));
       await metricsServer?.close();
       metrics.close();
       await webhooks.close();
