@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { dropPrefix, keysWithPrefix, MODELS_DIR, newRedis, testEnv, type TestEnv } from '../helpers/env';
@@ -36,13 +36,6 @@ const shareFrom = (statistic: Statistic, edge: number): number =>
   statistic.bins.filter((b) => b.from != null && b.from >= edge).reduce((sum, b) => sum + (b.current ?? 0), 0);
 const repeat = <T>(rows: T[], times: number): T[] => Array.from({ length: rows.length * times }, (_, i) => rows[i % rows.length] as T);
 
-/** A copy of version `from` as version `to`, its baseline.json renamed with it (its bins stay those of `from`). */
-function addBaselineCopy(models: ModelsCopy, name: string, from: string, to: string): void {
-  const dir = addVersionCopy(models, name, from, to);
-  const file = path.join(dir, 'baseline.json');
-  writeFileSync(file, readFileSync(file, 'utf8').replace(`"version": "${from}"`, `"version": "${to}"`));
-}
-
 describe('drift statistics: workers count production rows, the API answers PSI and exports gauges', () => {
   const group = new ProcessGroup();
   const client: Redis = newRedis();
@@ -77,8 +70,8 @@ describe('drift statistics: workers count production rows, the API answers PSI a
 
   beforeAll(async () => {
     models = copyModels(['iris', 'spam', 'fashion']);
-    addBaselineCopy(models, 'spam', '1', '2');
-    addBaselineCopy(models, 'fashion', '1', '2');
+    addVersionCopy(models, 'spam', '1', '2'); // the copy's baseline is version 1's, renamed
+    addVersionCopy(models, 'fashion', '1', '2');
     rmSync(path.join(addVersionCopy(models, 'iris', '2', '3'), 'baseline.json'));
     env = testEnv({ MODELS_DIR: models.dir, RATE_LIMIT_PER_MINUTE: '0', MAX_ACTIVE_JOBS_PER_TENANT: '1000' });
     url = (await group.api(env)).url;

@@ -97,8 +97,8 @@ describe('drift time buckets', () => {
   });
 
   it('when a bucket expires, then it is the retention after its end', () => {
-    expect(bucketExpiry({ unit: 'm', index: 10 }, 48)).toBe(11 * 60 + 48 * 3600);
-    expect(bucketExpiry({ unit: 'h', index: 10 }, 1)).toBe(11 * 3600 + 3600);
+    expect(bucketExpiry({ unit: 'm', index: 10 }, 48 * 3600)).toBe(11 * 60 + 48 * 3600);
+    expect(bucketExpiry({ unit: 'h', index: 10 }, 3600)).toBe(11 * 3600 + 3600);
   });
 
   it('when bucket keys are made, then every bucket of a model carries the model as its hash tag', () => {

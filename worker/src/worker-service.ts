@@ -81,7 +81,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
   const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
   const drift = new DriftRecorder(redis, store.keys, {
-    retentionHours: config.DRIFT_RETENTION_HOURS,
+    retentionSeconds: config.DRIFT_RETENTION_HOURS * 3600,
     onError: (error) => logger.warn('could not write drift statistics', { error: String(error) }),
   });
   const processor = new ChunkProcessor(store, repository, pool, logger, notifyFinished, [metrics, observer, new DriftObserver(repository, drift)]);

@@ -35,9 +35,9 @@ export function bucketEnd(bucket: DriftBucketRef): number {
   return (bucket.index + 1) * (bucket.unit === 'm' ? 1 : MINUTES_PER_HOUR) * MINUTE_MS;
 }
 
-/** When a bucket expires (EXPIREAT, seconds since the epoch): `retentionHours` after it ends. */
-export function bucketExpiry(bucket: DriftBucketRef, retentionHours: number): number {
-  return Math.floor(bucketEnd(bucket) / 1000) + retentionHours * 3600;
+/** When a bucket expires (EXPIREAT, seconds since the epoch): `retentionSeconds` after it ends. */
+export function bucketExpiry(bucket: DriftBucketRef, retentionSeconds: number): number {
+  return Math.floor(bucketEnd(bucket) / 1000) + Math.ceil(retentionSeconds);
 }
 
 /**

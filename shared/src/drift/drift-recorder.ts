@@ -5,8 +5,8 @@ import { bucketExpiry, hourOfMinute, minuteOf, type DriftBucketRef } from './dri
 import { countLayout } from './drift-counts';
 
 export interface DriftRecorderOptions {
-  /** How long a bucket is kept after it ends (DRIFT_RETENTION_HOURS). */
-  retentionHours: number;
+  /** How long a bucket is kept after it ends (DRIFT_RETENTION_HOURS × 3600). */
+  retentionSeconds: number;
   /** How often the counts added up in memory are written (one pipeline). */
   flushEveryMs?: number;
   onError?: (error: unknown) => void;
@@ -78,7 +78,7 @@ export class DriftRecorder {
         ] as DriftBucketRef[]
       ).map((ref) => [ref, this.keys.driftBucket(bucket.model, bucket.version, bucket.digest, ref.unit, ref.index)]);
       for (const [ref, key] of targets) {
-        const expiry = bucketExpiry(ref, this.options.retentionHours);
+        const expiry = bucketExpiry(ref, this.options.retentionSeconds);
         if (expiry <= nowSeconds) continue; // already past its retention: nothing to keep
         bucket.sums.forEach((n, i) => {
           if (n > 0) pipeline.hincrby(key, bucket.fields[i] as string, n);
@@ -89,8 +89,8 @@ export class DriftRecorder {
     }
     if (commands === 0) return;
     const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    const failed = results.find(([error]) => error)?.[0];
+    if (failed) throw failed;
   }
 
   /** Stops the timer and writes what is left. */
