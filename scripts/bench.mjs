@@ -4,7 +4,7 @@
 // writes everything to bench-results/bench-<timestamp>.json. See docs/benchmarks.md.
 //
 // Knobs (environment): WORKERS (worker processes, default = CPUs), BENCH_ONLY (comma list of
-// raw,mem,W1,W2,W2json,W3,W5,W4,W4x4,http to run a subset), BENCH_CPU_PROF (directory: the API and workers
+// raw,mem,W1,W2,W2json,W3,W5,W4,W4x4,http,drift to run a subset), BENCH_CPU_PROF (directory: the API and workers
 // run with --cpu-prof and write .cpuprofile files there when they stop). Other onnx-batch
 // variables (CHUNK_SIZE, WORKER_CONCURRENCY, MAX_BATCH_ROWS, …) pass through to the processes.
 import { execFileSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
+import { benchDrift, printDrift } from './bench-drift.mjs';
 import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob } from './bench-client.mjs';
 import { commandsPerJob, commandStats, cpuSeconds, deleteKeys, machineBusySeconds, freePort, killAllNow, Sampler, startNode, startRedis, stop, stopAll, unexpectedExits, usedMemory } from './bench-procs.mjs';
 import { loadDefaultModel, measureRaw, storedBytesPerRow } from './bench-raw.mjs';
@@ -320,6 +321,7 @@ function printReport(report) {
     );
     say('');
   }
+  printDrift(report.drift, say, table, num);
   if (report.targets.length > 0) {
     say('Reference targets (reported, not asserted):');
     for (const t of report.targets) say(`  ${t.met ? 'met   ' : 'MISSED'} ${t.target}: measured ${t.measured}`);
@@ -426,7 +428,7 @@ async function main() {
   }
 
   const workloadIds = ['W1', 'W2', 'W2json', 'W3', 'W5', 'W4', 'W4x4'].filter(wanted);
-  if (workloadIds.length > 0 || wanted('http')) {
+  if (workloadIds.length > 0 || wanted('http') || wanted('drift')) {
     // 4. The service: one API, WORKERS worker processes.
     const apiPort = await freePort();
     const api = startNode('api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(apiPort) }), `${logBase}.api.log`, NODE_ARGS);
@@ -508,6 +510,10 @@ async function main() {
           report.httpDiagnostics.push({ what, error: error.message });
         }
       }
+    }
+    // Drift statistics off and on (scripts/bench-drift.mjs): restarts the workers, so it comes last.
+    if (wanted('drift')) {
+      report.drift = await benchDrift({ say, root, workers, sampler, workerEnv: serviceEnv, logBase, nodeArgs: NODE_ARGS, waitForWorkers, client, redis, prefix: PREFIX, w2: plan.W2, workload: (...a) => workload(...a, processes) });
     }
     sampler.stop();
     await deleteKeys(redis, `${PREFIX}:job:*`);

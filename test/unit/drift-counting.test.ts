@@ -11,6 +11,7 @@ import {
   driftReport,
   formatBaseline,
   loadBaseline,
+  OOV_EVERY,
   RedisKeys,
   restoreBaseline,
   RowValidator,
@@ -175,6 +176,28 @@ describe('countChunk (what an inference thread sends back)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('when a text model is counted, then its length is counted on every row and its OOV share on one row in OOV_EVERY from the given one', async () => {
+    // Arrange: 10 texts; the oov sample starts at row 1: rows 1, 5 and 9
+    const manifest = readManifest('spam', '1');
+    const loaded = (await loadBaseline(path.join(MODELS_DIR, 'spam', '1'), manifest)) as LoadedBaseline;
+    const chunk = storedChunk(manifest, Array.from({ length: 10 }, (_, i) => ({ text: `message ${i} about zzqx${i}` })));
+    const layout = countLayout(loaded);
+    const sum = (counts: Uint32Array, name: string): number => {
+      const s = layout.statistics.find((x) => x.name === name);
+      return s ? counts.slice(s.offset, s.offset + s.bins).reduce((a, b) => a + b, 0) : NaN;
+    };
+
+    // Act
+    const counts = countChunk(loaded, chunk, undefined, 1);
+
+    // Assert
+    expect(OOV_EVERY).toBe(4);
+    expect(counts[0]).toBe(10);
+    expect(sum(counts, 'text.length')).toBe(10);
+    expect(sum(counts, 'text.oov')).toBe(3);
+    expect(sum(countChunk(loaded, chunk, undefined, 3), 'text.oov')).toBe(2); // rows 3 and 7
   });
 
   it('when a baseline travels to another thread as plain data, then the restored one counts the same', async () => {

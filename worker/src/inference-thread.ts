@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import {
   buildFeeds,
   countChunk,
+  OOV_EVERY,
   decodeChunk,
   fetchedOutputs,
   formatResults,
@@ -156,7 +157,7 @@ function countDrift(baseline: LoadedBaseline, chunks: readonly DecodedChunk[], o
     const outcome = outcomes[i];
     if (!outcome || (rate < 1 && Math.random() >= rate)) return;
     try {
-      outcome.drift = { digest: baseline.digest, counts: countChunk(baseline, chunk, outcome.output) };
+      outcome.drift = { digest: baseline.digest, counts: countChunk(baseline, chunk, outcome.output, Math.floor(Math.random() * OOV_EVERY)) };
     } catch {
       // a chunk that cannot be measured is not counted; its results stand
     }
