@@ -15,7 +15,6 @@ import {
   PROBLEM_CONTENT_TYPE,
   ModelRepository,
   QueueName,
-  readDriftReport,
   readRolloutReport,
   RolloutStore,
   type Config,
@@ -28,7 +27,7 @@ import { JobEvents } from './job-events';
 import { JobSubmitter, type SubmitterHooks } from './job-submitter';
 import { ModelRouter } from './model-router';
 import { createApiOps } from './ops';
-import { DRIFT_METRICS_WINDOW, registerDriftGauges } from './drift-metrics';
+import { driftReportsReader, registerDriftGauges } from './drift-metrics';
 import { registerRolloutGauges } from './rollout-metrics';
 import { driftSettings } from './routes/drift-routes';
 import { startSchedules } from './schedules/schedules';
@@ -81,14 +80,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     );
     return reports.flat();
   });
-  registerDriftGauges(ops.metrics.registry, () =>
-    Promise.all(
-      repository
-        .list()
-        .flatMap((entry) => entry.versions)
-        .flatMap((v) => (v.baseline ? [readDriftReport(storeRedis, store.keys, v.manifest.name, v.manifest.version, v.baseline, DRIFT_METRICS_WINDOW, driftSettings(config))] : [])),
-    ),
-  );
+  registerDriftGauges(ops.metrics.registry, driftReportsReader(repository, storeRedis, store.keys, driftSettings(config)));
   const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events, router });
 
   const keys = KeyRing.fromConfig(config);

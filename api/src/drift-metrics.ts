@@ -1,9 +1,21 @@
+import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
-import type { DriftReport, DriftWindow } from '@onnx-batch/shared';
+import { readDriftReport, type DriftReport, type DriftSettings, type DriftWindow, type ModelRepository, type RedisKeys } from '@onnx-batch/shared';
 import { METRIC_PREFIX } from './metrics';
 
 /** The window the drift gauges report over (the API answers others on request). */
 export const DRIFT_METRICS_WINDOW: DriftWindow = '15m';
+
+/** Reads the reports the gauges export: every version with a baseline, over DRIFT_METRICS_WINDOW ending now. */
+export function driftReportsReader(repository: Pick<ModelRepository, 'list'>, redis: Redis, keys: RedisKeys, settings: DriftSettings, now: () => number = Date.now): () => Promise<DriftReport[]> {
+  return () =>
+    Promise.all(
+      repository
+        .list()
+        .flatMap((entry) => entry.versions)
+        .flatMap((v) => (v.baseline ? [readDriftReport(redis, keys, v.manifest.name, v.manifest.version, v.baseline, DRIFT_METRICS_WINDOW, settings, now())] : [])),
+    );
+}
 
 /** Reports read once per scrape are shared by both gauges of that scrape. */
 const SCRAPE_MEMO_MS = 1000;

@@ -11,3 +11,5 @@ export * from './routes/docs-routes';
 export * from './routes/ops-routes';
 export * from './http/rate-limit';
 export * from './model-router';
+export * from './drift-metrics';
+export * from './routes/drift-routes';

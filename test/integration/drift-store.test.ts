@@ -14,7 +14,12 @@ import {
   type LoadedBaseline,
   type ModelVersion,
 } from '@onnx-batch/shared';
+import { Registry } from 'prom-client';
+import { driftReportsReader, registerDriftGauges } from '@onnx-batch/api';
 import { InferencePool, type ChunkOutcome } from '@onnx-batch/worker';
+import { waitForJob } from '../helpers/http';
+import { parseExposition } from '../helpers/prometheus';
+import { startStack } from '../helpers/stack';
 import { dropPrefix, keysWithPrefix, MODELS_DIR, newRedis, testEnv } from '../helpers/env';
 import { readManifest } from '../helpers/model-files';
 import { sleep } from '../helpers/reliability';
@@ -175,6 +180,58 @@ describe('DriftRecorder and readDriftCounts (real Redis)', () => {
   });
 });
 
+describe('drift gauges (real Redis, the shipped repository)', () => {
+  const redis: Redis = newRedis();
+  const prefix = testEnv().REDIS_PREFIX;
+  const keys = new RedisKeys(prefix);
+  let repository: ModelRepository;
+
+  beforeAll(async () => {
+    repository = await ModelRepository.open(MODELS_DIR);
+  });
+
+  afterAll(async () => {
+    repository.close();
+    await dropPrefix(redis, prefix);
+    await redis.quit();
+  });
+
+  it('when a scrape reads the drift gauges, then they cover the last 15 minutes, and only versions whose window holds DRIFT_MIN_ROWS rows', async () => {
+    // Arrange: iris 1 counted 20 minutes ago, iris 2 five minutes ago, spam 1 too few rows
+    const write = async (name: string, version: string, minutesAgo: number, rows: number): Promise<void> => {
+      const baseline = repository.resolve(name, version).baseline as LoadedBaseline;
+      const layout = countLayout(baseline);
+      const counts = new Uint32Array(layout.fields.length);
+      counts[0] = rows;
+      counts[1] = rows;
+      for (const s of layout.statistics) counts[s.offset] = rows;
+      if (layout.prediction) counts[layout.prediction.offset] = rows;
+      const r = new DriftRecorder(redis, keys, { retentionSeconds: 3600, flushEveryMs: 3_600_000, now: () => Date.now() - minutesAgo * MINUTE });
+      r.add(name, version, baseline, counts);
+      await r.close();
+    };
+    await write('iris', '1', 20, 5000);
+    await write('iris', '2', 5, 1200);
+    await write('spam', '1', 5, 999);
+    const registry = new Registry();
+    registerDriftGauges(registry, driftReportsReader(repository, redis, keys, { thresholds: { warn: 0.1, drift: 0.25 }, minRows: 1000 }));
+
+    // Act
+    const samples = parseExposition(await registry.metrics());
+
+    // Assert
+    const series = samples.map((s) => `${s.name}{${s.labels.model}@${s.labels.version}${s.labels.feature ? ` ${s.labels.feature}` : ''}}`).sort();
+    expect(series).toEqual([
+      'onnx_batch_feature_psi{iris@2 petal_length}',
+      'onnx_batch_feature_psi{iris@2 petal_width}',
+      'onnx_batch_feature_psi{iris@2 sepal_length}',
+      'onnx_batch_feature_psi{iris@2 sepal_width}',
+      'onnx_batch_prediction_psi{iris@2}',
+    ]);
+    for (const s of samples) expect(s.value).toBeGreaterThan(0.25); // every row in one bin
+  });
+});
+
 describe('inference threads count chunks into drift bins (real ONNX Runtime)', () => {
   let repository: ModelRepository;
   let version: ModelVersion;
@@ -232,5 +289,36 @@ describe('inference threads count chunks into drift bins (real ONNX Runtime)', (
     expect(counted.length).toBeGreaterThanOrEqual(10);
     expect(counted.length).toBeLessThanOrEqual(50);
     for (const o of counted) expect(o.drift?.counts[0]).toBe(150);
+  });
+});
+
+describe('DRIFT_SAMPLE_RATE and the thresholds reach the services (API and worker in process)', () => {
+  const golden = (): unknown[] => (JSON.parse(readFileSync(path.join(MODELS_DIR, 'iris', '2', 'golden.json'), 'utf8')) as { inputs: unknown[] }).inputs;
+  const run = async (overrides: Record<string, string>): Promise<{ keys: string[]; report: Record<string, unknown> }> => {
+    const stack = await startStack(overrides);
+    const redis = newRedis();
+    try {
+      const submitted = await fetch(`${stack.url}/v1/batch-predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'iris', version: '2', inputs: golden() }) });
+      expect((await waitForJob(stack.url, String(((await submitted.json()) as { jobId: string }).jobId))).status).toBe('completed');
+      await sleep(1500); // a flush
+      const report = (await (await fetch(`${stack.url}/v1/models/iris/versions/2/drift`)).json()) as Record<string, unknown>;
+      return { keys: await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:drift`), report };
+    } finally {
+      await redis.quit();
+      await stack.close();
+    }
+  };
+
+  it('when a worker runs with DRIFT_SAMPLE_RATE=0, then nothing is counted and the API answers insufficient-data', async () => {
+    const { keys, report } = await run({ DRIFT_SAMPLE_RATE: '0' });
+
+    expect(keys).toEqual([]);
+    expect(report).toMatchObject({ rows: 0, status: 'insufficient-data' });
+  });
+
+  it('when DRIFT_MIN_ROWS and the PSI thresholds are set, then the answer is judged by them', async () => {
+    const { report } = await run({ DRIFT_MIN_ROWS: '100', DRIFT_WARN_PSI: '0.05', DRIFT_ALERT_PSI: '0.5' });
+
+    expect(report).toMatchObject({ rows: 150, status: 'ok', minRows: 100, thresholds: { warn: 0.05, drift: 0.5 } });
   });
 });

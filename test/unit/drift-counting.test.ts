@@ -23,7 +23,8 @@ import {
   type LoadedBaseline,
   type ModelManifest,
 } from '@onnx-batch/shared';
-import { MODELS_DIR } from '../helpers/env';
+import { driftSettings } from '@onnx-batch/api';
+import { MODELS_DIR, testConfig } from '../helpers/env';
 import { readManifest } from '../helpers/model-files';
 import { int64Manifest } from './fixtures';
 
@@ -304,5 +305,20 @@ describe('driftReport (pure)', () => {
       { label: 'virginica', reference: 0.333333, current: 0.333333 },
     ]);
     expect(report).toMatchObject({ from: '2026-01-01T09:37:30.000Z', to: '2026-01-01T10:37:30.000Z', window: '1h', minRows: 100 });
+  });
+});
+
+describe('drift settings', () => {
+  it('when nothing is configured, then drift counts every chunk for 48 hours and judges at 0.1 and 0.25 from 1000 rows', () => {
+    const config = testConfig();
+
+    expect([config.DRIFT_SAMPLE_RATE, config.DRIFT_RETENTION_HOURS]).toEqual([1, 48]);
+    expect(driftSettings(config)).toEqual({ thresholds: { warn: 0.1, drift: 0.25 }, minRows: 1000 });
+  });
+
+  it('when DRIFT_WARN_PSI exceeds DRIFT_ALERT_PSI or the sample rate is above 1, then the configuration is refused naming them', () => {
+    expect(() => testConfig({ DRIFT_WARN_PSI: '0.3', DRIFT_ALERT_PSI: '0.2' })).toThrow('DRIFT_WARN_PSI=0.3 must not exceed DRIFT_ALERT_PSI=0.2');
+    expect(() => testConfig({ DRIFT_SAMPLE_RATE: '1.5' })).toThrow('DRIFT_SAMPLE_RATE');
+    expect(testConfig({ DRIFT_SAMPLE_RATE: '0.25' }).DRIFT_SAMPLE_RATE).toBe(0.25);
   });
 });
