@@ -1,5 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
 import type { Redis } from 'ioredis';
 import { dropPrefix, keysWithPrefix, MODELS_DIR, newRedis, testEnv, type TestEnv } from '../helpers/env';
 import { addVersionCopy, copyModels, type ModelsCopy } from '../helpers/model-files';
@@ -116,6 +117,10 @@ describe('drift statistics: workers count production rows, the API answers PSI a
     expect(petal.bins[1]).toMatchObject({ from: 1.4, to: 1.5 });
     expect(petal.bins.at(-1)).toMatchObject({ from: 5.8, to: null });
     expect(report.prediction?.bins.map((b) => b.label)).toEqual(['setosa', 'versicolor', 'virginica']);
+    // …and the answer is what /openapi.json says it is.
+    const document = (await (await fetch(`${url}/openapi.json`)).json()) as { components: Json };
+    const validate = new Ajv2020({ strict: false, validateFormats: false }).compile({ $ref: '#/components/schemas/DriftReport', components: document.components });
+    expect(validate(report) ? [] : validate.errors).toEqual([]);
   });
 
   it('when the same rows come with petal_length + 2 cm, then petal_length alone of the features drifts, and /metrics shows it', async () => {
