@@ -61,7 +61,7 @@ export async function benchDrift(ctx) {
     sampler.workerPids = workers.map((w) => w.child.pid);
     await ctx.waitForWorkers(count);
     // Sessions, JIT and the threads' baselines before measuring.
-    for (const c of cases) await runJobs(ctx.client, { jobs: 2, inFlight: 2, submitFor: c.spec.submitFor });
+    for (const c of cases) await runJobs(ctx.client, { jobs: 4, inFlight: 2, submitFor: c.spec.submitFor });
   };
 
   const runs = [];

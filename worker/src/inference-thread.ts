@@ -135,7 +135,13 @@ async function handle(request: RunRequest): Promise<ChunkOutcome[]> {
   if (model.manifest) {
     manifests.set(model.fingerprint, model.manifest);
     baselines.delete(model.fingerprint);
-    if (model.baseline && options.driftSampleRate > 0) baselines.set(model.fingerprint, restoreBaseline(model.manifest, model.baseline));
+    if (model.baseline && options.driftSampleRate > 0) {
+      try {
+        baselines.set(model.fingerprint, restoreBaseline(model.manifest, model.baseline));
+      } catch {
+        // drift statistics must never fail inference: this version is simply not counted
+      }
+    }
   }
   const manifest = manifests.get(model.fingerprint);
   if (!manifest) throw new Error(`no manifest for model ${model.modelPath}`);
