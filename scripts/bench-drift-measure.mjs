@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import shared from '@onnx-batch/shared';
 
-const { ChunkEncoder, RowValidator, binIndex, decodeChunk, loadBaseline, measureChunk } = shared;
+const { ChunkEncoder, RowValidator, binIndex, countChunk, decodeChunk, loadBaseline, measureChunk } = shared;
 const MODELS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'models');
 
 function chunkOf(manifest, rows) {
@@ -50,6 +50,8 @@ async function bench(name, version, rows) {
   const counts = loaded.bins.map((b) => new Float64Array(b.length + 1));
   time(`${name} ${version}: measureChunk (${rows.length} rows)`, rows.length, () => measureChunk(loaded.plan, chunk));
   time(`${name} ${version}: measureChunk + binning`, rows.length, () => countInto(loaded, counts, measureChunk(loaded.plan, chunk)));
+  // What inference threads run: countChunk (oov on one row in OOV_EVERY), predictions left out.
+  time(`${name} ${version}: countChunk`, rows.length, () => countChunk(loaded, chunk, undefined));
 }
 
 const golden = (name, version) => JSON.parse(readFileSync(path.join(MODELS, name, version, 'golden.json'), 'utf8')).inputs;

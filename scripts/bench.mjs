@@ -6,7 +6,7 @@
 //
 // Knobs (environment): WORKERS (worker processes, default = CPUs), API_PROCESSES (API processes
 // sharing the port, default 1 here), BENCH_ONLY (comma list of raw,mem,null,W1,W1poll,W2,W2json,
-// W3,W3poll,W5,W4,W4x4,http to run a subset; `null` adds the null-service runs of the selected
+// W3,W3poll,W5,W4,W4x4,http,drift to run a subset; `null` adds the null-service runs of the selected
 // workloads that have one), BENCH_CPU_PROF (directory: the API and workers run with --cpu-prof
 // and write .cpuprofile files there when they stop). Other onnx-batch variables (CHUNK_SIZE,
 // WORKER_CONCURRENCY, MAX_BATCH_ROWS, …) pass through to the processes.
@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
+import { benchDrift, printDrift } from './bench-drift.mjs';
 import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob } from './bench-client.mjs';
 import {
   commandsPerJob,
@@ -394,6 +395,7 @@ function printReport(report) {
     );
     say('');
   }
+  printDrift(report.drift, say, table, num);
   if (report.targets.length > 0) {
     say('Targets (issue 12; reported, not asserted):');
     for (const t of report.targets) say(`  ${t.met ? 'met   ' : 'MISSED'} ${t.target}: measured ${t.measured}`);
@@ -502,13 +504,15 @@ async function main() {
     ], submits.one);
   }
 
+  const W2_DESCRIPTION = '10 jobs × 100 000 iris rows (NDJSON stream), 2 in flight';
+  const W2_SPEC = { jobs: 10, inFlight: 2, submitFor: () => submits.bigNdjson };
   // The workloads, in the order they run. `pollMs` null = long polls (`?wait=30`), a number = the
   // integration guide's client (poll without `?wait=` every pollMs). `ceiling: true` also runs it
   // against the null service. (New workloads go here; their targets go in TARGETS.)
   const plan = [
     { id: 'W1', description: '200 jobs × 100 iris rows (JSON), long polls, 8 in flight', model: iris, ceiling: true, spec: { jobs: 200, inFlight: 8, submitFor: () => submits.hundred } },
     { id: 'W1poll', description: `200 jobs × 100 iris rows (JSON), polls every ${POLL_MS} ms, 8 in flight`, model: iris, ceiling: true, spec: { jobs: 200, inFlight: 8, pollMs: POLL_MS, submitFor: () => submits.hundred } },
-    { id: 'W2', description: '10 jobs × 100 000 iris rows (NDJSON stream), 2 in flight', model: iris, spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigNdjson } },
+    { id: 'W2', description: W2_DESCRIPTION, model: iris, spec: W2_SPEC },
     { id: 'W2json', description: '10 jobs × 100 000 iris rows (one JSON body), 2 in flight', model: iris, spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigJson } },
     { id: 'W3', description: '1000 jobs × 1 iris row (JSON), long polls, 32 in flight', model: iris, ceiling: true, spec: { jobs: 1000, inFlight: 32, submitFor: () => submits.one } },
     { id: 'W3poll', description: `1000 jobs × 1 iris row (JSON), polls every ${POLL_MS} ms, 32 in flight`, model: iris, ceiling: true, spec: { jobs: 1000, inFlight: 32, pollMs: POLL_MS, submitFor: () => submits.one } },
@@ -558,7 +562,7 @@ async function main() {
     }
   }
 
-  if (plan.length > 0 || wanted('http')) {
+  if (plan.length > 0 || wanted('http') || wanted('drift')) {
     // 5. The service: the API (API_PROCESSES processes), WORKERS worker processes.
     const apiPort = await freePort();
     const api = startNode('api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(apiPort) }), `${logBase}.api.log`, NODE_ARGS);
@@ -608,6 +612,16 @@ async function main() {
       ];
       for (const [what, spec] of cases) report.httpDiagnostics.push(await diagnostic(what, spec, { client, redis, processes }));
       report.httpDiagnostics.push(...(await unfinishedPollDiagnostics(submits.one)));
+    }
+    // Drift statistics off and on (scripts/bench-drift.mjs): restarts the workers, so it comes last.
+    if (wanted('drift')) {
+      const w2 = [W2_DESCRIPTION, iris, W2_SPEC];
+      sampler.start();
+      report.drift = await benchDrift({
+        say, root, workers, sampler, workerEnv: serviceEnv, logBase, nodeArgs: NODE_ARGS, waitForWorkers, client, redis, prefix: PREFIX, w2,
+        workload: (id, description, model, spec) => workload({ id, description, model, spec, processes, sampler }),
+      });
+      sampler.stop();
     }
     await deleteKeys(redis, `${PREFIX}:job:*`);
   }

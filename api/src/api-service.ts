@@ -26,7 +26,9 @@ import { ShardedEnqueuer } from './chunk-enqueuer';
 import { JobSubmitter, type SubmitterHooks } from './job-submitter';
 import { ModelRouter } from './model-router';
 import { createApiOps } from './ops';
+import { driftReportsReader, registerDriftGauges } from './drift-metrics';
 import { registerRolloutGauges } from './rollout-metrics';
+import { driftSettings } from './routes/drift-routes';
 import { startSchedules } from './schedules/schedules';
 import { createApiServer } from './tls-server';
 
@@ -80,6 +82,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     );
     return reports.flat();
   });
+  registerDriftGauges(ops.metrics.registry, driftReportsReader(repository, storeRedis, store.keys, driftSettings(config)));
   const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events, router });
 
   const keys = KeyRing.fromConfig(config);

@@ -10,6 +10,7 @@ import type { JobEvents } from './job-events';
 import type { JobSubmitter } from './job-submitter';
 import type { ModelRouter } from './model-router';
 import { batchRoutes } from './routes/batch-routes';
+import { driftRoutes } from './routes/drift-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
 import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
@@ -63,6 +64,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', modelRoutes(deps));
   app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));
+  app.use('/v1', driftRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', scheduleRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
   app.use(notFoundHandler);

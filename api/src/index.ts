@@ -13,3 +13,5 @@ export * from './http/rate-limit';
 export * from './model-router';
 export * from './chunk-enqueuer';
 export * from './http/domain-problems';
+export * from './drift-metrics';
+export * from './routes/drift-routes';

@@ -16,6 +16,7 @@ import {
 import { ROLES } from './http/auth';
 import { MAX_PAGE, MAX_WAIT_SECONDS, RESULTS_QUERY_SCHEMA, STREAM_TYPES, SUBMIT_BODY_SCHEMA, SUBMIT_QUERY_SCHEMA } from './routes/batch-routes';
 import { PREDICT_BODY_SCHEMA } from './routes/model-routes';
+import { driftPaths, driftSchemas } from './routes/drift-routes';
 import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
 import { SCHEDULE_BODY_SCHEMA } from './schedules/schedule-definition';
 
@@ -802,6 +803,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...modelPaths(entries, config),
       ...schedulePaths(),
       ...rolloutPaths((codes) => problemResponses(codes as ErrorCode[]), GUARD_CODES, { name: 'name', in: 'path', required: true, schema: { type: 'string', enum: entries.map((e) => e.name) } }),
+      ...driftPaths((codes) => problemResponses(codes as ErrorCode[]), GUARD_CODES, { name: 'name', in: 'path', required: true, schema: { type: 'string', enum: entries.map((e) => e.name) } }),
       ...batchPaths('', entries, config),
       ...operationsPaths(),
     },
@@ -820,6 +822,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...jobSchemas(entries, config),
         ...scheduleSchemas(),
         ...rolloutSchemas(),
+        ...driftSchemas(),
       },
     },
   };

@@ -61,6 +61,11 @@ export const CONFIG_VARIABLES = {
   MAX_STALLED_COUNT: { type: 'integer', minimum: 0, maximum: 1000, default: 10, doc: 'Times a chunk may lose its worker (crash, kill -9) and be recovered before its rows are marked failed.' },
   RECOVERY_INTERVAL_MS: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 5000, doc: 'How often one worker sweeps for committed jobs an API left unqueued (it crashed between commit and enqueue) and chunk jobs BullMQ failed without their rows being recorded; an outbox entry is queued once it is this old.' },
   SHUTDOWN_GRACE_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000, doc: 'On SIGTERM, how long in-flight requests and chunks may take before the process exits anyway.' },
+  DRIFT_SAMPLE_RATE: { type: 'number', minimum: 0, maximum: 1, default: 1, doc: 'Share of chunks whose rows workers count into their version\'s drift statistics (whole chunks, drawn at random; 0 = off). See docs/drift.md.' },
+  DRIFT_RETENTION_HOURS: { type: 'integer', minimum: 1, maximum: 8760, default: 48, doc: 'How long drift counts (minute and hour buckets in Redis) are kept after their bucket ends.' },
+  DRIFT_WARN_PSI: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 0.1, doc: 'PSI from which a statistic\'s drift status is `warn`.' },
+  DRIFT_ALERT_PSI: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 0.25, doc: 'PSI from which a statistic\'s drift status is `drift` (at least DRIFT_WARN_PSI).' },
+  DRIFT_MIN_ROWS: { type: 'integer', minimum: 1, maximum: 1_000_000_000, default: 1000, doc: 'Fewest rows in a window for a drift verdict; fewer answer `insufficient-data`.' },
   SCHEDULES_ROOT: { type: 'string', default: '', doc: 'Directory under which every schedule\'s input and output directories must lie (after symlinks; see docs/schedules.md). Empty: schedules are disabled.' },
   WEBHOOK_SECRETS: { type: 'string', default: '', secret: true, doc: 'Webhook signing secrets as comma-separated `tenant:secret` (16+ characters; a tenant named twice signs with both, for rotation). See docs/security-webhooks.md.' },
   WEBHOOK_SECRET: { type: 'string', default: '', secret: true, doc: 'Signing secret of tenants not in `WEBHOOK_SECRETS` (16+ characters). Empty: their webhooks are sent unsigned (a warning is logged once per tenant).' },
@@ -80,10 +85,11 @@ export const CONFIG_VARIABLES = {
 } as const satisfies Record<string, VariableSpec>;
 
 interface VariableSpec {
-  type: 'integer' | 'string';
+  type: 'integer' | 'number' | 'string';
   default: number | string;
   doc: string;
   minimum?: number;
+  exclusiveMinimum?: number;
   maximum?: number;
   minLength?: number;
   pattern?: string;
@@ -123,7 +129,7 @@ function shown(env: NodeJS.ProcessEnv, variable: string): string {
 }
 
 type Vars = typeof CONFIG_VARIABLES;
-type ValueOf<S> = S extends { type: 'integer' } ? number : S extends { enum: readonly (infer E)[] } ? E : string;
+type ValueOf<S> = S extends { type: 'integer' | 'number' } ? number : S extends { enum: readonly (infer E)[] } ? E : string;
 
 export type Config = { readonly [K in keyof Vars]: ValueOf<Vars[K]> };
 
@@ -170,6 +176,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return [`${variable}=${shown(env, variable)} ${error instanceof Error ? error.message : String(error)}`];
     }
   });
+  if (Number(raw.DRIFT_WARN_PSI) > Number(raw.DRIFT_ALERT_PSI)) {
+    formatProblems.push(`DRIFT_WARN_PSI=${String(raw.DRIFT_WARN_PSI)} must not exceed DRIFT_ALERT_PSI=${String(raw.DRIFT_ALERT_PSI)}`);
+  }
   if (formatProblems.length > 0) throw new ConfigError(`invalid configuration: ${formatProblems.join('; ')}`);
   const combinationProblems = COMBINATION_CHECKS.flatMap((check) => check(raw) ?? []);
   if (combinationProblems.length > 0) throw new ConfigError(`invalid configuration: ${combinationProblems.join('; ')}`);

@@ -14,6 +14,7 @@ export const ERRORS = {
   OB_ERR_VERSION_NOT_FOUND: { status: 404, title: 'Model version not found' },
   OB_ERR_JOB_NOT_FOUND: { status: 404, title: 'Job not found' },
   OB_ERR_SCHEDULE_NOT_FOUND: { status: 404, title: 'Schedule not found' },
+  OB_ERR_BASELINE_NOT_FOUND: { status: 404, title: 'Model version has no baseline' },
   OB_ERR_SCHEDULE_EXISTS: { status: 409, title: 'Schedule already exists' },
   OB_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   OB_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },

@@ -4,6 +4,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import * as ort from 'onnxruntime-node';
 import { RowValidator } from './codec/row-validator';
 import { ModelNotFoundError, VersionNotFoundError } from './domain-errors';
+import { BASELINE_FILE, BaselineError, loadBaseline, type LoadedBaseline } from './drift/baseline';
 import type { ModelManifest } from './manifest';
 import { featureSize, rowElements } from './manifest';
 import { MANIFEST_SCHEMA } from './manifest-schema';
@@ -16,9 +17,11 @@ export interface ModelVersion {
   readonly manifest: ModelManifest;
   readonly modelPath: string;
   readonly manifestPath: string;
-  /** Changes whenever model.onnx or model.json changes on disk; sessions are cached by it. */
+  /** Changes whenever model.onnx, model.json or baseline.json changes on disk; sessions are cached by it. */
   readonly fingerprint: string;
   readonly validator: RowValidator;
+  /** The version's drift reference (`baseline.json`), null when it has none. */
+  readonly baseline: LoadedBaseline | null;
 }
 
 export interface ModelEntry {
@@ -72,8 +75,9 @@ export type RepositoryChangeListener = (change: RepositoryChange) => void;
 
 /**
  * The model repository on disk: `<dir>/<name>/<version>/{model.onnx,model.json}` (a symlink to
- * a directory counts as one). Every manifest is checked against the manifest schema and against
- * the graph itself. At start-up a problem is fatal; afterwards the repository is rescanned: a new
+ * a directory counts as one), with an optional `baseline.json`. Every manifest is checked against
+ * the manifest schema and against the graph itself, every baseline against its schema and the
+ * manifest (a broken baseline is a problem like a broken manifest). At start-up a problem is fatal; afterwards the repository is rescanned: a new
  * version is served and one whose directory is gone is dropped. A rescan that fails, wholly or
  * for one version (a half-copied directory, a manifest briefly invalid, a directory that cannot be
  * read), keeps serving the copy loaded before and reports the problem in `problems`.
@@ -219,7 +223,9 @@ export class ModelRepository {
       problems.push({ file: m.status === 'rejected' ? manifestPath : modelPath, message: 'is missing' });
       return null;
     }
-    const fingerprint = `${dir}|${m.value.mtimeMs}|${m.value.size}|${o.value.mtimeMs}|${o.value.size}`;
+    // A baseline edited in place (or added, or removed) is a new fingerprint too: it is loaded again.
+    const b = await fs.stat(path.join(dir, BASELINE_FILE)).catch(() => null);
+    const fingerprint = `${dir}|${m.value.mtimeMs}|${m.value.size}|${o.value.mtimeMs}|${o.value.size}${b ? `|${b.mtimeMs}|${b.size}` : ''}`;
     const known = this.byFingerprint.get(fingerprint);
     if (known) return known;
 
@@ -247,7 +253,15 @@ export class ModelRepository {
       for (const p of semantic) problems.push({ file: p.file === 'graph' ? modelPath : manifestPath, ...(p.field ? { field: p.field } : {}), message: p.message });
       return null;
     }
-    return Object.freeze({ manifest, modelPath, manifestPath, fingerprint, validator: new RowValidator(manifest) });
+    let baseline: LoadedBaseline | null;
+    try {
+      baseline = await loadBaseline(dir, manifest);
+    } catch (error) {
+      if (!(error instanceof BaselineError)) throw error;
+      problems.push(...error.problems);
+      return null;
+    }
+    return Object.freeze({ manifest, modelPath, manifestPath, fingerprint, validator: new RowValidator(manifest), baseline });
   }
 }
 

@@ -23,6 +23,10 @@ import { createHash, randomUUID } from 'node:crypto';
  *   <prefix>:rollout:{<model>}:stats:<revision>  hash   canary and shadow counters of one revision
  *   <prefix>:events:rollouts          pub/sub channel: the name of each model whose rollout changed
  *   <prefix>:cache:{<model>}:<version>:<digest>  string a row's result values (prediction-cache.ts)
+ *   <prefix>:drift:{<model>}:<version>:<digest>:m:<minute>  hash  production counts of a version in
+ *                                           one minute, binned by the baseline of that digest (`h:<hour>`:
+ *                                           the same per hour); they expire DRIFT_RETENTION_HOURS after
+ *                                           the bucket ends (drift/drift-buckets.ts)
  *
  * A job's keys have no TTL while it is queued or running; when it finishes they all get
  * RESULT_TTL_SECONDS. Staged inputs of an upload not yet committed live STAGING_TTL_SECONDS,
@@ -92,6 +96,11 @@ export class RedisKeys {
 
   rolloutChannel(): string {
     return `${this.prefix}:events:rollouts`;
+  }
+
+  /** One time bucket of a version's drift counts; every bucket of a model shares its slot. */
+  driftBucket(model: string, version: string, digest: string, unit: 'm' | 'h', index: number): string {
+    return `${this.prefix}:drift:{${model}}:${version}:${digest}:${unit}:${index}`;
   }
 }
 

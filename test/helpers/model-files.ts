@@ -38,12 +38,25 @@ export function manifestPath(dir: string, name: string, version: string): string
   return path.join(dir, name, version, 'model.json');
 }
 
-/** Rewrites a manifest in place through a function of its parsed JSON. */
+/** Rewrites a manifest in place through a function of its parsed JSON (its baseline follows a new name or version). */
 export function editManifest(dir: string, name: string, version: string, edit: (manifest: Record<string, unknown>) => void): void {
   const file = manifestPath(dir, name, version);
   const manifest = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   edit(manifest);
   writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
+  followManifest(path.dirname(file), manifest);
+}
+
+/**
+ * A copied version's baseline.json names the model and version it was made for; the repository
+ * refuses one that disagrees with its manifest. Keeps it naming the (edited) manifest's.
+ */
+function followManifest(versionDir: string, manifest: Record<string, unknown>): void {
+  const file = path.join(versionDir, 'baseline.json');
+  if (!existsSync(file)) return;
+  const baseline = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  if (baseline.model === manifest.name && baseline.version === manifest.version) return;
+  writeFileSync(file, `${JSON.stringify({ ...baseline, model: manifest.name, version: manifest.version }, null, 2)}\n`);
 }
 
 /** A temporary directory holding copies of some models of models/ (a private model repository). */
@@ -77,6 +90,7 @@ export function buildVersionCopy(copy: ModelsCopy, name: string, from: string, t
   delete manifest.default;
   edit(manifest);
   writeFileSync(file, `${JSON.stringify(manifest, null, 2)}\n`);
+  followManifest(built, manifest);
   return built;
 }
 

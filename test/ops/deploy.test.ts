@@ -160,6 +160,16 @@ describe('deploy/k8s', () => {
     }
   });
 
+  it('when the ConfigMap sets DRIFT_ALERT_PSI, then the drift alert rules fire at that same PSI', () => {
+    const data = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data;
+    const rules = documents(path.join(DEPLOY, 'prometheus', 'alerts.yml'))[0] as { groups: { rules: { alert?: string; expr: string }[] }[] };
+    const drift = rules.groups.flatMap((g) => g.rules).filter((r) => /Drift$/.test(r.alert ?? ''));
+
+    expect(drift.map((r) => r.alert)).toEqual(['OnnxBatchFeatureDrift', 'OnnxBatchPredictionDrift']);
+    for (const rule of drift) expect(rule.expr).toMatch(new RegExp(`>= ${data.DRIFT_ALERT_PSI?.replace('.', '\\.')}$`));
+    expect(Number(data.DRIFT_ALERT_PSI)).toBe(CONFIG_VARIABLES.DRIFT_ALERT_PSI.default);
+  });
+
   it("when KEDA's triggers name Redis keys, then they are the keys where BullMQ 6 keeps the chunks not yet taken (checked on a real Redis)", async () => {
     // Arrange: the prefix of the ConfigMap, and the keys KEDA reads.
     const prefix = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data.REDIS_PREFIX;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_VARIABLES } from '@onnx-batch/shared';
 import { ROOT } from '../helpers/env';
 import { waitForJob } from '../helpers/http';
 import { exportedSeriesNames } from '../helpers/prometheus';
@@ -23,6 +24,8 @@ const { parser: promql } = require('@prometheus-io/lezer-promql') as { parser: P
 
 interface Panel {
   title?: string;
+  type?: string;
+  repeat?: string;
   targets?: { expr?: string }[];
   panels?: Panel[];
 }
@@ -83,6 +86,28 @@ describe('dashboards and alert rules (deploy/)', () => {
     expect(byName.get('OnnxBatchHttpErrorRatioHigh')?.expr).toContain('status=~"5.."');
     expect(byName.get('OnnxBatchNoWorkers')?.expr).toMatch(/absent\(up\{job="onnx-batch-worker"\} == 1\)/);
     for (const alert of alerts) expect(alert.for).toMatch(/^\d+m$/);
+  });
+
+  it('when the alert rules are read, then feature and prediction drift alert once PSI stays at DRIFT_ALERT_PSI (its default) for 15 minutes', () => {
+    const alerts = new Map(rules.groups.flatMap((g) => g.rules).filter((r) => r.alert).map((r) => [r.alert, r]));
+    const threshold = String(CONFIG_VARIABLES.DRIFT_ALERT_PSI.default);
+
+    expect(alerts.get('OnnxBatchFeatureDrift')).toMatchObject({ for: '15m', expr: `max by (model, version, feature) (onnx_batch_feature_psi) >= ${threshold}` });
+    expect(alerts.get('OnnxBatchPredictionDrift')).toMatchObject({ for: '15m', expr: `max by (model, version) (onnx_batch_prediction_psi) >= ${threshold}` });
+  });
+
+  it('when the dashboard is read, then a drift panel repeats for each model and plots both PSI gauges of that model', () => {
+    const drift = dashboard.panels.filter((p) => p.targets?.some((t) => t.expr?.includes('onnx_batch_feature_psi')));
+    const model = dashboard.templating.list.find((v) => v.name === 'model');
+
+    expect(drift).toHaveLength(1);
+    expect(drift[0]).toMatchObject({ type: 'timeseries', repeat: 'model' });
+    expect(drift[0]?.title).toContain('$model');
+    expect(drift[0]?.targets?.map((t) => t.expr)).toEqual([
+      'max by (version, feature) (onnx_batch_feature_psi{model=~"$model"})',
+      'max by (version) (onnx_batch_prediction_psi{model=~"$model"})',
+    ]);
+    expect(model).toMatchObject({ type: 'query' });
   });
 
   it('when Prometheus and Grafana are wired, then scrape jobs, rule files, data source and dashboard folder agree', () => {

@@ -8,3 +8,4 @@ export * from './metrics-server';
 export * from './rollout-observer';
 export * from './rollout-guard';
 export * from './reconciler';
+export * from './drift-observer';

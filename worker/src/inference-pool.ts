@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { peekRows, type Logger, type ModelVersion } from '@onnx-batch/shared';
+import { peekRows, transferBaseline, type Logger, type ModelVersion } from '@onnx-batch/shared';
 import type { ChunkOutcome, ReleaseRequest, RunRequest, StatsRequest, ThreadOptions, ThreadReply } from './inference-protocol';
 
 export interface InferencePoolOptions {
   threads: number;
   intraOpThreads: number;
+  /** Share of chunks the threads count into drift statistics (0 = none; default 0). */
+  driftSampleRate?: number;
   /** Most rows joined into one `run()` by dynamic batching. */
   maxBatchRows: number;
   /** Told of every successful `run()`: the model and the outcomes of the chunks it ran (metrics). */
@@ -107,7 +109,7 @@ export class InferencePool {
 
   private spawn(): Thread {
     const worker = new Worker(path.join(__dirname, 'inference-thread.js'), {
-      workerData: { intraOpThreads: this.options.intraOpThreads } satisfies ThreadOptions,
+      workerData: { intraOpThreads: this.options.intraOpThreads, driftSampleRate: this.options.driftSampleRate ?? 0 } satisfies ThreadOptions,
     });
     const thread: Thread = { worker, busy: null, batchId: 0, manifestsSent: new Set(), stats: new Map() };
     worker.on('message', (reply: ThreadReply) => this.onReply(thread, reply));
@@ -168,7 +170,9 @@ export class InferencePool {
           fingerprint: first.model.fingerprint,
           modelPath: first.model.modelPath,
           // Structured-cloning a manifest per batch is measurable; each thread keeps the ones it has seen.
-          ...(thread.manifestsSent.has(first.model.fingerprint) ? {} : { manifest: first.model.manifest }),
+          ...(thread.manifestsSent.has(first.model.fingerprint)
+            ? {}
+            : { manifest: first.model.manifest, baseline: first.model.baseline && this.options.driftSampleRate ? transferBaseline(first.model.baseline) : null }),
         },
         chunks,
       };

@@ -1,9 +1,11 @@
-import type { ModelManifest } from '@onnx-batch/shared';
+import type { BaselineTransfer, ModelManifest } from '@onnx-batch/shared';
 
 /** Messages between a worker process and its inference threads. */
 
 export interface ThreadOptions {
   intraOpThreads: number;
+  /** Share of chunks counted into drift statistics (DRIFT_SAMPLE_RATE; 0 = none). */
+  driftSampleRate: number;
 }
 
 export interface ModelRef {
@@ -12,6 +14,8 @@ export interface ModelRef {
   modelPath: string;
   /** Sent with the first batch of a model version to a thread only; the thread keeps it. */
   manifest?: ModelManifest;
+  /** Sent with the manifest: the version's baseline (null: none, nothing to count). */
+  baseline?: BaselineTransfer | null;
 }
 
 export interface RunRequest {
@@ -53,6 +57,14 @@ export interface ChunkOutcome {
    * and statistics read without decoding results. A view of `results`. Absent for tensor results.
    */
   output?: RowOutputs;
+  /** The chunk's rows counted into its version's baseline bins (countChunk), when it has one and the chunk was sampled. */
+  drift?: DriftCounts;
+}
+
+export interface DriftCounts {
+  /** The digest of the baseline whose bins these are. */
+  digest: string;
+  counts: Uint32Array;
 }
 
 export interface RowOutputs {

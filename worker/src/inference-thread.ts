@@ -3,6 +3,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import {
   buildFeeds,
+  countChunk,
+  OOV_EVERY,
   decodeChunk,
   fetchedOutputs,
   decodeResultChunk,
@@ -11,8 +13,10 @@ import {
   joinResultChunks,
   resultChunkFromOutputs,
   type ResultChunk,
+  restoreBaseline,
   sliceChunk,
   type DecodedChunk,
+  type LoadedBaseline,
   type ModelManifest,
   type OutputData,
 } from '@onnx-batch/shared';
@@ -26,6 +30,8 @@ import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply, Th
 const options = workerData as ThreadOptions;
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 const manifests = new Map<string, ModelManifest>();
+/** Baselines of the model versions that have one, by fingerprint (sent with the manifest). */
+const baselines = new Map<string, LoadedBaseline>();
 /** The batch being run (the pool sends one at a time): a session is released only after it. */
 let inFlight: Promise<unknown> = Promise.resolve();
 
@@ -34,6 +40,7 @@ function release(fingerprint: string): void {
   const old = sessions.get(fingerprint);
   sessions.delete(fingerprint);
   manifests.delete(fingerprint);
+  baselines.delete(fingerprint);
   if (old) void inFlight.then(() => old).then((s) => s.release()).catch(() => undefined);
 }
 
@@ -103,11 +110,46 @@ async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk:
 }
 
 async function handle(request: RunRequest): Promise<ChunkOutcome[]> {
-  if (request.model.manifest) manifests.set(request.model.fingerprint, request.model.manifest);
-  const manifest = manifests.get(request.model.fingerprint);
-  if (!manifest) throw new Error(`no manifest for model ${request.model.modelPath}`);
-  const s = await session(request.model);
+  const { model } = request;
+  if (model.manifest) {
+    manifests.set(model.fingerprint, model.manifest);
+    baselines.delete(model.fingerprint);
+    if (model.baseline && options.driftSampleRate > 0) {
+      try {
+        baselines.set(model.fingerprint, restoreBaseline(model.manifest, model.baseline));
+      } catch {
+        // drift statistics must never fail inference: this version is simply not counted
+      }
+    }
+  }
+  const manifest = manifests.get(model.fingerprint);
+  if (!manifest) throw new Error(`no manifest for model ${model.modelPath}`);
+  const s = await session(model);
   const chunks = request.chunks.map((b) => decodeChunk(Buffer.from(b)));
+  const outcomes = await runChunks(s, manifest, chunks);
+  const baseline = baselines.get(model.fingerprint);
+  if (baseline) countDrift(baseline, chunks, outcomes);
+  return outcomes;
+}
+
+/**
+ * Counts each sampled chunk's rows into its baseline's bins, here where the rows are decoded and
+ * the outputs at hand: the worker's main thread only adds the small arrays up. Never fails a run.
+ */
+function countDrift(baseline: LoadedBaseline, chunks: readonly DecodedChunk[], outcomes: ChunkOutcome[]): void {
+  const rate = options.driftSampleRate;
+  chunks.forEach((chunk, i) => {
+    const outcome = outcomes[i];
+    if (!outcome || (rate < 1 && Math.random() >= rate)) return;
+    try {
+      outcome.drift = { digest: baseline.digest, counts: countChunk(baseline, chunk, outcome.output, Math.floor(Math.random() * OOV_EVERY)) };
+    } catch {
+      // a chunk that cannot be measured is not counted; its results stand
+    }
+  });
+}
+
+async function runChunks(s: ort.InferenceSession, manifest: ModelManifest, chunks: DecodedChunk[]): Promise<ChunkOutcome[]> {
   if (chunks.length === 1) return [await runAlone(s, manifest, chunks[0] as DecodedChunk)];
   try {
     const { outputs, ms } = await run(s, manifest, chunks);
@@ -137,7 +179,7 @@ port.on('message', (request: ThreadRequest) => {
         (chunks) =>
           port.postMessage(
             { type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply,
-            [...new Set(chunks.map((c) => c.results.buffer as ArrayBuffer))],
+            [...new Set(chunks.flatMap((c) => [c.results.buffer as ArrayBuffer, ...(c.drift ? [c.drift.counts.buffer as ArrayBuffer] : [])]))],
           ),
         (error: unknown) => port.postMessage({ type: 'error', batchId: request.batchId, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply),
       );

@@ -3,6 +3,7 @@ import {
   AtRestCipher,
   connectRedis,
   createWebhookQueue,
+  DriftRecorder,
   enqueueWebhook,
   JobName,
   jobNamesFor,
@@ -25,6 +26,7 @@ import {
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
+import { DriftObserver } from './drift-observer';
 import { InferencePool } from './inference-pool';
 import { Reconciler } from './reconciler';
 import { RolloutGuard } from './rollout-guard';
@@ -60,7 +62,13 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     await enqueueWebhook(webhooks, record);
   };
   const pool = new InferencePool(
-    { threads: config.INFERENCE_THREADS, intraOpThreads: config.INTRA_OP_THREADS, maxBatchRows: config.MAX_BATCH_ROWS, onBatch: metrics.observeBatch },
+    {
+      threads: config.INFERENCE_THREADS,
+      intraOpThreads: config.INTRA_OP_THREADS,
+      maxBatchRows: config.MAX_BATCH_ROWS,
+      driftSampleRate: config.DRIFT_SAMPLE_RATE,
+      onBatch: metrics.observeBatch,
+    },
     logger,
   );
   repository.onChange(({ removed }) => removed.forEach((version) => pool.release(version.fingerprint)));
@@ -70,7 +78,11 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
   const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
   const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(redis, store.keys, config) : null;
-  const processor = new ChunkProcessor({ store, repository, pool, logger, notifyFinished, listeners: [metrics, observer], cache });
+  const drift = new DriftRecorder(redis, store.keys, {
+    retentionSeconds: config.DRIFT_RETENTION_HOURS * 3600,
+    onError: (error) => logger.warn('could not write drift statistics', { error: String(error) }),
+  });
+  const processor = new ChunkProcessor({ store, repository, pool, logger, notifyFinished, listeners: [metrics, observer, new DriftObserver(repository, drift)], cache });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
   const queues = QueueShards.open(redis, config);
@@ -142,6 +154,7 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
       await Promise.all(workers.map((w) => w.close()));
       await queues.close();
       await rolloutStats.close().catch((error: unknown) => logger.warn('could not write rollout statistics', { error: String(error) }));
+      await drift.close().catch((error: unknown) => logger.warn('could not write drift statistics', { error: String(error) }));
       await metricsServer?.close();
       metrics.close();
       await webhooks.close();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
@@ -53,6 +54,22 @@ export interface LoadedBaseline {
   /** The prediction statistic; `bins` only for kind 'value'. */
   readonly prediction: { readonly plan: PredictionPlan; readonly bins: Float64Array | null } | null;
   readonly vocabulary: Vocabulary | null;
+  /**
+   * 16 hex digits of the SHA-256 of baseline.json and its vocabulary file: production counts
+   * are kept per digest, so counts binned by one baseline are never read against another.
+   */
+  readonly digest: string;
+}
+
+/**
+ * A loaded baseline as plain data, for another thread (structured clone): restoreBaseline
+ * rebuilds it there without reading or checking the files again.
+ */
+export interface BaselineTransfer {
+  file: string;
+  baseline: Baseline;
+  vocabularyTokens: ReadonlySet<string> | null;
+  digest: string;
 }
 
 export interface BaselineProblem {
@@ -129,13 +146,16 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
   if (baseline.model !== manifest.name) problem('model', `is '${baseline.model}' but the manifest's name is '${manifest.name}'`);
   if (baseline.version !== manifest.version) problem('version', `is '${baseline.version}' but the manifest's version is '${manifest.version}'`);
 
+  const digest = createHash('sha256').update(text);
   let vocabulary: Vocabulary | null = null;
   if (baseline.vocabulary) {
     const spec = baseline.vocabulary;
     if (!manifest.features.some((f) => f.type === 'string')) problem('vocabulary', 'is given but the model has no string feature');
     const vocabularyFile = path.join(versionDir, spec.file);
     try {
-      vocabulary = Vocabulary.parse(await fs.readFile(vocabularyFile, 'utf8'), { tokenPattern: spec.tokenPattern, minLength: spec.minLength, lowercase: spec.lowercase });
+      const tokens = await fs.readFile(vocabularyFile, 'utf8');
+      digest.update('\0').update(tokens);
+      vocabulary = Vocabulary.parse(tokens, { tokenPattern: spec.tokenPattern, minLength: spec.minLength, lowercase: spec.lowercase });
       if (vocabulary.tokens.size === 0) problem('vocabulary.file', `${vocabularyFile} holds no token`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -186,7 +206,12 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
     checkBins(prediction.kind === 'value' ? prediction.edges : undefined, prediction.proportions, 'prediction', problem);
   }
   if (problems.length > 0) throw new BaselineError(problems);
+  return assemble(file, baseline, manifest, plan, vocabulary, digest.digest('hex').slice(0, 16));
+}
 
+function assemble(file: string, baseline: Baseline, manifest: ModelManifest, plan: StatisticPlan[], vocabulary: Vocabulary | null, digest: string): LoadedBaseline {
+  const expected = predictionPlan(manifest);
+  const prediction = baseline.prediction;
   return Object.freeze({
     file,
     baseline,
@@ -194,7 +219,27 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
     bins: baseline.statistics.map((s, i) => binEdges(s.edges, plan[i]?.float32 ?? false)),
     prediction: expected && prediction ? { plan: expected, bins: prediction.kind === 'value' ? binEdges(prediction.edges, expected.float32) : null } : null,
     vocabulary,
+    digest,
   });
+}
+
+/** A loaded baseline as plain data (see BaselineTransfer). */
+export function transferBaseline(loaded: LoadedBaseline): BaselineTransfer {
+  return { file: loaded.file, baseline: loaded.baseline, vocabularyTokens: loaded.vocabulary?.tokens ?? null, digest: loaded.digest };
+}
+
+/** Rebuilds a baseline loadBaseline checked (in another thread) from its plain data. */
+export function restoreBaseline(manifest: ModelManifest, transfer: BaselineTransfer): LoadedBaseline {
+  const { baseline } = transfer;
+  const spec = baseline.vocabulary;
+  const vocabulary = spec && transfer.vocabularyTokens ? new Vocabulary(transfer.vocabularyTokens, { tokenPattern: spec.tokenPattern, minLength: spec.minLength, lowercase: spec.lowercase }) : null;
+  const available = new Map(statisticsPlan(manifest, vocabulary ?? undefined).map((p) => [p.name, p]));
+  const plan = baseline.statistics.map((s) => {
+    const entry = available.get(s.name);
+    if (!entry) throw new Error(`${transfer.file}: statistic ${s.name} does not fit the manifest`);
+    return entry;
+  });
+  return assemble(transfer.file, baseline, manifest, plan, vocabulary, transfer.digest);
 }
 
 export interface BaselineData {

@@ -98,11 +98,18 @@ export function statisticsPlan(manifest: ModelManifest, vocabulary?: Vocabulary)
 
 type NumericSection = Float32Array | Float64Array | Int32Array | Uint8Array;
 
+/** Which rows the dear `oov` measure is taken of: rows first, first + every, … (the others are NaN). */
+export interface OovSample {
+  every: number;
+  first: number;
+}
+
 /**
  * Per statistic of the plan, one value per row of a decoded chunk. Runs on every chunk a
- * worker processes: plain loops over the typed arrays, one Float64Array per statistic.
+ * worker processes: plain loops over the typed arrays, one Float64Array per statistic. With
+ * `oovSample`, `oov` (which tokenizes every text) is measured on those rows only, NaN elsewhere.
  */
-export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk): Float64Array[] {
+export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk, oovSample?: OovSample): Float64Array[] {
   const rows = chunk.rows;
   const out = new Array<Float64Array>(plan.length);
   for (let s = 0; s < plan.length; s++) {
@@ -126,7 +133,10 @@ export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk
         const data = section as string[];
         const vocabulary = entry.vocabulary;
         if (!vocabulary) throw new Error(`statistic ${entry.name} needs a vocabulary`);
-        for (let r = 0, i = offset; r < rows; r++, i += perRow) values[r] = vocabulary.oovShare(data[i] as string);
+        const every = oovSample?.every ?? 1;
+        const first = oovSample?.first ?? 0;
+        if (every > 1) values.fill(Number.NaN);
+        for (let r = first, i = offset + first * perRow; r < rows; r += every, i += every * perRow) values[r] = vocabulary.oovShare(data[i] as string);
         break;
       }
       case 'mean':
