@@ -4,6 +4,7 @@ import { cliVersion, commandContext, DEFAULT_URL, type CliIo } from './commands/
 import { addDeleteCommand } from './commands/delete';
 import { addModelsCommand } from './commands/models';
 import { addResultsCommand } from './commands/results';
+import { addRolloutCommand } from './commands/rollout';
 import { addStatusCommand } from './commands/status';
 import { addSubmitCommand } from './commands/submit';
 import { addWaitCommand } from './commands/wait';
@@ -17,7 +18,7 @@ Exit codes:
   0  completed (or the command did what it was asked)
   1  anything else (server error 5xx, local I/O error)
   2  usage error (bad option, unreadable or unrecognised input file)
-  3  the server refused the request (4xx problem: invalid rows, unknown model or job, bad key)
+  3  the server refused the request (4xx problem: invalid rows, unknown model or job, bad key, a refused rollout change)
   4  the job failed
   5  the job was cancelled
   6  --timeout passed before the job finished (the job goes on)
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo, signal: AbortSignal, setExitCode: (code:
   addCancelCommand(ctx);
   addDeleteCommand(ctx);
   addModelsCommand(ctx);
+  addRolloutCommand(ctx);
   return program;
 }
 
