@@ -1,5 +1,5 @@
 import { runCli, type CliRun } from '../helpers/cli';
-import { dropPrefix, newRedis, testEnv } from '../helpers/env';
+import { dropPrefixAndQuit, testEnv } from '../helpers/env';
 import { ProcessGroup } from '../helpers/reliability';
 
 /**
@@ -29,9 +29,7 @@ describe('onnx-batch rollout end to end: a real api process with an admin key', 
 
   afterAll(async () => {
     await group.stopAll('SIGTERM');
-    const redis = newRedis();
-    await dropPrefix(redis, env.REDIS_PREFIX);
-    await redis.quit();
+    await dropPrefixAndQuit(env.REDIS_PREFIX);
   });
 
   it('when a rollout was never set, then show (with a read key) exits 0 and says the repository default serves', async () => {

@@ -1,35 +1,21 @@
-import { PassThrough, Readable } from 'node:stream';
 import {
   historyText,
   overwriteWarning,
   parseShare,
   rolloutSpec,
   rolloutText,
-  runCli,
   UsageError,
-  type CliIo,
   type Rollout,
   type RolloutHistory,
   type RolloutState,
 } from '@onnx-batch/cli';
+import { cliInProcess } from '../helpers/cli';
 
 /** A rollout as the server stores it. */
 function rollout(fields: Partial<Rollout> = {}): Rollout {
   return { model: 'iris', default: null, canary: null, shadow: null, autoRollback: null, previousDefault: null, revision: 0, updatedAt: '', ...fields };
 }
 
-/** The CLI in this process, on buffers instead of the process's streams. */
-async function cliInProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const io: CliIo = { stdin: Readable.from([]), stdout, stderr };
-  const code = await runCli(['node', 'onnx-batch', ...args], io);
-  return { code, stdout: out, stderr: err };
-}
 
 describe('cli rollout: what set sends', () => {
   const current = rollout({

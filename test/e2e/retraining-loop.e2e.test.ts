@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OnnxBatchClient, type JobStatusAnswer, type RolloutHistory, type RolloutState } from '@onnx-batch/cli';
 import { runCli, type CliRun } from '../helpers/cli';
-import { dropPrefix, newRedis, testEnv, type TestEnv } from '../helpers/env';
+import { dropPrefixAndQuit, testEnv, type TestEnv } from '../helpers/env';
 import { irisBorderRows, irisRowsCsv } from '../helpers/iris-rows';
 import { addVersionCopy, copyModels, editManifest, type ModelsCopy } from '../helpers/model-files';
 import { eventually, ProcessGroup } from '../helpers/reliability';
@@ -60,9 +60,7 @@ describe('the retraining loop: a new version dropped in, shadowed, canaried, pro
 
   afterAll(async () => {
     await group.stopAll('SIGTERM');
-    const redis = newRedis();
-    await dropPrefix(redis, env.REDIS_PREFIX);
-    await redis.quit();
+    await dropPrefixAndQuit(env.REDIS_PREFIX);
     models.remove();
     rmSync(dir, { recursive: true, force: true });
   });
