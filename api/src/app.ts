@@ -9,6 +9,7 @@ import { requestContext } from './http/request-context';
 import type { JobEvents } from './job-events';
 import type { JobSubmitter } from './job-submitter';
 import type { ModelRouter } from './model-router';
+import { OpenApiProvider } from './openapi';
 import { batchRoutes } from './routes/batch-routes';
 import { driftRoutes } from './routes/drift-routes';
 import { healthRoutes } from './routes/health-routes';
@@ -53,7 +54,7 @@ export function createApp(deps: AppDeps): Express {
   // 405 and OPTIONS from the route table, before the guard (the table is public: /openapi.json).
   app.use(methodNotAllowed(app));
   app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
-  app.use(opsRoutes(deps));
+  app.use(opsRoutes({ ...deps, openapi: new OpenApiProvider(deps.repository, deps.config) }));
   // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.
   const guard = [
     authenticate(deps.keys),

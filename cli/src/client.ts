@@ -5,7 +5,7 @@ import { Agent } from 'undici';
 import { OnnxBatchError, UnreachableError, WaitTimeoutError } from './errors';
 import { STREAM_CONTENT_TYPE, type OutputFormat, type StreamFormat } from './formats';
 import { jsonArrayText, ndjsonValues, splitLines } from './ndjson';
-import type { JobStatusAnswer, ModelList, ResultRow, SubmitAnswer } from './types';
+import type { JobStatusAnswer, ModelList, ResultRow, RolloutHistory, RolloutSpec, RolloutState, SubmitAnswer } from './types';
 
 export interface OnnxBatchClientOptions {
   /** Base URL of the API, e.g. `http://127.0.0.1:8080` (a path prefix is kept: `https://host/onnx`). */
@@ -226,6 +226,43 @@ export class OnnxBatchClient {
     return (await response.json()) as ModelList;
   }
 
+  /** The model's rollout (default, canary, shadow, auto-rollback rule), the version serving jobs that name none, and the canary/shadow report. */
+  async rollout(model: string, options: CallOptions = {}): Promise<RolloutState> {
+    const response = await this.request('GET', `/v1/models/${modelPath(model)}/rollout`, { signal: options.signal });
+    return (await response.json()) as RolloutState;
+  }
+
+  /**
+   * Replaces the model's rollout with `spec` (admin role): a field left out is cleared, so to
+   * change one field send the others as they are (the CLI's `rollout set` does). Answers the new state.
+   */
+  async setRollout(model: string, spec: RolloutSpec, options: CallOptions = {}): Promise<RolloutState> {
+    const response = await this.request('PUT', `/v1/models/${modelPath(model)}/rollout`, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(spec),
+      signal: options.signal,
+    });
+    return (await response.json()) as RolloutState;
+  }
+
+  /** Makes the canary the default (admin role); 409 OB_ERR_ROLLOUT_CONFLICT when there is no canary. */
+  async promoteRollout(model: string, options: CallOptions = {}): Promise<RolloutState> {
+    const response = await this.request('POST', `/v1/models/${modelPath(model)}/rollout/promote`, { signal: options.signal });
+    return (await response.json()) as RolloutState;
+  }
+
+  /** Returns to the previous default and clears canary and shadow (admin role). */
+  async rollbackRollout(model: string, options: CallOptions = {}): Promise<RolloutState> {
+    const response = await this.request('POST', `/v1/models/${modelPath(model)}/rollout/rollback`, { signal: options.signal });
+    return (await response.json()) as RolloutState;
+  }
+
+  /** Every change of the model's rollout, newest first (at most `limit`, server default 100, at most 1000). */
+  async rolloutHistory(model: string, options: CallOptions & { limit?: number } = {}): Promise<RolloutHistory> {
+    const response = await this.request('GET', `/v1/models/${modelPath(model)}/rollout/history`, { query: { limit: options.limit }, signal: options.signal });
+    return (await response.json()) as RolloutHistory;
+  }
+
   /** One request; a non-2xx answer becomes an OnnxBatchError, a connection failure an UnreachableError. */
   private async request(method: string, path: string, options: RequestOptions): Promise<Response> {
     const url = new URL(this.base + path);
@@ -286,6 +323,11 @@ export class OnnxBatchClient {
 
 function idempotencyHeader(key: string | undefined): Record<string, string> {
   return key === undefined ? {} : { 'idempotency-key': key };
+}
+
+function modelPath(model: string): string {
+  if (model === '') throw new TypeError('model name must not be empty');
+  return encodeURIComponent(model);
 }
 
 function jobPath(id: string): string {

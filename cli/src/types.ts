@@ -1,6 +1,7 @@
-import type { FeatureSpec, JobStatus, JobStatusDocument } from '@onnx-batch/shared';
+import type { FeatureSpec, JobStatus, JobStatusDocument, Rollout, RolloutAuditEntry, RolloutReport } from '@onnx-batch/shared';
 
 export type { JobStatus } from '@onnx-batch/shared';
+export type { AutoRollbackRule, Rollout, RolloutAction, RolloutAuditEntry, RolloutReport, RolloutSpec, ShadowReport, CanaryReport } from '@onnx-batch/shared';
 
 /** What a submit answers (202, or 200 when an Idempotency-Key replays an earlier submit). */
 export interface SubmitAnswer {
@@ -76,4 +77,20 @@ export interface ModelVersionInfo {
   features: FeatureSpec[];
   inputSchema?: unknown;
   chunkSize?: number | null;
+}
+
+/** `GET /v1/models/:name/rollout` (and the answer of every change): docs/models-in-production.md. */
+export interface RolloutState {
+  model: string;
+  /** The version serving jobs that name none now: the rollout's default, or the repository's. */
+  servingDefault: string;
+  rollout: Rollout;
+  /** Canary and shadow statistics since the rollout last changed. */
+  report: RolloutReport;
+}
+
+/** `GET /v1/models/:name/rollout/history`: every change, newest first. */
+export interface RolloutHistory {
+  model: string;
+  entries: RolloutAuditEntry[];
 }

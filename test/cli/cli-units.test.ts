@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   describeError,
   ExitCode,
@@ -16,15 +16,14 @@ import {
   outputFormat,
   PlainJobProgress,
   RateMeter,
-  runCli,
   splitLines,
   UnreachableError,
   UsageError,
   WaitTimeoutError,
   writeFileAtomically,
-  type CliIo,
   type JobStatusAnswer,
 } from '@onnx-batch/cli';
+import { cliInProcess } from '../helpers/cli';
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -51,18 +50,6 @@ function status(done: number, total: number, state: JobStatusAnswer['status'] = 
   };
 }
 
-/** The CLI in this process, on buffers instead of the process's streams. */
-async function cliInProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const io: CliIo = { stdin: Readable.from([]), stdout, stderr };
-  const code = await runCli(['node', 'onnx-batch', ...args], io);
-  return { code, stdout: out, stderr: err };
-}
 
 describe('cli: formats', () => {
   it.each([

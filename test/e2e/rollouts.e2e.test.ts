@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { dropPrefix, keysWithPrefix, newRedis, testEnv, type TestEnv } from '../helpers/env';
+import { irisBorderRows as borderRows } from '../helpers/iris-rows';
 import { addVersionCopy, copyModels, editManifest, type ModelsCopy } from '../helpers/model-files';
 import { eventually, ProcessGroup, sleep } from '../helpers/reliability';
 
@@ -10,14 +11,6 @@ import { eventually, ProcessGroup, sleep } from '../helpers/reliability';
  */
 const ADMIN = 'ops-admin-key-0123456789';
 const USER = 'acme-user-key-0123456789';
-type Row = [number, number, number, number];
-
-/** Rows over the versicolor/virginica border, where the MLP (v1) and the forest (v2) disagree most. */
-function borderRows(count: number): Row[] {
-  const rows: Row[] = [];
-  for (let i = 0; rows.length < count; i++) rows.push([5.5 + (i % 13) / 10, 2.4 + (i % 7) / 10, 4.4 + (i % 11) / 10, 1.3 + (i % 9) / 10]);
-  return rows;
-}
 
 describe('rollouts: canary, shadow, promote, rollback and auto-rollback across two API processes', () => {
   const group = new ProcessGroup();

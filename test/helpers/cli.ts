@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { runCli as runCliHere, type CliIo } from '@onnx-batch/cli';
 import { ROOT } from './env';
 
 /** The built `onnx-batch` entry point (what `npm install` links as the bin). */
@@ -56,4 +58,17 @@ export function unusedPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** The CLI in this process (`runCli` of @onnx-batch/cli), on buffers instead of the process's streams. */
+export async function cliInProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const io: CliIo = { stdin: Readable.from([]), stdout, stderr };
+  const code = await runCliHere(['node', 'onnx-batch', ...args], io);
+  return { code, stdout: out, stderr: err };
 }

@@ -49,6 +49,16 @@ export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
   for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
 }
 
+/** Deletes every key of a test prefix through a connection of its own (an afterAll that has none open). */
+export async function dropPrefixAndQuit(prefix: string): Promise<void> {
+  const redis = newRedis();
+  try {
+    await dropPrefix(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
+}
+
 export function newRedis(): Redis {
   return new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
 }

@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import { problemResponses, type Paths } from '../openapi-parts';
 
 /** Where Bull Board is served. */
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -31,4 +32,19 @@ export function bullBoardRouter(queues: readonly Queue[], basePath: string = BUL
   const router = Router();
   router.use(basePath, ...guards, board);
   return router;
+}
+
+/** OpenAPI: the fragment of the board (api/src/openapi.ts merges it); it has its own guard, not the API's. */
+export function adminPaths(): Paths {
+  const html = { content: { 'text/html': { schema: { type: 'string' } } } };
+  return {
+    [BULL_BOARD_PATH]: {
+      get: {
+        tags: ['operations'],
+        operationId: 'adminQueues',
+        summary: 'Bull Board: the BullMQ queues, their jobs, retries and failures. Needs the `admin` role.',
+        responses: { '200': { description: 'The UI.', ...html }, ...problemResponses(['OB_ERR_UNAUTHORIZED', 'OB_ERR_FORBIDDEN']) },
+      },
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import Ajv2020 from 'ajv/dist/2020';
 import {
   JOB_ID_PATTERN,
+  JOB_STATUSES,
   isFinished,
   jobStatusDocument,
   ProblemError,
@@ -10,6 +11,7 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
+  type ModelEntry,
   type ModelRepository,
 } from '@onnx-batch/shared';
 import { jsonBody, streamedBody } from '../http/body';
@@ -18,6 +20,7 @@ import type { JobEvents } from '../job-events';
 import type { JobSubmitter } from '../job-submitter';
 import type { ModelRouter } from '../model-router';
 import { renderJob } from '../job-view';
+import { componentName, copy, exampleRow, exampleVersion, GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 import { csvRows } from '../streaming/csv-rows';
 import { ndjsonRows } from '../streaming/ndjson-rows';
 import { streamResults } from '../streaming/result-stream';
@@ -251,4 +254,237 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
   });
 
   return router;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI: the fragment of these routes (api/src/openapi.ts merges it).
+
+/** The submit bodies (per model, its rows from model-routes' row components), the job and its results. */
+export function batchSchemas(entries: readonly ModelEntry[], config: Pick<Config, 'DEFAULT_MODEL' | 'INLINE_RESULTS_LIMIT'>): Record<string, Schema> {
+  const timestamp = { type: 'string', format: 'date-time' };
+  const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
+  const variants: Schema[] = entries.map((entry) => {
+    const body = copy(SUBMIT_BODY_SCHEMA);
+    const properties = body.properties as Record<string, Schema>;
+    properties.model = { ...properties.model, const: entry.name };
+    properties.version = {
+      ...properties.version,
+      enum: entry.versions.flatMap((v) => [v.manifest.version, Number(v.manifest.version)]),
+      description: `Version of ${entry.name}; ${entry.defaultVersion} (its default) when absent.`,
+    };
+    properties.inputs = { ...properties.inputs, items: { anyOf: entry.versions.map((v) => ref(componentName(v, 'Row'))) } };
+    return { title: entry.name, ...body };
+  });
+  const defaultEntry = entries.find((e) => e.name === config.DEFAULT_MODEL);
+  const legacy = copy(SUBMIT_BODY_SCHEMA);
+  legacy.required = ['inputs'];
+  return {
+    SubmitRequest: {
+      description: 'A JSON batch: the envelope (validated as is) plus, per model, the rows its manifest accepts.',
+      oneOf: variants,
+    },
+    LegacySubmitRequest: {
+      description: `The unversioned form: \`model\` defaults to ${config.DEFAULT_MODEL}, and a bare array is the inputs.`,
+      anyOf: [legacy, { type: 'array', items: defaultEntry ? { anyOf: defaultEntry.versions.map((v) => ref(componentName(v, 'Row'))) } : {} }],
+    },
+    Submitted: {
+      type: 'object',
+      required: ['jobId', 'status', 'resultUrl'],
+      properties: { jobId: { type: 'string', format: 'uuid' }, status: { enum: [...JOB_STATUSES] }, resultUrl: { type: 'string' } },
+    },
+    JobView: {
+      type: 'object',
+      required: ['jobId', 'status', 'model', 'progress', 'createdAt', 'startedAt', 'finishedAt', 'resultsUrl', 'error'],
+      properties: {
+        jobId: { type: 'string', format: 'uuid' },
+        status: { enum: [...JOB_STATUSES] },
+        model: {
+          type: 'object',
+          required: ['name', 'version', 'route'],
+          properties: {
+            name: { type: 'string' },
+            version: { type: 'string', description: 'The version that served the job.' },
+            route: { enum: ['pinned', 'default', 'canary'], description: 'How the version was chosen: named by the client, or by the model\u2019s rollout.' },
+          },
+        },
+        progress: {
+          type: 'object',
+          required: ['done', 'total', 'failed'],
+          properties: { done: { type: 'integer', minimum: 0 }, total: { type: 'integer', minimum: 0 }, failed: { type: 'integer', minimum: 0 } },
+        },
+        createdAt: timestamp,
+        startedAt: nullableTimestamp,
+        finishedAt: nullableTimestamp,
+        resultsUrl: { type: 'string' },
+        error: { anyOf: [ref('Problem'), { type: 'null' }] },
+      },
+    },
+    JobStatus: {
+      description: `The job's status; \`results\` holds every result line once it has finished, when it has at most ${config.INLINE_RESULTS_LIMIT} rows (null otherwise: page through \`resultsUrl\`).`,
+      allOf: [ref('JobView'), { type: 'object', required: ['results'], properties: { results: { type: ['array', 'null'], items: ref('ResultRow') } } }],
+    },
+    ResultsPage: {
+      type: 'object',
+      required: ['jobId', 'offset', 'limit', 'total', 'next', 'results'],
+      properties: {
+        jobId: { type: 'string', format: 'uuid' },
+        offset: { type: 'integer', minimum: 0 },
+        limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+        total: { type: 'integer', minimum: 0 },
+        next: { type: ['string', 'null'], description: 'URL of the next page; null on the last.' },
+        results: { type: 'array', items: ref('ResultRow') },
+      },
+    },
+  };
+}
+
+const JOB_ID_PARAMETER = { name: 'id', in: 'path', required: true, description: 'Job id (a UUID).', schema: { type: 'string' } };
+const IDEMPOTENCY_PARAMETER = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: 'Any 1–255 printable ASCII characters: the same key with the same body answers the first job (200) instead of creating another.',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
+};
+
+/** Query parameters from a JSON Schema object's properties. */
+function queryParameters(schema: Schema, note = ''): Schema[] {
+  const required = new Set((schema.required as string[] | undefined) ?? []);
+  return Object.entries(schema.properties as Record<string, Schema>).map(([name, property]) => ({
+    name,
+    in: 'query',
+    required: false,
+    ...(note || required.has(name) ? { description: `${required.has(name) ? 'Required. ' : ''}${note}`.trim() } : {}),
+    schema: property,
+  }));
+}
+
+/** The paths of these routes as mounted at `base` (`/v1`, or `''` for the deprecated unversioned ones). */
+export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], config: Pick<Config, 'DEFAULT_MODEL'>): Paths {
+  const legacy = base === '';
+  const tags = ['batches'];
+  const flags = legacy ? { deprecated: true } : {};
+  const examples = Object.fromEntries(
+    entries.map((entry) => {
+      const version = exampleVersion(entry);
+      return [entry.name, { summary: `${entry.name} (${entry.defaultVersion})`, value: { model: entry.name, inputs: version ? [exampleRow(version.manifest)] : [] } }];
+    }),
+  );
+  const orderedExamples = Object.fromEntries(Object.entries(examples).sort(([a], [b]) => (a === config.DEFAULT_MODEL ? -1 : b === config.DEFAULT_MODEL ? 1 : a.localeCompare(b))));
+  const streamed = Object.fromEntries(
+    STREAM_TYPES.map((type) => [
+      type,
+      { schema: { type: 'string', description: type === 'text/csv' ? 'A header line of feature names (and optionally `id`), then one row a line.' : 'One row (JSON object or array) a line.' } },
+    ]),
+  );
+  const accepted = {
+    description: 'The job was created; poll `resultUrl`.',
+    headers: { Location: { description: 'The job’s status URL.', schema: { type: 'string' } } },
+    ...json(ref('Submitted')),
+  };
+  return {
+    [`${base}/batch-predict`]: {
+      post: {
+        ...flags,
+        tags,
+        operationId: legacy ? 'legacySubmitBatch' : 'submitBatch',
+        summary: legacy ? 'Submit a batch (unversioned; the default model).' : 'Submit a batch of rows for a model.',
+        description:
+          'A JSON body carries the envelope and its rows; an NDJSON, JSONL or CSV body carries only rows, streamed (the envelope then comes in the query). ' +
+          'Every row is validated before anything runs: one bad row refuses the batch with 400 naming it.',
+        parameters: [IDEMPOTENCY_PARAMETER, ...queryParameters(copy(SUBMIT_QUERY_SCHEMA), 'Streamed (NDJSON/CSV) bodies only; JSON bodies carry it in the body.')],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': { schema: ref(legacy ? 'LegacySubmitRequest' : 'SubmitRequest'), examples: orderedExamples },
+            ...streamed,
+          },
+        },
+        responses: {
+          '200': { description: 'The same Idempotency-Key and body were sent before: the job they created.', ...json(ref('Submitted')) },
+          '202': accepted,
+          ...problemResponses([
+            ...GUARD_CODES,
+            'OB_ERR_MALFORMED_JSON',
+            'OB_ERR_INVALID_REQUEST',
+            'OB_ERR_INVALID_ROWS',
+            'OB_ERR_MODEL_NOT_FOUND',
+            'OB_ERR_VERSION_NOT_FOUND',
+            'OB_ERR_IDEMPOTENCY_CONFLICT',
+            'OB_ERR_PAYLOAD_TOO_LARGE',
+            'OB_ERR_TOO_MANY_ROWS',
+            'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
+            'OB_ERR_TOO_MANY_ACTIVE_JOBS',
+          ]),
+        },
+      },
+    },
+    [`${base}/batch-result/{id}`]: {
+      get: {
+        ...flags,
+        tags,
+        operationId: legacy ? 'legacyGetJob' : 'getJob',
+        summary: 'A job’s status, progress and (when small and finished) its results.',
+        parameters: [
+          JOB_ID_PARAMETER,
+          {
+            name: 'wait',
+            in: 'query',
+            required: false,
+            description: 'Hold the request until the job finishes, at most this many seconds (long poll).',
+            schema: { type: 'number', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0 },
+          },
+        ],
+        responses: { '200': { description: 'The job.', ...json(ref('JobStatus')) }, ...problemResponses([...GUARD_CODES, 'OB_ERR_INVALID_REQUEST', 'OB_ERR_JOB_NOT_FOUND']) },
+      },
+      delete: {
+        ...flags,
+        tags,
+        operationId: legacy ? 'legacyDeleteJob' : 'deleteJob',
+        summary: 'Cancel the job if it is unfinished, then delete it with its inputs and results.',
+        parameters: [JOB_ID_PARAMETER],
+        responses: { '204': { description: 'Deleted.' }, ...problemResponses([...GUARD_CODES, 'OB_ERR_JOB_NOT_FOUND']) },
+      },
+    },
+    [`${base}/batch-result/{id}/results`]: {
+      get: {
+        ...flags,
+        tags,
+        operationId: legacy ? 'legacyGetResults' : 'getResults',
+        summary: 'A finished job’s results, in input order: JSON pages, or the whole of them streamed as NDJSON or CSV (by Accept).',
+        parameters: [JOB_ID_PARAMETER, ...queryParameters(copy(RESULTS_QUERY_SCHEMA), 'JSON pages only.')],
+        responses: {
+          '200': {
+            description: 'One page (application/json), or every result line (application/x-ndjson, text/csv; as an attachment).',
+            content: {
+              'application/json': { schema: ref('ResultsPage') },
+              'application/x-ndjson': { schema: { type: 'string', description: 'One result line (ResultRow) a line.' } },
+              'text/csv': { schema: { type: 'string' } },
+            },
+          },
+          ...problemResponses([
+            ...GUARD_CODES,
+            'OB_ERR_INVALID_REQUEST',
+            'OB_ERR_JOB_NOT_FOUND',
+            'OB_ERR_NOT_ACCEPTABLE',
+            'OB_ERR_JOB_NOT_FINISHED',
+            'OB_ERR_JOB_CANCELLED',
+          ]),
+        },
+      },
+    },
+    [`${base}/batch-result/{id}/cancel`]: {
+      post: {
+        ...flags,
+        tags,
+        operationId: legacy ? 'legacyCancelJob' : 'cancelJob',
+        summary: 'Cancel an unfinished job: chunks not yet started never run.',
+        parameters: [JOB_ID_PARAMETER],
+        responses: {
+          '200': { description: 'The cancelled job.', ...json(ref('JobView')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_JOB_NOT_FOUND', 'OB_ERR_JOB_FINISHED']),
+        },
+      },
+    },
+  };
 }

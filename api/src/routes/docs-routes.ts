@@ -1,6 +1,11 @@
 import { Router, type RequestHandler } from 'express';
 import swaggerUi from 'swagger-ui-express';
-import type { OpenApiProvider } from '../openapi';
+import { json, type Paths } from '../openapi-parts';
+
+/** Where the document comes from (openapi.ts's OpenApiProvider): its JSON text, as it is now. */
+export interface OpenApiSource {
+  json(): string;
+}
 
 export const OPENAPI_PATH = '/openapi.json';
 export const DOCS_PATH = '/docs';
@@ -30,7 +35,7 @@ const docsCsp: RequestHandler = (_req, res, next) => {
 };
 
 /** `GET /openapi.json` (generated, see openapi.ts) and Swagger UI over it at `/docs`. */
-export function docsRoutes(openapi: OpenApiProvider): Router {
+export function docsRoutes(openapi: OpenApiSource): Router {
   const router = Router();
   router.get(OPENAPI_PATH, (_req, res) => {
     res.setHeader('Cache-Control', 'no-cache');
@@ -52,4 +57,19 @@ export function docsRoutes(openapi: OpenApiProvider): Router {
   router.use(DOCS_PATH, docsCsp, ...swaggerUi.serveFiles(undefined, options));
   router.get(DOCS_PATH, docsCsp, swaggerUi.setup(undefined, options));
   return router;
+}
+
+/** OpenAPI: the fragment of these routes (api/src/openapi.ts merges it). Open: no key needed. */
+export function docsPaths(): Paths {
+  const tags = ['operations'];
+  const open = { security: [] };
+  const html = { content: { 'text/html': { schema: { type: 'string' } } } };
+  return {
+    [OPENAPI_PATH]: {
+      get: { ...open, tags, operationId: 'openapi', summary: 'This document (rebuilt when the model repository changes).', responses: { '200': { description: 'OpenAPI 3.1.', ...json({ type: 'object' }) } } },
+    },
+    [DOCS_PATH]: {
+      get: { ...open, tags, operationId: 'docs', summary: 'Swagger UI over this document.', responses: { '200': { description: 'The UI.', ...html }, '301': { description: 'To `/docs/`.' } } },
+    },
+  };
 }

@@ -1,7 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import { DRIFT_WINDOWS, ProblemError, readDriftReport, type Config, type DriftSettings, type DriftWindow, type ModelRepository, type RedisClient, type RedisKeys } from '@onnx-batch/shared';
+import { DRIFT_WINDOWS, ProblemError, readDriftReport, type Config, type DriftSettings, type DriftWindow, type ModelEntry, type ModelRepository, type RedisClient, type RedisKeys } from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
+import { GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 
 export type DriftConfig = Pick<Config, 'DRIFT_WARN_PSI' | 'DRIFT_ALERT_PSI' | 'DRIFT_MIN_ROWS'>;
 
@@ -50,8 +51,6 @@ export function driftRoutes(deps: DriftRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI: the fragment of this route (api/src/openapi.ts merges it).
 
-type Schema = Record<string, unknown>;
-const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 
 const STATUSES = ['ok', 'warn', 'drift', 'insufficient-data'];
 
@@ -98,8 +97,8 @@ export function driftSchemas(): Record<string, Schema> {
   };
 }
 
-/** Paths of this route; `problems` builds the error answers from codes (openapi.ts owns that). */
-export function driftPaths(problems: (codes: string[]) => Schema, guard: string[], name: Schema): Record<string, Record<string, Schema>> {
+/** The OpenAPI paths of this route (openapi.ts merges them). */
+export function driftPaths(entries: readonly ModelEntry[]): Paths {
   return {
     '/v1/models/{name}/versions/{version}/drift': {
       get: {
@@ -107,13 +106,13 @@ export function driftPaths(problems: (codes: string[]) => Schema, guard: string[
         operationId: 'getDrift',
         summary: 'Drift of a model version\u2019s production rows against its baseline: PSI per feature statistic and of the predictions.',
         parameters: [
-          name,
+          modelNameParameter(entries),
           { name: 'version', in: 'path', required: true, schema: { type: 'string' } },
           { name: 'window', in: 'query', schema: { enum: WINDOWS, default: DEFAULT_WINDOW }, description: 'The last 15 minutes, hour or 24 hours.' },
         ],
         responses: {
-          '200': { description: 'The drift report.', content: { 'application/json': { schema: ref('DriftReport') } } },
-          ...problems([...guard, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_VERSION_NOT_FOUND', 'OB_ERR_BASELINE_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']),
+          '200': { description: 'The drift report.', ...json(ref('DriftReport')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_VERSION_NOT_FOUND', 'OB_ERR_BASELINE_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']),
         },
       },
     },

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { RedisClient } from '@onnx-batch/shared';
 import { makeProblem, PROBLEM_CONTENT_TYPE, type ModelRepository } from '@onnx-batch/shared';
+import { json, problemResponses, type Paths } from '../openapi-parts';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -40,4 +41,34 @@ export function healthRoutes(redis: RedisClient, repository: ModelRepository, is
     res.status(503).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   return router;
+}
+
+/** OpenAPI: the fragment of these routes (api/src/openapi.ts merges it). Open: no key needed. */
+export function healthPaths(): Paths {
+  const tags = ['operations'];
+  const open = { security: [] };
+  return {
+    '/livez': {
+      get: { ...open, tags, operationId: 'livez', summary: 'Liveness: the process answers.', responses: { '200': { description: 'Alive.', ...json({ type: 'object', properties: { status: { const: 'ok' } } }) } } },
+    },
+    '/readyz': {
+      get: {
+        ...open,
+        tags,
+        operationId: 'readyz',
+        summary: 'Readiness: Redis answers, models are loaded, and the process is not shutting down.',
+        responses: {
+          '200': {
+            description: 'Ready.',
+            ...json({
+              type: 'object',
+              required: ['status', 'checks'],
+              properties: { status: { const: 'ready' }, checks: { type: 'object', additionalProperties: { type: 'boolean' } }, modelProblems: { type: 'array' } },
+            }),
+          },
+          ...problemResponses(['OB_ERR_NOT_READY']),
+        },
+      },
+    },
+  };
 }

@@ -21,6 +21,7 @@ import {
 import { requireRole } from '../http/auth';
 import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
+import { copy, GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 
 export interface RolloutRouteDeps {
   config: Pick<Config, 'MAX_BODY_BYTES'>;
@@ -142,17 +143,13 @@ function featureSignature(manifest: ModelManifest): string {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI: the fragment of these routes (api/src/openapi.ts merges it).
 
-type Schema = Record<string, unknown>;
-const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Schema): Schema => ({ content: { 'application/json': { schema } } });
-
 export function rolloutSchemas(): Record<string, Schema> {
   const share = { type: ['object', 'null'], required: ['version', 'percent'], properties: { version: { type: 'string' }, percent: { type: 'number' } } };
   const sides = (value: Schema): Schema => ({ type: 'object', properties: { default: value, shadow: value } });
   const arms = (value: Schema): Schema => ({ type: 'object', properties: { default: value, canary: value } });
   const nullableNumber = { type: ['number', 'null'] };
   return {
-    RolloutSpec: { ...(JSON.parse(JSON.stringify(ROLLOUT_SPEC_SCHEMA)) as Schema), description: 'A rollout to set (PUT): fields left out are cleared.' },
+    RolloutSpec: { ...copy(ROLLOUT_SPEC_SCHEMA), description: 'A rollout to set (PUT): fields left out are cleared.' },
     Rollout: {
       type: 'object',
       required: ['model', 'default', 'canary', 'shadow', 'autoRollback', 'previousDefault', 'revision', 'updatedAt'],
@@ -228,9 +225,9 @@ export function rolloutSchemas(): Record<string, Schema> {
   };
 }
 
-/** Paths of these routes; `problems` builds the error answers from codes (openapi.ts owns that). */
-export function rolloutPaths(problems: (codes: string[]) => Schema, guard: string[], name: Schema): Record<string, Record<string, Schema>> {
+export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
   const tags = ['rollouts'];
+  const name = modelNameParameter(entries);
   const state = { '200': { description: 'The rollout, the version serving jobs that name none, and the canary/shadow report.', ...json(ref('RolloutState')) } };
   const change = (operationId: string, summary: string, extra: Schema = {}): Schema => ({
     tags,
@@ -238,11 +235,11 @@ export function rolloutPaths(problems: (codes: string[]) => Schema, guard: strin
     summary,
     parameters: [name],
     ...extra,
-    responses: { ...state, ...problems([...guard, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']) },
+    responses: { ...state, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']) },
   });
   return {
     '/v1/models/{name}/rollout': {
-      get: { tags, operationId: 'getRollout', summary: 'The model\u2019s rollout with its canary and shadow report.', parameters: [name], responses: { ...state, ...problems([...guard, 'OB_ERR_MODEL_NOT_FOUND']) } },
+      get: { tags, operationId: 'getRollout', summary: 'The model\u2019s rollout with its canary and shadow report.', parameters: [name], responses: { ...state, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND']) } },
       put: change('putRollout', 'Set the rollout (admin): default, canary share, shadow share, auto-rollback rule.', {
         requestBody: { required: true, ...json(ref('RolloutSpec')) },
       }),
@@ -255,7 +252,7 @@ export function rolloutPaths(problems: (codes: string[]) => Schema, guard: strin
         operationId: 'getRolloutHistory',
         summary: 'Every change of the rollout, newest first: who, when, from, to, why.',
         parameters: [name, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_HISTORY, default: 100 } }],
-        responses: { '200': { description: 'The audit trail.', ...json(ref('RolloutHistory')) }, ...problems([...guard, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']) },
+        responses: { '200': { description: 'The audit trail.', ...json(ref('RolloutHistory')) }, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']) },
       },
     },
   };
