@@ -1,9 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { ProblemError, type JobStore, type Logger } from '@onnx-batch/shared';
+import { ProblemError, type JobStore, type JobSubmitter, type Logger } from '@onnx-batch/shared';
 import { isClusterChild, scrapeCluster, shareMetricsWithPrimary } from './cluster-metrics';
-import type { JobSubmitter } from './job-submitter';
 
 /** Every metric onnx-batch exports starts with this, process metrics included. */
 export const METRIC_PREFIX = 'onnx_batch_';

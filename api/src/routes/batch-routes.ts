@@ -2,24 +2,24 @@ import { createHash } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
+  csvRows,
   JOB_ID_PATTERN,
   isFinished,
   jobStatusDocument,
+  ndjsonRows,
   ProblemError,
   type Config,
+  type JobEvents,
   type JobRecord,
   type JobStore,
+  type JobSubmitter,
   type Logger,
   type ModelRepository,
+  type ModelRouter,
 } from '@onnx-batch/shared';
 import { jsonBody, streamedBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import type { JobEvents } from '../job-events';
-import type { JobSubmitter } from '../job-submitter';
-import type { ModelRouter } from '../model-router';
 import { renderJob } from '../job-view';
-import { csvRows } from '../streaming/csv-rows';
-import { ndjsonRows } from '../streaming/ndjson-rows';
 import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {

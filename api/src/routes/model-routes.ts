@@ -12,16 +12,17 @@ import {
   type ModelManifest,
   type PredictionCache,
   type Config,
+  type JobEvents,
   type JobStore,
+  type JobSubmitter,
   type ModelEntry,
   type ModelRepository,
+  type ModelRouter,
+  type ModelSelection,
   type ModelVersion,
 } from '@onnx-batch/shared';
 import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import type { JobEvents } from '../job-events';
-import type { JobSubmitter } from '../job-submitter';
-import type { ModelRouter, ModelSelection } from '../model-router';
 import { renderJob } from '../job-view';
 
 
