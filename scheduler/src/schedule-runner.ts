@@ -16,6 +16,7 @@ import {
   type ModelRepository,
   type ModelRouter,
   type ModelSelection,
+  type OutputFormat,
   type RowSource,
   type RunFile,
   type RunSummary,
@@ -23,7 +24,7 @@ import {
   type ScheduleRoot,
   type ScheduleStore,
 } from '@onnx-batch/shared';
-import { writeAtomically } from './atomic-file';
+import { removeLeftovers, writeAtomically } from './atomic-file';
 import { writeResultsFile } from './result-file';
 import { TickInterrupted } from './tick-interrupted';
 
@@ -52,6 +53,11 @@ export function tickStamp(tick: number): string {
 
 export function runIdOf(schedule: string, tick: number): string {
   return `${schedule}.${tickStamp(tick)}`;
+}
+
+/** The results file of an input file at a tick: `<name without extension>.<tick>.results.<format>`. */
+function resultsName(file: string, tick: number, format: OutputFormat): string {
+  return `${path.basename(file, path.extname(file))}.${tickStamp(tick)}.results.${format}`;
 }
 
 /** How a file's rows are read, by its extension. */
@@ -140,6 +146,11 @@ export class ScheduleRunner {
       .filter((e) => (e.isFile() || e.isSymbolicLink()) && matcher.match(e.name))
       .map((e) => e.name)
       .sort();
+    // Only one process runs a tick at a time (BullMQ's lock): a temporary file of a file this run
+    // writes was left by a scheduler that died writing it (SIGKILL, or its grace ran out).
+    const targets = new Set([summaryName, ...names.map((file) => resultsName(file, tick, definition.output.format))]);
+    const leftovers = await removeLeftovers(outputDir, (target) => targets.has(target));
+    if (leftovers.length > 0) this.deps.logger.warn('removed temporary files an interrupted run of this tick left', { tenant: definition.tenant, schedule: definition.name, runId: run.runId, files: leftovers });
     for (const file of names) {
       if (stop.aborted) throw new TickInterrupted();
       run.files.push(await this.runFile(definition, model, run.error, inputDir, outputDir, file, tick, stop));
@@ -183,7 +194,7 @@ export class ScheduleRunner {
     stop: AbortSignal,
   ): Promise<RunFile> {
     const extension = path.extname(file).toLowerCase();
-    const outputName = `${path.basename(file, path.extname(file))}.${tickStamp(tick)}.results.${definition.output.format}`;
+    const outputName = resultsName(file, tick, definition.output.format);
     const rejected = (error: string): RunFile => ({
       input: path.join(definition.input.dir, file),
       output: null,

@@ -455,6 +455,32 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
     await api().delete('/v1/schedules/handback').set('x-api-key', ACME).expect(204);
   }, 30_000);
 
+  it('when a scheduler died while writing the files of a tick, then the scheduler that runs the tick again removes the temporary files it left, and only those', async () => {
+    const where = dirs('leftover');
+    const outDir = path.join(root, where.output);
+    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('leftover', where, { cron: YEARLY })).expect(201);
+    const tick = Math.floor(Date.now() / 1000) * 1000;
+    const runId = `leftover.${stamp(tick)}`;
+    // What writeAtomically leaves behind when its process is killed mid-write, for this tick and another one.
+    const left = [`.iris.${stamp(tick)}.results.csv.0123456789ab.tmp`, `.${runId}.summary.json.ba9876543210.tmp`];
+    const otherTick = `.iris.${stamp(tick - 86_400_000)}.results.csv.0123456789ab.tmp`;
+    for (const name of [...left, otherTick]) writeFileSync(path.join(outDir, name), 'half a file');
+    const connection = newRedis();
+    const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
+
+    await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'leftover' }, { jobId: `repeat:acme/leftover:${tick}` });
+    const summary = await until('the summary', () => summaries(outDir)[0]);
+    await ticks.close();
+    await connection.quit();
+    const warned = schedulers.flatMap((s) => s.lines((l) => l.message === 'removed temporary files an interrupted run of this tick left' && l.runId === runId));
+
+    expect(summary).toMatchObject({ runId, status: 'completed' });
+    expect(readdirSync(outDir).sort()).toEqual([otherTick, `iris.${stamp(tick)}.results.csv`, `${runId}.summary.json`].sort());
+    expect(warned).toHaveLength(1);
+    expect((warned[0]?.files as string[]).sort()).toEqual([...left].sort());
+    await api().delete('/v1/schedules/leftover').set('x-api-key', ACME).expect(204);
+  });
+
   it('when a scheduler starts without SCHEDULES_ROOT, then it warns that it runs no ticks, stays up, and stops on SIGTERM', async () => {
     const { SCHEDULES_ROOT: _root, ...withoutRoot } = env;
 
