@@ -93,7 +93,7 @@ export const CONFIG_VARIABLES = {
   WEBHOOK_BACKOFF_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 1000, doc: 'First retry delay of a webhook (exponential backoff).' },
   WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120_000, default: 5000, doc: 'Time one webhook request may take, from connecting to the status line of the answer.' },
   WEBHOOK_ALLOW_HOSTS: { type: 'string', default: '', doc: 'Comma-separated host names, IP addresses and CIDRs webhooks may reach although they are not public (loopback, private, link-local…). Empty: public addresses only.' },
-  ENCRYPTION_KEY: { type: 'string', default: '', secret: true, doc: 'AES-256 key (64 hex characters or base64 of 32 bytes) encrypting chunk inputs and results in Redis. Empty: stored in clear. Same key on every API and worker; to change it, drain first.' },
+  ENCRYPTION_KEY: { type: 'string', default: '', secret: true, doc: 'AES-256 key (64 hex characters or base64 of 32 bytes) encrypting chunk inputs and results in Redis. Empty: stored in clear. Same key on every API, worker and scheduler; to change it, drain first.' },
   API_PROCESSES: {
     type: 'integer',
     minimum: 1,

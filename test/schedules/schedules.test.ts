@@ -111,6 +111,9 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
       RATE_LIMIT_PER_MINUTE: '0',
       CHUNK_SIZE: '64',
       STALLED_INTERVAL_MS: '5000',
+      // The shortest lock allowed, so a tick whose scheduler was killed is taken over within the test.
+      SCHEDULER_LOCK_DURATION_MS: '10000',
+      SCHEDULER_STALLED_INTERVAL_MS: '1000',
     });
     [apis, schedulers, worker] = await Promise.all([Promise.all([spawnApi(env), spawnApi(env)]), Promise.all([spawnScheduler(env), spawnScheduler(env)]), spawnWorker(env)]);
   });
@@ -454,6 +457,29 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
     }
     await api().delete('/v1/schedules/handback').set('x-api-key', ACME).expect(204);
   }, 30_000);
+
+  it('when the scheduler running a tick is killed (SIGKILL), then once its lock lapses another scheduler takes the tick over and completes it once, under the same run id and job', async () => {
+    const long = await longTick('killed');
+    try {
+      const { scheduler: holder, jobId } = await submittedBy(long.runId);
+      await Promise.all(schedulers.filter((s) => s !== holder).map((s) => s.stop('SIGTERM')));
+
+      await holder.stop('SIGKILL');
+      schedulers = [await spawnScheduler(env)];
+      await long.resume();
+      const summary = await until('the summary of the tick taken over', () => summaries(long.outDir)[0], 30_000);
+      const tickJob = await long.tickJob();
+
+      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+      expect(summary.files[0]?.jobId).toBe(jobId); // the job the killed scheduler submitted
+      expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`].sort());
+      expect(runsLogged(schedulers, 'killed')).toEqual([long.runId]);
+      expect(tickJob?.stalledCounter).toBe(1); // taken over once, by the stalled check
+    } finally {
+      await long.close();
+    }
+    await api().delete('/v1/schedules/killed').set('x-api-key', ACME).expect(204);
+  }, 45_000);
 
   it('when a scheduler died while writing the files of a tick, then the scheduler that runs the tick again removes the temporary files it left, and only those', async () => {
     const where = dirs('leftover');
