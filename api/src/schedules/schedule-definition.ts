@@ -1,4 +1,5 @@
-// The body of POST and PUT /v1/schedules and how it is checked; the schedule itself is shared/src/schedules/schedule.ts.
+// The body of POST and PUT /v1/schedules and how it is checked; the schedule itself (what the
+// scheduler runs) is shared/src/schedules/schedule.ts.
 import Ajv2020 from 'ajv/dist/2020';
 import { CronExpressionParser } from 'cron-parser';
 import { DEFAULT_TIMEZONE, fileMatcher, invalidField, OUTPUT_FORMATS, SCHEDULE_NAME_PATTERN, type OutputFormat, type ScheduleSpec } from '@onnx-batch/shared';
