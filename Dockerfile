@@ -1,4 +1,5 @@
-# One image for the API and the worker: `node api/dist/main.js` or `node worker/dist/main.js`.
+# One image for every process kind: `node api/dist/main.js` (the default CMD), `node worker/dist/main.js`
+# or `node scheduler/dist/main.js`.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
@@ -6,11 +7,13 @@ COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
 COPY shared/package.json shared/
 COPY api/package.json api/
 COPY worker/package.json worker/
+COPY scheduler/package.json scheduler/
 COPY cli/package.json cli/
 RUN npm ci
 COPY shared shared
 COPY api api
 COPY worker worker
+COPY scheduler scheduler
 COPY cli cli
 RUN npx tsc -b && npm prune --omit=dev
 
@@ -26,6 +29,8 @@ COPY --from=build --chown=node:node /app/api/package.json api/
 COPY --from=build --chown=node:node /app/api/dist api/dist
 COPY --from=build --chown=node:node /app/worker/package.json worker/
 COPY --from=build --chown=node:node /app/worker/dist worker/dist
+COPY --from=build --chown=node:node /app/scheduler/package.json scheduler/
+COPY --from=build --chown=node:node /app/scheduler/dist scheduler/dist
 COPY --from=build --chown=node:node /app/cli/package.json cli/
 COPY --from=build --chown=node:node /app/cli/dist cli/dist
 COPY --chown=node:node models models

@@ -21,7 +21,7 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../../shared/*', '../../api/*', '../../worker/*', '../shared/*', '../api/*', '../worker/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' },
+            { group: ['../../shared/*', '../../api/*', '../../worker/*', '../../scheduler/*', '../shared/*', '../api/*', '../worker/*', '../scheduler/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' },
           ],
         },
       ],

@@ -1,7 +1,8 @@
 // `npm start`: the API (API_PROCESSES processes sharing PORT; the API's own cluster primary
-// forks and supervises them) and WORKERS worker processes together, on the configured Redis.
-// When nothing answers at a local REDIS_URL and redis-server is installed, a private Redis is
-// started for the session (in-memory, stopped on exit). Crashed workers are restarted.
+// forks and supervises them), WORKERS worker processes and one scheduler process (schedule
+// ticks; idle without SCHEDULES_ROOT) together, on the configured Redis. When nothing answers at
+// a local REDIS_URL and redis-server is installed, a private Redis is started for the session
+// (in-memory, stopped on exit). Crashed workers and a crashed scheduler are restarted.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -82,7 +83,8 @@ async function stop(exitCode) {
   if (stopping) return;
   stopping = true;
   for (const child of children) child.kill('SIGTERM');
-  const deadline = Date.now() + config.SHUTDOWN_GRACE_MS + 5000;
+  // The scheduler may take its own, longer grace to finish a results file it is writing.
+  const deadline = Date.now() + Math.max(config.SHUTDOWN_GRACE_MS, config.SCHEDULER_SHUTDOWN_GRACE_MS) + 5000;
   while (children.size > 0 && Date.now() < deadline) await sleep(100);
   for (const child of children) child.kill('SIGKILL');
   if (privateRedis) {
@@ -102,4 +104,12 @@ run('api', 'api/dist/main.js', false);
 for (let i = 0; i < config.WORKERS; i++) {
   run(`worker ${i + 1}`, 'worker/dist/main.js', true, config.METRICS_PORT > 0 ? { METRICS_PORT: String(config.METRICS_PORT + i) } : {});
 }
-log('onnx-batch is starting', { api: `http://${config.HOST}:${config.PORT}`, apiProcesses: config.API_PROCESSES, workers: config.WORKERS });
+// Ticks of built-in schedules run here, not in the API (a tick can take hours).
+run('scheduler', 'scheduler/dist/main.js', true);
+log('onnx-batch is starting', {
+  api: `http://${config.HOST}:${config.PORT}`,
+  apiProcesses: config.API_PROCESSES,
+  workers: config.WORKERS,
+  schedulers: 1,
+  schedulesRoot: config.SCHEDULES_ROOT || null,
+});

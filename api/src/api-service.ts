@@ -7,24 +7,25 @@ import {
   connectRedis,
   createWebhookQueue,
   enqueueWebhook,
+  JobEvents,
   JobStore,
+  JobSubmitter,
   makeProblem,
   PROBLEM_CONTENT_TYPE,
   ModelRepository,
+  ModelRouter,
   PredictionCache,
   QueueShards,
   readRolloutReport,
   replicaWaitFor,
   RolloutStore,
+  ShardedEnqueuer,
   type Config,
   type Logger,
+  type SubmitterHooks,
 } from '@onnx-batch/shared';
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
-import { JobEvents } from './job-events';
-import { ShardedEnqueuer } from './chunk-enqueuer';
-import { JobSubmitter, type SubmitterHooks } from './job-submitter';
-import { ModelRouter } from './model-router';
 import { createApiOps } from './ops';
 import { driftReportsReader, registerDriftGauges } from './drift-metrics';
 import { registerRolloutGauges } from './rollout-metrics';
@@ -83,7 +84,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     return reports.flat();
   });
   registerDriftGauges(ops.metrics.registry, driftReportsReader(repository, storeRedis, store.keys, driftSettings(config)));
-  const schedules = await startSchedules({ config, logger, redis, repository, jobs: store, submitter, events, router });
+  const schedules = await startSchedules({ config, logger, redis, repository });
 
   const keys = KeyRing.fromConfig(config);
   let host = config.HOST;

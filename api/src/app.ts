@@ -1,14 +1,11 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Config, JobRecord, JobStore, Logger, ModelManifest, ModelRepository, PredictionCache, RedisClient, RolloutStore } from '@onnx-batch/shared';
+import type { Config, JobEvents, JobRecord, JobStore, JobSubmitter, Logger, ModelManifest, ModelRepository, ModelRouter, PredictionCache, RedisClient, RolloutStore } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';
 import { rateLimit } from './http/rate-limit';
 import { requestContext } from './http/request-context';
-import type { JobEvents } from './job-events';
-import type { JobSubmitter } from './job-submitter';
-import type { ModelRouter } from './model-router';
 import { OpenApiProvider } from './openapi';
 import { batchRoutes } from './routes/batch-routes';
 import { driftRoutes } from './routes/drift-routes';

@@ -1,7 +1,5 @@
 export * from './api-service';
 export * from './app';
-export * from './job-events';
-export * from './job-submitter';
 export * from './job-view';
 export * from './metrics';
 export * from './openapi';
@@ -10,8 +8,6 @@ export * from './routes/admin-routes';
 export * from './routes/docs-routes';
 export * from './routes/ops-routes';
 export * from './http/rate-limit';
-export * from './model-router';
-export * from './chunk-enqueuer';
 export * from './http/domain-problems';
 export * from './drift-metrics';
 export * from './routes/drift-routes';

@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '@onnx-batch/shared';
-import { createQueue, QueueName, type Config, type JobStore, type Logger } from '@onnx-batch/shared';
-import type { JobSubmitter } from './job-submitter';
+import { createQueue, QueueName, type Config, type JobStore, type JobSubmitter, type Logger } from '@onnx-batch/shared';
 import { ApiMetrics } from './metrics';
 
 /** What the API process adds for operators: its metrics and the queues they and Bull Board read. */

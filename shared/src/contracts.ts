@@ -1,6 +1,6 @@
 /**
- * Job contracts shared by the API (which enqueues) and the worker (which processes):
- * queue names, job names and the payload of each. Job data holds pointers only, never rows
+ * Job contracts shared by the processes that enqueue (API, scheduler) and those that consume
+ * (worker, scheduler): queue names, job names and the payload of each. Job data holds pointers only, never rows
  * or results: those live under the keys of `redis-keys.ts`.
  */
 export enum QueueName {
@@ -8,7 +8,7 @@ export enum QueueName {
   Chunks = 'chunks',
   /** Parent job of a multi-chunk batch; runs once every chunk has finished. */
   Batches = 'batches',
-  /** One BullMQ job per tick of a schedule (docs/schedules.md); consumed by API processes. */
+  /** One BullMQ job per tick of a schedule (docs/schedules.md); consumed by scheduler processes. */
   Schedules = 'schedules',
   /** One BullMQ job per finished job that has a callback URL: POSTs its status there. */
   Webhooks = 'webhooks',
@@ -63,15 +63,21 @@ export const QUEUE_OF = {
   [JobName.DeliverWebhook]: QueueName.Webhooks,
 } as const satisfies { readonly [N in JobName]: QueueName };
 
-/** The kind of process that consumes each queue: exactly one per queue. */
+/** The kinds of onnx-batch process, each with its own entry point (`<kind>/src/main.ts`). */
+export type ProcessKind = 'api' | 'worker' | 'scheduler';
+
+/**
+ * The kind of process that consumes each queue: exactly one per queue. The API consumes none:
+ * it answers HTTP and enqueues; long work (inference, schedule ticks) runs in processes of its own.
+ */
 export const CONSUMER_OF = {
   [QueueName.Chunks]: 'worker',
   [QueueName.Batches]: 'worker',
-  [QueueName.Schedules]: 'api',
+  [QueueName.Schedules]: 'scheduler',
   [QueueName.Webhooks]: 'worker',
-} as const satisfies { readonly [Q in QueueName]: 'api' | 'worker' };
+} as const satisfies { readonly [Q in QueueName]: ProcessKind };
 
-export type Consumer = (typeof CONSUMER_OF)[QueueName];
+export type Consumer = ProcessKind;
 /** The job names a kind of process handles (those of the queues it consumes); each checks its handlers at boot. */
 export type JobNameFor<C extends Consumer> = { [N in JobName]: (typeof CONSUMER_OF)[(typeof QUEUE_OF)[N]] extends C ? N : never }[JobName];
 

@@ -1,17 +1,24 @@
 import { loadConfig, type Config } from './config';
+import type { ProcessKind } from './contracts';
 import { createLogger, type Logger } from './logger';
 
 export interface RunningService {
-  /** Finishes the work in hand, closes every connection; bounded by SHUTDOWN_GRACE_MS. */
+  /** Finishes the work in hand, closes every connection; bounded by the grace period. */
   close(): Promise<void>;
 }
 
 /**
  * The `main` of a process: read the configuration, start the service, and on SIGTERM/SIGINT
- * close it within the grace period. A start-up failure (bad configuration, bad model
- * repository) is printed naming what is wrong, and the process exits non-zero.
+ * close it within the grace period (SHUTDOWN_GRACE_MS unless `graceOf` names another setting).
+ * A start-up failure (bad configuration, bad model repository) is printed naming what is wrong,
+ * and the process exits non-zero.
  */
-export function runService(name: 'api' | 'worker', start: (config: Config, logger: Logger) => Promise<RunningService>, inFlight: string): void {
+export function runService(
+  name: ProcessKind,
+  start: (config: Config, logger: Logger) => Promise<RunningService>,
+  inFlight: string,
+  graceOf: (config: Config) => number = (config) => config.SHUTDOWN_GRACE_MS,
+): void {
   const main = async (): Promise<void> => {
     const config = loadConfig();
     const logger = createLogger(config.LOG_LEVEL, name);
@@ -20,11 +27,12 @@ export function runService(name: 'api' | 'worker', start: (config: Config, logge
     const shutdown = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      logger.info(`shutting down: finishing ${inFlight}`, { signal, graceMs: config.SHUTDOWN_GRACE_MS });
+      const graceMs = graceOf(config);
+      logger.info(`shutting down: finishing ${inFlight}`, { signal, graceMs });
       const force = setTimeout(() => {
         logger.warn(`grace period over; exiting with ${inFlight} unfinished`);
         process.exit(1);
-      }, config.SHUTDOWN_GRACE_MS);
+      }, graceMs);
       force.unref();
       service.close().then(
         () => {

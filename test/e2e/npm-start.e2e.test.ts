@@ -6,7 +6,7 @@ import { eventually } from '../helpers/reliability';
 
 /**
  * The README's quick start: `npm start` (scripts/start.mjs) runs API_PROCESSES API processes
- * sharing PORT and WORKERS worker processes, and SIGTERM stops them all.
+ * sharing PORT, WORKERS worker processes and one scheduler process, and SIGTERM stops them all.
  */
 function get(url: string, requestId: string): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -41,12 +41,17 @@ describe('npm start with API_PROCESSES', () => {
     await redis.quit();
   });
 
-  it('when npm start runs with API_PROCESSES=2 and WORKERS=1, then two API processes serve one port, a job completes, and SIGTERM stops every process', async () => {
+  it('when npm start runs with API_PROCESSES=2 and WORKERS=1, then two API processes serve one port, a job completes, a scheduler runs beside them, and SIGTERM stops every process', async () => {
     start = spawnService('api', env, path.join(ROOT, 'scripts', 'start.mjs'));
     const proc = start;
-    await eventually('two API processes listen and a worker takes work', () => proc.lines((l) => l.message === 'api listening').length === 2 && proc.lines((l) => l.message === 'worker started').length === 1, 45_000);
+    await eventually(
+      'two API processes listen, a worker takes work and a scheduler runs',
+      () => proc.lines((l) => l.message === 'api listening').length === 2 && proc.lines((l) => l.message === 'worker started').length === 1 && proc.lines((l) => l.message === 'scheduler started').length === 1,
+      45_000,
+    );
     const apiPids = proc.lines((l) => l.message === 'api listening').map((l) => l.pid as number);
     const workerPid = proc.lines((l) => l.message === 'worker started')[0]?.pid as number;
+    const schedulerPid = proc.lines((l) => l.message === 'scheduler started')[0]?.pid as number;
     const url = String(proc.lines((l) => l.message === 'api listening')[0]?.url);
 
     const submitted = await fetch(`${url}/v1/batch-predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'iris', inputs: [[6.7, 3.0, 5.2, 2.3]] }) });
@@ -57,12 +62,12 @@ describe('npm start with API_PROCESSES', () => {
     const servedBy = new Set(proc.lines((l) => l.message === 'request' && String(l.requestId).startsWith('npm-start-')).map((l) => l.pid));
     const code = await proc.stop('SIGTERM');
 
-    expect(proc.lines((l) => l.message === 'onnx-batch is starting')[0]).toMatchObject({ apiProcesses: 2, workers: 1 });
+    expect(proc.lines((l) => l.message === 'onnx-batch is starting')[0]).toMatchObject({ apiProcesses: 2, workers: 1, schedulers: 1 });
     expect(new Set(apiPids).size).toBe(2);
     expect(polls.map((p) => [p.status, p.body.status])).toEqual(Array(4).fill([200, 'completed']));
     expect((polls[0]?.body.results as { label: string }[])[0]?.label).toBe('virginica');
     expect(servedBy).toEqual(new Set(apiPids));
     expect(code).toBe(0);
-    expect([...apiPids, workerPid].filter(isAlive)).toEqual([]);
+    expect([...apiPids, workerPid, schedulerPid].filter(isAlive)).toEqual([]);
   }, 90_000);
 });

@@ -13,8 +13,8 @@ export interface Spawned {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Spawns a real service process (`api` or `worker`) from the built code (or `script`, a test entry point), with its env. */
-export function spawnService(kind: 'api' | 'worker', env: Record<string, string>, script = path.join(ROOT, kind, 'dist', 'main.js')): Spawned {
+/** Spawns a real service process (`api`, `worker` or `scheduler`) from the built code (or `script`, a test entry point), with its env. */
+export function spawnService(kind: 'api' | 'worker' | 'scheduler', env: Record<string, string>, script = path.join(ROOT, kind, 'dist', 'main.js')): Spawned {
   const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,5 +88,12 @@ export async function spawnApi(env: Record<string, string>): Promise<{ proc: Spa
 export async function spawnWorker(env: Record<string, string>): Promise<Spawned> {
   const proc = spawnService('worker', { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' ? 'info' : (env.LOG_LEVEL ?? 'info') });
   await proc.waitForLine((l) => l.message === 'worker started');
+  return proc;
+}
+
+/** Starts a scheduler process (it runs schedule ticks) and resolves once it takes ticks, or idles without SCHEDULES_ROOT. */
+export async function spawnScheduler(env: Record<string, string>): Promise<Spawned> {
+  const proc = spawnService('scheduler', { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' ? 'info' : (env.LOG_LEVEL ?? 'info') });
+  await proc.waitForLine((l) => l.message === 'scheduler started');
   return proc;
 }

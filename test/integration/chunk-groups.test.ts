@@ -1,7 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ChunkEnqueuer, MAX_GROUP } from '@onnx-batch/api';
-import { createFlowProducer, QueueName, type ChunkQueue } from '@onnx-batch/shared';
+import { ChunkEnqueuer, createFlowProducer, MAX_GROUP, QueueName, type ChunkQueue } from '@onnx-batch/shared';
 import { dropPrefix, newRedis, testConfig } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';
 

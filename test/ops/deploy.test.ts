@@ -26,6 +26,7 @@ type Container = {
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
 };
 type PodSpec = { terminationGracePeriodSeconds?: number; containers: Container[] };
+type DeploymentSpec = { replicas?: number; strategy?: { type: string; rollingUpdate?: { maxUnavailable?: number; maxSurge?: number } } };
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -86,7 +87,7 @@ describe('deploy/k8s', () => {
     });
 
     // Assert
-    expect(all.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'Ingress', 'Namespace', 'ScaledObject', 'Service']);
+    expect(all.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Ingress', 'Namespace', 'ScaledObject', 'Service']);
     expect(problems).toEqual([]);
   });
 
@@ -146,6 +147,21 @@ describe('deploy/k8s', () => {
     expect(worker?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'metrics' });
   });
 
+  it('when the scheduler Deployment is read, then it runs one scheduler process, replaced surge-first, whose termination grace outlasts SCHEDULER_SHUTDOWN_GRACE_MS with a margin', () => {
+    const deployment = find('Deployment', 'onnx-batch-scheduler');
+    const spec = podSpec(deployment);
+    const [scheduler] = spec.containers;
+    const graceSeconds = CONFIG_VARIABLES.SCHEDULER_SHUTDOWN_GRACE_MS.default / 1000;
+    const { replicas, strategy } = deployment.spec as DeploymentSpec;
+
+    expect(scheduler?.command).toEqual(['node', 'scheduler/dist/main.js']);
+    expect(replicas).toBe(1);
+    expect(strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+    expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(graceSeconds + 5);
+    expect(spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(graceSeconds + 30);
+    expect(scheduler?.ports).toBeUndefined(); // it serves nothing
+  });
+
   it('when the ConfigMap is read, then every key is a configuration variable (or the KEDA-only REDIS_ADDRESS) with a valid value', () => {
     const data = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data;
     const unknown = Object.keys(data).filter((k) => !(k in CONFIG_VARIABLES) && k !== 'REDIS_ADDRESS');
@@ -155,7 +171,7 @@ describe('deploy/k8s', () => {
     expect(Number(data.METRICS_PORT)).toBe(CONFIG_VARIABLES.METRICS_PORT.default);
     expect(data.HOST).toBe('0.0.0.0');
     expect(data.API_PROCESSES).toBe('1'); // one API process per pod: Kubernetes scales by replicas
-    for (const name of ['onnx-batch-api', 'onnx-batch-worker']) {
+    for (const name of ['onnx-batch-api', 'onnx-batch-worker', 'onnx-batch-scheduler']) {
       expect(podSpec(find('Deployment', name)).containers[0]?.envFrom?.[0]?.configMapRef?.name).toBe('onnx-batch');
     }
   });
@@ -208,20 +224,32 @@ describe('deploy/k8s', () => {
 });
 
 describe('docker-compose.yml', () => {
-  type Compose = { services: Record<string, { command?: string[]; profiles?: string[]; environment?: Record<string, string>; volumes?: string[]; image?: string }> };
+  type Compose = {
+    services: Record<string, { command?: string[]; profiles?: string[]; environment?: Record<string, string>; volumes?: string[]; image?: string; stop_grace_period?: string }>;
+  };
   const compose = documents(path.join(ROOT, 'docker-compose.yml'))[0] as Compose;
 
-  it('when it is read, then it has redis, api and worker, and Redis runs with AOF fsync every second and noeviction', () => {
+  it('when it is read, then it has redis, api, worker and scheduler, and Redis runs with AOF fsync every second and noeviction', () => {
     const command = (compose.services.redis?.command ?? []).join(' ');
 
-    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['redis', 'api', 'worker']));
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['redis', 'api', 'worker', 'scheduler']));
     expect(command).toContain('--appendonly yes');
     expect(command).toContain('--appendfsync everysec');
     expect(command).toContain('--maxmemory-policy noeviction');
     expect(compose.services.api?.command).toEqual(['node', 'api/dist/main.js']);
     expect(compose.services.worker?.command).toEqual(['node', 'worker/dist/main.js']);
     expect(compose.services.api?.environment?.API_PROCESSES).toBe('${API_PROCESSES:-1}'); // one process unless asked
-    for (const core of ['redis', 'api', 'worker']) expect(compose.services[core]?.profiles).toBeUndefined();
+    for (const core of ['redis', 'api', 'worker', 'scheduler']) expect(compose.services[core]?.profiles).toBeUndefined();
+  });
+
+  it('when the scheduler service is read, then it runs scheduler/dist/main.js with the same SCHEDULES_ROOT as the API, and compose waits out its shutdown grace', () => {
+    const scheduler = compose.services.scheduler;
+    const graceSeconds = /^(\d+)s$/.exec(scheduler?.stop_grace_period ?? '')?.[1];
+
+    expect(scheduler?.command).toEqual(['node', 'scheduler/dist/main.js']);
+    expect(scheduler?.image).toBe(compose.services.api?.image);
+    expect(scheduler?.environment?.SCHEDULES_ROOT).toBe(compose.services.api?.environment?.SCHEDULES_ROOT);
+    expect(Number(graceSeconds)).toBeGreaterThan(CONFIG_VARIABLES.SCHEDULER_SHUTDOWN_GRACE_MS.default / 1000);
   });
 
   it('when the monitoring profile is read, then Prometheus and Grafana mount deploy/ files that exist', () => {
@@ -258,6 +286,14 @@ describe('Dockerfile', () => {
     expect(users.at(-1)).toBeDefined();
     expect(users.at(-1)).not.toMatch(/^USER\s+(root|0)(:|\s|$)/i);
     expect(instructions.some((l) => /^HEALTHCHECK\s/i.test(l))).toBe(true);
+  });
+
+  it('when its final stage is read, then it holds the built code of every process kind', () => {
+    const finalStage = instructions.slice(instructions.findLastIndex((l) => /^FROM\s/i.test(l)));
+
+    for (const kind of ['api', 'worker', 'scheduler']) {
+      expect(finalStage.some((l) => new RegExp(`^COPY\\s+--from=build\\s.*\\s/app/${kind}/dist\\s+${kind}/dist$`, 'i').test(l))).toBe(true);
+    }
   });
 
   it('when its final stage is read, then it runs one API process per container (API_PROCESSES=1)', () => {

@@ -1,7 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ChunkEnqueuer } from '@onnx-batch/api';
-import { ChunkEncoder, createFlowProducer, JobStore, newJobId, QueueName, type ChunkQueue, type JobRecord } from '@onnx-batch/shared';
+import { ChunkEncoder, ChunkEnqueuer, createFlowProducer, JobStore, newJobId, QueueName, type ChunkQueue, type JobRecord } from '@onnx-batch/shared';
 import { dropPrefix, newRedis, testConfig, testEnv, type TestEnv } from '../helpers/env';
 import { readManifest } from '../helpers/model-files';
 import type { Spawned } from '../helpers/processes';

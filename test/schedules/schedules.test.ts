@@ -1,19 +1,21 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import { parse } from 'csv-parse/sync';
 import request from 'supertest';
 import { JobName, QueueName } from '@onnx-batch/shared';
 import { dropPrefix, newRedis, testEnv, type TestEnv } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
-import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
+import { spawnApi, spawnScheduler, spawnService, spawnWorker, type Spawned } from '../helpers/processes';
 
 const ACME = 'acme-key-0123456789abcdef';
 const GLOBEX = 'globex-key-0123456789abcdef';
 const READER = 'reader-key-0123456789abcdef';
 const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] as const;
 const EVERY_2_SECONDS = '*/2 * * * * *';
+/** Fires on 1 January only: a test adds the one tick it wants to the queue itself. */
+const YEARLY = '0 0 1 1 *';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -42,7 +44,10 @@ function summaries(dir: string): Summary[] {
     .map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Summary);
 }
 
-/** The run ids the API processes logged with `message`, for one schedule. */
+/** A tick as part of file names and run ids: `20261125T093002Z`. */
+const stamp = (tick: number): string => new Date(tick).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z');
+
+/** The run ids the processes logged with `message`, for one schedule. */
 function runsLogged(procs: Spawned[], schedule: string, message = 'schedule run finished'): string[] {
   return procs.flatMap((p) =>
     p.output.flatMap((line) => {
@@ -66,11 +71,12 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
   }
 }
 
-describe('built-in schedules (two API processes, one worker)', () => {
+describe('built-in schedules (two API processes, two scheduler processes, one worker)', () => {
   let env: TestEnv;
   let root: string;
   let outside: string;
   let apis: { proc: Spawned; url: string }[] = [];
+  let schedulers: Spawned[] = [];
   let worker: Spawned;
   const iris = irisCsv();
 
@@ -105,12 +111,15 @@ describe('built-in schedules (two API processes, one worker)', () => {
       RATE_LIMIT_PER_MINUTE: '0',
       CHUNK_SIZE: '64',
       STALLED_INTERVAL_MS: '5000',
+      // The shortest lock allowed, so a tick whose scheduler was killed is taken over within the test.
+      SCHEDULER_LOCK_DURATION_MS: '10000',
+      SCHEDULER_STALLED_INTERVAL_MS: '1000',
     });
-    [apis, worker] = await Promise.all([Promise.all([spawnApi(env), spawnApi(env)]), spawnWorker(env)]);
+    [apis, schedulers, worker] = await Promise.all([Promise.all([spawnApi(env), spawnApi(env)]), Promise.all([spawnScheduler(env), spawnScheduler(env)]), spawnWorker(env)]);
   });
 
   afterAll(async () => {
-    await Promise.all([...apis.map((a) => a.proc.stop()), worker?.stop()]);
+    await Promise.all([...apis.map((a) => a.proc.stop()), ...schedulers.map((s) => s.stop()), worker?.stop()]);
     const redis = newRedis();
     await dropPrefix(redis, env.REDIS_PREFIX);
     await redis.quit();
@@ -251,7 +260,7 @@ describe('built-in schedules (two API processes, one worker)', () => {
     await api().delete('/v1/schedules/mine').set('x-api-key', GLOBEX);
   });
 
-  it('when a schedule fires every 2 seconds, then each tick writes one results file and one summary across both API processes', async () => {
+  it('when a schedule fires every 2 seconds, then each tick writes one results file and one summary across both scheduler processes, and no API process runs a tick', async () => {
     const where = dirs('fires');
     const outDir = path.join(root, where.output);
     await api().post('/v1/schedules').set('x-api-key', ACME).send(body('every-2s', where, { cron: EVERY_2_SECONDS })).expect(201);
@@ -263,14 +272,18 @@ describe('built-in schedules (two API processes, one worker)', () => {
     const written = summaries(outDir);
     const ticks = written.map((s) => Date.parse(s.tick));
     const files = readdirSync(outDir);
-    const logged = runsLogged(
-      apis.map((a) => a.proc),
-      'every-2s',
-    );
+    const logged = runsLogged(schedulers, 'every-2s');
     expect(written.length).toBeGreaterThanOrEqual(4);
     expect(new Set(ticks).size).toBe(written.length);
     for (const tick of ticks) expect(tick % 2000).toBe(0);
     expect(logged.sort()).toEqual(written.map((s) => s.runId).sort()); // every tick ran exactly once, in one of the two processes
+    expect(
+      runsLogged(
+        apis.map((a) => a.proc),
+        'every-2s',
+        'schedule run started',
+      ),
+    ).toEqual([]);
     expect(files.filter((f) => f.endsWith('.results.csv'))).toHaveLength(written.length);
     expect(files.filter((f) => f.startsWith('.'))).toEqual([]); // no temporary file left behind
     for (const summary of written) {
@@ -298,7 +311,7 @@ describe('built-in schedules (two API processes, one worker)', () => {
 
     // The same job id BullMQ gave the tick: as if the process running it had died and BullMQ retried it.
     await queue.add(JobName.RunSchedule, { tenant: 'acme', name: 'replay' }, { jobId: `repeat:acme/replay:${Date.parse(first.tick)}` });
-    await until('the replay', () => runsLogged(apis.map((a) => a.proc), 'replay', 'schedule tick had already run; its files are kept').includes(first.runId));
+    await until('the replay', () => runsLogged(schedulers, 'replay', 'schedule tick had already run; its files are kept').includes(first.runId));
     await queue.close();
     await connection.quit();
     const runs = await api().get('/v1/schedules/replay/runs').set('x-api-key', ACME);
@@ -323,22 +336,189 @@ describe('built-in schedules (two API processes, one worker)', () => {
     expect(readdirSync(outDir)).toHaveLength(settled);
   }, 30_000);
 
-  it('when both API processes are stopped and one starts again, then the schedule still fires', async () => {
+  it('when both scheduler processes are stopped and one starts again, then the schedule still fires', async () => {
     const where = dirs('restart');
     const outDir = path.join(root, where.output);
     await api().post('/v1/schedules').set('x-api-key', ACME).send(body('restart', where, { cron: EVERY_2_SECONDS })).expect(201);
     await until('a first summary', () => summaries(outDir).length >= 1);
 
-    await Promise.all(apis.map((a) => a.proc.stop()));
+    const codes = await Promise.all(schedulers.map((s) => s.stop()));
     const stoppedAt = Date.now();
-    apis = [await spawnApi(env)];
+    schedulers = [await spawnScheduler(env)];
     const after = await until('a tick after the restart', () => summaries(outDir).find((s) => Date.parse(s.tick) > stoppedAt), 30_000);
     const runs = await api().get('/v1/schedules/restart/runs').set('x-api-key', ACME);
     await api().delete('/v1/schedules/restart').set('x-api-key', ACME).expect(204);
 
+    expect(codes).toEqual([0, 0]);
     expect(after.status).toBe('completed');
-    expect(runsLogged([apis[0]!.proc], 'restart')).toContain(after.runId);
+    expect(runsLogged(schedulers, 'restart')).toContain(after.runId);
     expect((runs.body.runs as { runId: string }[]).map((r) => r.runId)).toContain(after.runId);
     expect(existsSync(path.join(root, String(after.files[0]?.output)))).toBe(true);
   }, 60_000);
+
+  /**
+   * A tick that stays under way until the test lets it end: the chunks queue is paused, so the job
+   * of the tick's one file waits. The tick is added to the queue as BullMQ's job scheduler would.
+   */
+  const longTick = async (name: string): Promise<{ outDir: string; tick: number; runId: string; tickJob: () => Promise<Job | undefined>; resume: () => Promise<void>; close: () => Promise<void> }> => {
+    const where = dirs(name);
+    await api().post('/v1/schedules').set('x-api-key', ACME).send(body(name, where, { cron: YEARLY })).expect(201);
+    const connection = newRedis();
+    const chunks = new Queue(QueueName.Chunks, { connection, prefix: env.REDIS_PREFIX });
+    const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
+    await chunks.pause();
+    const tick = Math.floor(Date.now() / 1000) * 1000;
+    const tickJobId = `repeat:acme/${name}:${tick}`;
+    await ticks.add(JobName.RunSchedule, { tenant: 'acme', name }, { jobId: tickJobId });
+    return {
+      outDir: path.join(root, where.output),
+      tick,
+      runId: `${name}.${stamp(tick)}`,
+      tickJob: () => ticks.getJob(tickJobId),
+      resume: () => chunks.resume(),
+      close: async () => {
+        await chunks.resume();
+        await Promise.all([chunks.close(), ticks.close()]);
+        await connection.quit();
+      },
+    };
+  };
+
+  /** The scheduler process that submitted the tick's file, once one has. */
+  const submittedBy = (runId: string): Promise<{ scheduler: Spawned; jobId: string }> =>
+    until(`a scheduler submitting the file of ${runId}`, () => {
+      for (const scheduler of schedulers) {
+        const [line] = scheduler.lines((l) => l.message === 'schedule file submitted' && l.runId === runId);
+        if (line) return { scheduler, jobId: String(line.jobId) };
+      }
+      return undefined;
+    });
+
+  it('when the API processes are restarted (SIGTERM) in the middle of a long tick, then the scheduler goes on and writes its results', async () => {
+    const long = await longTick('api-restart');
+    try {
+      const { scheduler } = await submittedBy(long.runId);
+
+      const codes = await Promise.all(apis.map((a) => a.proc.stop('SIGTERM')));
+      apis = await Promise.all([spawnApi(env), spawnApi(env)]);
+      await long.resume();
+      const summary = await until('the summary', () => summaries(long.outDir)[0]);
+      const runs = await api(1).get('/v1/schedules/api-restart/runs').set('x-api-key', ACME);
+
+      expect(codes).toEqual([0, 0]);
+      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+      expect(summary.files[0]).toMatchObject({ rows: iris.ids.length, failedRows: 0, status: 'completed' });
+      const results = parse<Record<string, string>>(readFileSync(path.join(root, String(summary.files[0]?.output)), 'utf8'), { columns: true });
+      expect(results.map((r) => r.label)).toEqual(iris.labels);
+      expect(scheduler.child.exitCode).toBeNull(); // the same scheduler process ran the tick through
+      expect(runsLogged(schedulers, 'api-restart')).toEqual([long.runId]); // once, by the scheduler that started it
+      expect(runsLogged([scheduler], 'api-restart')).toEqual([long.runId]);
+      expect(schedulers.flatMap((s) => s.lines((l) => String(l.message).startsWith('schedule tick interrupted')))).toEqual([]);
+      expect((runs.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([[long.runId, 'completed']]);
+    } finally {
+      await long.close();
+    }
+    await api().delete('/v1/schedules/api-restart').set('x-api-key', ACME).expect(204);
+  }, 30_000);
+
+  it('when the scheduler is stopped (SIGTERM) in the middle of a tick and started again, then the tick is handed back and completes exactly once, under the same run id and job', async () => {
+    const long = await longTick('handback');
+    try {
+      const { scheduler: first, jobId } = await submittedBy(long.runId);
+
+      // Every scheduler stops, the one running the tick last (so no other can take it over).
+      await Promise.all(schedulers.filter((s) => s !== first).map((s) => s.stop('SIGTERM')));
+      const code = await first.stop('SIGTERM');
+      const handedBack = await long.tickJob();
+      const stateBetween = await handedBack?.getState();
+      const filesBetween = readdirSync(long.outDir);
+      const runsBetween = await api().get('/v1/schedules/handback/runs').set('x-api-key', ACME);
+      const second = await spawnScheduler(env);
+      schedulers = [second];
+      await long.resume();
+      const summary = await until('the summary of the resumed tick', () => summaries(long.outDir)[0]);
+      await second.waitForLine((l) => l.message === 'schedule run finished' && l.runId === long.runId);
+      const runs = await api().get('/v1/schedules/handback/runs').set('x-api-key', ACME);
+
+      expect(code).toBe(0);
+      expect(first.lines((l) => l.message === 'schedule tick interrupted by shutdown; handed back to the queue')).toHaveLength(1);
+      expect(stateBetween).toBe('waiting');
+      expect(handedBack?.attemptsMade).toBe(0); // a SIGTERM costs the tick no attempt
+      expect(filesBetween).toEqual([]);
+      expect((runsBetween.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([[long.runId, 'running']]);
+      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+      expect(summary.files[0]?.jobId).toBe(jobId); // the job submitted before the SIGTERM, not a second one
+      expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`]);
+      expect(runsLogged([first], 'handback')).toEqual([]);
+      expect(runsLogged([second], 'handback')).toEqual([long.runId]);
+      expect((runs.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([[long.runId, 'completed']]);
+    } finally {
+      await long.close();
+    }
+    await api().delete('/v1/schedules/handback').set('x-api-key', ACME).expect(204);
+  }, 30_000);
+
+  it('when the scheduler running a tick is killed (SIGKILL), then once its lock lapses another scheduler takes the tick over and completes it once, under the same run id and job', async () => {
+    const long = await longTick('killed');
+    try {
+      const { scheduler: holder, jobId } = await submittedBy(long.runId);
+      await Promise.all(schedulers.filter((s) => s !== holder).map((s) => s.stop('SIGTERM')));
+
+      await holder.stop('SIGKILL');
+      schedulers = [await spawnScheduler(env)];
+      await long.resume();
+      const summary = await until('the summary of the tick taken over', () => summaries(long.outDir)[0], 30_000);
+      const tickJob = await long.tickJob();
+
+      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+      expect(summary.files[0]?.jobId).toBe(jobId); // the job the killed scheduler submitted
+      expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`].sort());
+      expect(runsLogged(schedulers, 'killed')).toEqual([long.runId]);
+      expect(tickJob?.stalledCounter).toBe(1); // taken over once, by the stalled check
+    } finally {
+      await long.close();
+    }
+    await api().delete('/v1/schedules/killed').set('x-api-key', ACME).expect(204);
+  }, 45_000);
+
+  it('when a scheduler died while writing the files of a tick, then the scheduler that runs the tick again removes the temporary files it left, and only those', async () => {
+    const where = dirs('leftover');
+    const outDir = path.join(root, where.output);
+    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('leftover', where, { cron: YEARLY })).expect(201);
+    const tick = Math.floor(Date.now() / 1000) * 1000;
+    const runId = `leftover.${stamp(tick)}`;
+    // What writeAtomically leaves behind when its process is killed mid-write, for this tick and another one.
+    const left = [`.iris.${stamp(tick)}.results.csv.0123456789ab.tmp`, `.${runId}.summary.json.ba9876543210.tmp`];
+    const otherTick = `.iris.${stamp(tick - 86_400_000)}.results.csv.0123456789ab.tmp`;
+    for (const name of [...left, otherTick]) writeFileSync(path.join(outDir, name), 'half a file');
+    const connection = newRedis();
+    const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
+
+    await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'leftover' }, { jobId: `repeat:acme/leftover:${tick}` });
+    const summary = await until('the summary', () => summaries(outDir)[0]);
+    await ticks.close();
+    await connection.quit();
+    const warned = schedulers.flatMap((s) => s.lines((l) => l.message === 'removed temporary files an interrupted run of this tick left' && l.runId === runId));
+
+    expect(summary).toMatchObject({ runId, status: 'completed' });
+    expect(readdirSync(outDir).sort()).toEqual([otherTick, `iris.${stamp(tick)}.results.csv`, `${runId}.summary.json`].sort());
+    expect(warned).toHaveLength(1);
+    expect((warned[0]?.files as string[]).sort()).toEqual([...left].sort());
+    await api().delete('/v1/schedules/leftover').set('x-api-key', ACME).expect(204);
+  });
+
+  it('when a scheduler starts without SCHEDULES_ROOT, then it warns that it runs no ticks, stays up, and stops on SIGTERM', async () => {
+    const { SCHEDULES_ROOT: _root, ...withoutRoot } = env;
+
+    const idle = spawnService('scheduler', { ...withoutRoot, LOG_LEVEL: 'info' });
+    const started = await idle.waitForLine((l) => l.message === 'scheduler started');
+    await sleep(500);
+    const running = idle.child.exitCode === null;
+    const code = await idle.stop('SIGTERM');
+
+    expect(started.root).toBeNull();
+    expect(idle.lines((l) => l.level === 'warn' && String(l.message).startsWith('SCHEDULES_ROOT is not set'))).toHaveLength(1);
+    expect(running).toBe(true);
+    expect(code).toBe(0);
+  });
 });

@@ -2,27 +2,27 @@ import { createHash } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
+  csvRows,
   JOB_ID_PATTERN,
   JOB_STATUSES,
   isFinished,
   jobStatusDocument,
+  ndjsonRows,
   ProblemError,
   type Config,
+  type JobEvents,
   type JobRecord,
   type JobStore,
+  type JobSubmitter,
   type Logger,
   type ModelEntry,
   type ModelRepository,
+  type ModelRouter,
 } from '@onnx-batch/shared';
 import { jsonBody, streamedBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import type { JobEvents } from '../job-events';
-import type { JobSubmitter } from '../job-submitter';
-import type { ModelRouter } from '../model-router';
 import { renderJob } from '../job-view';
 import { componentName, copy, exampleRow, exampleVersion, GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
-import { csvRows } from '../streaming/csv-rows';
-import { ndjsonRows } from '../streaming/ndjson-rows';
 import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {

@@ -13,16 +13,17 @@ import {
   type ModelManifest,
   type PredictionCache,
   type Config,
+  type JobEvents,
   type JobStore,
+  type JobSubmitter,
   type ModelEntry,
   type ModelRepository,
+  type ModelRouter,
+  type ModelSelection,
   type ModelVersion,
 } from '@onnx-batch/shared';
 import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import type { JobEvents } from '../job-events';
-import type { JobSubmitter } from '../job-submitter';
-import type { ModelRouter, ModelSelection } from '../model-router';
 import { renderJob } from '../job-view';
 import { componentName, copy, exampleRow, exampleVersion, GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 

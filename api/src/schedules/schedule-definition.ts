@@ -1,37 +1,9 @@
+// The body of POST and PUT /v1/schedules and how it is checked; the schedule itself (what the
+// scheduler runs) is shared/src/schedules/schedule.ts.
 import Ajv2020 from 'ajv/dist/2020';
 import { CronExpressionParser } from 'cron-parser';
-import { Minimatch } from 'minimatch';
-import { ProblemError } from '@onnx-batch/shared';
+import { DEFAULT_TIMEZONE, fileMatcher, invalidField, OUTPUT_FORMATS, SCHEDULE_NAME_PATTERN, type OutputFormat, type ScheduleSpec } from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
-
-/** Schedule names appear in URLs, scheduler ids and file names: lower-case, no dots or slashes. */
-export const SCHEDULE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-export const OUTPUT_FORMATS = ['csv', 'ndjson'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-export const DEFAULT_TIMEZONE = 'UTC';
-
-/** What a client sends to create (POST) or replace (PUT) a schedule. */
-export interface ScheduleSpec {
-  name: string;
-  /** 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first. */
-  cron: string;
-  /** IANA time zone the cron fields are read in. */
-  timezone: string;
-  model: string;
-  /** Pinned model version; null = the model's default version at each run. */
-  version: string | null;
-  /** Files of `dir` whose names match the glob `pattern` are read at each run, sorted by name. */
-  input: { dir: string; pattern: string };
-  /** Where results and run summaries are written. */
-  output: { dir: string; format: OutputFormat };
-}
-
-/** A schedule as stored: the spec, whose it is, and when it was written. */
-export interface ScheduleDefinition extends ScheduleSpec {
-  tenant: string;
-  createdAt: string;
-  updatedAt: string;
-}
 
 const DIR_SCHEMA = {
   type: 'string',
@@ -84,10 +56,6 @@ interface ScheduleBody {
   output: { dir: string; format: OutputFormat };
 }
 
-export function invalidField(field: string, message: string): ProblemError {
-  return new ProblemError('OB_ERR_INVALID_REQUEST', `field '${field}' ${message}`, { errors: [{ field, message }] });
-}
-
 /**
  * Checks a schedule body on its own (schema, cron, time zone, glob): 400 naming the field.
  * The model and the directories are checked against the repository and the disk by the service.
@@ -133,11 +101,6 @@ export function checkCron(cron: string, timezone: string): void {
   } catch (error) {
     throw invalidField('cron', `is not a valid cron pattern: ${(error as Error).message}`);
   }
-}
-
-/** The matcher of a schedule's input glob (file names only; dot files never match). */
-export function fileMatcher(pattern: string): Minimatch {
-  return new Minimatch(pattern, { dot: false, nocomment: true, nonegate: true, noglobstar: true });
 }
 
 function checkPattern(pattern: string): void {

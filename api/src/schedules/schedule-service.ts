@@ -1,9 +1,19 @@
 import type { Queue } from 'bullmq';
-import { JobName, ProblemError, type Logger, type ModelRepository, type RunScheduleData } from '@onnx-batch/shared';
-import type { RunSummary } from './run-record';
-import { invalidField, parseScheduleSpec, SCHEDULE_NAME_PATTERN, type ScheduleDefinition, type ScheduleSpec } from './schedule-definition';
-import type { ScheduleRoot } from './schedule-root';
-import type { ScheduleStore } from './schedule-store';
+import {
+  invalidField,
+  JobName,
+  ProblemError,
+  SCHEDULE_NAME_PATTERN,
+  type Logger,
+  type ModelRepository,
+  type RunScheduleData,
+  type RunSummary,
+  type ScheduleDefinition,
+  type ScheduleRoot,
+  type ScheduleSpec,
+  type ScheduleStore,
+} from '@onnx-batch/shared';
+import { parseScheduleSpec } from './schedule-definition';
 
 /** A schedule as the API answers it. */
 export interface ScheduleView extends ScheduleSpec {
@@ -28,7 +38,7 @@ export function schedulerId(tenant: string, name: string): string {
 /**
  * Creates, reads, replaces and deletes a tenant's schedules: the definition in Redis (the
  * store), the timing in BullMQ's job scheduler of the `schedules` queue. Both live in Redis,
- * so a schedule survives any restart and fires from whichever API process is up.
+ * so a schedule survives any restart; its ticks run in whichever scheduler process is up.
  */
 export class ScheduleService {
   constructor(

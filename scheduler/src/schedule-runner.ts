@@ -1,19 +1,34 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isFinished, ModelNotFoundError, ProblemError, VersionNotFoundError, type Config, type JobRecord, type JobStore, type Logger, type ModelRepository } from '@onnx-batch/shared';
-import type { JobEvents } from '../job-events';
-import type { JobSubmitter } from '../job-submitter';
-import type { ModelRouter, ModelSelection } from '../model-router';
-import { csvRows } from '../streaming/csv-rows';
-import { ndjsonRows } from '../streaming/ndjson-rows';
-import type { RowSource } from '../streaming/row-source';
-import { writeAtomically } from './atomic-file';
+import {
+  csvRows,
+  fileMatcher,
+  isFinished,
+  ModelNotFoundError,
+  ndjsonRows,
+  ProblemError,
+  VersionNotFoundError,
+  type Config,
+  type JobEvents,
+  type JobRecord,
+  type JobStore,
+  type JobSubmitter,
+  type Logger,
+  type ModelRepository,
+  type ModelRouter,
+  type ModelSelection,
+  type OutputFormat,
+  type RowSource,
+  type RunFile,
+  type RunSummary,
+  type ScheduleDefinition,
+  type ScheduleRoot,
+  type ScheduleStore,
+} from '@onnx-batch/shared';
+import { removeLeftovers, writeAtomically } from './atomic-file';
 import { writeResultsFile } from './result-file';
-import type { RunFile, RunSummary } from './run-record';
-import { fileMatcher, type ScheduleDefinition } from './schedule-definition';
-import type { ScheduleRoot } from './schedule-root';
-import type { ScheduleStore } from './schedule-store';
+import { TickInterrupted } from './tick-interrupted';
 
 /** Priority of the jobs of scheduled runs: bulk work, behind interactive requests (default 100). */
 export const SCHEDULE_JOB_PRIORITY = 500;
@@ -42,6 +57,11 @@ export function runIdOf(schedule: string, tick: number): string {
   return `${schedule}.${tickStamp(tick)}`;
 }
 
+/** The results file of an input file at a tick: `<name without extension>.<tick>.results.<format>`. */
+function resultsName(file: string, tick: number, format: OutputFormat): string {
+  return `${path.basename(file, path.extname(file))}.${tickStamp(tick)}.results.${format}`;
+}
+
 /** How a file's rows are read, by its extension. */
 const READERS: Record<string, 'csv' | 'ndjson'> = { '.csv': 'csv', '.ndjson': 'ndjson', '.jsonl': 'ndjson' };
 
@@ -52,12 +72,18 @@ const READERS: Record<string, 'csv' | 'ndjson'> = { '.csv': 'csv', '.ndjson': 'n
  * finished run (its summary exists) is not run again, each file's job is submitted under an
  * idempotency key of tick and file (a retry finds the job it made before), and a results file
  * already written is kept.
+ *
+ * When `stop` aborts (the scheduler is shutting down) the run ends at the next safe point with
+ * TickInterrupted: a file being read and staged is dropped (nothing of it was committed), the wait
+ * for a job ends (the job runs on in the workers), a results or summary file being written is
+ * finished first. The run stays `running` in the history until the tick is resumed.
  */
 export class ScheduleRunner {
   constructor(private readonly deps: ScheduleRunnerDeps) {}
 
-  async run(tenant: string, name: string, tick: number): Promise<RunSummary | null> {
+  async run(tenant: string, name: string, tick: number, stop: AbortSignal = new AbortController().signal): Promise<RunSummary | null> {
     const { schedules, root, logger } = this.deps;
+    if (stop.aborted) throw new TickInterrupted();
     const definition = await schedules.get(tenant, name);
     if (!definition) {
       logger.info('schedule tick skipped: the schedule was deleted', { tenant, schedule: name, tick: new Date(tick).toISOString() });
@@ -95,9 +121,11 @@ export class ScheduleRunner {
       return done;
     }
     await schedules.recordRun(tenant, name, run);
+    logger.info('schedule run started', { tenant, schedule: name, runId });
     try {
-      return await this.runFiles(definition, run, inputDir, outputDir, tick);
+      return await this.runFiles(definition, run, inputDir, outputDir, tick, stop);
     } catch (error) {
+      if (error instanceof TickInterrupted) throw error;
       // Shown in the history until a retry of the tick overwrites it.
       const failed: RunSummary = { ...run, status: 'failed', finishedAt: new Date().toISOString(), error: (error as Error).message };
       await schedules.recordRun(tenant, name, failed).catch(() => undefined);
@@ -105,7 +133,7 @@ export class ScheduleRunner {
     }
   }
 
-  private async runFiles(definition: ScheduleDefinition, run: RunSummary, inputDir: string, outputDir: string, tick: number): Promise<RunSummary> {
+  private async runFiles(definition: ScheduleDefinition, run: RunSummary, inputDir: string, outputDir: string, tick: number, stop: AbortSignal): Promise<RunSummary> {
     const summaryName = `${run.runId}.summary.json`;
     let model: ModelSelection | null = null;
     try {
@@ -120,8 +148,14 @@ export class ScheduleRunner {
       .filter((e) => (e.isFile() || e.isSymbolicLink()) && matcher.match(e.name))
       .map((e) => e.name)
       .sort();
+    // Only one process runs a tick at a time (BullMQ's lock): a temporary file of a file this run
+    // writes was left by a scheduler that died writing it (SIGKILL, or its grace ran out).
+    const targets = new Set([summaryName, ...names.map((file) => resultsName(file, tick, definition.output.format))]);
+    const leftovers = await removeLeftovers(outputDir, (target) => targets.has(target));
+    if (leftovers.length > 0) this.deps.logger.warn('removed temporary files an interrupted run of this tick left', { tenant: definition.tenant, schedule: definition.name, runId: run.runId, files: leftovers });
     for (const file of names) {
-      run.files.push(await this.runFile(definition, model, run.error, inputDir, outputDir, file, tick));
+      if (stop.aborted) throw new TickInterrupted();
+      run.files.push(await this.runFile(definition, model, run.error, inputDir, outputDir, file, tick, stop));
     }
 
     const finished: RunSummary = {
@@ -159,9 +193,10 @@ export class ScheduleRunner {
     outputDir: string,
     file: string,
     tick: number,
+    stop: AbortSignal,
   ): Promise<RunFile> {
     const extension = path.extname(file).toLowerCase();
-    const outputName = `${path.basename(file, path.extname(file))}.${tickStamp(tick)}.results.${definition.output.format}`;
+    const outputName = resultsName(file, tick, definition.output.format);
     const rejected = (error: string): RunFile => ({
       input: path.join(definition.input.dir, file),
       output: null,
@@ -177,13 +212,14 @@ export class ScheduleRunner {
 
     let record: JobRecord;
     try {
-      record = await this.submit(definition, model, inputDir, file, reader, tick);
+      record = await this.submit(definition, model, inputDir, file, reader, tick, stop);
     } catch (error) {
       // A tenant at its job limit is told to come back later: the tick is retried.
       if (!(error instanceof ProblemError) || error.code === 'OB_ERR_TOO_MANY_ACTIVE_JOBS') throw error;
       return rejected(error.message);
     }
-    record = await this.waitForJob(record);
+    this.deps.logger.info('schedule file submitted', { tenant: definition.tenant, schedule: definition.name, runId: runIdOf(definition.name, tick), file, jobId: record.id });
+    record = await this.waitForJob(record, stop);
 
     let output: string | null = null;
     if (record.status === 'completed' || record.status === 'failed') {
@@ -205,7 +241,15 @@ export class ScheduleRunner {
     };
   }
 
-  private async submit(definition: ScheduleDefinition, model: ModelSelection, inputDir: string, file: string, reader: 'csv' | 'ndjson', tick: number): Promise<JobRecord> {
+  private async submit(
+    definition: ScheduleDefinition,
+    model: ModelSelection,
+    inputDir: string,
+    file: string,
+    reader: 'csv' | 'ndjson',
+    tick: number,
+    stop: AbortSignal,
+  ): Promise<JobRecord> {
     const { config, root, submitter } = this.deps;
     const handle = await root.openInput(inputDir, file);
     const stream = handle.createReadStream();
@@ -215,7 +259,7 @@ export class ScheduleRunner {
       const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
       const { record } = await submitter.submit({
         model,
-        rows: source.rows,
+        rows: untilStopped(source.rows, stop),
         tenant: definition.tenant,
         priority: SCHEDULE_JOB_PRIORITY,
         callbackUrl: null,
@@ -228,18 +272,36 @@ export class ScheduleRunner {
     }
   }
 
-  private async waitForJob(submitted: JobRecord): Promise<JobRecord> {
+  private async waitForJob(submitted: JobRecord, stop: AbortSignal): Promise<JobRecord> {
     const { jobs, events } = this.deps;
     let record: JobRecord | null = submitted;
     while (!isFinished(record.status)) {
-      await events.waitFor(submitted.id, WAIT_SLICE_MS, async () => {
-        const now = await jobs.get(submitted.id);
-        return now === null || isFinished(now.status);
-      });
+      await events.waitFor(
+        submitted.id,
+        WAIT_SLICE_MS,
+        async () => {
+          const now = await jobs.get(submitted.id);
+          return now === null || isFinished(now.status);
+        },
+        stop,
+      );
+      // The job runs on in the workers; the resumed tick finds it by its idempotency key.
+      if (stop.aborted) throw new TickInterrupted();
       record = await jobs.get(submitted.id);
       if (!record) throw new Error(`job ${submitted.id} disappeared before it finished`);
     }
     return record;
+  }
+}
+
+/**
+ * The rows of a file until `stop` aborts; then TickInterrupted, which makes the submitter delete
+ * what it staged (nothing was committed, so the resumed tick reads the file again).
+ */
+async function* untilStopped(rows: AsyncIterable<unknown>, stop: AbortSignal): AsyncGenerator<unknown> {
+  for await (const row of rows) {
+    if (stop.aborted) throw new TickInterrupted();
+    yield row;
   }
 }
 

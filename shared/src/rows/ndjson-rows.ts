@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ProblemError } from '@onnx-batch/shared';
+import { ProblemError } from '../errors';
 import type { RowSource } from './row-source';
 
 /**

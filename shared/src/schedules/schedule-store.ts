@@ -1,6 +1,6 @@
-import type { RedisClient } from '@onnx-batch/shared';
+import type { RedisClient } from '../redis';
 import type { RunSummary } from './run-record';
-import type { ScheduleDefinition } from './schedule-definition';
+import type { ScheduleDefinition } from './schedule';
 import { ScheduleKeys } from './schedule-keys';
 
 /** Runs kept in a schedule's history (newest first). */

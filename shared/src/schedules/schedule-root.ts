@@ -1,8 +1,8 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { ProblemError } from '@onnx-batch/shared';
-import { invalidField } from './schedule-definition';
+import { ProblemError } from '../errors';
+import { invalidField } from './schedule';
 
 /**
  * SCHEDULES_ROOT, the one directory schedules may read and write under. A directory a schedule

@@ -1,14 +1,10 @@
-import {
-  ChunkEncoder,
-  idempotencyClaimName,
-  newJobId,
-  ProblemError,
-  type Config,
-  type FieldError,
-  type JobRecord,
-  type JobStore,
-  type Logger,
-} from '@onnx-batch/shared';
+import { ChunkEncoder } from '../codec/chunk-codec';
+import type { Config } from '../config';
+import { ProblemError, type FieldError } from '../errors';
+import type { JobRecord } from '../jobs/job-record';
+import type { JobStore } from '../jobs/job-store';
+import type { Logger } from '../logger';
+import { idempotencyClaimName, newJobId } from '../redis-keys';
 import type { JobEnqueuer } from './chunk-enqueuer';
 import type { ModelSelection } from './model-router';
 
@@ -50,6 +46,7 @@ export interface SubmitterHooks {
  * Validates, encodes and stages a batch chunk by chunk, then commits it: the job record is
  * written and the chunk jobs are queued only once every row has passed. Anything staged for a
  * rejected batch is deleted, so nothing of it can run.
+ * The API submits uploads through it, the scheduler the files of a schedule's tick.
  *
  * A 202 is a promise that every row runs: staged inputs are kept alive while the upload is
  * still arriving; the commit checks atomically that every one of them still exists (and claims

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FlowProducer } from 'bullmq';
-import { chunkGroupJobId, enqueueJob, JobName, type ChunkQueue, type Config, type EnqueuedJob, type QueueShards, type RunChunkGroupData } from '@onnx-batch/shared';
+import type { Config } from '../config';
+import { chunkGroupJobId, JobName, type RunChunkGroupData } from '../contracts';
+import type { QueueShards } from '../queue-shards';
+import { enqueueJob, type ChunkQueue, type EnqueuedJob } from '../queues';
 
 /** Most one-chunk jobs one group carries. */
 export const MAX_GROUP = 64;

@@ -1,4 +1,4 @@
-import type { JobStatus } from '@onnx-batch/shared';
+import type { JobStatus } from '../contracts';
 
 /** One input file of a run: the job it became and where its results went. */
 export interface RunFile {

@@ -1,10 +1,10 @@
-import type { RedisClient } from '@onnx-batch/shared';
-import type { Logger } from '@onnx-batch/shared';
+import type { Logger } from '../logger';
+import type { RedisClient } from '../redis';
 
 /**
- * Tells waiting requests when a job finishes. Workers publish the id of each finished job on
- * one channel; one subscriber connection per API process fans it out, so a long poll or the
- * synchronous facade answers the moment the last chunk lands, with no polling delay.
+ * Tells waiters when a job finishes. Workers publish the id of each finished job on one channel;
+ * one subscriber connection per process fans it out, so a long poll, the synchronous facade (API)
+ * or a schedule's tick (scheduler) goes on the moment the last chunk lands, with no polling delay.
  */
 export class JobEvents {
   private readonly waiters = new Map<string, Set<() => void>>();
@@ -25,11 +25,11 @@ export class JobEvents {
   }
 
   /**
-   * Resolves when the job is announced finished or after `timeoutMs`, whichever comes first.
-   * Callers re-read the job afterwards; `isFinished` is checked after subscribing so a job that
-   * finished in between is not missed.
+   * Resolves when the job is announced finished, after `timeoutMs`, or when `signal` aborts,
+   * whichever comes first. Callers re-read the job afterwards; `isFinished` is checked after
+   * subscribing so a job that finished in between is not missed.
    */
-  async waitFor(jobId: string, timeoutMs: number, isFinished: () => Promise<boolean>): Promise<void> {
+  async waitFor(jobId: string, timeoutMs: number, isFinished: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
     let wake: () => void = () => undefined;
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
@@ -38,11 +38,13 @@ export class JobEvents {
     set.add(wake);
     this.waiters.set(jobId, set);
     const timer = setTimeout(wake, timeoutMs);
+    signal?.addEventListener('abort', wake, { once: true });
     try {
-      if (await isFinished()) return;
+      if (signal?.aborted || (await isFinished())) return;
       await woken;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', wake);
       set.delete(wake);
       if (set.size === 0 && this.waiters.get(jobId) === set) this.waiters.delete(jobId);
     }

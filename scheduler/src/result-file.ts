@@ -1,8 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { stringify } from 'csv-stringify/sync';
-import { renderResultCsvRows, renderResultLines, resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type ModelManifest } from '@onnx-batch/shared';
+import { renderResultCsvRows, renderResultLines, resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type ModelManifest, type OutputFormat } from '@onnx-batch/shared';
 import { writeAtomically } from './atomic-file';
-import type { OutputFormat } from './schedule-definition';
 
 /**
  * Writes a finished job's results to a file, in input order, exactly as the `/results`

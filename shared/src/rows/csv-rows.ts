@@ -1,6 +1,8 @@
 import { finished, type Readable } from 'node:stream';
 import { parse, type Info } from 'csv-parse';
-import { csvCellValue as cellValue, ProblemError, type FeatureSpec, type ModelManifest } from '@onnx-batch/shared';
+import { csvCellValue as cellValue } from '../codec/csv-cell';
+import { ProblemError } from '../errors';
+import type { FeatureSpec, ModelManifest } from '../manifest';
 import type { RowSource } from './row-source';
 
 /**
