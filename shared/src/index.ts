@@ -62,3 +62,5 @@ export * from './schedules/schedule';
 export * from './schedules/schedule-keys';
 export * from './schedules/schedule-root';
 export * from './schedules/schedule-store';
+export * from './submission/job-committer';
+export * from './submission/row-stager';

@@ -248,7 +248,7 @@ export function warnings(outputs: string[][]): string[] {
 export class ProcessGroup {
   readonly all: Spawned[] = [];
 
-  private async start(kind: 'api' | 'worker', env: Record<string, string>, ready: string, script?: string): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
+  private async start(kind: 'api' | 'worker' | 'scheduler', env: Record<string, string>, ready: string, script?: string): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
     // The processes' own log lines are what tests wait on: `info` at least.
     const proc = spawnService(kind, { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' || env.LOG_LEVEL === undefined ? 'info' : env.LOG_LEVEL }, script);
     this.all.push(proc);
@@ -264,6 +264,11 @@ export class ProcessGroup {
   async api(env: Record<string, string>, script?: string): Promise<{ proc: Spawned; url: string }> {
     const { proc, line } = await this.start('api', env, 'api listening', script);
     return { proc, url: String(line.url) };
+  }
+
+  /** Starts a scheduler process (it runs schedule ticks); resolves once it takes ticks. */
+  async scheduler(env: Record<string, string>): Promise<Spawned> {
+    return (await this.start('scheduler', env, 'scheduler started')).proc;
   }
 
   /** Starts a worker process; resolves once it takes work. */

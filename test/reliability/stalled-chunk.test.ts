@@ -56,6 +56,7 @@ describe('reliability: a one-chunk job whose chunk stalls out', () => {
       SCHEDULES_ROOT: root,
     });
     ({ url } = await group.api(env));
+    await group.scheduler(env); // runs the schedule's tick
   }, 60_000);
 
   afterAll(async () => {
