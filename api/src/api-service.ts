@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { makeProblem, PROBLEM_CONTENT_TYPE } from '@onnx-batch/contracts';
 import {
   AtRestCipher,
   callbackUrlChecker,
@@ -10,8 +11,6 @@ import {
   JobEvents,
   JobStore,
   JobSubmitter,
-  makeProblem,
-  PROBLEM_CONTENT_TYPE,
   ModelRepository,
   ModelRouter,
   PredictionCache,

@@ -5,8 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { RowValidator } from './codec/row-validator';
 import { ModelNotFoundError, VersionNotFoundError } from './domain-errors';
 import { BASELINE_FILE, BaselineError, loadBaseline, type LoadedBaseline } from './drift/baseline';
-import type { ModelManifest } from './manifest';
-import { featureSize, rowElements } from './manifest';
+import { type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
 import { MANIFEST_SCHEMA } from './manifest-schema';
 
 export const MODEL_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;

@@ -2,6 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   BASELINE_FILE,
   buildBaseline,
@@ -19,7 +20,6 @@ import {
   statisticsPlan,
   Vocabulary,
   type Baseline,
-  type ModelManifest,
   type OutputData,
   type VocabularyReference,
 } from '@onnx-batch/shared';
