@@ -13,6 +13,7 @@ import {
   JobSubmitter,
   ModelRepository,
   ModelRouter,
+  onnxFileReader,
   PredictionCache,
   QueueShards,
   readRolloutReport,
@@ -51,7 +52,7 @@ export interface ApiServiceOptions {
 
 /** Builds the API's dependencies from configuration and starts listening. */
 export async function startApiService(config: Config, logger: Logger, options: ApiServiceOptions = {}): Promise<ApiService> {
-  const repository = await ModelRepository.open(config.MODELS_DIR);
+  const repository = await ModelRepository.open(config.MODELS_DIR, onnxFileReader);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
   const redis = connectRedis(config);

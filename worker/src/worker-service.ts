@@ -28,6 +28,7 @@ import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
 import { DriftObserver } from './drift-observer';
 import { InferencePool } from './inference-pool';
+import { onnxRuntimeReader } from './onnx-runtime-reader';
 import { Reconciler } from './reconciler';
 import { RolloutGuard } from './rollout-guard';
 import { RolloutObserver } from './rollout-observer';
@@ -47,7 +48,7 @@ type Handlers = { [N in JobNameFor<'worker'>]: (job: Job) => Promise<unknown> };
 
 /** Starts a worker process's machinery: BullMQ worker, inference threads, model repository. */
 export async function startWorkerService(config: Config, logger: Logger): Promise<WorkerService> {
-  const repository = await ModelRepository.open(config.MODELS_DIR);
+  const repository = await ModelRepository.open(config.MODELS_DIR, onnxRuntimeReader);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
   const redis = connectRedis(config);

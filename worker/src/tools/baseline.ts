@@ -24,6 +24,7 @@ import {
   type VocabularyReference,
 } from '@onnx-batch/shared';
 import { formatOf, referenceRows, type ReferenceFormat } from './reference-rows';
+import { onnxRuntimeReader } from '../onnx-runtime-reader';
 
 const USAGE = `Usage: npm run baseline -- --model NAME --version N --input FILE [options]
 
@@ -104,7 +105,7 @@ async function openVocabulary(manifest: ModelManifest, versionDir: string, optio
 export async function computeBaseline(options: BaselineCommandOptions): Promise<Baseline> {
   const format = options.format ?? formatOf(options.input);
   if (!format) throw new UsageError(`cannot tell the format of ${options.input} from its extension: use --format csv or --format ndjson`);
-  const repository = await ModelRepository.open(options.modelsDir);
+  const repository = await ModelRepository.open(options.modelsDir, onnxRuntimeReader);
   let model;
   try {
     model = repository.resolve(options.model, options.version);
