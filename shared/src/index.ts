@@ -9,6 +9,7 @@ export * from './jobs/webhook-states';
 export * from './logger';
 export * from './manifest-schema';
 export * from './graph-reader';
+export * from './job-dispatch';
 export * from './model-repository';
 export * from './onnx-file-reader';
 export * from './queues';
