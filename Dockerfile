@@ -4,12 +4,14 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
+COPY contracts/package.json contracts/
 COPY shared/package.json shared/
 COPY api/package.json api/
 COPY worker/package.json worker/
 COPY scheduler/package.json scheduler/
 COPY cli/package.json cli/
 RUN npm ci
+COPY contracts contracts
 COPY shared shared
 COPY api api
 COPY worker worker
@@ -23,6 +25,8 @@ ENV NODE_ENV=production ONNXRUNTIME_NODE_INSTALL=skip HOST=0.0.0.0 MODELS_DIR=/a
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules node_modules
 COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/contracts/package.json contracts/
+COPY --from=build --chown=node:node /app/contracts/dist contracts/dist
 COPY --from=build --chown=node:node /app/shared/package.json shared/
 COPY --from=build --chown=node:node /app/shared/dist shared/dist
 COPY --from=build --chown=node:node /app/api/package.json api/

@@ -21,12 +21,30 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../../shared/*', '../../api/*', '../../worker/*', '../../scheduler/*', '../shared/*', '../api/*', '../worker/*', '../scheduler/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' },
+            { group: ['../../contracts/*', '../../shared/*', '../../api/*', '../../worker/*', '../../scheduler/*', '../contracts/*', '../shared/*', '../api/*', '../worker/*', '../scheduler/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' },
           ],
         },
       ],
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through loadConfig() (shared/src/config.ts).' }],
     },
+  },
+  {
+    // A client installs the CLI with the contracts only: it must never load the server's packages.
+    files: ['cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['@onnx-batch/shared', '@onnx-batch/api', '@onnx-batch/worker', '@onnx-batch/scheduler'].map((name) => ({ name, message: 'The CLI depends on @onnx-batch/contracts only (it installs without the server).' })),
+          patterns: [{ group: ['../../*', '../shared/*', '../contracts/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' }],
+        },
+      ],
+    },
+  },
+  {
+    // The contracts have no runtime dependency: nothing but their own modules.
+    files: ['contracts/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^[^.]', message: '@onnx-batch/contracts imports nothing outside itself (no dependencies, no Node API).' }] }] },
   },
   {
     files: ['shared/src/config.ts', 'test/**', 'scripts/**', 'cli/**'],

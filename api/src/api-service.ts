@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { makeProblem, PROBLEM_CONTENT_TYPE } from '@onnx-batch/contracts';
 import {
   AtRestCipher,
   callbackUrlChecker,
@@ -10,10 +11,9 @@ import {
   JobEvents,
   JobStore,
   JobSubmitter,
-  makeProblem,
-  PROBLEM_CONTENT_TYPE,
   ModelRepository,
   ModelRouter,
+  onnxFileReader,
   PredictionCache,
   QueueShards,
   readRolloutReport,
@@ -52,7 +52,7 @@ export interface ApiServiceOptions {
 
 /** Builds the API's dependencies from configuration and starts listening. */
 export async function startApiService(config: Config, logger: Logger, options: ApiServiceOptions = {}): Promise<ApiService> {
-  const repository = await ModelRepository.open(config.MODELS_DIR);
+  const repository = await ModelRepository.open(config.MODELS_DIR, onnxFileReader);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
   const redis = connectRedis(config);

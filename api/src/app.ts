@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Config, JobEvents, JobRecord, JobStore, JobSubmitter, Logger, ModelManifest, ModelRepository, ModelRouter, PredictionCache, RedisClient, RolloutStore } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
+import type { Config, JobEvents, JobRecord, JobStore, JobSubmitter, Logger, ModelRepository, ModelRouter, PredictionCache, RedisClient, RolloutStore } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';

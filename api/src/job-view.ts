@@ -1,4 +1,5 @@
-import { jobStatusDocument, renderResultLines, type Config, type JobRecord, type JobStore } from '@onnx-batch/shared';
+import { jobStatusDocument } from '@onnx-batch/contracts';
+import { renderResultLines, type Config, type JobRecord, type JobStore } from '@onnx-batch/shared';
 
 /**
  * The status document with the results inline when the job is finished and small enough.

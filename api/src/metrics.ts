@@ -1,7 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { METRIC_PREFIX, ProblemError, type JobRecord, type Logger } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
+import { METRIC_PREFIX, type JobRecord, type Logger } from '@onnx-batch/shared';
 import { isClusterChild, scrapeCluster, shareMetricsWithPrimary } from './cluster-metrics';
 
 /** BullMQ states exported as `onnx_batch_queue_jobs{queue,state}`. */

@@ -1,4 +1,5 @@
-import { ERRORS, PROBLEM_CONTENT_TYPE, type ErrorCode, type ModelEntry, type ModelManifest, type ModelVersion } from '@onnx-batch/shared';
+import { ERRORS, PROBLEM_CONTENT_TYPE, type ErrorCode, type ModelManifest } from '@onnx-batch/contracts';
+import { type ModelEntry, type ModelVersion } from '@onnx-batch/shared';
 
 /**
  * What every router's OpenAPI fragment is built from: the shapes, `$ref` and content helpers, the

@@ -1,5 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
-import { METRIC_PREFIX, type RolloutReport } from '@onnx-batch/shared';
+import type { RolloutReport } from '@onnx-batch/contracts';
+import { METRIC_PREFIX } from '@onnx-batch/shared';
 
 /** One model's rollout report, as the gauges read it at scrape time. */
 export interface ModelRolloutReport {

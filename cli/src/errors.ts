@@ -1,4 +1,4 @@
-import type { ErrorCode, FieldError, Problem } from '@onnx-batch/shared';
+import type { ErrorCode, FieldError, Problem } from '@onnx-batch/contracts';
 
 /**
  * A problem+json answer the server sent (RFC 9457), as an exception. `code` is the server's

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import type { JobStatus } from '@onnx-batch/shared';
+import type { JobStatus } from '@onnx-batch/contracts';
 import { OnnxBatchError, UnreachableError, UsageError, WaitTimeoutError } from './errors';
 
 /** Exit codes of `onnx-batch`, one per outcome a script may want to tell apart (cli/README.md lists them). */

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { stringify } from 'csv-stringify/sync';
-import { renderResultCsvRows, renderResultLines, resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type ModelManifest, type OutputFormat } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
+import { renderResultCsvRows, renderResultLines, resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type OutputFormat } from '@onnx-batch/shared';
 import { writeAtomically } from './atomic-file';
 
 /**

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { isFinished, ProblemError } from '@onnx-batch/contracts';
 import {
   csvRows,
   fileMatcher,
-  isFinished,
   ModelNotFoundError,
   ndjsonRows,
-  ProblemError,
   VersionNotFoundError,
   type Config,
   type JobEvents,

@@ -1,10 +1,7 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import { JobName, jobNamesFor, queuePrefix, QueueName, type Config, type JobNameFor, type Logger, type RedisClient, type RunScheduleData } from '@onnx-batch/shared';
+import { jobDispatcher, JobName, queuePrefix, QueueName, type Config, type JobHandlers, type Logger, type RedisClient, type RunScheduleData } from '@onnx-batch/shared';
 import type { ScheduleRunner } from './schedule-runner';
 import { TickInterrupted } from './tick-interrupted';
-
-/** One handler per job name of the queues scheduler processes consume. */
-type Handlers = { [N in JobNameFor<'scheduler'>]: (job: Job, token: string | undefined) => Promise<unknown> };
 
 export type ScheduleWorkerConfig = Pick<
   Config,
@@ -33,9 +30,9 @@ export class ScheduleWorker {
   private readonly stopping = new AbortController();
 
   constructor(runner: ScheduleRunner, connection: RedisClient, config: ScheduleWorkerConfig, logger: Logger) {
-    const handlers: Handlers = {
+    const handlers: JobHandlers<'scheduler'> = {
       [JobName.RunSchedule]: async (job, token) => {
-        const data = (job as Job<RunScheduleData>).data;
+        const data = job.data;
         const stop = this.stopping.signal;
         // Back to waiting as it was (attempts and stall count untouched), for the next scheduler.
         const handBack = async (): Promise<never> => {
@@ -55,14 +52,7 @@ export class ScheduleWorker {
         }
       },
     };
-    for (const name of jobNamesFor('scheduler')) {
-      if (typeof handlers[name] !== 'function') throw new Error(`no handler for job name '${name}'`);
-    }
-    const dispatch = async (job: Job, token?: string): Promise<unknown> => {
-      const handler = handlers[job.name as JobNameFor<'scheduler'>] as Handlers[JobNameFor<'scheduler'>] | undefined;
-      if (!handler) throw new UnrecoverableError(`no handler for job name '${job.name}'`);
-      return handler(job, token);
-    };
+    const dispatch = jobDispatcher('scheduler', handlers, logger);
     this.worker = new Worker(QueueName.Schedules, dispatch, {
       connection,
       prefix: queuePrefix(config),

@@ -6,6 +6,7 @@ import {
   JobSubmitter,
   ModelRepository,
   ModelRouter,
+  onnxFileReader,
   QueueShards,
   replicaWaitFor,
   RolloutStore,
@@ -33,7 +34,7 @@ export interface SchedulerService {
 export async function startSchedulerService(config: Config, logger: Logger): Promise<SchedulerService> {
   if (!config.SCHEDULES_ROOT) return idle(logger);
   const root = await ScheduleRoot.open(config.SCHEDULES_ROOT);
-  const repository = await ModelRepository.open(config.MODELS_DIR);
+  const repository = await ModelRepository.open(config.MODELS_DIR, onnxFileReader);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
   const redis = connectRedis(config);

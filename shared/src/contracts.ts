@@ -106,10 +106,3 @@ export function parseChunkJobId(bullId: string): { jobId: string; chunk: number 
 export function webhookJobId(jobId: string): string {
   return `webhook.${jobId}`;
 }
-
-export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-
-export function isFinished(status: JobStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'cancelled';
-}

@@ -1,13 +1,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
-import * as ort from 'onnxruntime-node';
 import { RowValidator } from './codec/row-validator';
 import { ModelNotFoundError, VersionNotFoundError } from './domain-errors';
 import { BASELINE_FILE, BaselineError, loadBaseline, type LoadedBaseline } from './drift/baseline';
-import type { ModelManifest } from './manifest';
-import { featureSize, rowElements } from './manifest';
+import { type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
+import { checkGraph, type GraphReader, type GraphSignature } from './graph-reader';
 import { MANIFEST_SCHEMA } from './manifest-schema';
+import { onnxFileReader } from './onnx-file-reader';
 
 export const MODEL_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
 export const VERSION_PATTERN = /^[0-9]{1,9}$/;
@@ -51,16 +51,6 @@ export class ModelRepositoryError extends Error {
 
 const manifestValidator = new Ajv2020({ allErrors: true, strict: false }).compile(MANIFEST_SCHEMA);
 
-const ORT_TYPES: Record<string, string> = {
-  float32: 'float32',
-  float64: 'float64',
-  int32: 'int32',
-  int64: 'int64',
-  uint8: 'uint8',
-  string: 'string',
-  bool: 'bool',
-};
-
 /**
  * What a rescan changed. `removed` lists versions no longer served: their directory is gone, or
  * their files changed (the new files come as a new version in `added`). Whatever was held for
@@ -90,11 +80,18 @@ export class ModelRepository {
   private refreshing: Promise<void> | null = null;
   private readonly listeners = new Set<RepositoryChangeListener>();
 
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly graphs: GraphReader,
+  ) {}
 
-  /** Loads the repository; throws ModelRepositoryError listing every problem found. */
-  static async open(dir: string): Promise<ModelRepository> {
-    const repository = new ModelRepository(dir);
+  /**
+   * Loads the repository; throws ModelRepositoryError listing every problem found. `graphs` reads
+   * each graph's inputs and outputs to check them against its manifest: the file reader by default
+   * (no ONNX Runtime in the process); the worker passes ONNX Runtime's, which also proves each graph loads.
+   */
+  static async open(dir: string, graphs: GraphReader = onnxFileReader): Promise<ModelRepository> {
+    const repository = new ModelRepository(dir, graphs);
     await repository.scan();
     if (repository.currentProblems.length > 0) throw new ModelRepositoryError(repository.currentProblems);
     if (repository.models.size === 0) {
@@ -248,7 +245,7 @@ export class ModelRepository {
       return null;
     }
     const semantic = checkManifest(manifest, name, version);
-    if (semantic.length === 0) semantic.push(...(await checkGraph(manifest, modelPath)));
+    if (semantic.length === 0) semantic.push(...(await this.checkGraph(manifest, modelPath)));
     if (semantic.length > 0) {
       for (const p of semantic) problems.push({ file: p.file === 'graph' ? modelPath : manifestPath, ...(p.field ? { field: p.field } : {}), message: p.message });
       return null;
@@ -262,6 +259,17 @@ export class ModelRepository {
       return null;
     }
     return Object.freeze({ manifest, modelPath, manifestPath, fingerprint, validator: new RowValidator(manifest), baseline });
+  }
+
+  /** Reads the graph's inputs and outputs and checks them against the manifest. */
+  private async checkGraph(manifest: ModelManifest, modelPath: string): Promise<Finding[]> {
+    let graph: GraphSignature;
+    try {
+      graph = await this.graphs.read(modelPath);
+    } catch (error) {
+      return [{ file: 'graph', message: `${this.graphs.name} cannot load it: ${messageOf(error)}` }];
+    }
+    return checkGraph(manifest, graph);
   }
 }
 
@@ -320,48 +328,6 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
     if (width !== undefined && width > 0 && width !== result.labels?.length) {
       findings.push({ field: 'result.labels', message: `lists ${result.labels?.length ?? 0} labels but output '${result.output}' has ${width} columns` });
     }
-  }
-  return findings;
-}
-
-/** Opens the graph with ONNX Runtime and checks its inputs and outputs agree with the manifest. */
-async function checkGraph(manifest: ModelManifest, modelPath: string): Promise<Finding[]> {
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: 'disabled' });
-  } catch (error) {
-    return [{ file: 'graph', message: `ONNX Runtime cannot load it: ${(error as Error).message}` }];
-  }
-  const findings: Finding[] = [];
-  try {
-    const graphInputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
-    const graphOutputs = new Map(session.outputMetadata.map((m) => [m.name, m]));
-    manifest.inputs.forEach((input, i) => {
-      const meta = graphInputs.get(input.name);
-      if (!meta) {
-        findings.push({ field: `inputs.${i}.name`, message: `graph has no input '${input.name}' (graph inputs: ${[...graphInputs.keys()].join(', ')})` });
-      } else if (meta.isTensor) {
-        if (meta.type !== ORT_TYPES[input.dtype]) findings.push({ field: `inputs.${i}.dtype`, message: `is ${input.dtype} but the graph input is ${meta.type}` });
-        if (meta.shape.length > 0 && meta.shape.length !== input.shape.length) {
-          findings.push({ field: `inputs.${i}.shape`, message: `has rank ${input.shape.length} but the graph input has rank ${meta.shape.length}` });
-        }
-      }
-    });
-    for (const name of graphInputs.keys()) {
-      if (!manifest.inputs.some((i) => i.name === name)) findings.push({ field: 'inputs', message: `graph input '${name}' is not described` });
-    }
-    manifest.outputs.forEach((output, i) => {
-      const meta = graphOutputs.get(output.name);
-      if (!meta) {
-        findings.push({ field: `outputs.${i}.name`, message: `graph has no output '${output.name}' (graph outputs: ${[...graphOutputs.keys()].join(', ')})` });
-      } else if (!meta.isTensor) {
-        findings.push({ field: `outputs.${i}.name`, message: `graph output '${output.name}' is not a tensor (onnxruntime-node cannot return maps or sequences)` });
-      } else if (meta.type !== ORT_TYPES[output.dtype]) {
-        findings.push({ field: `outputs.${i}.dtype`, message: `is ${output.dtype} but the graph output is ${meta.type}` });
-      }
-    });
-  } finally {
-    await session.release();
   }
   return findings;
 }

@@ -1,4 +1,4 @@
-import type { ModelManifest } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import type { Golden } from './golden';
 
 /** One value of a result that is not what the training framework produced. */

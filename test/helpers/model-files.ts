@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ModelManifest } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import { MODELS_DIR } from './env';
 
 /** A model version of the repository: `<dir>/<name>/<version>/`. */

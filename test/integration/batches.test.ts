@@ -1,5 +1,6 @@
 import request from 'supertest';
-import { createLogger, encodeResultChunk, failedResultChunk, JobStore, makeProblem, type Config } from '@onnx-batch/shared';
+import { makeProblem } from '@onnx-batch/contracts';
+import { createLogger, encodeResultChunk, failedResultChunk, JobStore, type Config } from '@onnx-batch/shared';
 import { startWorkerService } from '@onnx-batch/worker';
 import { jobKey, keysWithPrefix, newRedis } from '../helpers/env';
 import { startStack, type Stack } from '../helpers/stack';

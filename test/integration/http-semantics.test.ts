@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync, deflateSync, brotliCompressSync } from 'node:zlib';
 import request from 'supertest';
-import { PROBLEM_CONTENT_TYPE } from '@onnx-batch/shared';
+import { PROBLEM_CONTENT_TYPE } from '@onnx-batch/contracts';
 import { servedRoutes } from '../helpers/routes';
 import { startStack, type Stack } from '../helpers/stack';
 

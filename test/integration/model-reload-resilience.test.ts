@@ -1,8 +1,8 @@
 import { mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { ChunkEncoder, createLogger, ModelRepository, type ModelVersion, type RepositoryChange } from '@onnx-batch/shared';
-import { startWorkerService, type InferencePool, type WorkerService } from '@onnx-batch/worker';
+import { ChunkEncoder, createLogger, ModelRepository, onnxFileReader, type GraphReader, type ModelVersion, type RepositoryChange } from '@onnx-batch/shared';
+import { onnxRuntimeReader, startWorkerService, type InferencePool, type WorkerService } from '@onnx-batch/worker';
 import { dropPrefix, newRedis, testConfig } from '../helpers/env';
 import { addVersionCopy, buildVersionCopy, copyModels, editManifest, manifestPath, type ModelsCopy } from '../helpers/model-files';
 import { startStack, type Stack } from '../helpers/stack';
@@ -67,17 +67,25 @@ describe('ModelRepository.refresh when the disk misbehaves (temp copy of models/
     expect(changes).toEqual([]);
   });
 
-  it("when a served version's model.onnx is truncated (half copied), then refresh keeps serving the copy loaded before and reports that ONNX Runtime cannot load it", async () => {
-    const onnx = path.join(copy.dir, 'iris', '2', 'model.onnx');
-    truncateSync(onnx, 100);
+  // The API and the scheduler read graphs from the file, the worker with ONNX Runtime: both must refuse half a file.
+  it.each([onnxFileReader, onnxRuntimeReader].map((reader): [string, GraphReader] => [reader.name, reader]))(
+    "when a served version's model.onnx is truncated (half copied), then refresh keeps serving the copy loaded before and reports that %s cannot load it",
+    async (name, reader) => {
+      repository.close();
+      repository = await ModelRepository.open(copy.dir, reader);
+      repository.onChange((change) => changes.push(change));
+      v2 = repository.resolve('iris', '2');
+      const onnx = path.join(copy.dir, 'iris', '2', 'model.onnx');
+      truncateSync(onnx, 100);
 
-    await repository.refresh();
+      await repository.refresh();
 
-    expect(repository.resolve('iris', '2')).toBe(v2);
-    expect(repository.resolve('iris').manifest.version).toBe('2');
-    expect(repository.problems).toEqual([{ file: onnx, message: expect.stringMatching(/^ONNX Runtime cannot load it: .* \(the copy loaded before is still served\)$/s) }]);
-    expect(changes).toEqual([]);
-  });
+      expect(repository.resolve('iris', '2')).toBe(v2);
+      expect(repository.resolve('iris').manifest.version).toBe('2');
+      expect(repository.problems).toEqual([{ file: onnx, message: expect.stringMatching(new RegExp(`^${name} cannot load it: .* \\(the copy loaded before is still served\\)$`, 's')) }]);
+      expect(changes).toEqual([]);
+    },
+  );
 
   it("when a served version's manifest is briefly invalid, then refresh keeps serving it and reports the file", async () => {
     const file = manifestPath(copy.dir, 'iris', '1');

@@ -1,19 +1,20 @@
 import { cpSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { createLogger, ModelRepository, ModelRepositoryError } from '@onnx-batch/shared';
-import { startWorkerService, type WorkerService } from '@onnx-batch/worker';
+import { createLogger, ModelRepository, ModelRepositoryError, onnxFileReader, type GraphReader } from '@onnx-batch/shared';
+import { onnxRuntimeReader, startWorkerService, type WorkerService } from '@onnx-batch/worker';
 import { MODELS_DIR, testConfig, testEnv } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
 import { goldenDeviations, sliceGolden } from '../helpers/golden-parity';
 import { addVersionCopy, buildVersionCopy, copyModels, editManifest, manifestPath, readManifest, type ModelsCopy } from '../helpers/model-files';
+import { ELEM, onnxModel, tensorType } from '../helpers/onnx-graphs';
 import { spawnService } from '../helpers/processes';
 import { startStack, type Stack } from '../helpers/stack';
 import { problemOfDomainError } from '@onnx-batch/api';
 
 /** The ModelRepositoryError open() rejects with (fails the test if it resolves or throws something else). */
-async function openError(dir: string): Promise<ModelRepositoryError> {
-  const outcome = await ModelRepository.open(dir).then(
+async function openError(dir: string, reader?: GraphReader): Promise<ModelRepositoryError> {
+  const outcome = await ModelRepository.open(dir, reader).then(
     (repository) => {
       repository.close();
       return new Error(`ModelRepository.open(${dir}) succeeded`);
@@ -52,6 +53,12 @@ async function exitOf(proc: ReturnType<typeof spawnService>, timeoutMs = 20_000)
     });
   });
 }
+
+/** The API and the scheduler read each graph from the file; the worker opens it with ONNX Runtime: both find the same problems. */
+const GRAPH_READERS: [string, GraphReader][] = [
+  ['the ONNX file reader (api, scheduler)', onnxFileReader],
+  ['ONNX Runtime (worker)', onnxRuntimeReader],
+];
 
 describe('ModelRepository.open on a broken repository (temp copies of models/iris)', () => {
   let copy: ModelsCopy;
@@ -123,37 +130,6 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
     expect(error.problems).toEqual([{ file: irisV1, field: 'labels', message: 'is not a manifest field' }]);
   });
 
-  it("when the manifest's input name is not in the graph, then open rejects naming inputs.0.name", async () => {
-    editManifest(copy.dir, 'iris', '1', (m) => ((m.inputs as Record<string, unknown>[])[0]!.name = 'measurements'));
-
-    const error = await openError(copy.dir);
-
-    expect(error.problems).toEqual([
-      { file: irisV1, field: 'inputs.0.name', message: "graph has no input 'measurements' (graph inputs: input)" },
-      { file: irisV1, field: 'inputs', message: "graph input 'input' is not described" },
-    ]);
-    expect(error.message).toContain(`${irisV1} (inputs.0.name)`);
-  });
-
-  it("when the manifest's input dtype differs from the graph's, then open rejects naming inputs.0.dtype", async () => {
-    editManifest(copy.dir, 'iris', '1', (m) => ((m.inputs as Record<string, unknown>[])[0]!.dtype = 'float64'));
-
-    const error = await openError(copy.dir);
-
-    expect(error.problems).toEqual([{ file: irisV1, field: 'inputs.0.dtype', message: 'is float64 but the graph input is float32' }]);
-  });
-
-  it("when the manifest's output name is not in the graph, then open rejects naming outputs.0.name", async () => {
-    editManifest(copy.dir, 'iris', '1', (m) => {
-      (m.outputs as Record<string, unknown>[])[0]!.name = 'probs';
-      (m.result as Record<string, unknown>).output = 'probs';
-    });
-
-    const error = await openError(copy.dir);
-
-    expect(error.problems).toEqual([{ file: irisV1, field: 'outputs.0.name', message: "graph has no output 'probs' (graph outputs: probabilities)" }]);
-  });
-
   it('when the manifest name differs from its directory, then open rejects naming name', async () => {
     editManifest(copy.dir, 'iris', '1', (m) => (m.name = 'irises'));
 
@@ -185,15 +161,6 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
     const error = await openError(copy.dir);
 
     expect(error.problems).toEqual([{ file: onnx, message: 'is missing' }]);
-  });
-
-  it('when model.onnx is not an ONNX graph, then open rejects naming that file', async () => {
-    const onnx = path.join(copy.dir, 'iris', '1', 'model.onnx');
-    writeFileSync(onnx, 'not a graph');
-
-    const error = await openError(copy.dir);
-
-    expect(error.problems).toEqual([{ file: onnx, message: expect.stringMatching(/^ONNX Runtime cannot load it: /) }]);
   });
 
   it('when two versions are pinned as default, then open rejects naming default', async () => {
@@ -230,6 +197,64 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
     const output = proc.output.join('\n');
     expect(code).toBe(1);
     expect(output).toContain(`${irisV1} (${field})`);
+  });
+
+  describe.each(GRAPH_READERS)('graphs read by %s', (_label, reader) => {
+    it('when the untouched copy is opened, then both versions load with no problem', async () => {
+      const repository = await ModelRepository.open(copy.dir, reader);
+      repository.close();
+
+      expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2'], defaultVersion: '2' });
+      expect(repository.problems).toEqual([]);
+    });
+
+    it("when the manifest's input name is not in the graph, then open rejects naming inputs.0.name", async () => {
+      editManifest(copy.dir, 'iris', '1', (m) => ((m.inputs as Record<string, unknown>[])[0]!.name = 'measurements'));
+
+      const error = await openError(copy.dir, reader);
+
+      expect(error.problems).toEqual([
+        { file: irisV1, field: 'inputs.0.name', message: "graph has no input 'measurements' (graph inputs: input)" },
+        { file: irisV1, field: 'inputs', message: "graph input 'input' is not described" },
+      ]);
+      expect(error.message).toContain(`${irisV1} (inputs.0.name)`);
+    });
+
+    it("when the manifest's input dtype differs from the graph's, then open rejects naming inputs.0.dtype", async () => {
+      editManifest(copy.dir, 'iris', '1', (m) => ((m.inputs as Record<string, unknown>[])[0]!.dtype = 'float64'));
+
+      const error = await openError(copy.dir, reader);
+
+      expect(error.problems).toEqual([{ file: irisV1, field: 'inputs.0.dtype', message: 'is float64 but the graph input is float32' }]);
+    });
+
+    it("when the manifest's output name is not in the graph, then open rejects naming outputs.0.name", async () => {
+      editManifest(copy.dir, 'iris', '1', (m) => {
+        (m.outputs as Record<string, unknown>[])[0]!.name = 'probs';
+        (m.result as Record<string, unknown>).output = 'probs';
+      });
+
+      const error = await openError(copy.dir, reader);
+
+      expect(error.problems).toEqual([{ file: irisV1, field: 'outputs.0.name', message: "graph has no output 'probs' (graph outputs: probabilities)" }]);
+    });
+
+    it("when the manifest's input rank differs from the graph's, then open rejects naming inputs.0.shape", async () => {
+      editManifest(copy.dir, 'iris', '1', (m) => ((m.inputs as Record<string, unknown>[])[0]!.shape = [-1, 2, 2]));
+
+      const error = await openError(copy.dir, reader);
+
+      expect(error.problems).toEqual([{ file: irisV1, field: 'inputs.0.shape', message: 'has rank 3 but the graph input has rank 2' }]);
+    });
+
+    it('when model.onnx is not an ONNX graph, then open rejects naming that file', async () => {
+      const onnx = path.join(copy.dir, 'iris', '1', 'model.onnx');
+      writeFileSync(onnx, 'not a graph');
+
+      const error = await openError(copy.dir, reader);
+
+      expect(error.problems).toEqual([{ file: onnx, message: expect.stringMatching(new RegExp(`^${reader.name} cannot load it: `)) }]);
+    });
   });
 });
 
@@ -475,6 +500,29 @@ describe('hot reload through the service (api and worker in process, MODEL_RELOA
     expect(problems).toEqual([{ file, field: 'name', message: "is 'irises' but the directory is 'iris'" }]);
     expect(predicted.status).toBe(200);
     expect(predicted.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '2' } });
+  });
+
+  it('when a version only ONNX Runtime can refuse (an operator it lacks) is dropped in, then the api (file reader) lists it, the worker refuses it, and a job on it fails naming the version', async () => {
+    const built = buildVersionCopy(copy, 'iris', '1', '5');
+    const graph = onnxModel({
+      node: { opType: 'NoSuchOp', input: ['input'], output: ['probabilities'] },
+      inputs: [{ name: 'input', type: tensorType(ELEM.FLOAT, ['N', 4]) }],
+      outputs: [{ name: 'probabilities', type: tensorType(ELEM.FLOAT, ['N', 3]) }],
+    });
+    writeFileSync(path.join(built, 'model.onnx'), graph);
+    renameSync(built, path.join(copy.dir, 'iris', '5'));
+    await stack.api.repository.refresh();
+    await stack.worker?.repository.refresh();
+
+    const listed = await request(stack.url).get('/v1/models/iris');
+    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '5', inputs: [[5.1, 3.5, 1.4, 0.2]] });
+    const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
+
+    expect((listed.body.versions as { version: string }[]).map((v) => v.version)).toContain('5');
+    expect(stack.worker?.repository.problems).toContainEqual({ file: path.join(copy.dir, 'iris', '5', 'model.onnx'), message: expect.stringMatching(/^ONNX Runtime cannot load it: .*NoSuchOp/) });
+    expect(submitted.status).toBe(202);
+    expect(job.body).toMatchObject({ status: 'failed', progress: { done: 1, total: 1, failed: 1 }, error: { code: 'OB_ERR_INFERENCE_FAILED' } });
+    expect(job.body.error.detail).toContain("model 'iris' has no version '5'");
   });
 });
 

@@ -296,6 +296,18 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('when its final stage is read, then every workspace is there, package.json and built code (node_modules links each one)', () => {
+    const finalStage = instructions.slice(instructions.findLastIndex((l) => /^FROM\s/i.test(l)));
+    const workspaces = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+
+    expect(workspaces).toContain('contracts');
+    for (const workspace of workspaces) {
+      for (const file of ['package.json', 'dist']) {
+        expect({ workspace, file, copied: finalStage.some((l) => new RegExp(`^COPY\\s+--from=build\\s.*\\s/app/${workspace}/${file}\\s+${workspace}/`, 'i').test(l)) }).toEqual({ workspace, file, copied: true });
+      }
+    }
+  });
+
   it('when its final stage is read, then it runs one API process per container (API_PROCESSES=1)', () => {
     const finalStage = instructions.slice(instructions.findLastIndex((l) => /^FROM\s/i.test(l)));
 

@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONSUMER_OF, JobName, jobNamesFor, QueueName } from '@onnx-batch/shared';
-import { ROOT } from '../helpers/env';
+import { dropPrefixAndQuit, ROOT, testEnv } from '../helpers/env';
+import { postJson, waitForJob } from '../helpers/http';
+import { spawnApi, spawnWorker } from '../helpers/processes';
 
 /** The files of the modules a fresh Node process has loaded after requiring `file`. */
 function modulesLoadedBy(file: string): string[] {
@@ -31,5 +33,41 @@ describe('process kinds', () => {
 
     expect(loaded.some((m) => m.startsWith(path.join(ROOT, 'scheduler', 'dist')))).toBe(true);
     expect(loaded.filter((m) => m.includes(express) || m.startsWith(api))).toEqual([]);
+  });
+
+  it.each(['api', 'scheduler'])("when the %s's package is loaded, then no module of ONNX Runtime is (it reads graphs from the files)", (kind) => {
+    const loaded = modulesLoadedBy(path.join(ROOT, kind, 'dist', 'index.js'));
+    const onnxruntime = `${path.sep}node_modules${path.sep}onnxruntime-`;
+
+    expect(loaded.some((m) => m.startsWith(path.join(ROOT, kind, 'dist')))).toBe(true);
+    expect(loaded.filter((m) => m.includes(onnxruntime))).toEqual([]);
+  });
+});
+
+/** Whether a process has ONNX Runtime's native library mapped (Linux: /proc/<pid>/maps). */
+function mapsOnnxRuntime(pid: number): boolean {
+  return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('libonnxruntime');
+}
+
+describe('process kinds: what a running API process has loaded', () => {
+  it('when an API process has started and a batch has run, then it has no ONNX Runtime library mapped (a worker has)', async () => {
+    const env = testEnv();
+    const { proc: api, url } = await spawnApi(env);
+    try {
+      const worker = await spawnWorker(env);
+      try {
+        const submitted = await postJson(`${url}/v1/batch-predict`, { model: 'iris', inputs: [[5.1, 3.5, 1.4, 0.2]] });
+        const job = await waitForJob(url, String(submitted.body.jobId));
+
+        expect(job.status).toBe('completed');
+        expect(mapsOnnxRuntime(worker.pid)).toBe(true);
+        expect(mapsOnnxRuntime(api.pid)).toBe(false);
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await api.stop();
+      await dropPrefixAndQuit(env.REDIS_PREFIX);
+    }
   });
 });

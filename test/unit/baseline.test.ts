@@ -2,6 +2,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import os from 'node:os';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   BASELINE_SCHEMA,
   BaselineError,
@@ -10,7 +11,6 @@ import {
   loadBaseline,
   statisticsPlan,
   type Baseline,
-  type ModelManifest,
 } from '@onnx-batch/shared';
 import { MODELS_DIR } from '../helpers/env';
 import { discoverModelVersions, readManifest } from '../helpers/model-files';

@@ -1,5 +1,6 @@
 import { ChunkEncoder, buildFeeds, decodeChunk, peekRows, sliceChunk } from '@onnx-batch/shared';
-import type { DecodedChunk, ModelManifest } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
+import type { DecodedChunk } from '@onnx-batch/shared';
 import { floatTensorManifest, grid, imageManifest, int64Manifest, multiInputManifest, realManifest, textManifest } from './fixtures';
 
 const iris = realManifest('iris', '1');

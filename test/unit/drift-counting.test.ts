@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   bucketExpiry,
   buildBaseline,
@@ -21,7 +22,6 @@ import {
   type DecodedChunk,
   type DriftSettings,
   type LoadedBaseline,
-  type ModelManifest,
 } from '@onnx-batch/shared';
 import { driftSettings } from '@onnx-batch/api';
 import { MODELS_DIR, testConfig } from '../helpers/env';

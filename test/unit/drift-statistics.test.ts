@@ -1,5 +1,6 @@
 import { ChunkEncoder, DEFAULT_TOKENIZER, RowValidator, Vocabulary, decodeChunk, measureChunk, predictionPlan, predictionValues, statisticsPlan } from '@onnx-batch/shared';
-import type { DecodedChunk, ModelManifest, OutputData } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
+import type { DecodedChunk, OutputData } from '@onnx-batch/shared';
 import { loadGolden } from '../helpers/golden';
 import { floatTensorManifest, grid, imageManifest, int64Manifest, multiInputManifest, realManifest, textManifest } from './fixtures';
 

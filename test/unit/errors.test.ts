@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ERRORS, ProblemError, makeProblem, problemType } from '@onnx-batch/shared';
-import type { ErrorCode } from '@onnx-batch/shared';
+import { ERRORS, ProblemError, makeProblem, problemType, type ErrorCode } from '@onnx-batch/contracts';
 import { REPO_ROOT } from './fixtures';
 
 const CODES = Object.keys(ERRORS) as ErrorCode[];

@@ -1,7 +1,7 @@
 /** Manifests shared by the unit tests: the real iris ones from models/, and small synthetic ones. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ModelManifest } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 

@@ -1,5 +1,5 @@
-import { checkManifest, featureSize, rowElements } from '@onnx-batch/shared';
-import type { ModelManifest } from '@onnx-batch/shared';
+import { featureSize, rowElements, type ModelManifest } from '@onnx-batch/contracts';
+import { checkManifest } from '@onnx-batch/shared';
 import { imageManifest, int64Manifest, multiInputManifest, realManifest, textManifest } from './fixtures';
 
 /** A deep copy of iris v1, to break one thing at a time. */

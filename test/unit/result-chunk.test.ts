@@ -1,3 +1,4 @@
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   decodeResultChunk,
   encodeResultChunk,
@@ -8,7 +9,6 @@ import {
   renderResultLines,
   resultChunkFromOutputs,
   resultCsvRow,
-  type ModelManifest,
   type OutputData,
 } from '@onnx-batch/shared';
 import { realManifest } from './fixtures';

@@ -1,5 +1,6 @@
 import { fetchedOutputs, formatResults, formatRowError } from '@onnx-batch/shared';
-import type { ModelManifest, OutputData } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
+import type { OutputData } from '@onnx-batch/shared';
 import { int64Manifest, realManifest } from './fixtures';
 
 const iris = realManifest('iris', '1');

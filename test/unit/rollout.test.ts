@@ -1,3 +1,4 @@
+import type { Rollout } from '@onnx-batch/contracts';
 import {
   autoRollbackReason,
   bucketOf,
@@ -8,7 +9,6 @@ import {
   percentile,
   rolloutReport,
   routeJob,
-  type Rollout,
 } from '@onnx-batch/shared';
 import { compareOutputs } from '@onnx-batch/worker';
 

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
-import { isFinished, type FinalizeBatchData, type JobRecord, type JobStore, type Logger } from '@onnx-batch/shared';
+import { isFinished } from '@onnx-batch/contracts';
+import { type FinalizeBatchData, type JobRecord, type JobStore, type Logger } from '@onnx-batch/shared';
 import type { ChunkProcessor } from './chunk-processor';
 
 /**

@@ -1,11 +1,15 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import {
+  isFinished,
+  makeProblem,
+  type ModelManifest,
+  type RouteArm,
+} from '@onnx-batch/contracts';
+import {
   decodeChunk,
   DecryptionError,
   encodeResultChunk,
   failedResultChunk,
-  isFinished,
-  makeProblem,
   ModelNotFoundError,
   peekRows,
   VersionNotFoundError,
@@ -15,10 +19,8 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
-  type ModelManifest,
   type ModelRepository,
   type ModelVersion,
-  type RouteArm,
   type RunChunkData,
   type RunChunkGroupData,
 } from '@onnx-batch/shared';

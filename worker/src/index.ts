@@ -9,3 +9,4 @@ export * from './rollout-observer';
 export * from './rollout-guard';
 export * from './reconciler';
 export * from './drift-observer';
+export * from './onnx-runtime-reader';

@@ -1,4 +1,5 @@
-import type { BaselineTransfer, ModelManifest } from '@onnx-batch/shared';
+import type { ModelManifest } from '@onnx-batch/contracts';
+import type { BaselineTransfer } from '@onnx-batch/shared';
 
 /** Messages between a worker process and its inference threads. */
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   buildFeeds,
   countChunk,
@@ -17,7 +18,6 @@ import {
   sliceChunk,
   type DecodedChunk,
   type LoadedBaseline,
-  type ModelManifest,
   type OutputData,
 } from '@onnx-batch/shared';
 import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply, ThreadRequest } from './inference-protocol';

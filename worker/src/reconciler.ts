@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import {
+  isJobNamed,
+  JobName,
   parseChunkJobId,
-  QueueName,
   type Config,
-  type FinalizeBatchData,
   type JobStore,
   type Logger,
   type QueueShards,
@@ -78,11 +78,10 @@ export class Reconciler {
   /** A BullMQ job failed (maybe only this attempt): when it failed for good, make sure its job can end. */
   async onFailed(job: Job, reason: string): Promise<void> {
     if (!(await job.isFailed())) return; // it will be retried
-    const queue = job.queueName as QueueName;
-    if (queue === QueueName.Chunks) {
-      for (const { jobId, chunk } of membersOf(job.data as RunChunkData | RunChunkGroupData)) await this.failChunk(jobId, chunk, reason);
-    } else if (queue === QueueName.Batches) {
-      await this.deps.finalizer.finalize((job.data as FinalizeBatchData).jobId);
+    if (isJobNamed(job, JobName.RunChunk) || isJobNamed(job, JobName.RunChunkGroup)) {
+      for (const { jobId, chunk } of membersOf(job.data)) await this.failChunk(jobId, chunk, reason);
+    } else if (isJobNamed(job, JobName.FinalizeBatch)) {
+      await this.deps.finalizer.finalize(job.data.jobId);
     }
   }
 

@@ -1,9 +1,9 @@
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   bucketOf,
   inShadowSample,
   type JobRecord,
   type Logger,
-  type ModelManifest,
   type ModelRepository,
   type ModelVersion,
   type RolloutStatsRecorder,

@@ -1,11 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { UnrecoverableError, type Job } from 'bullmq';
+import { isFinished, jobStatusDocument } from '@onnx-batch/contracts';
 import {
   CallbackUrlError,
   checkCallbackUrl,
-  isFinished,
-  jobStatusDocument,
   parseAllowList,
   pinnedLookup,
   signatureHeader,

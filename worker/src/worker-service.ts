@@ -5,8 +5,8 @@ import {
   createWebhookQueue,
   DriftRecorder,
   enqueueWebhook,
+  jobDispatcher,
   JobName,
-  jobNamesFor,
   JobStore,
   ModelRepository,
   PredictionCache,
@@ -17,17 +17,13 @@ import {
   RolloutStore,
   type Config,
   type Logger,
-  type DeliverWebhookData,
-  type FinalizeBatchData,
   type JobRecord,
-  type JobNameFor,
-  type RunChunkData,
-  type RunChunkGroupData,
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
 import { ChunkProcessor } from './chunk-processor';
 import { DriftObserver } from './drift-observer';
 import { InferencePool } from './inference-pool';
+import { onnxRuntimeReader } from './onnx-runtime-reader';
 import { Reconciler } from './reconciler';
 import { RolloutGuard } from './rollout-guard';
 import { RolloutObserver } from './rollout-observer';
@@ -42,12 +38,9 @@ export interface WorkerService {
   close(): Promise<void>;
 }
 
-/** One handler per job name; the mapped type makes a forgotten name a compile error. */
-type Handlers = { [N in JobNameFor<'worker'>]: (job: Job) => Promise<unknown> };
-
 /** Starts a worker process's machinery: BullMQ worker, inference threads, model repository. */
 export async function startWorkerService(config: Config, logger: Logger): Promise<WorkerService> {
-  const repository = await ModelRepository.open(config.MODELS_DIR);
+  const repository = await ModelRepository.open(config.MODELS_DIR, onnxRuntimeReader);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
   const redis = connectRedis(config);
@@ -92,20 +85,16 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger);
   const reconciler = new Reconciler({ store, redis, queues, processor, finalizer, guard, config, logger });
 
-  const handlers: Handlers = {
-    [JobName.RunChunk]: (job) => processor.process(job as Job<RunChunkData>),
-    [JobName.RunChunkGroup]: (job) => processor.processGroup(job as Job<RunChunkGroupData>),
-    [JobName.FinalizeBatch]: (job) => finalizer.process(job as Job<FinalizeBatchData>),
-    [JobName.DeliverWebhook]: (job) => deliverer.process(job as Job<DeliverWebhookData>),
-  };
-  for (const name of jobNamesFor('worker')) {
-    if (typeof handlers[name] !== 'function') throw new Error(`no handler for job name '${name}'`);
-  }
-  const dispatch = async (job: Job): Promise<unknown> => {
-    const handler = handlers[job.name as JobNameFor<'worker'>] as Handlers[JobNameFor<'worker'>] | undefined;
-    if (!handler) throw new Error(`no handler for job name '${job.name}'`);
-    return handler(job);
-  };
+  const dispatch = jobDispatcher(
+    'worker',
+    {
+      [JobName.RunChunk]: (job) => processor.process(job),
+      [JobName.RunChunkGroup]: (job) => processor.processGroup(job),
+      [JobName.FinalizeBatch]: (job) => finalizer.process(job),
+      [JobName.DeliverWebhook]: (job) => deliverer.process(job),
+    },
+    logger,
+  );
 
   const workerFor = (queue: QueueName, concurrency: number, prefix = queuePrefix(config)): Worker =>
     new Worker(queue, dispatch, {

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RequestHandler } from 'express';
-import { ProblemError, type Config } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
+import { type Config } from '@onnx-batch/shared';
 
 export const ROLES = ['read', 'submit', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

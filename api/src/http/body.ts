@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import express, { type Request, type RequestHandler } from 'express';
-import { ProblemError } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
 
 declare module 'express-serve-static-core' {
   interface Request {

@@ -1,4 +1,5 @@
-import { CallbackUrlError, DecryptionError, ModelNotFoundError, ProblemError, VersionNotFoundError } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
+import { CallbackUrlError, DecryptionError, ModelNotFoundError, VersionNotFoundError } from '@onnx-batch/shared';
 
 /**
  * The problem+json answer of an error thrown below the HTTP layer (shared/src/domain-errors.ts),

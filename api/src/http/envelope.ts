@@ -1,5 +1,5 @@
 import type { ValidateFunction } from 'ajv';
-import { ProblemError } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
 
 /** Checks a request envelope against its schema; a failure is a 400 naming the field. */
 export function checkEnvelope<T>(validate: ValidateFunction, body: unknown): T {

@@ -1,5 +1,5 @@
 import type { Express, RequestHandler } from 'express';
-import { ProblemError } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
 
 /** What this needs of an Express 5 (router 2.x) layer: its own non-mutating `match`, and its route or sub-router. */
 interface Layer {

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type Logger } from '@onnx-batch/shared';
+import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode } from '@onnx-batch/contracts';
+import { type Logger } from '@onnx-batch/shared';
 import { problemOfDomainError } from './domain-problems';
 
 export function sendProblem(res: Response, error: ProblemError, instance: string): void {

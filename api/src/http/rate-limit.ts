@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
-import { ProblemError, type Logger, type RedisClient } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
+import { type Logger, type RedisClient } from '@onnx-batch/shared';
 
 /** A window's budget is leased from Redis this many tokens at a time (at least 1): one round trip per lease. */
 const LEASES_PER_WINDOW = 100;

@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import {
-  csvRows,
-  JOB_ID_PATTERN,
   JOB_STATUSES,
   isFinished,
   jobStatusDocument,
-  ndjsonRows,
   ProblemError,
+} from '@onnx-batch/contracts';
+import {
+  csvRows,
+  JOB_ID_PATTERN,
+  ndjsonRows,
   type Config,
   type JobEvents,
   type JobRecord,

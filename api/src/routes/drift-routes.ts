@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import { DRIFT_WINDOWS, ProblemError, readDriftReport, type Config, type DriftSettings, type DriftWindow, type ModelEntry, type ModelRepository, type RedisClient, type RedisKeys } from '@onnx-batch/shared';
+import { ProblemError } from '@onnx-batch/contracts';
+import { DRIFT_WINDOWS, readDriftReport, type Config, type DriftSettings, type DriftWindow, type ModelEntry, type ModelRepository, type RedisClient, type RedisKeys } from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
 import { GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { RedisClient } from '@onnx-batch/shared';
-import { makeProblem, PROBLEM_CONTENT_TYPE, type ModelRepository } from '@onnx-batch/shared';
+import { makeProblem, PROBLEM_CONTENT_TYPE } from '@onnx-batch/contracts';
+import { type ModelRepository } from '@onnx-batch/shared';
 import { json, problemResponses, type Paths } from '../openapi-parts';
 
 const PING_TIMEOUT_MS = 1000;

@@ -1,16 +1,14 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
+import { isFinished, ProblemError, type ModelManifest } from '@onnx-batch/contracts';
 import {
   ChunkEncoder,
   ROW_ID_SCHEMA,
   decodeChunk,
-  isFinished,
   newJobId,
-  ProblemError,
   renderResultLines,
   rowDigests,
   rowSchema,
-  type ModelManifest,
   type PredictionCache,
   type Config,
   type JobEvents,

@@ -2,20 +2,22 @@ import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import type { RedisClient } from '@onnx-batch/shared';
 import {
-  nextRollout,
   ProblemError,
-  readRolloutReport,
   ROLLOUT_SPEC_SCHEMA,
+  type ModelManifest,
+  type Rollout,
+  type RolloutAction,
+  type RolloutSpec,
+} from '@onnx-batch/contracts';
+import {
+  nextRollout,
+  readRolloutReport,
   RolloutError,
   servingDefault,
   type Config,
   type ModelEntry,
-  type ModelManifest,
   type ModelRepository,
   type RedisKeys,
-  type Rollout,
-  type RolloutAction,
-  type RolloutSpec,
   type RolloutStore,
 } from '@onnx-batch/shared';
 import { requireRole } from '../http/auth';

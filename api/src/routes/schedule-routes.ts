@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
-import { JOB_STATUSES, ProblemError, type Config, type ErrorCode } from '@onnx-batch/shared';
+import { JOB_STATUSES, ProblemError, type ErrorCode } from '@onnx-batch/contracts';
+import { type Config } from '@onnx-batch/shared';
 import { jsonBody } from '../http/body';
 import { copy, GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 import { SCHEDULE_BODY_SCHEMA } from '../schedules/schedule-definition';

@@ -1,8 +1,8 @@
 import type { Queue } from 'bullmq';
+import { ProblemError } from '@onnx-batch/contracts';
 import {
   invalidField,
   JobName,
-  ProblemError,
   SCHEDULE_NAME_PATTERN,
   type Logger,
   type ModelRepository,

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Request, Response } from 'express';
 import { stringify } from 'csv-stringify/sync';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   renderResultCsvRows,
   renderResultLines,
@@ -9,7 +10,6 @@ import {
   type JobRecord,
   type JobStore,
   type Logger,
-  type ModelManifest,
   type ModelRepository,
   type ResultChunk,
 } from '@onnx-batch/shared';

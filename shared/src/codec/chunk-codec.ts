@@ -1,5 +1,4 @@
-import type { FeatureSpec, GraphInputSpec, ModelManifest } from '../manifest';
-import { featureSize, rowElements } from '../manifest';
+import { type FeatureSpec, type GraphInputSpec, type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
 
 /**
  * Compact binary form of a chunk of validated rows, written once at submit time and read by

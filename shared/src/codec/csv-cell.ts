@@ -1,4 +1,4 @@
-import type { FeatureSpec } from '../manifest';
+import type { FeatureSpec } from '@onnx-batch/contracts';
 
 const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 

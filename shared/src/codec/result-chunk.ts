@@ -1,4 +1,4 @@
-import type { ModelManifest } from '../manifest';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import type { RowId } from './chunk-codec';
 import { formatFloat } from './float-format';
 import { formatResults, type OutputData, type RowError } from './result-format';

@@ -1,4 +1,4 @@
-import type { ModelManifest } from '../manifest';
+import type { ModelManifest } from '@onnx-batch/contracts';
 
 /**
  * The CSV form of results, derived from the manifest: `id`, the result's fields (for a

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ModelManifest } from '../manifest';
-import { rowElements } from '../manifest';
+import { type ModelManifest, rowElements } from '@onnx-batch/contracts';
 import type { DecodedChunk } from './chunk-codec';
 
 /**

@@ -1,4 +1,4 @@
-import type { FeatureSpec, ModelManifest } from '../manifest';
+import type { FeatureSpec, ModelManifest } from '@onnx-batch/contracts';
 
 /** The optional per-row id a client may attach; results echo it. */
 export const ROW_ID_SCHEMA = {

@@ -1,6 +1,5 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
-import type { FieldError } from '../errors';
-import type { ModelManifest } from '../manifest';
+import type { FieldError, ModelManifest } from '@onnx-batch/contracts';
 import { arrayRowSchema, objectRowSchema } from './row-schema';
 
 const ajv = new Ajv2020({ allErrors: false, strict: true, strictNumbers: true, allowUnionTypes: true });

@@ -1,5 +1,4 @@
-import type { InputDtype, ModelManifest } from '../manifest';
-import { rowElements } from '../manifest';
+import { type InputDtype, type ModelManifest, rowElements } from '@onnx-batch/contracts';
 import type { DecodedChunk } from './chunk-codec';
 
 export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | string[];

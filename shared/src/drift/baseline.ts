@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
-import type { ModelManifest } from '../manifest';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import { BASELINE_SCHEMA } from './baseline-schema';
 import { binEdges, decileEdges, binProportions, roundProportion } from './bins';
 import type { Measure, PredictionPlan, StatisticPlan } from './statistics';

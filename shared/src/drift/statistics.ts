@@ -1,8 +1,7 @@
 import type { DecodedChunk } from '../codec/chunk-codec';
 import { storageOf } from '../codec/chunk-codec';
 import type { OutputData } from '../codec/result-format';
-import type { FeatureSpec, FeatureType, ModelManifest } from '../manifest';
-import { featureSize, rowElements } from '../manifest';
+import { type FeatureSpec, type FeatureType, type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
 import type { Vocabulary } from './vocabulary';
 
 /**

@@ -1,7 +1,4 @@
-import type { JobStatus } from '../contracts';
-import { JOB_STATUSES } from '../contracts';
-import type { Problem } from '../errors';
-import type { RouteArm } from '../rollouts/rollout';
+import { type JobStatus, JOB_STATUSES, type Problem, type RouteArm } from '@onnx-batch/contracts';
 
 /** The job record as stored in its hash. */
 export interface JobRecord {

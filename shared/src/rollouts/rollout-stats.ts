@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis';
 import type { RedisKeys } from '../redis-keys';
-import type { Rollout } from './rollout';
+import type { Arm, Rollout, RolloutReport } from '@onnx-batch/contracts';
 
 /**
  * Canary and shadow statistics of one rollout revision: counters in a Redis hash that workers
@@ -14,8 +14,6 @@ import type { Rollout } from './rollout';
  *   canary:<arm>:jobs, :rows, :failed             per arm (default, canary)
  *   canary:<arm>:us:<bucket>, canary:<arm>:jobms:<bucket>   rows by inference µs per row; jobs by duration ms
  */
-export type Side = 'default' | 'shadow';
-export type Arm = 'default' | 'canary';
 
 const BUCKETS_PER_DOUBLING = 4;
 /** Statistics of a revision are kept this long after their last update. */
@@ -40,34 +38,6 @@ export function histogramMedian(histogram: ReadonlyMap<number, number>): number 
     if (seen >= total / 2) return bucketValue(bucket);
   }
   return null;
-}
-
-export interface ShadowReport {
-  version: string;
-  rowsCompared: number;
-  /** Share of compared rows whose label is the same (classification); null for other tasks. */
-  agreement: number | null;
-  /** Mean over compared rows of the mean absolute difference of the probabilities (classification) or values (regression). */
-  meanAbsDifference: number | null;
-  failedRows: Record<Side, number>;
-  p50MsPerRow: Record<Side, number | null>;
-}
-
-export interface CanaryReport {
-  version: string;
-  percent: number;
-  jobs: Record<Arm, number>;
-  rows: Record<Arm, number>;
-  failedRowRate: Record<Arm, number | null>;
-  p50MsPerRow: Record<Arm, number | null>;
-  p50JobMs: Record<Arm, number | null>;
-}
-
-export interface RolloutReport {
-  revision: number;
-  since: string;
-  shadow: ShadowReport | null;
-  canary: CanaryReport | null;
 }
 
 /** Reads a revision's counters and turns them into the report the API serves and the guard judges. */

@@ -1,24 +1,8 @@
 import type { RedisClient } from '../redis';
 import { ROLLOUT_UPDATE } from '../lua/rollout-update';
 import type { RedisKeys } from '../redis-keys';
-import { emptyRollout, RolloutError, type Rollout, type RolloutAction } from './rollout';
-
-/** Who changed a rollout, and why when it was not a person. */
-export interface RolloutActor {
-  tenant: string;
-  keyId: string;
-}
-
-/** One change of a rollout, as the audit stream keeps it. */
-export interface RolloutAuditEntry {
-  id: string;
-  at: string;
-  action: RolloutAction;
-  actor: RolloutActor;
-  from: Rollout;
-  to: Rollout;
-  reason: string | null;
-}
+import type { Rollout, RolloutAction, RolloutActor, RolloutAuditEntry } from '@onnx-batch/contracts';
+import { emptyRollout, RolloutError } from './rollout';
 
 /** How long a cached rollout is trusted without a change message (a missed message heals within it). */
 const CACHE_MS = 5000;

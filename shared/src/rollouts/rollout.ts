@@ -1,77 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ModelEntry } from '../model-repository';
-
-/**
- * A model's rollout: which version serves jobs that name none (`default`), which one takes a
- * share of those jobs (`canary`), which one runs a sample of the default's rows off the result
- * path to be compared (`shadow`), and the guard that rolls back by itself. Stored in Redis (see
- * rollout-store.ts) so every API replica and worker sees the same one.
- */
-export interface Rollout {
-  model: string;
-  /** The version of jobs that name none; null: the repository's default (the highest, or the pinned one). */
-  default: string | null;
-  canary: { version: string; percent: number } | null;
-  shadow: { version: string; percent: number } | null;
-  autoRollback: AutoRollbackRule | null;
-  /** The default a rollback returns to: the default when the current experiment or promotion began. */
-  previousDefault: string | null;
-  /** Increases with every change; canary and shadow statistics are kept per revision. */
-  revision: number;
-  updatedAt: string;
-}
-
-export interface AutoRollbackRule {
-  /** Roll back when the canary's failed-row rate exceeds this (0–1). */
-  maxFailedRowRate?: number;
-  /** Roll back when the shadow's label agreement with the default falls below this (0–1). */
-  minAgreement?: number;
-  /** Rows the canary (or shadow) must have run before the rule judges it. */
-  minRows: number;
-}
-
-/** What a client sends to `PUT /v1/models/:name/rollout`. */
-export interface RolloutSpec {
-  default?: string | null;
-  canary?: { version: string; percent: number } | null;
-  shadow?: { version: string; percent: number } | null;
-  autoRollback?: AutoRollbackRule | null;
-}
-
-const VERSION = { type: 'string', pattern: '^[0-9]{1,9}$' } as const;
-const SHARE = {
-  type: 'object',
-  required: ['version', 'percent'],
-  additionalProperties: false,
-  properties: { version: VERSION, percent: { type: 'number', minimum: 0, maximum: 100 } },
-} as const;
-
-/** The body of `PUT /v1/models/:name/rollout` (versions are strings of digits, as in the repository). */
-export const ROLLOUT_SPEC_SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    default: { anyOf: [VERSION, { type: 'null' }], description: 'Version of jobs that name none; null: the repository default.' },
-    canary: { anyOf: [SHARE, { type: 'null' }], description: 'A version taking `percent` of the jobs that name no version (chosen by a hash of the job id).' },
-    shadow: { anyOf: [SHARE, { type: 'null' }], description: 'A version that also runs `percent` of the default-served chunks, off the result path, to be compared.' },
-    autoRollback: {
-      anyOf: [
-        {
-          type: 'object',
-          required: ['minRows'],
-          additionalProperties: false,
-          properties: {
-            maxFailedRowRate: { type: 'number', minimum: 0, maximum: 1 },
-            minAgreement: { type: 'number', minimum: 0, maximum: 1 },
-            minRows: { type: 'integer', minimum: 1 },
-          },
-        },
-        { type: 'null' },
-      ],
-      description: 'Roll back by itself when the canary or shadow breaches it (after `minRows` rows).',
-    },
-  },
-} as const;
+import type { Rollout, RolloutAction, RolloutSpec, RouteArm } from '@onnx-batch/contracts';
 
 export function emptyRollout(model: string): Rollout {
   return { model, default: null, canary: null, shadow: null, autoRollback: null, previousDefault: null, revision: 0, updatedAt: '' };
@@ -81,8 +10,6 @@ export function emptyRollout(model: string): Rollout {
 export function percentile(key: string): number {
   return (createHash('sha256').update(key).digest().readUInt32BE(0) / 0x1_0000_0000) * 100;
 }
-
-export type RouteArm = 'default' | 'canary' | 'pinned';
 
 /**
  * The version a job runs on. A job that names a version is never rerouted; otherwise a canary
@@ -98,8 +25,6 @@ export function routeJob(rollout: Rollout, jobId: string, defaultVersion: string
 export function inShadowSample(rollout: Rollout, jobId: string, chunk: number): boolean {
   return rollout.shadow !== null && percentile(`${jobId}:${chunk}`) < rollout.shadow.percent;
 }
-
-export type RolloutAction = 'put' | 'promote' | 'rollback' | 'auto-rollback';
 
 /**
  * The rollout after `action`, from `current`. `servingDefault` is the version that serves jobs

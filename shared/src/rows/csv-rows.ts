@@ -1,8 +1,7 @@
 import { finished, type Readable } from 'node:stream';
 import { parse, type Info } from 'csv-parse';
 import { csvCellValue as cellValue } from '../codec/csv-cell';
-import { ProblemError } from '../errors';
-import type { FeatureSpec, ModelManifest } from '../manifest';
+import { ProblemError, type FeatureSpec, type ModelManifest } from '@onnx-batch/contracts';
 import type { RowSource } from './row-source';
 
 /**

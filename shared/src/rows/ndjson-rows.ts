@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ProblemError } from '../errors';
+import { ProblemError } from '@onnx-batch/contracts';
 import type { RowSource } from './row-source';
 
 /**

@@ -1,4 +1,4 @@
-import type { JobStatus } from '../contracts';
+import type { JobStatus } from '@onnx-batch/contracts';
 
 /** One input file of a run: the job it became and where its results went. */
 export interface RunFile {

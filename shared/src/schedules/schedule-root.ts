@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { ProblemError } from '../errors';
+import { ProblemError } from '@onnx-batch/contracts';
 import { invalidField } from './schedule';
 
 /**

@@ -1,7 +1,7 @@
 // A schedule as the API writes it and the scheduler runs it. How a client's body becomes one
 // (schema, cron and time-zone checks) is the API's business: api/src/schedules/schedule-definition.ts.
 import { Minimatch } from 'minimatch';
-import { ProblemError } from '../errors';
+import { ProblemError } from '@onnx-batch/contracts';
 
 /** Schedule names appear in URLs, scheduler ids and file names: lower-case, no dots or slashes. */
 export const SCHEDULE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;

@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import { ProblemError } from '../errors';
+import { ProblemError } from '@onnx-batch/contracts';
 import type { JobRecord } from '../jobs/job-record';
 import type { JobStore } from '../jobs/job-store';
 import type { Logger } from '../logger';

@@ -1,5 +1,6 @@
 import type { ModelEntry, ModelRepository, ModelVersion } from '../model-repository';
-import { routeJob, servingDefault, type RouteArm } from '../rollouts/rollout';
+import type { RouteArm } from '@onnx-batch/contracts';
+import { routeJob, servingDefault } from '../rollouts/rollout';
 import type { RolloutStore } from '../rollouts/rollout-store';
 
 /** The version a job runs on, how it was chosen, and the rollout revision that chose it (0: none). */

@@ -1,6 +1,6 @@
 import { ChunkEncoder } from '../codec/chunk-codec';
 import type { Config } from '../config';
-import { ProblemError, type FieldError } from '../errors';
+import { ProblemError, type FieldError } from '@onnx-batch/contracts';
 import type { JobStore } from '../jobs/job-store';
 import type { Logger } from '../logger';
 import type { ModelVersion } from '../model-repository';

@@ -1,6 +1,7 @@
 import { Queue, type ConnectionOptions, type DefaultJobOptions } from 'bullmq';
 import type { Config } from '../config';
-import { isFinished, JobName, QueueName, webhookJobId, type DeliverWebhookData } from '../contracts';
+import { isFinished } from '@onnx-batch/contracts';
+import { JobName, QueueName, webhookJobId, type DeliverWebhookData } from '../contracts';
 import type { JobRecord } from '../jobs/job-record';
 import { EVENTS_MAX_LEN, queuePrefix } from '../queues';
 

@@ -2,6 +2,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   BASELINE_FILE,
   buildBaseline,
@@ -19,11 +20,11 @@ import {
   statisticsPlan,
   Vocabulary,
   type Baseline,
-  type ModelManifest,
   type OutputData,
   type VocabularyReference,
 } from '@onnx-batch/shared';
 import { formatOf, referenceRows, type ReferenceFormat } from './reference-rows';
+import { onnxRuntimeReader } from '../onnx-runtime-reader';
 
 const USAGE = `Usage: npm run baseline -- --model NAME --version N --input FILE [options]
 
@@ -104,7 +105,7 @@ async function openVocabulary(manifest: ModelManifest, versionDir: string, optio
 export async function computeBaseline(options: BaselineCommandOptions): Promise<Baseline> {
   const format = options.format ?? formatOf(options.input);
   if (!format) throw new UsageError(`cannot tell the format of ${options.input} from its extension: use --format csv or --format ndjson`);
-  const repository = await ModelRepository.open(options.modelsDir);
+  const repository = await ModelRepository.open(options.modelsDir, onnxRuntimeReader);
   let model;
   try {
     model = repository.resolve(options.model, options.version);

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parse, type Info } from 'csv-parse';
-import { csvCellValue, type FeatureSpec, type ModelManifest } from '@onnx-batch/shared';
+import type { FeatureSpec, ModelManifest } from '@onnx-batch/contracts';
+import { csvCellValue } from '@onnx-batch/shared';
 
 export type ReferenceFormat = 'csv' | 'ndjson';
 

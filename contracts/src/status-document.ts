@@ -1,5 +1,6 @@
-import type { JobRecord } from '../jobs/job-record';
-import type { Problem } from '../errors';
+import type { Problem } from './errors';
+import type { JobStatus } from './job-status';
+import type { RouteArm } from './rollout';
 
 /**
  * The status document of a job, as `GET /v1/batch-result/:id` answers it without results, and
@@ -7,9 +8,9 @@ import type { Problem } from '../errors';
  */
 export interface JobStatusDocument {
   jobId: string;
-  status: JobRecord['status'];
+  status: JobStatus;
   /** The version that served the job, and how it was chosen (`pinned` by the client, or by the rollout: `default`, `canary`). */
-  model: { name: string; version: string; route: JobRecord['route'] };
+  model: { name: string; version: string; route: RouteArm };
   progress: { done: number; total: number; failed: number };
   createdAt: string;
   startedAt: string | null;
@@ -18,7 +19,23 @@ export interface JobStatusDocument {
   error: Problem | null;
 }
 
-export function jobStatusDocument(record: JobRecord, basePath: string): JobStatusDocument {
+/** The fields of a job's record its status document is made of (the server's job record has these and more). */
+export interface JobStatusFields {
+  id: string;
+  status: JobStatus;
+  model: string;
+  version: string;
+  route: RouteArm;
+  done: number;
+  total: number;
+  failed: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: Problem | null;
+}
+
+export function jobStatusDocument(record: JobStatusFields, basePath: string): JobStatusDocument {
   return {
     jobId: record.id,
     status: record.status,
