@@ -1,5 +1,5 @@
-import { once } from 'node:events';
 import type { Request, Response } from 'express';
+import { writeDraining } from './write-draining';
 import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import {
@@ -56,7 +56,7 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     started = true;
     res.status(200).type(csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
     res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${csv ? 'csv' : 'ndjson'}"`);
-    if (csv) await write(res, stringify([resultCsvHeader(manifest)]));
+    if (csv) await writeDraining(res, stringify([resultCsvHeader(manifest)]));
   };
   let next = readChunk(store, record.id, 0);
   for (let chunk = 0; chunk < record.chunks && !aborted; chunk++) {
@@ -73,7 +73,7 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     if (!started) await start();
     if (read.results === null || read.results.rows === 0) continue;
     const out = csv ? stringify(renderResultCsvRows(read.results, (result) => resultCsvRow(manifest, result))) : `${renderResultLines(read.results).join('\n')}\n`;
-    await write(res, out);
+    await writeDraining(res, out);
   }
   if (aborted) return;
   if (!started) await start();
@@ -98,9 +98,6 @@ function logReadFailure(r: ResultStreamRequest, chunk: number | string, error: u
   });
 }
 
-async function write(res: Response, text: string): Promise<void> {
-  if (!res.write(text)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
-}
 
 async function sendPage(r: ResultStreamRequest, page: { offset: number; limit: number }): Promise<void> {
   const { record, store, res } = r;
