@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,5 +20,16 @@ describe('the onnx-batch command after npm ci', () => {
 
     expect(stdout).toMatch(/^Usage: onnx-batch/);
     for (const command of ['submit', 'wait', 'status', 'results', 'cancel', 'delete', 'models']) expect(stdout).toContain(command);
+  });
+
+  it('when the reader of its output goes away (`onnx-batch --help | head -0`), then it exits 0 without an EPIPE trace', async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'cli', 'bin', 'onnx-batch.js'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the read end closes before the command writes a byte
+    let stderr = '';
+    child.stderr.on('data', (piece: Buffer) => (stderr += piece.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
