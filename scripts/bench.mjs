@@ -6,7 +6,7 @@
 //
 // Knobs (environment): WORKERS (worker processes, default = CPUs), API_PROCESSES (API processes
 // sharing the port, default 1 here), BENCH_ONLY (comma list of raw,mem,null,W1,W1poll,W2,W2json,
-// W3,W3poll,W5,W4,W4x4,http,drift to run a subset; `null` adds the null-service runs of the selected
+// W3,W3poll,W5,W4,W4x4,http,W6,drift to run a subset; `null` adds the null-service runs of the selected
 // workloads that have one), BENCH_CPU_PROF (directory: the API and workers run with --cpu-prof
 // and write .cpuprofile files there when they stop). Other onnx-batch variables (CHUNK_SIZE,
 // WORKER_CONCURRENCY, MAX_BATCH_ROWS, …) pass through to the processes.
@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
+import { benchCache, printCache } from './bench-cache.mjs';
 import { benchDrift, printDrift } from './bench-drift.mjs';
 import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob } from './bench-client.mjs';
 import {
@@ -395,6 +396,7 @@ function printReport(report) {
     );
     say('');
   }
+  printCache(report.cache, say, table, num);
   printDrift(report.drift, say, table, num);
   if (report.targets.length > 0) {
     say('Targets (issue 12; reported, not asserted):');
@@ -562,7 +564,7 @@ async function main() {
     }
   }
 
-  if (plan.length > 0 || wanted('http') || wanted('drift')) {
+  if (plan.length > 0 || wanted('http') || wanted('W6') || wanted('drift')) {
     // 5. The service: the API (API_PROCESSES processes), WORKERS worker processes.
     const apiPort = await freePort();
     const api = startNode('api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(apiPort) }), `${logBase}.api.log`, NODE_ARGS);
@@ -612,6 +614,12 @@ async function main() {
       ];
       for (const [what, spec] of cases) report.httpDiagnostics.push(await diagnostic(what, spec, { client, redis, processes }));
       report.httpDiagnostics.push(...(await unfinishedPollDiagnostics(submits.one)));
+    }
+    // The prediction cache (scripts/bench-cache.mjs): restarts the workers with the cache on.
+    if (wanted('W6')) {
+      sampler.start();
+      report.cache = await benchCache({ say, root, workers, sampler, serviceEnv, logBase, nodeArgs: NODE_ARGS, waitForWorkers, waitReady, redis, version: iris.version });
+      sampler.stop();
     }
     // Drift statistics off and on (scripts/bench-drift.mjs): restarts the workers, so it comes last.
     if (wanted('drift')) {
@@ -758,6 +766,10 @@ const TARGETS = [
   {
     target: '≤ 40 Redis commands per 1-row job (W3)',
     measure: (r) => byId(r.workloads, 'W3') && { measured: `${num(byId(r.workloads, 'W3').redisCommandsPerJob, 1)} commands/job`, met: byId(r.workloads, 'W3').redisCommandsPerJob <= 40 },
+  },
+  {
+    target: 'W6 p50 ≤ 1 ms on a cache hit',
+    measure: (r) => r.cache && { measured: `${num(r.cache.hit.latencyMs.p50, 3)} ms (a miss, run as a job: ${num(r.cache.miss.latencyMs.p50, 2)} ms)`, met: r.cache.hit.latencyMs.p50 <= 1 },
   },
   {
     target: 'poll of an unfinished job ≤ 0.1 ms API CPU and ≤ 1 Redis round trip',
