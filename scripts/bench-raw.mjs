@@ -78,7 +78,8 @@ export function buildFeeds(manifest, rows, count) {
       }
       return { name: input.name, dtype: 'string', data, dims };
     }
-    const Array_ = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array }[input.dtype];
+    const Array_ = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array }[input.dtype];
+    if (!Array_) throw new Error(`input ${input.name}: dtype ${input.dtype} is not handled by the raw measurement`);
     const data = new Array_(count * perRow);
     for (let r = 0; r < count; r++) {
       const row = rows[r % rows.length];
