@@ -7,6 +7,9 @@ import type { RedisKeys } from '../redis-keys';
  * one ZCARD). On a single Redis the commit script adds to it in the same step (lua/commit-job.ts).
  */
 export class TenantLimits {
+  /** Prunes under way, per tenant: concurrent submits that find the set full share one. */
+  private readonly pruning = new Map<string, Promise<number>>();
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
@@ -19,8 +22,20 @@ export class TenantLimits {
     return (await this.activeJobs(tenant)) < limit;
   }
 
-  /** Unfinished jobs of a tenant, pruning the ones that finished or are gone. */
-  async activeJobs(tenant: string): Promise<number> {
+  /**
+   * Unfinished jobs of a tenant, pruning the ones that finished or are gone. A prune reads the
+   * status of every job in the set, so callers at the same time wait for the one under way
+   * rather than each reading them all again (32 submits at once would otherwise read 32 × the set).
+   */
+  activeJobs(tenant: string): Promise<number> {
+    const underWay = this.pruning.get(tenant);
+    if (underWay) return underWay;
+    const prune = this.prune(tenant).finally(() => this.pruning.delete(tenant));
+    this.pruning.set(tenant, prune);
+    return prune;
+  }
+
+  private async prune(tenant: string): Promise<number> {
     const key = this.keys.tenantActive(tenant);
     const ids = await this.redis.zrange(key, '0', '-1');
     if (ids.length === 0) return 0;
