@@ -1,6 +1,12 @@
 // @ts-check
+import { readFileSync } from 'node:fs';
 import js from '@eslint/js';
+import stylistic from '@stylistic/eslint-plugin';
 import tseslint from 'typescript-eslint';
+
+// One line width for the whole repository: Prettier's (it formats; this refuses what it cannot wrap,
+// such as long strings and comments).
+const { printWidth } = JSON.parse(readFileSync(new URL('./.prettierrc.json', import.meta.url), 'utf8'));
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'test-artifacts/**', 'bench-results/**', 'models/**/*.py'] },
@@ -13,19 +19,41 @@ export default tseslint.config(
         tsconfigRootDir: import.meta.dirname,
       },
     },
+    plugins: { '@stylistic': stylistic },
     rules: {
+      '@stylistic/max-len': ['error', { code: printWidth, tabWidth: 2 }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['../../contracts/*', '../../shared/*', '../../api/*', '../../worker/*', '../../scheduler/*', '../contracts/*', '../shared/*', '../api/*', '../worker/*', '../scheduler/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' },
+            {
+              group: [
+                '../../contracts/*',
+                '../../shared/*',
+                '../../api/*',
+                '../../worker/*',
+                '../../scheduler/*',
+                '../contracts/*',
+                '../shared/*',
+                '../api/*',
+                '../worker/*',
+                '../scheduler/*',
+              ],
+              message: 'Import other packages by name (@onnx-batch/…), not by relative path.',
+            },
           ],
         },
       ],
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through loadConfig() (shared/src/config.ts).' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration through loadConfig() (shared/src/config.ts).' },
+      ],
     },
   },
   {
@@ -35,8 +63,16 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: ['@onnx-batch/shared', '@onnx-batch/api', '@onnx-batch/worker', '@onnx-batch/scheduler'].map((name) => ({ name, message: 'The CLI depends on @onnx-batch/contracts only (it installs without the server).' })),
-          patterns: [{ group: ['../../*', '../shared/*', '../contracts/*'], message: 'Import other packages by name (@onnx-batch/…), not by relative path.' }],
+          paths: ['@onnx-batch/shared', '@onnx-batch/api', '@onnx-batch/worker', '@onnx-batch/scheduler'].map((name) => ({
+            name,
+            message: 'The CLI depends on @onnx-batch/contracts only (it installs without the server).',
+          })),
+          patterns: [
+            {
+              group: ['../../*', '../shared/*', '../contracts/*'],
+              message: 'Import other packages by name (@onnx-batch/…), not by relative path.',
+            },
+          ],
         },
       ],
     },
@@ -44,7 +80,12 @@ export default tseslint.config(
   {
     // The contracts have no runtime dependency: nothing but their own modules.
     files: ['contracts/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^[^.]', message: '@onnx-batch/contracts imports nothing outside itself (no dependencies, no Node API).' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^[^.]', message: '@onnx-batch/contracts imports nothing outside itself (no dependencies, no Node API).' }] },
+      ],
+    },
   },
   {
     files: ['shared/src/config.ts', 'test/**', 'scripts/**', 'cli/**'],
@@ -63,6 +104,22 @@ export default tseslint.config(
   {
     files: ['**/*.mjs', '**/*.cjs', '*.js', 'cli/bin/*.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { parserOptions: { projectService: false, project: null }, globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly', Buffer: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', performance: 'readonly' } },
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      globals: {
+        module: 'writable',
+        require: 'readonly',
+        __dirname: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        performance: 'readonly',
+      },
+    },
   },
 );
