@@ -1,5 +1,5 @@
 // Regenerates the README's configuration table from CONFIG_VARIABLES (shared/src/config.ts),
-// the single source of truth: `npm run docs:config`. A test fails when the README is stale.
+// the single source of truth: `npm run docs:config`. test/unit/config.test.ts fails when the README is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -16,7 +16,9 @@ export function configTable() {
     if (name === 'REDIS_WAIT_REPLICAS') return '`1` with REDIS_SENTINELS, else `0`';
     return spec.default === '' ? '(empty)' : `\`${spec.default}\``;
   };
-  const rows = Object.entries(CONFIG_VARIABLES).map(([name, spec]) => `| \`${name}\` | ${shown(name, spec)} | ${spec.doc.replace(/\|/g, '\\|')} |`);
+  const rows = Object.entries(CONFIG_VARIABLES).map(
+    ([name, spec]) => `| \`${name}\` | ${shown(name, spec)} | ${spec.doc.replace(/\|/g, '\\|')} |`,
+  );
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
