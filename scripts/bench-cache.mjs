@@ -26,13 +26,21 @@ export async function benchCache(ctx) {
   await Promise.all(workers.splice(0).map((w) => stop(w)));
   for (let i = 0; i < count; i++) {
     const name = `worker-cache-${i + 1}`;
-    workers.push(startNode(name, path.join(ctx.root, 'worker/dist/main.js'), ctx.serviceEnv(cacheEnv), `${ctx.logBase}.${name}.log`, ctx.nodeArgs));
+    workers.push(
+      startNode(name, path.join(ctx.root, 'worker/dist/main.js'), ctx.serviceEnv(cacheEnv), `${ctx.logBase}.${name}.log`, ctx.nodeArgs),
+    );
   }
   ctx.sampler.workerPids = workers.map((w) => w.child.pid);
   await ctx.waitForWorkers(count);
 
   const port = await freePort();
-  const api = startNode('cache-api', path.join(ctx.root, 'api/dist/main.js'), ctx.serviceEnv({ ...cacheEnv, PORT: String(port) }), `${ctx.logBase}.cache-api.log`, ctx.nodeArgs);
+  const api = startNode(
+    'cache-api',
+    path.join(ctx.root, 'api/dist/main.js'),
+    ctx.serviceEnv({ ...cacheEnv, PORT: String(port) }),
+    `${ctx.logBase}.cache-api.log`,
+    ctx.nodeArgs,
+  );
   const client = new Client(`http://127.0.0.1:${port}`, 8);
   try {
     await ctx.waitReady(client, 'the API with the prediction cache');
@@ -47,9 +55,11 @@ export async function benchCache(ctx) {
 
     const ask = async (request) => {
       const answer = await client.request('POST', predictPath, request);
-      if (answer.status !== 200) throw new BenchError(`W6: predict answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);
+      if (answer.status !== 200)
+        throw new BenchError(`W6: predict answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);
       const document = JSON.parse(answer.body.toString('utf8'));
-      if (document.status !== 'completed' || document.results?.length !== 1) throw new BenchError(`W6: predict answered ${answer.body.toString('utf8').slice(0, 300)}`);
+      if (document.status !== 'completed' || document.results?.length !== 1)
+        throw new BenchError(`W6: predict answered ${answer.body.toString('utf8').slice(0, 300)}`);
       return document;
     };
 
@@ -79,7 +89,8 @@ export async function benchCache(ctx) {
       }
       const seconds = (performance.now() - started) / 1000;
       const commands = commandsPerJob(commandsBefore, await commandStats(redis), requests);
-      if (expectCached && cached !== requests) throw new BenchError(`${id}: ${requests - cached} of ${requests} answers were not from the cache`);
+      if (expectCached && cached !== requests)
+        throw new BenchError(`${id}: ${requests - cached} of ${requests} answers were not from the cache`);
       if (!expectCached && cached !== 0) throw new BenchError(`${id}: ${cached} of ${requests} fresh rows were answered from the cache`);
       const sorted = Array.from(latencies).sort((a, b) => a - b);
       const result = {
@@ -89,17 +100,32 @@ export async function benchCache(ctx) {
         cached,
         seconds,
         requestsPerSecond: requests / seconds,
-        latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), min: sorted[0], max: sorted[sorted.length - 1] },
+        latencyMs: {
+          p50: percentile(sorted, 50),
+          p95: percentile(sorted, 95),
+          p99: percentile(sorted, 99),
+          min: sorted[0],
+          max: sorted[sorted.length - 1],
+        },
         apiCpuMsPerRequest: ((cpu() - apiBefore) * 1000) / requests,
         workersCpuMsPerRequest: ((workersCpu() - workersBefore) * 1000) / requests,
         redisCommandsPerRequest: commands.callsPerJob,
         redisCommands: commands.commands,
       };
-      say(`bench:   p50 ${result.latencyMs.p50.toFixed(3)} ms, p99 ${result.latencyMs.p99.toFixed(3)} ms, ${Math.round(result.requestsPerSecond)} requests/s, ${result.redisCommandsPerRequest.toFixed(1)} Redis commands/request`);
+      say(
+        `bench:   p50 ${result.latencyMs.p50.toFixed(3)} ms, p99 ${result.latencyMs.p99.toFixed(3)} ms, ` +
+          `${Math.round(result.requestsPerSecond)} requests/s, ${result.redisCommandsPerRequest.toFixed(1)} Redis commands/request`,
+      );
       return result;
     };
 
-    const miss = await measure('W6miss', `${MISSES} sync predicts of 1 iris row never seen before, one at a time (each runs as a job)`, (i) => bodyOf(freshRow(i)), MISSES, false);
+    const miss = await measure(
+      'W6miss',
+      `${MISSES} sync predicts of 1 iris row never seen before, one at a time (each runs as a job)`,
+      (i) => bodyOf(freshRow(i)),
+      MISSES,
+      false,
+    );
     const hit = await measure('W6', `${HITS} sync predicts of the same iris row, one at a time (cache hits)`, () => repeated, HITS, true);
     return { model: `iris@${ctx.version}`, miss, hit };
   } finally {
@@ -113,7 +139,18 @@ export function printCache(cache, say, table, num) {
   say(`Prediction cache (PREDICTION_CACHE_MODELS=iris; POST /v1/models/iris/versions/…/predict, 1 row, one request at a time):`);
   say(
     table(
-      ['workload', 'requests', 'from cache', 'p50 ms', 'p95 ms', 'p99 ms', 'requests/s', 'API CPU ms/req', 'workers CPU ms/req', 'Redis cmd/req'],
+      [
+        'workload',
+        'requests',
+        'from cache',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'requests/s',
+        'API CPU ms/req',
+        'workers CPU ms/req',
+        'Redis cmd/req',
+      ],
       [cache.miss, cache.hit].map((w) => [
         w.id,
         w.requests,

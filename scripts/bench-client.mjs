@@ -69,7 +69,12 @@ export function jsonSubmit(payload, rows) {
 export function ndjsonSubmit(model, version, lines, rows) {
   const body = Buffer.from(lines);
   const query = `model=${encodeURIComponent(model)}&version=${encodeURIComponent(version)}`;
-  return { path: `/v1/batch-predict?${query}`, headers: { 'content-type': 'application/x-ndjson', 'content-length': String(body.length) }, body, rows };
+  return {
+    path: `/v1/batch-predict?${query}`,
+    headers: { 'content-type': 'application/x-ndjson', 'content-length': String(body.length) },
+    body,
+    rows,
+  };
 }
 
 /**
@@ -92,10 +97,14 @@ export async function runJob(client, submit, { pollMs = null, deadlineMs = 120_0
   for (;;) {
     const poll = await client.request('GET', pollPath);
     polls++;
-    if (poll.status !== 200) throw new BenchError(`job ${jobId}: poll answered ${poll.status}: ${poll.body.toString('utf8').slice(0, 400)}`);
+    if (poll.status !== 200)
+      throw new BenchError(`job ${jobId}: poll answered ${poll.status}: ${poll.body.toString('utf8').slice(0, 400)}`);
     job = JSON.parse(poll.body.toString('utf8'));
     if (FINISHED.has(job.status)) break;
-    if (performance.now() - started > deadlineMs) throw new BenchError(`job ${jobId} not finished after ${deadlineMs} ms (status ${job.status}, ${job.progress?.done}/${job.progress?.total} rows)`);
+    if (performance.now() - started > deadlineMs)
+      throw new BenchError(
+        `job ${jobId} not finished after ${deadlineMs} ms (status ${job.status}, ${job.progress?.done}/${job.progress?.total} rows)`,
+      );
     if (pollMs !== null) await sleep(pollMs);
   }
   const progress = job.progress ?? {};
@@ -110,8 +119,12 @@ export async function runJob(client, submit, { pollMs = null, deadlineMs = 120_0
   if (inline) {
     count = job.results.length;
   } else {
-    const results = await client.request('GET', `/v1/batch-result/${jobId}/results`, { headers: { accept: 'application/x-ndjson' }, countLines: true });
-    if (results.status !== 200) throw new BenchError(`job ${jobId}: results answered ${results.status}: ${results.body.toString('utf8').slice(0, 400)}`);
+    const results = await client.request('GET', `/v1/batch-result/${jobId}/results`, {
+      headers: { accept: 'application/x-ndjson' },
+      countLines: true,
+    });
+    if (results.status !== 200)
+      throw new BenchError(`job ${jobId}: results answered ${results.status}: ${results.body.toString('utf8').slice(0, 400)}`);
     count = results.lines;
   }
   if (count !== submit.rows) throw new BenchError(`job ${jobId}: ${count} results for ${submit.rows} rows submitted`);
@@ -157,7 +170,14 @@ export async function runJobs(client, { jobs, inFlight, submitFor, pollMs = null
     seconds,
     rowsPerSecond: rows / seconds,
     jobsPerSecond: jobs / seconds,
-    latencyMs: { p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), min: sorted[0], max: sorted[sorted.length - 1], mean: sorted.reduce((a, b) => a + b, 0) / sorted.length },
+    latencyMs: {
+      p50: percentile(sorted, 50),
+      p95: percentile(sorted, 95),
+      p99: percentile(sorted, 99),
+      min: sorted[0],
+      max: sorted[sorted.length - 1],
+      mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
+    },
     pollsPerJob: polls / jobs,
     resultsStreamed: streamed,
   };
@@ -171,7 +191,8 @@ export async function runRequests(client, { count, inFlight, method = 'GET', pat
     while (next < count) {
       next++;
       const answer = await client.request(method, path, { headers, body });
-      if (answer.status !== expect) throw new BenchError(`${method} ${path} answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);
+      if (answer.status !== expect)
+        throw new BenchError(`${method} ${path} answered ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));

@@ -43,11 +43,20 @@ export async function benchDrift(ctx) {
   const count = workers.length;
   const spam = loadDefaultModel(path.join(ctx.root, 'models'), 'spam');
   const texts = JSON.parse(readFileSync(path.join(path.dirname(spam.modelPath), 'golden.json'), 'utf8')).inputs;
-  const spamSubmit = jsonSubmit({ model: 'spam', version: spam.version, inputs: Array.from({ length: SPAM_JOB_ROWS }, (_, i) => texts[i % texts.length]) }, SPAM_JOB_ROWS);
+  const spamSubmit = jsonSubmit(
+    { model: 'spam', version: spam.version, inputs: Array.from({ length: SPAM_JOB_ROWS }, (_, i) => texts[i % texts.length]) },
+    SPAM_JOB_ROWS,
+  );
   const only = process.env.BENCH_DRIFT_CASES ? new Set(process.env.BENCH_DRIFT_CASES.split(',')) : null;
   const cases = [
     { id: 'W2', description: ctx.w2[0], model: ctx.w2[1], spec: ctx.w2[2], name: ctx.w2[1].name },
-    { id: 'spam', description: `${SPAM_JOBS} jobs × ${SPAM_JOB_ROWS} spam texts (golden, cycled; JSON), 2 in flight`, model: spam, spec: { jobs: SPAM_JOBS, inFlight: 2, submitFor: () => spamSubmit }, name: 'spam' },
+    {
+      id: 'spam',
+      description: `${SPAM_JOBS} jobs × ${SPAM_JOB_ROWS} spam texts (golden, cycled; JSON), 2 in flight`,
+      model: spam,
+      spec: { jobs: SPAM_JOBS, inFlight: 2, submitFor: () => spamSubmit },
+      name: 'spam',
+    },
   ].filter((c) => !only || only.has(c.id));
   let generation = 0;
 
@@ -58,7 +67,15 @@ export async function benchDrift(ctx) {
     await Promise.all(old.map((w) => stop(w)));
     for (let i = 0; i < count; i++) {
       const name = `worker-drift${rate}-${generation}-${i + 1}`;
-      workers.push(startNode(name, path.join(ctx.root, 'worker/dist/main.js'), ctx.workerEnv({ DRIFT_SAMPLE_RATE: String(rate) }), `${ctx.logBase}.${name}.log`, ctx.nodeArgs));
+      workers.push(
+        startNode(
+          name,
+          path.join(ctx.root, 'worker/dist/main.js'),
+          ctx.workerEnv({ DRIFT_SAMPLE_RATE: String(rate) }),
+          `${ctx.logBase}.${name}.log`,
+          ctx.nodeArgs,
+        ),
+      );
     }
     sampler.workerPids = workers.map((w) => w.child.pid);
     await ctx.waitForWorkers(count);
@@ -69,7 +86,10 @@ export async function benchDrift(ctx) {
   const runs = [];
   for (let round = 0; round < rounds; round++) {
     for (const mode of round % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
-      say(`bench: drift ${mode}, round ${round + 1} of ${rounds}: restarting ${count} workers with DRIFT_SAMPLE_RATE=${mode === 'on' ? 1 : 0}…`);
+      say(
+        `bench: drift ${mode}, round ${round + 1} of ${rounds}: restarting ${count} workers with ` +
+          `DRIFT_SAMPLE_RATE=${mode === 'on' ? 1 : 0}…`,
+      );
       await restart(mode === 'on' ? 1 : 0);
       for (const c of cases) {
         await sleep(1500); // the warm-up's counts are flushed
@@ -90,7 +110,10 @@ export async function benchDrift(ctx) {
           othersCpu: w.cpuUtilisation.others,
           p50Ms: w.latencyMs.p50,
         });
-        say(`bench:   ${c.id} drift ${mode}: ${Math.round(w.rowsPerSecond).toLocaleString('en-US')} rows/s, workers ${((w.cpuSeconds.workers * 1e6) / w.rows).toFixed(1)} CPU ms per 1000 rows, ${counted.toLocaleString('en-US')} rows counted`);
+        say(
+          `bench:   ${c.id} drift ${mode}: ${Math.round(w.rowsPerSecond).toLocaleString('en-US')} rows/s, workers ` +
+            `${((w.cpuSeconds.workers * 1e6) / w.rows).toFixed(1)} CPU ms per 1000 rows, ${counted.toLocaleString('en-US')} rows counted`,
+        );
       }
     }
   }
@@ -112,7 +135,8 @@ export async function benchDrift(ctx) {
       othersCpuMedian: median(runs.filter((r) => r.case === c.id).map((r) => r.othersCpu)),
       workerCpuMsPer1000RowsOff: of('off', 'workerCpuMsPer1000Rows'),
       workerCpuMsPer1000RowsOn: of('on', 'workerCpuMsPer1000Rows'),
-      // What the rows/s of a CPU-bound run would lose: the workers' extra CPU per row over all the CPU a row costs (API, workers, Redis, client).
+      // What the rows/s of a CPU-bound run would lose: the workers' extra CPU per row over all the CPU a row costs (API, workers, Redis,
+      // client).
       projectedLoss: (of('on', 'workerCpuMsPer1000Rows') - of('off', 'workerCpuMsPer1000Rows')) / of('off', 'serviceCpuMsPer1000Rows'),
     };
   });
@@ -186,7 +210,17 @@ export function printDrift(drift, say, table, num) {
   say(`Drift statistics off (DRIFT_SAMPLE_RATE=0) and on (=1), workers restarted for each, median of ${drift.rounds} runs each:`);
   say(
     table(
-      ['workload', 'rows/s off', 'rows/s on', 'loss', 'loss (median of rounds)', 'worker CPU ms/1000 rows off', 'on', 'CPU-bound loss', 'CPU % other'],
+      [
+        'workload',
+        'rows/s off',
+        'rows/s on',
+        'loss',
+        'loss (median of rounds)',
+        'worker CPU ms/1000 rows off',
+        'on',
+        'CPU-bound loss',
+        'CPU % other',
+      ],
       drift.summary.map((s) => [
         s.case,
         num(s.rowsPerSecondOff),
@@ -201,11 +235,18 @@ export function printDrift(drift, say, table, num) {
     ),
   );
   const w2 = drift.summary.find((s) => s.case === 'W2');
-  if (w2) say(`  ${w2.throughputLoss <= 0.05 ? 'met   ' : 'MISSED'} W2 loses at most 5 % with drift on: measured ${(w2.throughputLoss * 100).toFixed(1)} % (medians; ${(w2.pairedLossMedian * 100).toFixed(1)} % by rounds; ${(w2.projectedLoss * 100).toFixed(1)} % from the workers' extra CPU per row)`);
-  if (drift.summary.some((s) => s.othersCpuMedian > 0.2)) say('WARNING: other processes used more than 20% of a core during the drift runs; compare worker CPU per row rather than rows/s.');
+  if (w2)
+    say(
+      `  ${w2.throughputLoss <= 0.05 ? 'met   ' : 'MISSED'} W2 loses at most 5 % with drift on: measured ` +
+        `${(w2.throughputLoss * 100).toFixed(1)} % (medians; ${(w2.pairedLossMedian * 100).toFixed(1)} % by rounds; ` +
+        `${(w2.projectedLoss * 100).toFixed(1)} % from the workers' extra CPU per row)`,
+    );
+  if (drift.summary.some((s) => s.othersCpuMedian > 0.2))
+    say('WARNING: other processes used more than 20% of a core during the drift runs; compare worker CPU per row rather than rows/s.');
   const r = drift.read24h;
   say(
-    `Drift window reads (${r.fieldsPerBucket} fields a bucket): 15m ${num(r['15m'].ms, 2)} ms, 1h ${num(r['1h'].ms, 2)} ms, 24h ${num(r['24h'].ms, 2)} ms` +
+    `Drift window reads (${r.fieldsPerBucket} fields a bucket): 15m ${num(r['15m'].ms, 2)} ms, 1h ${num(r['1h'].ms, 2)} ms, 24h ` +
+      `${num(r['24h'].ms, 2)} ms` +
       ` (hour buckets + minutes); the 1440 minute buckets of 24h in one pipeline: ${num(r.minuteBuckets1440.ms, 2)} ms`,
   );
   say('');

@@ -183,7 +183,10 @@ export class Sampler {
   sample() {
     const p = this.peaks;
     p.samples++;
-    p.apiRss = Math.max(p.apiRss, this.apiPids().reduce((sum, pid) => sum + rssBytes(pid), 0));
+    p.apiRss = Math.max(
+      p.apiRss,
+      this.apiPids().reduce((sum, pid) => sum + rssBytes(pid), 0),
+    );
     let sum = 0;
     for (const pid of this.workerPids) {
       const rss = rssBytes(pid);
@@ -240,7 +243,8 @@ export async function redisReads(redis) {
 export async function commandStats(redis) {
   const info = await redis.info('commandstats');
   const out = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out[match[1]] = { calls: Number(match[2]), usec: Number(match[3]) };
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    out[match[1]] = { calls: Number(match[2]), usec: Number(match[3]) };
   return out;
 }
 

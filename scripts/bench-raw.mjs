@@ -78,7 +78,9 @@ export function buildFeeds(manifest, rows, count) {
       }
       return { name: input.name, dtype: 'string', data, dims };
     }
-    const Array_ = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array }[input.dtype];
+    const Array_ = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array }[
+      input.dtype
+    ];
     if (!Array_) throw new Error(`input ${input.name}: dtype ${input.dtype} is not handled by the raw measurement`);
     const data = new Array_(count * perRow);
     for (let r = 0; r < count; r++) {
@@ -88,7 +90,8 @@ export function buildFeeds(manifest, rows, count) {
         const feature = features.get(name);
         const value = row[featureIndex.get(name)];
         const values = typeof value === 'string' && feature.base64 === 'uint8' ? Buffer.from(value, 'base64') : flatten(value, []);
-        if (values.length !== featureSize(feature)) throw new Error(`feature ${name}: ${values.length} values, expected ${featureSize(feature)}`);
+        if (values.length !== featureSize(feature))
+          throw new Error(`feature ${name}: ${values.length} values, expected ${featureSize(feature)}`);
         for (const v of values) data[offset++] = input.dtype === 'int64' ? BigInt(Math.trunc(v)) : v;
       }
     }

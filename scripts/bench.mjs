@@ -184,7 +184,12 @@ async function waitForWorkers(count, timeoutMs = 20_000) {
 async function measureRedisBytesPerRow(cases, firstSubmit) {
   const memPrefix = 'bench-mem';
   const port = await freePort();
-  const api = startNode('mem-api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(port), REDIS_PREFIX: memPrefix }), `${logBase}.mem-api.log`);
+  const api = startNode(
+    'mem-api',
+    path.join(root, 'api/dist/main.js'),
+    serviceEnv({ PORT: String(port), REDIS_PREFIX: memPrefix }),
+    `${logBase}.mem-api.log`,
+  );
   const http = new Client(`http://127.0.0.1:${port}`, 4);
   const settle = async () => {
     await sleep(300);
@@ -194,15 +199,23 @@ async function measureRedisBytesPerRow(cases, firstSubmit) {
     await waitReady(http, 'the memory-measurement API');
     // A first tiny job creates the queue's and the limiter's own keys, so they do not count.
     const first = await http.request('POST', firstSubmit.path, { headers: firstSubmit.headers, body: firstSubmit.body });
-    if (first.status !== 202) throw new BenchError(`memory measurement: submit answered ${first.status}: ${first.body.toString().slice(0, 300)}`);
+    if (first.status !== 202)
+      throw new BenchError(`memory measurement: submit answered ${first.status}: ${first.body.toString().slice(0, 300)}`);
     const out = {};
     for (const c of cases) {
       const before = await settle();
       const answer = await http.request('POST', c.submit.path, { headers: c.submit.headers, body: c.submit.body });
-      if (answer.status !== 202) throw new BenchError(`memory measurement: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
+      if (answer.status !== 202)
+        throw new BenchError(`memory measurement: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
       const after = await settle();
       const perRow = (after - before) / c.submit.rows;
-      out[c.name] = { rows: c.submit.rows, usedMemoryDelta: after - before, bytesPerRow: perRow, rawInputBytesPerRow: c.rawBytesPerRow, overhead: perRow / c.rawBytesPerRow };
+      out[c.name] = {
+        rows: c.submit.rows,
+        usedMemoryDelta: after - before,
+        bytesPerRow: perRow,
+        rawInputBytesPerRow: c.rawBytesPerRow,
+        overhead: perRow / c.rawBytesPerRow,
+      };
     }
     return out;
   } finally {
@@ -281,7 +294,8 @@ function processCpu({ api, workers, redisServer }) {
 
 const MB = (bytes) => (bytes / 1048576).toFixed(1);
 const pct = (ratio) => (Number.isFinite(ratio) ? `${(ratio * 100).toFixed(1)}%` : '–');
-const num = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const num = (n, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–';
 
 function table(headers, rows) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
@@ -294,10 +308,15 @@ const waitOf = (w) => (w.pollMs === null || w.pollMs === undefined ? 'long' : `$
 
 function printReport(report) {
   say('');
-  say(`onnx-batch bench — ${report.date} — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} GiB, node ${report.machine.node}`);
   say(
-    `API: ${report.setup.apiProcesses} process(es); workers: ${report.setup.workers} processes × ${report.setup.inferenceThreads} inference thread, INTRA_OP_THREADS=1; ` +
-      `iris = ${report.setup.iris.model} (chunk ${report.setup.iris.chunkSize}), fashion = ${report.setup.fashion.model} (chunk ${report.setup.fashion.chunkSize})`,
+    `onnx-batch bench — ${report.date} — ${report.machine.cpus} CPUs (${report.machine.cpuModel}), ${report.machine.memoryGiB} ` +
+      `GiB, node ${report.machine.node}`,
+  );
+  say(
+    `API: ${report.setup.apiProcesses} process(es); workers: ${report.setup.workers} processes × ` +
+      `${report.setup.inferenceThreads} inference thread, INTRA_OP_THREADS=1; ` +
+      `iris = ${report.setup.iris.model} (chunk ${report.setup.iris.chunkSize}), fashion = ${report.setup.fashion.model} (chunk ` +
+      `${report.setup.fashion.chunkSize})`,
   );
   say('');
   if (Object.keys(report.raw).length > 0) {
@@ -305,18 +324,43 @@ function printReport(report) {
     say(
       table(
         ['model', 'batch', 'threads', 'rows/s', 'ms/run', 'CPU % other'],
-        Object.values(report.raw).map((r) => [r.model, r.batch, r.threads, num(r.rowsPerSecond), num(r.msPerRun, 2), Math.round(r.othersCpuUtilisation * 100)]),
+        Object.values(report.raw).map((r) => [
+          r.model,
+          r.batch,
+          r.threads,
+          num(r.rowsPerSecond),
+          num(r.msPerRun, 2),
+          Math.round(r.othersCpuUtilisation * 100),
+        ]),
       ),
     );
-    const disturbed = Object.values(report.raw).filter((r) => r.othersCpuUtilisation > 0.2).map((r) => r.model);
-    if (disturbed.length > 0) say(`WARNING: other processes used more than 20% of a core while measuring ${disturbed.join(', ')}; the ceiling is low.`);
+    const disturbed = Object.values(report.raw)
+      .filter((r) => r.othersCpuUtilisation > 0.2)
+      .map((r) => r.model);
+    if (disturbed.length > 0)
+      say(`WARNING: other processes used more than 20% of a core while measuring ${disturbed.join(', ')}; the ceiling is low.`);
     say('');
   }
   if (report.workloads.length > 0) {
     say('End to end (HTTP submit → wait: long polls or polls every 5 ms → results fetched and counted):');
     say(
       table(
-        ['workload', 'jobs×rows', 'in flight', 'wait', 'rows/s', 'jobs/s', 'p50 ms', 'p95 ms', 'p99 ms', 'polls/job', 'e2e/raw', 'real/null', 'Redis cmd/job', 'CPU % api/wrk/redis/client/other'],
+        [
+          'workload',
+          'jobs×rows',
+          'in flight',
+          'wait',
+          'rows/s',
+          'jobs/s',
+          'p50 ms',
+          'p95 ms',
+          'p99 ms',
+          'polls/job',
+          'e2e/raw',
+          'real/null',
+          'Redis cmd/job',
+          'CPU % api/wrk/redis/client/other',
+        ],
         report.workloads.map((w) => [
           w.id,
           `${w.jobs}×${num(w.rows / w.jobs)}`,
@@ -335,20 +379,37 @@ function printReport(report) {
         ]),
       ),
     );
-    say(`(CPU % = CPU time during the workload ÷ its wall time, 100 = one core of ${CPUS}; 'other' = everything else on the machine. real/null = jobs/s ÷ the null service's.)`);
+    say(
+      `(CPU % = CPU time during the workload ÷ its wall time, 100 = one core of ${CPUS}; 'other' = everything else on the ` +
+        `machine. real/null = jobs/s ÷ the null service's.)`,
+    );
     const disturbed = report.workloads.filter((w) => w.cpuUtilisation.others > 0.2).map((w) => w.id);
-    if (disturbed.length > 0) say(`WARNING: other processes used more than 20% of a core during ${disturbed.join(', ')}; those numbers are low. Re-run on a quiet machine.`);
+    if (disturbed.length > 0)
+      say(
+        `WARNING: other processes used more than 20% of a core during ${disturbed.join(', ')}; those numbers are low. Re-run on ` +
+          `a quiet machine.`,
+      );
     say('');
     say('Memory (peaks during each workload):');
     say(
       table(
         ['workload', 'API RSS MB', 'workers RSS MB sum/max', 'Redis peak MB'],
-        report.workloads.map((w) => [w.id, MB(w.memory.apiPeakRss), `${MB(w.memory.workersPeakRssSum)}/${MB(w.memory.workerPeakRssMax)}`, MB(w.memory.redisPeakUsedMemory)]),
+        report.workloads.map((w) => [
+          w.id,
+          MB(w.memory.apiPeakRss),
+          `${MB(w.memory.workersPeakRssSum)}/${MB(w.memory.workerPeakRssMax)}`,
+          MB(w.memory.redisPeakUsedMemory),
+        ]),
       ),
     );
     say('');
     say('Redis commands per job, busiest first (INFO commandstats; commands run inside Lua scripts count too):');
-    say(table(['workload', 'total', 'top commands per job'], report.workloads.map((w) => [w.id, num(w.redisCommandsPerJob, 1), topCommands(w.redisCommands, 8)])));
+    say(
+      table(
+        ['workload', 'total', 'top commands per job'],
+        report.workloads.map((w) => [w.id, num(w.redisCommandsPerJob, 1), topCommands(w.redisCommands, 8)]),
+      ),
+    );
     say('');
   }
   if (report.nullService.length > 0) {
@@ -358,7 +419,18 @@ function printReport(report) {
         ['workload', 'wait', 'rows/s', 'jobs/s', 'p50 ms', 'p99 ms', 'polls/job', 'real jobs/s', 'real/null', 'CPU % null/client/other'],
         report.nullService.map((n) => {
           const real = byId(report.workloads, n.id);
-          return [n.id, waitOf(n), num(n.rowsPerSecond), num(n.jobsPerSecond, 1), num(n.latencyMs.p50, 2), num(n.latencyMs.p99, 2), num(n.pollsPerJob, 1), real ? num(real.jobsPerSecond, 1) : '–', pct(real?.ratioToNull), cpuColumns(n, ['api', 'benchClient', 'others'])];
+          return [
+            n.id,
+            waitOf(n),
+            num(n.rowsPerSecond),
+            num(n.jobsPerSecond, 1),
+            num(n.latencyMs.p50, 2),
+            num(n.latencyMs.p99, 2),
+            num(n.pollsPerJob, 1),
+            real ? num(real.jobsPerSecond, 1) : '–',
+            pct(real?.ratioToNull),
+            cpuColumns(n, ['api', 'benchClient', 'others']),
+          ];
         }),
       ),
     );
@@ -368,7 +440,17 @@ function printReport(report) {
     say('API cost of a bare request (diagnostic; Redis reads ≈ round trips, fewer than requests when concurrent ones share a pipeline):');
     say(
       table(
-        ['request', 'in flight', 'requests/s', 'API CPU ms/req', 'Redis cmd/req', 'Redis reads/req', 'workers CPU ms/req', 'Redis CPU ms/req', 'CPU % other'],
+        [
+          'request',
+          'in flight',
+          'requests/s',
+          'API CPU ms/req',
+          'Redis cmd/req',
+          'Redis reads/req',
+          'workers CPU ms/req',
+          'Redis CPU ms/req',
+          'CPU % other',
+        ],
         report.httpDiagnostics
           .filter((d) => !d.error)
           .map((d) => [
@@ -391,7 +473,13 @@ function printReport(report) {
     say(
       table(
         ['model', 'rows', 'bytes/row', 'packed input bytes/row', 'ratio'],
-        Object.entries(report.redisBytesPerRow).map(([name, m]) => [name, num(m.rows), num(m.bytesPerRow, 1), m.rawInputBytesPerRow, `${m.overhead.toFixed(2)}×`]),
+        Object.entries(report.redisBytesPerRow).map(([name, m]) => [
+          name,
+          num(m.rows),
+          num(m.bytesPerRow, 1),
+          m.rawInputBytesPerRow,
+          `${m.overhead.toFixed(2)}×`,
+        ]),
       ),
     );
     say('');
@@ -430,7 +518,10 @@ async function main() {
     bigJson: irisJson(100_000),
     // As many distinct bodies as the distinct images fill (5 for t10k's 10 000); W4 cycles them.
     fashion: Array.from({ length: Math.max(1, Math.floor(fashionRows.length / FASHION_JOB_ROWS)) }, (_, k) =>
-      jsonSubmit({ model: 'fashion', version: fashion.version, inputs: cycle(fashionRows, FASHION_JOB_ROWS, k * FASHION_JOB_ROWS) }, FASHION_JOB_ROWS),
+      jsonSubmit(
+        { model: 'fashion', version: fashion.version, inputs: cycle(fashionRows, FASHION_JOB_ROWS, k * FASHION_JOB_ROWS) },
+        FASHION_JOB_ROWS,
+      ),
     ),
   };
   const fashionSubmit = (i) => submits.fashion[i % submits.fashion.length];
@@ -455,9 +546,15 @@ async function main() {
       apiProcesses: Number(API_PROCESSES),
       pollMs: POLL_MS,
       iris: { model: `iris@${iris.version}`, chunkSize: irisChunk, rows: 'golden.json rows (150, cycled) as arrays' },
-      fashion: { model: `fashion@${fashion.version}`, chunkSize: fashionChunk, rows: `${imageSource}, base64 of 784 bytes as one-element arrays` },
+      fashion: {
+        model: `fashion@${fashion.version}`,
+        chunkSize: fashionChunk,
+        rows: `${imageSource}, base64 of 784 bytes as one-element arrays`,
+      },
       passedThrough: Object.fromEntries(
-        ['CHUNK_SIZE', 'WORKER_CONCURRENCY', 'MAX_BATCH_ROWS', 'INFERENCE_THREADS', 'INLINE_RESULTS_LIMIT'].filter((k) => process.env[k]).map((k) => [k, process.env[k]]),
+        ['CHUNK_SIZE', 'WORKER_CONCURRENCY', 'MAX_BATCH_ROWS', 'INFERENCE_THREADS', 'INLINE_RESULTS_LIMIT']
+          .filter((k) => process.env[k])
+          .map((k) => [k, process.env[k]]),
       ),
     },
     raw: {},
@@ -496,14 +593,20 @@ async function main() {
   // 3. Redis bytes per input row, with an API that has no workers (its own key prefix).
   if (wanted('mem')) {
     say('bench: Redis memory per queued row…');
-    report.redisBytesPerRow = await measureRedisBytesPerRow([
-      { name: `iris@${iris.version}`, submit: submits.bigNdjson, rawBytesPerRow: storedBytesPerRow(iris.manifest) },
-      {
-        name: `fashion@${fashion.version}`,
-        submit: jsonSubmit({ model: 'fashion', version: fashion.version, inputs: fashionRows.slice(0, 10_000) }, Math.min(10_000, fashionRows.length)),
-        rawBytesPerRow: storedBytesPerRow(fashion.manifest),
-      },
-    ], submits.one);
+    report.redisBytesPerRow = await measureRedisBytesPerRow(
+      [
+        { name: `iris@${iris.version}`, submit: submits.bigNdjson, rawBytesPerRow: storedBytesPerRow(iris.manifest) },
+        {
+          name: `fashion@${fashion.version}`,
+          submit: jsonSubmit(
+            { model: 'fashion', version: fashion.version, inputs: fashionRows.slice(0, 10_000) },
+            Math.min(10_000, fashionRows.length),
+          ),
+          rawBytesPerRow: storedBytesPerRow(fashion.manifest),
+        },
+      ],
+      submits.one,
+    );
   }
 
   const W2_DESCRIPTION = '10 jobs × 100 000 iris rows (NDJSON stream), 2 in flight';
@@ -512,13 +615,47 @@ async function main() {
   // integration guide's client (poll without `?wait=` every pollMs). `ceiling: true` also runs it
   // against the null service. (New workloads go here; their targets go in TARGETS.)
   const plan = [
-    { id: 'W1', description: '200 jobs × 100 iris rows (JSON), long polls, 8 in flight', model: iris, ceiling: true, spec: { jobs: 200, inFlight: 8, submitFor: () => submits.hundred } },
-    { id: 'W1poll', description: `200 jobs × 100 iris rows (JSON), polls every ${POLL_MS} ms, 8 in flight`, model: iris, ceiling: true, spec: { jobs: 200, inFlight: 8, pollMs: POLL_MS, submitFor: () => submits.hundred } },
+    {
+      id: 'W1',
+      description: '200 jobs × 100 iris rows (JSON), long polls, 8 in flight',
+      model: iris,
+      ceiling: true,
+      spec: { jobs: 200, inFlight: 8, submitFor: () => submits.hundred },
+    },
+    {
+      id: 'W1poll',
+      description: `200 jobs × 100 iris rows (JSON), polls every ${POLL_MS} ms, 8 in flight`,
+      model: iris,
+      ceiling: true,
+      spec: { jobs: 200, inFlight: 8, pollMs: POLL_MS, submitFor: () => submits.hundred },
+    },
     { id: 'W2', description: W2_DESCRIPTION, model: iris, spec: W2_SPEC },
-    { id: 'W2json', description: '10 jobs × 100 000 iris rows (one JSON body), 2 in flight', model: iris, spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigJson } },
-    { id: 'W3', description: '1000 jobs × 1 iris row (JSON), long polls, 32 in flight', model: iris, ceiling: true, spec: { jobs: 1000, inFlight: 32, submitFor: () => submits.one } },
-    { id: 'W3poll', description: `1000 jobs × 1 iris row (JSON), polls every ${POLL_MS} ms, 32 in flight`, model: iris, ceiling: true, spec: { jobs: 1000, inFlight: 32, pollMs: POLL_MS, submitFor: () => submits.one } },
-    { id: 'W5', description: '300 jobs × 1 iris row (JSON), long polls, one at a time', model: iris, spec: { jobs: 300, inFlight: 1, submitFor: () => submits.one } },
+    {
+      id: 'W2json',
+      description: '10 jobs × 100 000 iris rows (one JSON body), 2 in flight',
+      model: iris,
+      spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigJson },
+    },
+    {
+      id: 'W3',
+      description: '1000 jobs × 1 iris row (JSON), long polls, 32 in flight',
+      model: iris,
+      ceiling: true,
+      spec: { jobs: 1000, inFlight: 32, submitFor: () => submits.one },
+    },
+    {
+      id: 'W3poll',
+      description: `1000 jobs × 1 iris row (JSON), polls every ${POLL_MS} ms, 32 in flight`,
+      model: iris,
+      ceiling: true,
+      spec: { jobs: 1000, inFlight: 32, pollMs: POLL_MS, submitFor: () => submits.one },
+    },
+    {
+      id: 'W5',
+      description: '300 jobs × 1 iris row (JSON), long polls, one at a time',
+      model: iris,
+      spec: { jobs: 300, inFlight: 1, submitFor: () => submits.one },
+    },
     {
       id: 'W4',
       description: `${FASHION_ROWS} Fashion-MNIST images as base64 (JSON), jobs of ${FASHION_JOB_ROWS}, 2 in flight`,
@@ -538,7 +675,12 @@ async function main() {
   const ceilings = plan.filter((w) => w.ceiling && (!ONLY || ONLY.has('null')));
   if (ceilings.length > 0) {
     const port = await freePort();
-    const nullService = startNode('null-service', path.join(root, 'scripts/bench-null-service.mjs'), { PATH: process.env.PATH ?? '', PORT: String(port) }, `${logBase}.null-service.log`);
+    const nullService = startNode(
+      'null-service',
+      path.join(root, 'scripts/bench-null-service.mjs'),
+      { PATH: process.env.PATH ?? '', PORT: String(port) },
+      `${logBase}.null-service.log`,
+    );
     client = new Client(`http://127.0.0.1:${port}`, 64);
     try {
       await waitReady(client, 'the null service');
@@ -554,7 +696,10 @@ async function main() {
         say(`bench: null service ${w.id}: ${w.description}…`);
         const n = await workload({ ...w, processes: { api: nullService, workers: [], redisServer }, sampler: nullSampler });
         report.nullService.push(n);
-        say(`bench:   ${num(n.rowsPerSecond)} rows/s, ${num(n.jobsPerSecond, 1)} jobs/s, p50 ${num(n.latencyMs.p50, 1)} ms, ${num(n.pollsPerJob, 1)} polls/job`);
+        say(
+          `bench:   ${num(n.rowsPerSecond)} rows/s, ${num(n.jobsPerSecond, 1)} jobs/s, p50 ${num(n.latencyMs.p50, 1)} ms, ` +
+            `${num(n.pollsPerJob, 1)} polls/job`,
+        );
       }
       nullSampler.stop();
     } finally {
@@ -567,14 +712,23 @@ async function main() {
   if (plan.length > 0 || wanted('http') || wanted('W6') || wanted('drift')) {
     // 5. The service: the API (API_PROCESSES processes), WORKERS worker processes.
     const apiPort = await freePort();
-    const api = startNode('api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(apiPort) }), `${logBase}.api.log`, NODE_ARGS);
+    const api = startNode(
+      'api',
+      path.join(root, 'api/dist/main.js'),
+      serviceEnv({ PORT: String(apiPort) }),
+      `${logBase}.api.log`,
+      NODE_ARGS,
+    );
     const workers = Array.from({ length: WORKERS }, (_, i) =>
       startNode(`worker-${i + 1}`, path.join(root, 'worker/dist/main.js'), serviceEnv({}), `${logBase}.worker-${i + 1}.log`, NODE_ARGS),
     );
     client = new Client(`http://127.0.0.1:${apiPort}`, 64);
     await waitReady(client, 'the API');
     const registered = await waitForWorkers(WORKERS);
-    say(`bench: API pid ${api.child.pid} on port ${apiPort} (API_PROCESSES=${API_PROCESSES}); ${registered} worker processes (pids ${workers.map((w) => w.child.pid).join(', ')})`);
+    say(
+      `bench: API pid ${api.child.pid} on port ${apiPort} (API_PROCESSES=${API_PROCESSES}); ${registered} worker processes (pids ` +
+        `${workers.map((w) => w.child.pid).join(', ')})`,
+    );
     const sampler = new Sampler({ apiPids: () => processTree(api.child.pid), workerPids: workers.map((w) => w.child.pid), redis });
     samplers.add(sampler);
     sampler.start();
@@ -596,9 +750,19 @@ async function main() {
       const ceiling = report.nullService.find((n) => n.id === w.id);
       result.ratioToNull = ceiling ? result.jobsPerSecond / ceiling.jobsPerSecond : NaN;
       report.workloads.push(result);
-      say(`bench:   ${num(result.rowsPerSecond)} rows/s, ${num(result.jobsPerSecond, 1)} jobs/s, p50 ${num(result.latencyMs.p50, 1)} ms, p99 ${num(result.latencyMs.p99, 1)} ms, ${num(result.pollsPerJob, 1)} polls/job`);
-      say(`bench:   CPU ms/job: API ${num(result.cpuMsPerJob.api, 2)}, workers ${num(result.cpuMsPerJob.workers, 2)}, Redis ${num(result.cpuMsPerJob.redis, 2)}, bench client ${num(result.cpuMsPerJob.benchClient, 2)}, others ${num(result.cpuMsPerJob.others, 2)}`);
-      say(`bench:   Redis: ${num(result.redisCommandsPerJob, 1)} commands/job (${topCommands(result.redisCommands, 8)}), ${num(result.redisCommands.usecPerJob)} µs/job inside Redis`);
+      say(
+        `bench:   ${num(result.rowsPerSecond)} rows/s, ${num(result.jobsPerSecond, 1)} jobs/s, p50 ` +
+          `${num(result.latencyMs.p50, 1)} ms, p99 ${num(result.latencyMs.p99, 1)} ms, ${num(result.pollsPerJob, 1)} polls/job`,
+      );
+      say(
+        `bench:   CPU ms/job: API ${num(result.cpuMsPerJob.api, 2)}, workers ${num(result.cpuMsPerJob.workers, 2)}, Redis ` +
+          `${num(result.cpuMsPerJob.redis, 2)}, bench client ${num(result.cpuMsPerJob.benchClient, 2)}, others ` +
+          `${num(result.cpuMsPerJob.others, 2)}`,
+      );
+      say(
+        `bench:   Redis: ${num(result.redisCommandsPerJob, 1)} commands/job (${topCommands(result.redisCommands, 8)}), ` +
+          `${num(result.redisCommands.usecPerJob)} µs/job inside Redis`,
+      );
     }
     sampler.stop();
 
@@ -608,9 +772,23 @@ async function main() {
       const cases = [
         ['GET /livez (no Redis, no auth)', { count: 3000, inFlight: 32, path: '/livez' }],
         ['GET /v1/batch-result/:id of a finished 1-row job', { count: 2000, inFlight: 32, path: `/v1/batch-result/${finished.jobId}` }],
-        ['GET /v1/batch-result/:id of a finished 1-row job, one at a time', { count: 500, inFlight: 1, path: `/v1/batch-result/${finished.jobId}` }],
+        [
+          'GET /v1/batch-result/:id of a finished 1-row job, one at a time',
+          { count: 500, inFlight: 1, path: `/v1/batch-result/${finished.jobId}` },
+        ],
         // Submits alone (the workers run the jobs meanwhile); few in flight so the active-job limit is not hit.
-        ['POST /v1/batch-predict, 1 row, no polling', { count: 500, inFlight: 8, method: 'POST', path: submits.one.path, headers: submits.one.headers, body: submits.one.body, expect: 202 }],
+        [
+          'POST /v1/batch-predict, 1 row, no polling',
+          {
+            count: 500,
+            inFlight: 8,
+            method: 'POST',
+            path: submits.one.path,
+            headers: submits.one.headers,
+            body: submits.one.body,
+            expect: 202,
+          },
+        ],
       ];
       for (const [what, spec] of cases) report.httpDiagnostics.push(await diagnostic(what, spec, { client, redis, processes }));
       report.httpDiagnostics.push(...(await unfinishedPollDiagnostics(submits.one)));
@@ -618,7 +796,19 @@ async function main() {
     // The prediction cache (scripts/bench-cache.mjs): restarts the workers with the cache on.
     if (wanted('W6')) {
       sampler.start();
-      report.cache = await benchCache({ say, root, workers, sampler, serviceEnv, logBase, nodeArgs: NODE_ARGS, waitForWorkers, waitReady, redis, version: iris.version });
+      report.cache = await benchCache({
+        say,
+        root,
+        workers,
+        sampler,
+        serviceEnv,
+        logBase,
+        nodeArgs: NODE_ARGS,
+        waitForWorkers,
+        waitReady,
+        redis,
+        version: iris.version,
+      });
       sampler.stop();
     }
     // Drift statistics off and on (scripts/bench-drift.mjs): restarts the workers, so it comes last.
@@ -626,7 +816,18 @@ async function main() {
       const w2 = [W2_DESCRIPTION, iris, W2_SPEC];
       sampler.start();
       report.drift = await benchDrift({
-        say, root, workers, sampler, workerEnv: serviceEnv, logBase, nodeArgs: NODE_ARGS, waitForWorkers, client, redis, prefix: PREFIX, w2,
+        say,
+        root,
+        workers,
+        sampler,
+        workerEnv: serviceEnv,
+        logBase,
+        nodeArgs: NODE_ARGS,
+        waitForWorkers,
+        client,
+        redis,
+        prefix: PREFIX,
+        w2,
         workload: (id, description, model, spec) => workload({ id, description, model, spec, processes, sampler }),
       });
       sampler.stop();
@@ -648,7 +849,11 @@ async function main() {
 }
 
 /** The busiest commands of a commandsPerJob answer, as "evalsha 9.0, hgetall 4.1, …". */
-const topCommands = (commands, n) => commands.commands.slice(0, n).map((c) => `${c.command} ${num(c.callsPerJob, 1)}`).join(', ');
+const topCommands = (commands, n) =>
+  commands.commands
+    .slice(0, n)
+    .map((c) => `${c.command} ${num(c.callsPerJob, 1)}`)
+    .join(', ');
 
 /**
  * `spec.count` identical requests against the service: answers requests/s and, per request, CPU
@@ -669,7 +874,13 @@ async function diagnostic(what, spec, on) {
     const after = processCpu(on.processes);
     const bench = process.cpuUsage(benchBefore);
     const perRequest = (a, b) => ((a - b) * 1000) / spec.count;
-    const others = after.machine - before.machine - (after.api - before.api) - (after.workers - before.workers) - (after.redis - before.redis) - (bench.user + bench.system) / 1e6;
+    const others =
+      after.machine -
+      before.machine -
+      (after.api - before.api) -
+      (after.workers - before.workers) -
+      (after.redis - before.redis) -
+      (bench.user + bench.system) / 1e6;
     return {
       what,
       ...result,
@@ -698,12 +909,18 @@ async function unfinishedPollDiagnostics(submit) {
   const redisServer = await startRedis(redisPort);
   const ownRedis = new Redis(`redis://127.0.0.1:${redisPort}`, { maxRetriesPerRequest: 2 });
   const port = await freePort();
-  const api = startNode('unfinished-api', path.join(root, 'api/dist/main.js'), serviceEnv({ PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` }), `${logBase}.unfinished-api.log`);
+  const api = startNode(
+    'unfinished-api',
+    path.join(root, 'api/dist/main.js'),
+    serviceEnv({ PORT: String(port), REDIS_URL: `redis://127.0.0.1:${redisPort}` }),
+    `${logBase}.unfinished-api.log`,
+  );
   const http = new Client(`http://127.0.0.1:${port}`, 64);
   try {
     await waitReady(http, 'the API without workers');
     const answer = await http.request('POST', submit.path, { headers: submit.headers, body: submit.body });
-    if (answer.status !== 202) throw new BenchError(`unfinished-job diagnostic: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
+    if (answer.status !== 202)
+      throw new BenchError(`unfinished-job diagnostic: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
     const path = `/v1/batch-result/${JSON.parse(answer.body.toString('utf8')).jobId}`;
     const status = JSON.parse((await http.request('GET', path)).body.toString('utf8')).status;
     if (status !== 'queued') throw new BenchError(`unfinished-job diagnostic: the job is ${status}, not queued`);
@@ -732,18 +949,32 @@ const byId = (list, id) => list.find((w) => w.id === id);
 const TARGETS = [
   {
     target: 'W3 ≥ 1 000 jobs/s (long polls)',
-    measure: (r) => byId(r.workloads, 'W3') && { measured: `${num(byId(r.workloads, 'W3').jobsPerSecond, 1)} jobs/s`, met: byId(r.workloads, 'W3').jobsPerSecond >= 1000 },
+    measure: (r) =>
+      byId(r.workloads, 'W3') && {
+        measured: `${num(byId(r.workloads, 'W3').jobsPerSecond, 1)} jobs/s`,
+        met: byId(r.workloads, 'W3').jobsPerSecond >= 1000,
+      },
   },
   {
     target: `W3poll ≥ 70 % of the null service (polls every ${POLL_MS} ms)`,
     measure: (r) => {
       const w = byId(r.workloads, 'W3poll');
-      return w && Number.isFinite(w.ratioToNull) && { measured: `${pct(w.ratioToNull)} (${num(w.jobsPerSecond, 1)} of ${num(byId(r.nullService, 'W3poll').jobsPerSecond, 1)} jobs/s)`, met: w.ratioToNull >= 0.7 };
+      return (
+        w &&
+        Number.isFinite(w.ratioToNull) && {
+          measured: `${pct(w.ratioToNull)} (${num(w.jobsPerSecond, 1)} of ${num(byId(r.nullService, 'W3poll').jobsPerSecond, 1)} jobs/s)`,
+          met: w.ratioToNull >= 0.7,
+        }
+      );
     },
   },
   {
     target: 'W1 ≥ 60 000 rows/s',
-    measure: (r) => byId(r.workloads, 'W1') && { measured: `${num(byId(r.workloads, 'W1').rowsPerSecond)} rows/s`, met: byId(r.workloads, 'W1').rowsPerSecond >= 60_000 },
+    measure: (r) =>
+      byId(r.workloads, 'W1') && {
+        measured: `${num(byId(r.workloads, 'W1').rowsPerSecond)} rows/s`,
+        met: byId(r.workloads, 'W1').rowsPerSecond >= 60_000,
+      },
   },
   {
     target: 'W2 ≥ 500 000 rows/s (the faster of W2, W2json)',
@@ -754,7 +985,11 @@ const TARGETS = [
   },
   {
     target: 'W5 p50 ≤ 2 ms',
-    measure: (r) => byId(r.workloads, 'W5') && { measured: `${num(byId(r.workloads, 'W5').latencyMs.p50, 2)} ms`, met: byId(r.workloads, 'W5').latencyMs.p50 <= 2 },
+    measure: (r) =>
+      byId(r.workloads, 'W5') && {
+        measured: `${num(byId(r.workloads, 'W5').latencyMs.p50, 2)} ms`,
+        met: byId(r.workloads, 'W5').latencyMs.p50 <= 2,
+      },
   },
   {
     target: 'W4 ≥ 70 % of raw ONNX Runtime',
@@ -765,21 +1000,33 @@ const TARGETS = [
   },
   {
     target: '≤ 40 Redis commands per 1-row job (W3)',
-    measure: (r) => byId(r.workloads, 'W3') && { measured: `${num(byId(r.workloads, 'W3').redisCommandsPerJob, 1)} commands/job`, met: byId(r.workloads, 'W3').redisCommandsPerJob <= 40 },
+    measure: (r) =>
+      byId(r.workloads, 'W3') && {
+        measured: `${num(byId(r.workloads, 'W3').redisCommandsPerJob, 1)} commands/job`,
+        met: byId(r.workloads, 'W3').redisCommandsPerJob <= 40,
+      },
   },
   {
     target: 'W6 p50 ≤ 1 ms on a cache hit',
-    measure: (r) => r.cache && { measured: `${num(r.cache.hit.latencyMs.p50, 3)} ms (a miss, run as a job: ${num(r.cache.miss.latencyMs.p50, 2)} ms)`, met: r.cache.hit.latencyMs.p50 <= 1 },
+    measure: (r) =>
+      r.cache && {
+        measured: `${num(r.cache.hit.latencyMs.p50, 3)} ms (a miss, run as a job: ${num(r.cache.miss.latencyMs.p50, 2)} ms)`,
+        met: r.cache.hit.latencyMs.p50 <= 1,
+      },
   },
   {
     target: 'poll of an unfinished job ≤ 0.1 ms API CPU and ≤ 1 Redis round trip',
     measure: (r) => {
       const many = r.httpDiagnostics.find((d) => !d.error && d.what === 'GET /v1/batch-result/:id of an UNFINISHED 1-row job');
-      const one = r.httpDiagnostics.find((d) => !d.error && d.what === 'GET /v1/batch-result/:id of an UNFINISHED 1-row job, one at a time');
+      const one = r.httpDiagnostics.find(
+        (d) => !d.error && d.what === 'GET /v1/batch-result/:id of an UNFINISHED 1-row job, one at a time',
+      );
       return (
         many &&
         one && {
-          measured: `${num(many.apiCpuMsPerRequest, 3)} ms CPU (32 in flight), ${num(one.redisReadsPerRequest, 2)} round trips and ${num(one.redisCommandsPerRequest, 1)} commands per poll (one at a time)`,
+          measured:
+            `${num(many.apiCpuMsPerRequest, 3)} ms CPU (32 in flight), ${num(one.redisReadsPerRequest, 2)} round trips ` +
+            `and ${num(one.redisCommandsPerRequest, 1)} commands per poll (one at a time)`,
           met: many.apiCpuMsPerRequest <= 0.1 && one.redisReadsPerRequest <= 1,
         }
       );

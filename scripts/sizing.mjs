@@ -16,7 +16,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs } from './bench-client.mjs';
-import { commandStats, cpuSeconds, deleteKeys, freePort, killAllNow, startNode, startRedis, stop, stopAll, unexpectedExits, usedMemory } from './bench-procs.mjs';
+import {
+  commandStats,
+  cpuSeconds,
+  deleteKeys,
+  freePort,
+  killAllNow,
+  startNode,
+  startRedis,
+  stop,
+  stopAll,
+  unexpectedExits,
+  usedMemory,
+} from './bench-procs.mjs';
 import { loadDefaultModel, storedBytesPerRow } from './bench-raw.mjs';
 import { redisAnswers } from './redis-probe.mjs';
 
@@ -53,7 +65,10 @@ function golden(name) {
   return { model, rows };
 }
 const cycle = (rows, count, offset = 0) => Array.from({ length: count }, (_, i) => rows[(offset + i) % rows.length]);
-const ndjson = (rows, count) => cycle(rows, count).map((r) => `${JSON.stringify(r)}\n`).join('');
+const ndjson = (rows, count) =>
+  cycle(rows, count)
+    .map((r) => `${JSON.stringify(r)}\n`)
+    .join('');
 
 /** Redis INFO fields as numbers: main-thread CPU seconds, network bytes, commands. */
 async function redisCounters(redis) {
@@ -85,9 +100,19 @@ function serviceEnv(redisEnv, extra = {}) {
 
 async function startStack(name, redisEnv, workers, extra = {}) {
   const port = await freePort();
-  const api = startNode(`${name}-api`, path.join(root, 'api/dist/main.js'), serviceEnv(redisEnv, { PORT: String(port), ...extra }), `${logBase}.${name}-api.log`);
+  const api = startNode(
+    `${name}-api`,
+    path.join(root, 'api/dist/main.js'),
+    serviceEnv(redisEnv, { PORT: String(port), ...extra }),
+    `${logBase}.${name}-api.log`,
+  );
   const workerProcs = Array.from({ length: workers }, (_, i) =>
-    startNode(`${name}-worker${i}`, path.join(root, 'worker/dist/main.js'), serviceEnv(redisEnv, extra), `${logBase}.${name}-worker${i}.log`),
+    startNode(
+      `${name}-worker${i}`,
+      path.join(root, 'worker/dist/main.js'),
+      serviceEnv(redisEnv, extra),
+      `${logBase}.${name}-worker${i}.log`,
+    ),
   );
   const client = new Client(`http://127.0.0.1:${port}`, 64);
   const until = Date.now() + 30_000;
@@ -122,9 +147,21 @@ async function memoryPerRow(redis, redisEnv) {
   const spam = golden('spam');
   const fashion = golden('fashion');
   const cases = [
-    { name: `iris@${iris.model.version}`, submit: ndjsonSubmit('iris', iris.model.version, ndjson(iris.rows, 100_000), 100_000), raw: storedBytesPerRow(iris.model.manifest) },
-    { name: `spam@${spam.model.version}`, submit: jsonSubmit({ model: 'spam', version: spam.model.version, inputs: cycle(spam.rows, 5000) }, 5000), raw: null },
-    { name: `fashion@${fashion.model.version}`, submit: jsonSubmit({ model: 'fashion', version: fashion.model.version, inputs: cycle(fashion.rows, 2000) }, 2000), raw: storedBytesPerRow(fashion.model.manifest) },
+    {
+      name: `iris@${iris.model.version}`,
+      submit: ndjsonSubmit('iris', iris.model.version, ndjson(iris.rows, 100_000), 100_000),
+      raw: storedBytesPerRow(iris.model.manifest),
+    },
+    {
+      name: `spam@${spam.model.version}`,
+      submit: jsonSubmit({ model: 'spam', version: spam.model.version, inputs: cycle(spam.rows, 5000) }, 5000),
+      raw: null,
+    },
+    {
+      name: `fashion@${fashion.model.version}`,
+      submit: jsonSubmit({ model: 'fashion', version: fashion.model.version, inputs: cycle(fashion.rows, 2000) }, 2000),
+      raw: storedBytesPerRow(fashion.model.manifest),
+    },
   ];
   const settle = async () => {
     await sleep(300);
@@ -142,7 +179,8 @@ async function memoryPerRow(redis, redisEnv) {
   }
   const jobs = 2000;
   const before = await settle();
-  for (let i = 0; i < jobs; i += 50) await Promise.all(Array.from({ length: 50 }, () => stack.client.request('POST', one.path, { headers: one.headers, body: one.body })));
+  for (let i = 0; i < jobs; i += 50)
+    await Promise.all(Array.from({ length: 50 }, () => stack.client.request('POST', one.path, { headers: one.headers, body: one.body })));
   out.perQueuedJob = { jobs, bytesPerJob: ((await settle()) - before) / jobs };
   await stack.stop();
   return out;
@@ -167,7 +205,11 @@ async function perJobBySize(redis, redisEnv, redisPid) {
         : jsonSubmit({ model: 'iris', version: iris.model.version, inputs: cycle(iris.rows, size.rows, k * 7) }, size.rows),
     );
     const pids = { api: stack.api.child.pid, workers: stack.workers.map((w) => w.child.pid) };
-    const cpu = () => ({ api: cpuSeconds(pids.api), workers: pids.workers.reduce((s, pid) => s + cpuSeconds(pid), 0), redis: cpuSeconds(redisPid) });
+    const cpu = () => ({
+      api: cpuSeconds(pids.api),
+      workers: pids.workers.reduce((s, pid) => s + cpuSeconds(pid), 0),
+      redis: cpuSeconds(redisPid),
+    });
     const [statsBefore, countersBefore, cpuBefore] = [await commandStats(redis), await redisCounters(redis), cpu()];
     const result = await runJobs(stack.client, { jobs: size.jobs, inFlight: size.inFlight, submitFor: (i) => bodies[i % bodies.length] });
     await sleep(200); // finalize-batch parents and outbox clean-up of the last jobs
@@ -199,7 +241,10 @@ async function perJobBySize(redis, redisEnv, redisPid) {
       saturationJobsPerSecond: size.jobs / redisCpu,
       saturationRowsPerSecond: (size.jobs * size.rows) / redisCpu,
     });
-    say(`  ${size.rows} rows/job: ${result.jobsPerSecond.toFixed(1)} jobs/s, Redis ${(redisCpu / size.jobs * 1000).toFixed(3)} ms CPU and ${commands.reduce((s, c) => s + c.calls, 0).toFixed(1)} commands per job`);
+    say(
+      `  ${size.rows} rows/job: ${result.jobsPerSecond.toFixed(1)} jobs/s, Redis ${((redisCpu / size.jobs) * 1000).toFixed(3)} ` +
+        `ms CPU and ${commands.reduce((s, c) => s + c.calls, 0).toFixed(1)} commands per job`,
+    );
     await deleteKeys(redis, `${PREFIX}*`); // start each size clean
     await sleep(300);
   }
@@ -217,11 +262,33 @@ async function startCluster() {
     let port;
     do port = 20_000 + Math.floor(Math.random() * 30_000);
     while (!(await portsFree(port, port + 10_000)));
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`], { stdio: 'ignore' });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+      ],
+      { stdio: 'ignore' },
+    );
     nodes.push({ port, child });
     for (let t = 0; t < 100 && !(await redisAnswers('127.0.0.1', port, 500)); t++) await sleep(50);
   }
-  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], { stdio: 'ignore', timeout: 30_000 });
+  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], {
+    stdio: 'ignore',
+    timeout: 30_000,
+  });
   const clients = nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1' }));
   for (const client of clients) while (!/cluster_state:ok/.test(await client.cluster('INFO'))) await sleep(100);
   return {
@@ -255,7 +322,9 @@ async function clusterSpread() {
   try {
     for (const shards of [1, 3]) {
       const stack = await startStack(`cluster${shards}`, { REDIS_CLUSTER_NODES: cluster.list }, WORKERS, { QUEUE_SHARDS: String(shards) });
-      const bodies = Array.from({ length: 8 }, (_, k) => jsonSubmit({ model: 'iris', version: iris.model.version, inputs: [iris.rows[k]] }, 1));
+      const bodies = Array.from({ length: 8 }, (_, k) =>
+        jsonSubmit({ model: 'iris', version: iris.model.version, inputs: [iris.rows[k]] }, 1),
+      );
       const before = await Promise.all(cluster.clients.map(redisCounters));
       const result = await runJobs(stack.client, { jobs: 1500, inFlight: 32, submitFor: (i) => bodies[i % bodies.length] });
       const after = await Promise.all(cluster.clients.map(redisCounters));
@@ -268,7 +337,10 @@ async function clusterSpread() {
         cpuSharePerMaster: cpu.map((c) => c / total),
         busiestMasterSaturationJobsPerSecond: 1500 / Math.max(...cpu),
       });
-      say(`  ${shards} queue shard(s): ${result.jobsPerSecond.toFixed(1)} jobs/s; Redis CPU share per master ${cpu.map((c) => `${((c / total) * 100).toFixed(0)}%`).join(' / ')}`);
+      say(
+        `  ${shards} queue shard(s): ${result.jobsPerSecond.toFixed(1)} jobs/s; Redis CPU share per master ` +
+          `${cpu.map((c) => `${((c / total) * 100).toFixed(0)}%`).join(' / ')}`,
+      );
       await stack.stop();
     }
   } finally {
@@ -285,7 +357,11 @@ async function main() {
   const redisEntry = await startRedis(port);
   const redis = new Redis({ port, host: '127.0.0.1' });
   const redisEnv = { REDIS_URL: `redis://127.0.0.1:${port}` };
-  const report = { at: new Date().toISOString(), machine: { cpus: os.availableParallelism(), redis: execFileSync('redis-server', ['--version']).toString().trim() }, workers: WORKERS };
+  const report = {
+    at: new Date().toISOString(),
+    machine: { cpus: os.availableParallelism(), redis: execFileSync('redis-server', ['--version']).toString().trim() },
+    workers: WORKERS,
+  };
   say('sizing: 1. Redis memory per queued row (API only, nothing runs)');
   report.memory = await memoryPerRow(redis, redisEnv);
   for (const [name, m] of Object.entries(report.memory.perRow)) say(`  ${name}: ${m.bytesPerRow.toFixed(1)} bytes per queued row`);
@@ -300,11 +376,17 @@ async function main() {
   redis.disconnect();
   await stopAll();
   writeFileSync(`${logBase}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  say('\n| rows/job | jobs/s here | Redis cmds/job | Redis CPU ms/job | Redis µs/row | Redis busy | net KB/job | API CPU ms/job | worker CPU ms/job | Redis-bound jobs/s | Redis-bound rows/s |');
+  say(
+    '\n| rows/job | jobs/s here | Redis cmds/job | Redis CPU ms/job | Redis µs/row | Redis busy | net KB/job | API CPU ms/job | ' +
+      'worker CPU ms/job | Redis-bound jobs/s | Redis-bound rows/s |',
+  );
   say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of report.bySize) {
     say(
-      `| ${r.rowsPerJob} | ${r.jobsPerSecond.toFixed(1)} | ${r.redisCommandsPerJob.toFixed(1)} | ${r.redisCpuMsPerJob.toFixed(3)} | ${r.redisCpuUsPerRow.toFixed(2)} | ${(r.redisMainThreadBusy * 100).toFixed(0)} % | ${r.netKbPerJob.toFixed(1)} | ${r.apiCpuMsPerJob.toFixed(2)} | ${r.workerCpuMsPerJob.toFixed(2)} | ${r.saturationJobsPerSecond.toFixed(0)} | ${r.saturationRowsPerSecond.toFixed(0)} |`,
+      `| ${r.rowsPerJob} | ${r.jobsPerSecond.toFixed(1)} | ${r.redisCommandsPerJob.toFixed(1)} | ` +
+        `${r.redisCpuMsPerJob.toFixed(3)} | ${r.redisCpuUsPerRow.toFixed(2)} | ${(r.redisMainThreadBusy * 100).toFixed(0)} % | ` +
+        `${r.netKbPerJob.toFixed(1)} | ${r.apiCpuMsPerJob.toFixed(2)} | ${r.workerCpuMsPerJob.toFixed(2)} | ` +
+        `${r.saturationJobsPerSecond.toFixed(0)} | ${r.saturationRowsPerSecond.toFixed(0)} |`,
     );
   }
   say(`\nsizing: written ${logBase}.json`);

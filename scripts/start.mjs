@@ -52,9 +52,13 @@ async function ensureRedis() {
     );
   }
   redisDir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-redis-'));
-  privateRedis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], {
-    stdio: 'ignore',
-  });
+  privateRedis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
+    {
+      stdio: 'ignore',
+    },
+  );
   log('started a private redis-server for this session', { port, pid: privateRedis.pid });
   for (let i = 0; i < 50; i++) {
     if (await redisAnswers('127.0.0.1', port)) return;

@@ -78,7 +78,9 @@ export async function startApiService(config: Config, logger: Logger, options: A
     const reports = await Promise.all(
       repository.list().map(async (entry) => {
         const rollout = await rollouts.get(entry.name);
-        return rollout.canary || rollout.shadow ? [{ model: entry.name, report: await readRolloutReport(storeRedis, store.keys, rollout) }] : [];
+        return rollout.canary || rollout.shadow
+          ? [{ model: entry.name, report: await readRolloutReport(storeRedis, store.keys, rollout) }]
+          : [];
       }),
     );
     return reports.flat();
@@ -90,10 +92,14 @@ export async function startApiService(config: Config, logger: Logger, options: A
   let host = config.HOST;
   if (keys.open) {
     if (!LOOPBACK.has(host)) host = '127.0.0.1';
-    logger.warn('no API key is configured: the API is open to anyone who can reach it, so it listens on loopback only. Set API_KEYS or API_KEYS_FILE to serve other hosts.', {
-      host,
-      configuredHost: config.HOST,
-    });
+    logger.warn(
+      'no API key is configured: the API is open to anyone who can reach it, so it listens on loopback only. Set API_KEYS or ' +
+        'API_KEYS_FILE to serve other hosts.',
+      {
+        host,
+        configuredHost: config.HOST,
+      },
+    );
   }
 
   let closing = false;

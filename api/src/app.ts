@@ -1,7 +1,19 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { ModelManifest } from '@onnx-batch/contracts';
-import type { Config, JobEvents, JobRecord, JobStore, JobSubmitter, Logger, ModelRepository, ModelRouter, PredictionCache, RedisClient, RolloutStore } from '@onnx-batch/shared';
+import type {
+  Config,
+  JobEvents,
+  JobRecord,
+  JobStore,
+  JobSubmitter,
+  Logger,
+  ModelRepository,
+  ModelRouter,
+  PredictionCache,
+  RedisClient,
+  RolloutStore,
+} from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';
@@ -70,4 +82,3 @@ export function createApp(deps: AppDeps): Express {
   app.use(problemHandler(deps.logger));
   return app;
 }
-

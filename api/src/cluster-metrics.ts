@@ -98,7 +98,9 @@ export function serveClusterScrapes(listening: () => Worker[]): void {
       const collect = pending.get(message.id);
       if (!collect) return;
       if (message.error !== undefined) {
-        collect.done(new Error(`process ${worker.process.pid ?? '?'}: ${typeof message.error === 'string' ? message.error : 'unknown error'}`));
+        collect.done(
+          new Error(`process ${worker.process.pid ?? '?'}: ${typeof message.error === 'string' ? message.error : 'unknown error'}`),
+        );
         return;
       }
       collect.metrics.push(message.metrics);
@@ -133,7 +135,13 @@ export function serveClusterScrapes(listening: () => Worker[]): void {
         }
       },
     };
-    const timer = setTimeout(() => collect.done(new Error(`${collect.waiting} of ${targets.length} API processes did not answer within ${CLUSTER_SCRAPE_TIMEOUT_MS} ms`)), CLUSTER_SCRAPE_TIMEOUT_MS);
+    const timer = setTimeout(
+      () =>
+        collect.done(
+          new Error(`${collect.waiting} of ${targets.length} API processes did not answer within ${CLUSTER_SCRAPE_TIMEOUT_MS} ms`),
+        ),
+      CLUSTER_SCRAPE_TIMEOUT_MS,
+    );
     pending.set(id, collect);
     if (targets.length === 0) {
       collect.done(null);

@@ -94,7 +94,9 @@ export class ApiMetrics {
     });
     this.cacheLookups = new Counter({
       name: `${METRIC_PREFIX}prediction_cache_lookups_total`,
-      help: 'Synchronous predicts of models with a prediction cache, by outcome: hit (every row cached: answered without a job) or miss (a job ran).',
+      help:
+        'Synchronous predicts of models with a prediction cache, by outcome: hit (every row cached: answered without a job) ' +
+        'or miss (a job ran).',
       labelNames: ['model', 'version', 'outcome'],
       registers,
     });

@@ -50,7 +50,9 @@ export function problemResponses(codes: readonly ErrorCode[]): Record<string, un
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[String(status)] = {
       description: list.map((code) => `\`${code}\`: ${ERRORS[code].title}`).join('; '),
-      ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' } } } } : {}),
+      ...(status === 429
+        ? { headers: { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' } } } }
+        : {}),
       content: {
         [PROBLEM_CONTENT_TYPE]: {
           schema: { allOf: [ref('Problem'), { properties: { status: { const: status }, code: { enum: list } } }] },
@@ -113,8 +115,13 @@ function exampleValue(feature: ModelManifest['features'][number]): unknown {
     case 'tensor': {
       const shape = feature.shape ?? [];
       const fill = Math.max(0, feature.minimum ?? 0);
-      if (feature.base64 === 'uint8') return Buffer.alloc(shape.reduce((a, b) => a * b, 1), fill).toString('base64');
-      const nest = (dims: readonly number[]): unknown => (dims.length === 0 ? fill : Array.from({ length: dims[0] ?? 0 }, () => nest(dims.slice(1))));
+      if (feature.base64 === 'uint8')
+        return Buffer.alloc(
+          shape.reduce((a, b) => a * b, 1),
+          fill,
+        ).toString('base64');
+      const nest = (dims: readonly number[]): unknown =>
+        dims.length === 0 ? fill : Array.from({ length: dims[0] ?? 0 }, () => nest(dims.slice(1)));
       return nest(shape);
     }
   }

@@ -53,8 +53,10 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       summary: 'Queue-backed batch inference for ONNX models.',
       description:
         'Submit a batch of rows, get a job id at once, poll (or long-poll with `wait`) for its status and download the results. ' +
-        'Every error is `application/problem+json` (RFC 9457); a method a path does not serve is answered `405` with `Allow` (and `OPTIONS` with `204` and `Allow`), before authentication. ' +
-        'Request bodies may be gzip-compressed (`Content-Encoding: gzip`): size limits count the bytes after decompression, and any other coding is refused with `415`. ' +
+        'Every error is `application/problem+json` (RFC 9457); a method a path does not serve is answered `405` with `Allow` ' +
+        '(and `OPTIONS` with `204` and `Allow`), before authentication. ' +
+        'Request bodies may be gzip-compressed (`Content-Encoding: gzip`): size limits count the bytes after decompression, and ' +
+        'any other coding is refused with `415`. ' +
         `Models served now: ${entries.map((e) => `${e.name} (${e.versions.map((v) => v.manifest.version).join(', ')})`).join('; ')}.`,
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
@@ -63,7 +65,10 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       { name: 'batches', description: 'Submit, poll, download, cancel, delete.' },
       { name: 'models', description: 'The model repository and synchronous predict.' },
       { name: 'schedules', description: 'Built-in schedules over files (docs/schedules.md).' },
-      { name: 'rollouts', description: 'Default, canary and shadow versions of a model, their report, promote and roll back (docs/models-in-production.md).' },
+      {
+        name: 'rollouts',
+        description: 'Default, canary and shadow versions of a model, their report, promote and roll back (docs/models-in-production.md).',
+      },
       { name: 'operations', description: 'Health, metrics, documentation and the queue board.' },
     ],
     security: [{ bearerAuth: [] }, { apiKey: [] }, {}],
@@ -84,7 +89,9 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         bearerAuth: {
           type: 'http',
           scheme: 'bearer',
-          description: `An API key (API_KEYS). Roles: ${ROLES.join(', ')}; reading needs \`read\`, anything else \`submit\`. No key is needed when none is configured (loopback only).`,
+          description:
+            `An API key (API_KEYS). Roles: ${ROLES.join(', ')}; reading needs \`read\`, anything else \`submit\`. No ` +
+            `key is needed when none is configured (loopback only).`,
         },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same key, in a header of its own.' },
       },

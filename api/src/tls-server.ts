@@ -22,7 +22,10 @@ type TlsConfig = Pick<Config, 'TLS_CERT_FILE' | 'TLS_KEY_FILE' | 'TLS_RELOAD_INT
  */
 export async function createApiServer(config: TlsConfig, listener: RequestListener, logger: Logger): Promise<ApiServer> {
   if (!config.TLS_CERT_FILE) return { server: createHttpServer(listener), protocol: 'http', stopWatching: () => undefined };
-  const read = async (): Promise<{ cert: Buffer; key: Buffer }> => ({ cert: await readFile(config.TLS_CERT_FILE), key: await readFile(config.TLS_KEY_FILE) });
+  const read = async (): Promise<{ cert: Buffer; key: Buffer }> => ({
+    cert: await readFile(config.TLS_CERT_FILE),
+    key: await readFile(config.TLS_KEY_FILE),
+  });
   let loaded = await read();
   const server: HttpsServer = createHttpsServer(loaded, listener);
   let looking = false;
@@ -36,7 +39,12 @@ export async function createApiServer(config: TlsConfig, listener: RequestListen
         loaded = next;
         logger.info('TLS certificate reloaded', { certFile: config.TLS_CERT_FILE });
       })
-      .catch((error: unknown) => logger.warn('could not load the TLS certificate; still serving the previous one', { certFile: config.TLS_CERT_FILE, error: String(error) }))
+      .catch((error: unknown) =>
+        logger.warn('could not load the TLS certificate; still serving the previous one', {
+          certFile: config.TLS_CERT_FILE,
+          error: String(error),
+        }),
+      )
       .finally(() => {
         looking = false;
       });

@@ -98,7 +98,8 @@ export class OnnxBatchClient {
     } catch {
       throw new TypeError(`url must be an absolute http(s) URL (got '${options.url}')`);
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`url must be http or https (got '${options.url}')`);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new TypeError(`url must be http or https (got '${options.url}')`);
     this.base = parsed.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
     this.userAgent = options.userAgent ?? 'onnx-batch-client';
@@ -149,7 +150,10 @@ export class OnnxBatchClient {
    */
   async status(id: string, options: CallOptions & { waitSeconds?: number } = {}): Promise<JobStatusAnswer> {
     const wait = options.waitSeconds === undefined ? undefined : Math.max(0, Math.min(MAX_WAIT_SECONDS, Math.ceil(options.waitSeconds)));
-    const response = await this.request('GET', `/v1/batch-result/${jobPath(id)}`, { query: { wait: wait || undefined }, signal: options.signal });
+    const response = await this.request('GET', `/v1/batch-result/${jobPath(id)}`, {
+      query: { wait: wait || undefined },
+      signal: options.signal,
+    });
     return (await response.json()) as JobStatusAnswer;
   }
 
@@ -226,7 +230,10 @@ export class OnnxBatchClient {
     return (await response.json()) as ModelList;
   }
 
-  /** The model's rollout (default, canary, shadow, auto-rollback rule), the version serving jobs that name none, and the canary/shadow report. */
+  /**
+   * The model's rollout (default, canary, shadow, auto-rollback rule), the version serving jobs
+   * that name none, and the canary/shadow report.
+   */
   async rollout(model: string, options: CallOptions = {}): Promise<RolloutState> {
     const response = await this.request('GET', `/v1/models/${modelPath(model)}/rollout`, { signal: options.signal });
     return (await response.json()) as RolloutState;
@@ -259,7 +266,10 @@ export class OnnxBatchClient {
 
   /** Every change of the model's rollout, newest first (at most `limit`, server default 100, at most 1000). */
   async rolloutHistory(model: string, options: CallOptions & { limit?: number } = {}): Promise<RolloutHistory> {
-    const response = await this.request('GET', `/v1/models/${modelPath(model)}/rollout/history`, { query: { limit: options.limit }, signal: options.signal });
+    const response = await this.request('GET', `/v1/models/${modelPath(model)}/rollout/history`, {
+      query: { limit: options.limit },
+      signal: options.signal,
+    });
     return (await response.json()) as RolloutHistory;
   }
 

@@ -57,7 +57,9 @@ export class WaitTimeoutError extends Error {
     /** The last status seen, if any. */
     readonly lastStatus: string | null,
   ) {
-    super(`job ${jobId} did not finish within ${Math.round(timeoutMs / 1000)} s (last seen: ${lastStatus ?? 'nothing'}); it goes on running`);
+    super(
+      `job ${jobId} did not finish within ${Math.round(timeoutMs / 1000)} s (last seen: ${lastStatus ?? 'nothing'}); it goes on running`,
+    );
   }
 }
 

@@ -10,6 +10,15 @@ export * from './ndjson';
 export * from './types';
 export { writeFileAtomically } from './output-file';
 export { runCli, describeError, DEFAULT_URL, type CliIo } from './program';
-export { RateMeter, PlainJobProgress, jobProgressLine, formatDuration, formatCount, formatBytes, type JobProgress, type ProgressStream } from './progress';
+export {
+  RateMeter,
+  PlainJobProgress,
+  jobProgressLine,
+  formatDuration,
+  formatCount,
+  formatBytes,
+  type JobProgress,
+  type ProgressStream,
+} from './progress';
 export { rolloutSpec, specOf, parseShare, overwriteWarning, type RolloutSetFlags, type Share } from './commands/rollout-spec';
 export { rolloutText, historyText } from './commands/rollout-text';

@@ -57,7 +57,13 @@ export function describeError(error: unknown): string {
   if (error instanceof OnnxBatchError) {
     const lines = [`onnx-batch: ${error.detail} (${error.code}, HTTP ${error.status})`];
     for (const e of error.errors.slice(0, 20)) {
-      const where = [e.line !== undefined ? `line ${e.line}` : null, e.row !== undefined ? `row ${e.row}` : null, e.field !== undefined ? `field '${e.field}'` : null].filter(Boolean).join(', ');
+      const where = [
+        e.line !== undefined ? `line ${e.line}` : null,
+        e.row !== undefined ? `row ${e.row}` : null,
+        e.field !== undefined ? `field '${e.field}'` : null,
+      ]
+        .filter(Boolean)
+        .join(', ');
       lines.push(`  ${where ? `${where}: ` : ''}${e.message}`);
     }
     if (error.errors.length > 20) lines.push(`  … and ${error.errors.length - 20} more`);

@@ -131,7 +131,11 @@ export class BarJobProgress implements JobProgress {
   update(status: JobStatusAnswer): void {
     const { done, total } = status.progress;
     this.meter.sample(done, Date.now());
-    const payload = { status: status.status.padEnd(9), rate: formatCount(this.meter.rate()), etaText: formatDuration(this.meter.eta(done, total)) };
+    const payload = {
+      status: status.status.padEnd(9),
+      rate: formatCount(this.meter.rate()),
+      etaText: formatDuration(this.meter.eta(done, total)),
+    };
     if (!this.started) {
       this.bar.start(Math.max(total, 1), done, payload);
       this.started = true;
@@ -184,7 +188,11 @@ export class UploadProgress {
 
   private payload(): Record<string, string> {
     const seconds = Math.max(0.001, (Date.now() - this.startedAt) / 1000);
-    return { sentText: formatBytes(this.sent), sizeText: this.size === null ? '?' : formatBytes(this.size), speed: formatBytes(Math.round(this.sent / seconds)) };
+    return {
+      sentText: formatBytes(this.sent),
+      sizeText: this.size === null ? '?' : formatBytes(this.size),
+      speed: formatBytes(Math.round(this.sent / seconds)),
+    };
   }
 
   update(sent: number): void {

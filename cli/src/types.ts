@@ -1,7 +1,16 @@
 import type { FeatureSpec, JobStatus, JobStatusDocument, Rollout, RolloutAuditEntry, RolloutReport } from '@onnx-batch/contracts';
 
 export type { JobStatus } from '@onnx-batch/contracts';
-export type { AutoRollbackRule, Rollout, RolloutAction, RolloutAuditEntry, RolloutReport, RolloutSpec, ShadowReport, CanaryReport } from '@onnx-batch/contracts';
+export type {
+  AutoRollbackRule,
+  Rollout,
+  RolloutAction,
+  RolloutAuditEntry,
+  RolloutReport,
+  RolloutSpec,
+  ShadowReport,
+  CanaryReport,
+} from '@onnx-batch/contracts';
 
 /** What a submit answers (202, or 200 when an Idempotency-Key replays an earlier submit). */
 export interface SubmitAnswer {

@@ -62,7 +62,10 @@ export interface Problem {
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 export function problemType(code: ErrorCode): string {
-  return `urn:onnx-batch:problem:${code.toLowerCase().replace(/^ob_err_/, '').replace(/_/g, '-')}`;
+  return `urn:onnx-batch:problem:${code
+    .toLowerCase()
+    .replace(/^ob_err_/, '')
+    .replace(/_/g, '-')}`;
 }
 
 /** An error a client caused or can act on; the API renders it as problem+json. */

@@ -45,7 +45,10 @@ export interface ModelManifest {
   task: ResultKind;
   description?: string;
   chunkSize?: number;
-  /** Most rows dynamic batching joins into one run of this model (measured: beyond it a run is slower per row); MAX_BATCH_ROWS caps it too. */
+  /**
+   * Most rows dynamic batching joins into one run of this model (measured: beyond it a run is
+   * slower per row); MAX_BATCH_ROWS caps it too.
+   */
   maxBatchRows?: number;
   features: FeatureSpec[];
   inputs: GraphInputSpec[];

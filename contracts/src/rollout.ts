@@ -49,8 +49,14 @@ export const ROLLOUT_SPEC_SCHEMA = {
   additionalProperties: false,
   properties: {
     default: { anyOf: [VERSION, { type: 'null' }], description: 'Version of jobs that name none; null: the repository default.' },
-    canary: { anyOf: [SHARE, { type: 'null' }], description: 'A version taking `percent` of the jobs that name no version (chosen by a hash of the job id).' },
-    shadow: { anyOf: [SHARE, { type: 'null' }], description: 'A version that also runs `percent` of the default-served chunks, off the result path, to be compared.' },
+    canary: {
+      anyOf: [SHARE, { type: 'null' }],
+      description: 'A version taking `percent` of the jobs that name no version (chosen by a hash of the job id).',
+    },
+    shadow: {
+      anyOf: [SHARE, { type: 'null' }],
+      description: 'A version that also runs `percent` of the default-served chunks, off the result path, to be compared.',
+    },
     autoRollback: {
       anyOf: [
         {

@@ -10,7 +10,12 @@ const version = process.argv[2] ?? '1';
 const dir = path.join(path.dirname(new URL(import.meta.url).pathname), version);
 const manifest = require(path.join(dir, 'model.json'));
 const input = manifest.inputs[0];
-const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
+});
 const tensor = (rows) => {
   const n = rows * 784;
   const data = input.dtype === 'uint8' ? new Uint8Array(n) : new Float32Array(n);

@@ -1,7 +1,15 @@
 import type { FileHandle } from 'node:fs/promises';
 import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
-import { renderResultCsvRows, renderResultLines, resultCsvHeader, resultCsvRow, type JobRecord, type JobStore, type OutputFormat } from '@onnx-batch/shared';
+import {
+  renderResultCsvRows,
+  renderResultLines,
+  resultCsvHeader,
+  resultCsvRow,
+  type JobRecord,
+  type JobStore,
+  type OutputFormat,
+} from '@onnx-batch/shared';
 import { writeAtomically } from './atomic-file';
 
 /**
@@ -9,7 +17,13 @@ import { writeAtomically } from './atomic-file';
  * download formats them: NDJSON lines, or CSV with the manifest's header. One chunk
  * is in memory at a time (the next is prefetched), and the file appears only once complete.
  */
-export async function writeResultsFile(target: string, record: JobRecord, store: JobStore, manifest: ModelManifest, format: OutputFormat): Promise<void> {
+export async function writeResultsFile(
+  target: string,
+  record: JobRecord,
+  store: JobStore,
+  manifest: ModelManifest,
+  format: OutputFormat,
+): Promise<void> {
   await writeAtomically(target, async (handle: FileHandle) => {
     if (format === 'csv') await handle.write(stringify([resultCsvHeader(manifest)]));
     let next = store.readResults(record.id, 0, Math.min(1, record.chunks));
@@ -22,7 +36,9 @@ export async function writeResultsFile(target: string, record: JobRecord, store:
       }
       if (!results || results.rows === 0) continue;
       const out =
-        format === 'csv' ? stringify(renderResultCsvRows(results, (result) => resultCsvRow(manifest, result))) : `${renderResultLines(results).join('\n')}\n`;
+        format === 'csv'
+          ? stringify(renderResultCsvRows(results, (result) => resultCsvRow(manifest, result)))
+          : `${renderResultLines(results).join('\n')}\n`;
       await handle.write(out);
     }
   });

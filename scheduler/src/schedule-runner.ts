@@ -49,7 +49,10 @@ export interface ScheduleRunnerDeps {
 
 /** A tick as part of file names: `20261125T093002Z` (milliseconds only when not zero). */
 export function tickStamp(tick: number): string {
-  return new Date(tick).toISOString().replace(/[-:]/g, '').replace(/\.000Z$/, 'Z');
+  return new Date(tick)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.000Z$/, 'Z');
 }
 
 export function runIdOf(schedule: string, tick: number): string {
@@ -114,7 +117,10 @@ export class ScheduleRunner {
     if (await exists(summaryFile)) {
       // This tick ran to the end before (the process died after writing it): keep what it wrote.
       const handle = await root.openInput(outputDir, summaryName);
-      const done = { ...(JSON.parse(await handle.readFile('utf8').finally(() => handle.close())) as RunSummary), summary: path.join(definition.output.dir, summaryName) };
+      const done = {
+        ...(JSON.parse(await handle.readFile('utf8').finally(() => handle.close())) as RunSummary),
+        summary: path.join(definition.output.dir, summaryName),
+      };
       await schedules.recordRun(tenant, name, done);
       logger.info('schedule tick had already run; its files are kept', { tenant, schedule: name, runId });
       return done;
@@ -132,7 +138,14 @@ export class ScheduleRunner {
     }
   }
 
-  private async runFiles(definition: ScheduleDefinition, run: RunSummary, inputDir: string, outputDir: string, tick: number, stop: AbortSignal): Promise<RunSummary> {
+  private async runFiles(
+    definition: ScheduleDefinition,
+    run: RunSummary,
+    inputDir: string,
+    outputDir: string,
+    tick: number,
+    stop: AbortSignal,
+  ): Promise<RunSummary> {
     const summaryName = `${run.runId}.summary.json`;
     let model: ModelSelection | null = null;
     try {
@@ -151,7 +164,13 @@ export class ScheduleRunner {
     // writes was left by a scheduler that died writing it (SIGKILL, or its grace ran out).
     const targets = new Set([summaryName, ...names.map((file) => resultsName(file, tick, definition.output.format))]);
     const leftovers = await removeLeftovers(outputDir, (target) => targets.has(target));
-    if (leftovers.length > 0) this.deps.logger.warn('removed temporary files an interrupted run of this tick left', { tenant: definition.tenant, schedule: definition.name, runId: run.runId, files: leftovers });
+    if (leftovers.length > 0)
+      this.deps.logger.warn('removed temporary files an interrupted run of this tick left', {
+        tenant: definition.tenant,
+        schedule: definition.name,
+        runId: run.runId,
+        files: leftovers,
+      });
     for (const file of names) {
       if (stop.aborted) throw new TickInterrupted();
       run.files.push(await this.runFile(definition, model, run.error, inputDir, outputDir, file, tick, stop));
@@ -217,7 +236,13 @@ export class ScheduleRunner {
       if (!(error instanceof ProblemError) || error.code === 'OB_ERR_TOO_MANY_ACTIVE_JOBS') throw error;
       return rejected(error.message);
     }
-    this.deps.logger.info('schedule file submitted', { tenant: definition.tenant, schedule: definition.name, runId: runIdOf(definition.name, tick), file, jobId: record.id });
+    this.deps.logger.info('schedule file submitted', {
+      tenant: definition.tenant,
+      schedule: definition.name,
+      runId: runIdOf(definition.name, tick),
+      file,
+      jobId: record.id,
+    });
     record = await this.waitForJob(record, stop);
 
     let output: string | null = null;
@@ -253,7 +278,8 @@ export class ScheduleRunner {
     const handle = await root.openInput(inputDir, file);
     const stream = handle.createReadStream();
     try {
-      const source: RowSource = reader === 'csv' ? csvRows(stream, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(stream, config.MAX_BODY_BYTES);
+      const source: RowSource =
+        reader === 'csv' ? csvRows(stream, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(stream, config.MAX_BODY_BYTES);
       // A client's Idempotency-Key is printable ASCII without spaces, so this one cannot collide with any.
       const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
       const { record } = await submitter.submit({

@@ -1,11 +1,26 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import { jobDispatcher, JobName, queuePrefix, QueueName, type Config, type JobHandlers, type Logger, type RedisClient, type RunScheduleData } from '@onnx-batch/shared';
+import {
+  jobDispatcher,
+  JobName,
+  queuePrefix,
+  QueueName,
+  type Config,
+  type JobHandlers,
+  type Logger,
+  type RedisClient,
+  type RunScheduleData,
+} from '@onnx-batch/shared';
 import type { ScheduleRunner } from './schedule-runner';
 import { TickInterrupted } from './tick-interrupted';
 
 export type ScheduleWorkerConfig = Pick<
   Config,
-  'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'SCHEDULER_CONCURRENCY' | 'SCHEDULER_LOCK_DURATION_MS' | 'SCHEDULER_STALLED_INTERVAL_MS' | 'SCHEDULER_MAX_STALLED_COUNT'
+  | 'REDIS_PREFIX'
+  | 'REDIS_CLUSTER_NODES'
+  | 'SCHEDULER_CONCURRENCY'
+  | 'SCHEDULER_LOCK_DURATION_MS'
+  | 'SCHEDULER_STALLED_INTERVAL_MS'
+  | 'SCHEDULER_MAX_STALLED_COUNT'
 >;
 
 /**
@@ -47,7 +62,11 @@ export class ScheduleWorker {
           return await runner.run(data.tenant, data.name, tickOf(job), stop);
         } catch (error) {
           if (!(error instanceof TickInterrupted)) throw error;
-          logger.info('schedule tick interrupted by shutdown; handed back to the queue', { tenant: data.tenant, schedule: data.name, tick: job.id });
+          logger.info('schedule tick interrupted by shutdown; handed back to the queue', {
+            tenant: data.tenant,
+            schedule: data.name,
+            tick: job.id,
+          });
           return handBack();
         }
       },
@@ -64,7 +83,14 @@ export class ScheduleWorker {
     });
     this.worker.on('error', (error) => logger.warn('schedule worker error', { error: error.message }));
     this.worker.on('failed', (job: Job<RunScheduleData> | undefined, error) => {
-      if (job) logger.warn('schedule tick attempt failed', { tenant: job.data.tenant, schedule: job.data.name, tick: job.id, attempt: job.attemptsMade, error: error.message });
+      if (job)
+        logger.warn('schedule tick attempt failed', {
+          tenant: job.data.tenant,
+          schedule: job.data.name,
+          tick: job.id,
+          attempt: job.attemptsMade,
+          error: error.message,
+        });
     });
   }
 

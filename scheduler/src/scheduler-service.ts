@@ -42,7 +42,8 @@ export async function startSchedulerService(config: Config, logger: Logger): Pro
   const blocking = connectRedis(config);
   const replicaWait = replicaWaitFor(config);
   const connections = [redis, subscriber, blocking, ...(replicaWait ? [replicaWait.redis] : [])];
-  for (const connection of connections) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  for (const connection of connections)
+    connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const jobs = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config), replicaWait);
   const queues = QueueShards.open(redis, config);
   queues.onError((error: Error) => logger.warn('queue error', { error: error.message }));
@@ -73,7 +74,9 @@ export async function startSchedulerService(config: Config, logger: Logger): Pro
 
 /** A scheduler with schedules off: nothing to run, but it stays up (and says so) until stopped. */
 function idle(logger: Logger): SchedulerService {
-  logger.warn('SCHEDULES_ROOT is not set: this scheduler runs no schedule ticks. Set it, to the same directory as the API, to run schedules.');
+  logger.warn(
+    'SCHEDULES_ROOT is not set: this scheduler runs no schedule ticks. Set it, to the same directory as the API, to run schedules.',
+  );
   logger.info('scheduler started', { root: null });
   const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   return {

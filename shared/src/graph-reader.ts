@@ -49,23 +49,34 @@ export function checkGraph(manifest: ModelManifest, graph: GraphSignature): Grap
   manifest.inputs.forEach((input, i) => {
     const meta = graphInputs.get(input.name);
     if (!meta) {
-      findings.push({ field: `inputs.${i}.name`, message: `graph has no input '${input.name}' (graph inputs: ${[...graphInputs.keys()].join(', ')})` });
+      findings.push({
+        field: `inputs.${i}.name`,
+        message: `graph has no input '${input.name}' (graph inputs: ${[...graphInputs.keys()].join(', ')})`,
+      });
     } else if (meta.isTensor) {
-      if (meta.type !== null && meta.type !== ORT_TYPES[input.dtype]) findings.push({ field: `inputs.${i}.dtype`, message: `is ${input.dtype} but the graph input is ${meta.type}` });
+      if (meta.type !== null && meta.type !== ORT_TYPES[input.dtype])
+        findings.push({ field: `inputs.${i}.dtype`, message: `is ${input.dtype} but the graph input is ${meta.type}` });
       if (meta.rank > 0 && meta.rank !== input.shape.length) {
         findings.push({ field: `inputs.${i}.shape`, message: `has rank ${input.shape.length} but the graph input has rank ${meta.rank}` });
       }
     }
   });
   for (const name of graphInputs.keys()) {
-    if (!manifest.inputs.some((i) => i.name === name)) findings.push({ field: 'inputs', message: `graph input '${name}' is not described` });
+    if (!manifest.inputs.some((i) => i.name === name))
+      findings.push({ field: 'inputs', message: `graph input '${name}' is not described` });
   }
   manifest.outputs.forEach((output, i) => {
     const meta = graphOutputs.get(output.name);
     if (!meta) {
-      findings.push({ field: `outputs.${i}.name`, message: `graph has no output '${output.name}' (graph outputs: ${[...graphOutputs.keys()].join(', ')})` });
+      findings.push({
+        field: `outputs.${i}.name`,
+        message: `graph has no output '${output.name}' (graph outputs: ${[...graphOutputs.keys()].join(', ')})`,
+      });
     } else if (!meta.isTensor) {
-      findings.push({ field: `outputs.${i}.name`, message: `graph output '${output.name}' is not a tensor (onnxruntime-node cannot return maps or sequences)` });
+      findings.push({
+        field: `outputs.${i}.name`,
+        message: `graph output '${output.name}' is not a tensor (onnxruntime-node cannot return maps or sequences)`,
+      });
     } else if (meta.type !== null && meta.type !== ORT_TYPES[output.dtype]) {
       findings.push({ field: `outputs.${i}.dtype`, message: `is ${output.dtype} but the graph output is ${meta.type}` });
     }

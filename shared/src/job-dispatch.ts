@@ -27,8 +27,13 @@ export function jobDispatcher<K extends ProcessKind>(kind: K, handlers: JobHandl
   const missing = expected.filter((name) => typeof (handlers as Record<string, unknown>)[name] !== 'function');
   const unexpected = given.filter((name) => !expected.includes(name));
   if (missing.length > 0 || unexpected.length > 0) {
-    const problems = [...missing.map((name) => `no handler for '${name}'`), ...unexpected.map((name) => `a handler for '${name}', which is not a job of its queues`)];
-    throw new Error(`the ${kind} process's job handlers are wrong: ${problems.join('; ')} (its job names: ${expected.join(', ') || 'none'})`);
+    const problems = [
+      ...missing.map((name) => `no handler for '${name}'`),
+      ...unexpected.map((name) => `a handler for '${name}', which is not a job of its queues`),
+    ];
+    throw new Error(
+      `the ${kind} process's job handlers are wrong: ${problems.join('; ')} (its job names: ${expected.join(', ') || 'none'})`,
+    );
   }
   // A Map, not the object: a job named `constructor` or `__proto__` must not find Object's members.
   // Each handler is stored under its own name, so the job it is handed carries that name's data.

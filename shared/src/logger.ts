@@ -10,11 +10,7 @@ export function createLogger(level: string, service: string): Logger {
   return winston.createLogger({
     level,
     defaultMeta: { service, pid: process.pid },
-    format: winston.format.combine(
-      winston.format.timestamp(),
-      winston.format.errors({ stack: true }),
-      winston.format.json(),
-    ),
+    format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
     transports: [new winston.transports.Console()],
   });
 }

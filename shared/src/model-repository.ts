@@ -41,11 +41,7 @@ export interface RepositoryProblem {
 export class ModelRepositoryError extends Error {
   override name = 'ModelRepositoryError';
   constructor(readonly problems: RepositoryProblem[]) {
-    super(
-      `model repository is invalid:\n${problems
-        .map((p) => `  ${p.file}${p.field ? ` (${p.field})` : ''}: ${p.message}`)
-        .join('\n')}`,
-    );
+    super(`model repository is invalid:\n${problems.map((p) => `  ${p.file}${p.field ? ` (${p.field})` : ''}: ${p.message}`).join('\n')}`);
   }
 }
 
@@ -67,7 +63,8 @@ export type RepositoryChangeListener = (change: RepositoryChange) => void;
  * The model repository on disk: `<dir>/<name>/<version>/{model.onnx,model.json}` (a symlink to
  * a directory counts as one), with an optional `baseline.json`. Every manifest is checked against
  * the manifest schema and against the graph itself, every baseline against its schema and the
- * manifest (a broken baseline is a problem like a broken manifest). At start-up a problem is fatal; afterwards the repository is rescanned: a new
+ * manifest (a broken baseline is a problem like a broken manifest). At start-up a problem is fatal; afterwards the repository is rescanned:
+ * a new
  * version is served and one whose directory is gone is dropped. A rescan that fails, wholly or
  * for one version (a half-copied directory, a manifest briefly invalid, a directory that cannot be
  * read), keeps serving the copy loaded before and reports the problem in `problems`.
@@ -111,10 +108,19 @@ export class ModelRepository {
   /** The model version a request names (default version when none); a ModelNotFoundError or VersionNotFoundError otherwise. */
   resolve(name: string, version?: string): ModelVersion {
     const entry = MODEL_NAME_PATTERN.test(name) ? this.models.get(name) : undefined;
-    if (!entry) throw new ModelNotFoundError(name, this.list().map((m) => m.name));
+    if (!entry)
+      throw new ModelNotFoundError(
+        name,
+        this.list().map((m) => m.name),
+      );
     const wanted = version ?? entry.defaultVersion;
     const found = entry.versions.find((v) => v.manifest.version === wanted);
-    if (!found) throw new VersionNotFoundError(name, wanted, entry.versions.map((v) => v.manifest.version));
+    if (!found)
+      throw new VersionNotFoundError(
+        name,
+        wanted,
+        entry.versions.map((v) => v.manifest.version),
+      );
     return found;
   }
 
@@ -165,10 +171,12 @@ export class ModelRepository {
     for (const name of [...names].sort()) {
       const modelDir = path.join(this.dir, name);
       const served = this.models.get(name);
-      const versionNames = await candidates(modelDir, new Set(served?.versions.map((v) => v.manifest.version)), VERSION_PATTERN).catch((error: unknown) => {
-        problems.push({ file: modelDir, message: `cannot be read: ${messageOf(error)}${served ? KEPT : ''}` });
-        return null;
-      });
+      const versionNames = await candidates(modelDir, new Set(served?.versions.map((v) => v.manifest.version)), VERSION_PATTERN).catch(
+        (error: unknown) => {
+          problems.push({ file: modelDir, message: `cannot be read: ${messageOf(error)}${served ? KEPT : ''}` });
+          return null;
+        },
+      );
       if (versionNames === null) {
         if (served) models.set(name, served);
         continue;
@@ -184,7 +192,11 @@ export class ModelRepository {
       if (versions.length === 0) continue;
       const pinned = versions.filter((v) => v.manifest.default === true);
       if (pinned.length > 1) {
-        problems.push({ file: path.join(modelDir, '*', 'model.json'), field: 'default', message: `more than one version of '${name}' is pinned as default` });
+        problems.push({
+          file: path.join(modelDir, '*', 'model.json'),
+          field: 'default',
+          message: `more than one version of '${name}' is pinned as default`,
+        });
       }
       const defaultVersion = (pinned.at(-1) ?? versions.at(-1))?.manifest.version ?? '';
       models.set(name, { name, defaultVersion, versions });
@@ -237,9 +249,15 @@ export class ModelRepository {
       for (const e of manifestValidator.errors ?? []) {
         // A missing or unknown property is named itself, not its parent object.
         const params = e.params as { missingProperty?: string; additionalProperty?: string };
-        const child = e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
+        const child =
+          e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
         const path = [e.instancePath.replace(/^\//, '').replace(/\//g, '.'), child].filter(Boolean).join('.');
-        const message = e.keyword === 'required' ? 'is required' : e.keyword === 'additionalProperties' ? 'is not a manifest field' : (e.message ?? 'is invalid');
+        const message =
+          e.keyword === 'required'
+            ? 'is required'
+            : e.keyword === 'additionalProperties'
+              ? 'is not a manifest field'
+              : (e.message ?? 'is invalid');
         if (e.keyword !== 'if') problems.push({ file: manifestPath, field: path || '(root)', message });
       }
       return null;
@@ -247,7 +265,8 @@ export class ModelRepository {
     const semantic = checkManifest(manifest, name, version);
     if (semantic.length === 0) semantic.push(...(await this.checkGraph(manifest, modelPath)));
     if (semantic.length > 0) {
-      for (const p of semantic) problems.push({ file: p.file === 'graph' ? modelPath : manifestPath, ...(p.field ? { field: p.field } : {}), message: p.message });
+      for (const p of semantic)
+        problems.push({ file: p.file === 'graph' ? modelPath : manifestPath, ...(p.field ? { field: p.field } : {}), message: p.message });
       return null;
     }
     let baseline: LoadedBaseline | null;
@@ -283,7 +302,8 @@ interface Finding {
 export function checkManifest(manifest: ModelManifest, name: string, version: string): Finding[] {
   const findings: Finding[] = [];
   if (manifest.name !== name) findings.push({ field: 'name', message: `is '${manifest.name}' but the directory is '${name}'` });
-  if (manifest.version !== version) findings.push({ field: 'version', message: `is '${manifest.version}' but the directory is '${version}'` });
+  if (manifest.version !== version)
+    findings.push({ field: 'version', message: `is '${manifest.version}' but the directory is '${version}'` });
   const features = new Map(manifest.features.map((f) => [f.name, f]));
   if (features.size !== manifest.features.length) findings.push({ field: 'features', message: 'feature names must be unique' });
   const used = new Set<string>();
@@ -298,12 +318,19 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
       used.add(featureName);
       elements += featureSize(feature);
       if ((input.dtype === 'string') !== (feature.type === 'string')) {
-        findings.push({ field: `inputs.${i}.features`, message: `feature '${featureName}' (${feature.type}) cannot feed a ${input.dtype} input` });
+        findings.push({
+          field: `inputs.${i}.features`,
+          message: `feature '${featureName}' (${feature.type}) cannot feed a ${input.dtype} input`,
+        });
       }
     }
-    if (input.shape.slice(1).some((d) => d < 1)) findings.push({ field: `inputs.${i}.shape`, message: 'only the first (batch) dimension may be dynamic' });
+    if (input.shape.slice(1).some((d) => d < 1))
+      findings.push({ field: `inputs.${i}.shape`, message: 'only the first (batch) dimension may be dynamic' });
     else if (elements !== rowElements(input.shape)) {
-      findings.push({ field: `inputs.${i}.shape`, message: `holds ${rowElements(input.shape)} values per row but its features give ${elements}` });
+      findings.push({
+        field: `inputs.${i}.shape`,
+        message: `holds ${rowElements(input.shape)} values per row but its features give ${elements}`,
+      });
     }
   });
   for (const feature of manifest.features) {
@@ -312,8 +339,10 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
   const outputs = new Set(manifest.outputs.map((o) => o.name));
   const result = manifest.result;
   if (result.kind !== manifest.task) findings.push({ field: 'result.kind', message: `is '${result.kind}' but task is '${manifest.task}'` });
-  if (result.output !== undefined && !outputs.has(result.output)) findings.push({ field: 'result.output', message: `names no output in 'outputs' ('${result.output}')` });
-  for (const o of result.outputs ?? []) if (!outputs.has(o)) findings.push({ field: 'result.outputs', message: `names no output in 'outputs' ('${o}')` });
+  if (result.output !== undefined && !outputs.has(result.output))
+    findings.push({ field: 'result.output', message: `names no output in 'outputs' ('${result.output}')` });
+  for (const o of result.outputs ?? [])
+    if (!outputs.has(o)) findings.push({ field: 'result.outputs', message: `names no output in 'outputs' ('${o}')` });
   if (result.kind === 'regression') {
     const output = manifest.outputs.find((o) => o.name === result.output);
     const width = output?.shape && output.shape.length > 1 ? output.shape[1] : 1;
@@ -326,7 +355,10 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
     const output = manifest.outputs.find((o) => o.name === result.output);
     const width = output?.shape?.[1];
     if (width !== undefined && width > 0 && width !== result.labels?.length) {
-      findings.push({ field: 'result.labels', message: `lists ${result.labels?.length ?? 0} labels but output '${result.output}' has ${width} columns` });
+      findings.push({
+        field: 'result.labels',
+        message: `lists ${result.labels?.length ?? 0} labels but output '${result.output}' has ${width} columns`,
+      });
     }
   }
   return findings;
@@ -356,4 +388,3 @@ function messageOf(error: unknown): string {
   const message = (error as { message?: unknown } | null)?.message;
   return typeof message === 'string' ? message : String(error);
 }
-

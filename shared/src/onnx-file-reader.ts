@@ -26,7 +26,10 @@ const ONNX_MESSAGES = {
           fields: { tensorType: { type: 'TypeProto.Tensor', id: 1 } },
           nested: { Tensor: { fields: { elemType: { type: 'int32', id: 1 }, shape: { type: 'TensorShapeProto', id: 2 } } } },
         },
-        TensorShapeProto: { fields: { dim: { rule: 'repeated', type: 'TensorShapeProto.Dimension', id: 1 } }, nested: { Dimension: { fields: {} } } },
+        TensorShapeProto: {
+          fields: { dim: { rule: 'repeated', type: 'TensorShapeProto.Dimension', id: 1 } },
+          nested: { Dimension: { fields: {} } },
+        },
       },
     },
   },
@@ -41,7 +44,12 @@ interface ValueInfo {
 
 interface Model {
   irVersion?: number;
-  graph?: { initializer: { name?: string }[]; sparseInitializer: { values?: { name?: string } }[]; input: ValueInfo[]; output: ValueInfo[] };
+  graph?: {
+    initializer: { name?: string }[];
+    sparseInitializer: { values?: { name?: string } }[];
+    input: ValueInfo[];
+    output: ValueInfo[];
+  };
 }
 
 /** `TensorProto.DataType` → ONNX Runtime's name of it (onnxruntime-node's own table: the types it can hand over). */

@@ -16,7 +16,9 @@ export class PredictionCache {
     private readonly keys: RedisKeys,
     config: Pick<Config, 'PREDICTION_CACHE_MODELS' | 'PREDICTION_CACHE_TTL_SECONDS' | 'SYNC_MAX_ROWS'>,
   ) {
-    const list = config.PREDICTION_CACHE_MODELS.split(',').map((m) => m.trim()).filter(Boolean);
+    const list = config.PREDICTION_CACHE_MODELS.split(',')
+      .map((m) => m.trim())
+      .filter(Boolean);
     this.models = list.includes('*') ? 'all' : new Set(list);
     this.ttlSeconds = config.PREDICTION_CACHE_TTL_SECONDS;
     this.maxRows = config.SYNC_MAX_ROWS;
@@ -34,7 +36,11 @@ export class PredictionCache {
   async get(model: string, version: string, digests: readonly string[]): Promise<(Float32Array | null)[]> {
     if (digests.length === 0) return [];
     const values = await this.redis.mgetBuffer(...digests.map((d) => this.keys.predictionCache(model, version, d)));
-    return values.map((value) => (value === null || value.length % 4 !== 0 ? null : new Float32Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.length))));
+    return values.map((value) =>
+      value === null || value.length % 4 !== 0
+        ? null
+        : new Float32Array(value.buffer.slice(value.byteOffset, value.byteOffset + value.length)),
+    );
   }
 
   /** Stores rows' values (rows × width; rows with NaN — failed — are left out), with the TTL, in one pipeline. */
@@ -43,7 +49,12 @@ export class PredictionCache {
     digests.forEach((digest, row) => {
       const own = values.subarray(row * width, (row + 1) * width);
       if (own.some((v) => Number.isNaN(v))) return;
-      pipeline.set(this.keys.predictionCache(model, version, digest), Buffer.from(own.buffer, own.byteOffset, own.byteLength), 'EX', this.ttlSeconds);
+      pipeline.set(
+        this.keys.predictionCache(model, version, digest),
+        Buffer.from(own.buffer, own.byteOffset, own.byteLength),
+        'EX',
+        this.ttlSeconds,
+      );
     });
     if (pipeline.length > 0) await pipeline.exec();
   }

@@ -41,7 +41,11 @@ export function createQueue(
 }
 
 /** Adds a batch as one flow: a parent `finalize-batch` job whose children are its chunks. */
-export function createFlowProducer(connection: ConnectionOptions, config: Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES'>, prefix = queuePrefix(config)): FlowProducer {
+export function createFlowProducer(
+  connection: ConnectionOptions,
+  config: Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES'>,
+  prefix = queuePrefix(config),
+): FlowProducer {
   return new FlowProducer({ connection, prefix });
 }
 

@@ -17,7 +17,10 @@ const ENDPOINT = /^(?:(rediss?):\/\/)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,
  * is all or nothing). Throws an Error saying what is wrong, as config checks expect.
  */
 export function parseRedisEndpoints(value: string): RedisEndpoints {
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) throw new Error('names no host:port');
   const schemes = new Set<boolean>();
   const nodes = entries.map((entry) => {

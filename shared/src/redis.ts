@@ -10,7 +10,13 @@ export type RedisClient = Redis | Cluster;
 /** The settings that say where Redis is and how to reach it. */
 export type RedisConnectionConfig = Pick<
   Config,
-  'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME' | 'REDIS_PASSWORD' | 'REDIS_SENTINEL_PASSWORD' | 'REDIS_TLS_CA_FILE'
+  | 'REDIS_URL'
+  | 'REDIS_CLUSTER_NODES'
+  | 'REDIS_SENTINELS'
+  | 'REDIS_SENTINEL_NAME'
+  | 'REDIS_PASSWORD'
+  | 'REDIS_SENTINEL_PASSWORD'
+  | 'REDIS_TLS_CA_FILE'
 >;
 
 /** Reconnection backoff: unbounded attempts, at most 2 s apart, so processes ride out a restart or a fail-over. */

@@ -44,7 +44,9 @@ export class ReplicaWait {
  * The WAIT of an API process's commits when REDIS_WAIT_REPLICAS > 0 (null otherwise), on a
  * connection of its own: a WAIT blocks its connection, and reads must not queue behind it.
  */
-export function replicaWaitFor(config: RedisConnectionConfig & Pick<Config, 'REDIS_WAIT_REPLICAS' | 'REDIS_WAIT_TIMEOUT_MS'>): ReplicaWait | null {
+export function replicaWaitFor(
+  config: RedisConnectionConfig & Pick<Config, 'REDIS_WAIT_REPLICAS' | 'REDIS_WAIT_TIMEOUT_MS'>,
+): ReplicaWait | null {
   if (config.REDIS_WAIT_REPLICAS <= 0) return null;
   const connection = connectRedis(config);
   // loadConfig refuses REDIS_WAIT_REPLICAS with REDIS_CLUSTER_NODES; this keeps the types honest.

@@ -23,7 +23,9 @@ describe('the onnx-batch command after npm ci', () => {
   });
 
   it('when the reader of its output goes away (`onnx-batch --help | head -0`), then it exits 0 without an EPIPE trace', async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'cli', 'bin', 'onnx-batch.js'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'cli', 'bin', 'onnx-batch.js'), '--help'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout.destroy(); // the read end closes before the command writes a byte
     let stderr = '';
     child.stderr.on('data', (piece: Buffer) => (stderr += piece.toString()));

@@ -63,7 +63,12 @@ describe('onnx-batch rollout end to end: a real api process with an admin key', 
     expect(second.stderr).not.toMatch(/warning/);
     expect(both.rollout).toMatchObject({ default: '2', canary: { version: '1', percent: 20 }, shadow: { version: '1', percent: 50 } });
     expect(third.code).toBe(0);
-    expect(shadowOnly.rollout).toMatchObject({ default: '2', canary: null, shadow: { version: '1', percent: 50 }, autoRollback: { minAgreement: 0.9, minRows: 100 } });
+    expect(shadowOnly.rollout).toMatchObject({
+      default: '2',
+      canary: null,
+      shadow: { version: '1', percent: 50 },
+      autoRollback: { minAgreement: 0.9, minRows: 100 },
+    });
   });
 
   it('when a rule limit is added, then it joins the current rule; --no-auto-rollback removes the rule', async () => {
@@ -81,8 +86,18 @@ describe('onnx-batch rollout end to end: a real api process with an admin key', 
     const cleared = await cli(['rollout', 'set', 'iris', '--clear', '--json']);
 
     expect(replaced.code).toBe(0);
-    expect((JSON.parse(replaced.stdout) as RolloutJson).rollout).toMatchObject({ default: null, canary: { version: '1', percent: 5 }, shadow: null, autoRollback: null });
-    expect((JSON.parse(cleared.stdout) as RolloutJson).rollout).toMatchObject({ default: null, canary: null, shadow: null, autoRollback: null });
+    expect((JSON.parse(replaced.stdout) as RolloutJson).rollout).toMatchObject({
+      default: null,
+      canary: { version: '1', percent: 5 },
+      shadow: null,
+      autoRollback: null,
+    });
+    expect((JSON.parse(cleared.stdout) as RolloutJson).rollout).toMatchObject({
+      default: null,
+      canary: null,
+      shadow: null,
+      autoRollback: null,
+    });
   });
 
   it('EXPECTED FAILURE – when set names a version the model lacks, then exit 3 naming the field', async () => {
@@ -127,7 +142,8 @@ describe('onnx-batch rollout end to end: a real api process with an admin key', 
     expect(lines[0]).toMatch(/^AT +ACTION +BY +FROM +TO +REASON$/);
     expect(lines.slice(1, 4).map((l) => l.split(/\s+/)[1])).toEqual(['rollback', 'promote', 'put']);
     expect(lines[1]).toMatch(/ ops\/[0-9a-f]{12} +default 1 +default 2$/);
-    expect(lines).toHaveLength(1 + 10); // every change this file made: 8 sets (a --clear among them), a promote and a rollback; the refused ones are not changes
+    // every change this file made: 8 sets (a --clear among them), a promote and a rollback; the refused ones are not changes
+    expect(lines).toHaveLength(1 + 10);
     const entries = (JSON.parse(limited.stdout) as { entries: { action: string }[] }).entries;
     expect(entries.map((e) => e.action)).toEqual(['rollback', 'promote']);
   });

@@ -13,9 +13,18 @@ import { cliInProcess } from '../helpers/cli';
 
 /** A rollout as the server stores it. */
 function rollout(fields: Partial<Rollout> = {}): Rollout {
-  return { model: 'iris', default: null, canary: null, shadow: null, autoRollback: null, previousDefault: null, revision: 0, updatedAt: '', ...fields };
+  return {
+    model: 'iris',
+    default: null,
+    canary: null,
+    shadow: null,
+    autoRollback: null,
+    previousDefault: null,
+    revision: 0,
+    updatedAt: '',
+    ...fields,
+  };
 }
-
 
 describe('cli rollout: what set sends', () => {
   const current = rollout({
@@ -47,7 +56,11 @@ describe('cli rollout: what set sends', () => {
   });
 
   it('when a rule limit is given, then it is merged into the current rule', () => {
-    expect(rolloutSpec({ maxFailedRowRate: 0.01 }, current).autoRollback).toEqual({ maxFailedRowRate: 0.01, minAgreement: 0.95, minRows: 1000 });
+    expect(rolloutSpec({ maxFailedRowRate: 0.01 }, current).autoRollback).toEqual({
+      maxFailedRowRate: 0.01,
+      minAgreement: 0.95,
+      minRows: 1000,
+    });
   });
 
   it('when --replace is given, then only the parts given are sent (the server clears the rest)', () => {
@@ -82,7 +95,9 @@ describe('cli rollout: what set sends', () => {
 
   it('when the written rollout is the next revision of the one read, then no warning; otherwise the warning names both revisions', () => {
     expect(overwriteWarning('iris', current, rollout({ revision: 5 }))).toBeNull();
-    expect(overwriteWarning('iris', current, rollout({ revision: 7 }))).toMatch(/changed between reading it \(revision 4\) and setting it \(now 7\)/);
+    expect(overwriteWarning('iris', current, rollout({ revision: 7 }))).toMatch(
+      /changed between reading it \(revision 4\) and setting it \(now 7\)/,
+    );
   });
 });
 
@@ -91,11 +106,26 @@ describe('cli rollout: what it prints', () => {
     const state: RolloutState = {
       model: 'iris',
       servingDefault: '2',
-      rollout: rollout({ default: '2', canary: { version: '3', percent: 10 }, shadow: { version: '3', percent: 100 }, autoRollback: { minAgreement: 0.95, minRows: 1000 }, previousDefault: '2', revision: 4, updatedAt: '2026-01-01T00:00:00.000Z' }),
+      rollout: rollout({
+        default: '2',
+        canary: { version: '3', percent: 10 },
+        shadow: { version: '3', percent: 100 },
+        autoRollback: { minAgreement: 0.95, minRows: 1000 },
+        previousDefault: '2',
+        revision: 4,
+        updatedAt: '2026-01-01T00:00:00.000Z',
+      }),
       report: {
         revision: 4,
         since: '2026-01-01T00:00:00.000Z',
-        shadow: { version: '3', rowsCompared: 400, agreement: 0.935, meanAbsDifference: 0.0412, failedRows: { default: 0, shadow: 1 }, p50MsPerRow: { default: 0.002, shadow: null } },
+        shadow: {
+          version: '3',
+          rowsCompared: 400,
+          agreement: 0.935,
+          meanAbsDifference: 0.0412,
+          failedRows: { default: 0, shadow: 1 },
+          p50MsPerRow: { default: 0.002, shadow: null },
+        },
         canary: {
           version: '3',
           percent: 10,
@@ -122,7 +152,12 @@ describe('cli rollout: what it prints', () => {
   });
 
   it('when a rollout was never set, then show says the repository default serves and prints no report', () => {
-    const text = rolloutText({ model: 'iris', servingDefault: '2', rollout: rollout(), report: { revision: 0, since: '', shadow: null, canary: null } });
+    const text = rolloutText({
+      model: 'iris',
+      servingDefault: '2',
+      rollout: rollout(),
+      report: { revision: 0, since: '', shadow: null, canary: null },
+    });
 
     expect(text).toMatch(/^ {2}default +the repository's \(2\)$/m);
     expect(text).toMatch(/^ {2}revision +0 \(never set\)$/m);
@@ -148,7 +183,9 @@ describe('cli rollout: what it prints', () => {
     const text = historyText(history);
 
     expect(text.split('\n')[0]).toMatch(/^AT +ACTION +BY +FROM +TO +REASON$/);
-    expect(text).toMatch(/auto-rollback +system\/auto-rollback +default 2, shadow 3@100%, guarded +default 2, guarded +shadow version 3 agreed/);
+    expect(text).toMatch(
+      /auto-rollback +system\/auto-rollback +default 2, shadow 3@100%, guarded +default 2, guarded +shadow version 3 agreed/,
+    );
     expect(historyText({ model: 'iris', entries: [] })).toBe('iris: the rollout was never changed\n');
   });
 });
@@ -168,13 +205,16 @@ describe('cli rollout: the command line', () => {
     expect(run.stderr).toMatch(message);
   });
 
-  it.each(['show', 'set', 'promote', 'rollback', 'history'])('when rollout %s --help is asked, then it prints usage with the connection options and exits 0', async (command) => {
-    const run = await cliInProcess('rollout', command, '--help');
+  it.each(['show', 'set', 'promote', 'rollback', 'history'])(
+    'when rollout %s --help is asked, then it prints usage with the connection options and exits 0',
+    async (command) => {
+      const run = await cliInProcess('rollout', command, '--help');
 
-    expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^Usage: onnx-batch rollout ${command} \\[options\\] <model>`));
-    expect(run.stdout).toMatch(/--url <url>/);
-  });
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`^Usage: onnx-batch rollout ${command} \\[options\\] <model>`));
+      expect(run.stdout).toMatch(/--url <url>/);
+    },
+  );
 
   it('when rollout set --help is asked, then it says that PUT replaces the whole rollout and what --replace and --clear do', async () => {
     const run = await cliInProcess('rollout', 'set', '--help');

@@ -50,7 +50,6 @@ function status(done: number, total: number, state: JobStatusAnswer['status'] = 
   };
 }
 
-
 describe('cli: formats', () => {
   it.each([
     ['rows.csv', 'csv'],
@@ -136,12 +135,15 @@ describe('cli: exit codes', () => {
     expect(run.stderr).toMatch(/cannot tell the format of input 'rows.txt'/);
   });
 
-  it.each(['submit', 'status', 'wait', 'results', 'cancel', 'delete', 'models'])('when %s --help is asked, then it prints usage and exits 0', async (command) => {
-    const run = await cliInProcess(command, '--help');
-    expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^Usage: onnx-batch ${command}`));
-    expect(run.stdout).toMatch(/--url <url>/);
-  });
+  it.each(['submit', 'status', 'wait', 'results', 'cancel', 'delete', 'models'])(
+    'when %s --help is asked, then it prints usage and exits 0',
+    async (command) => {
+      const run = await cliInProcess(command, '--help');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(new RegExp(`^Usage: onnx-batch ${command}`));
+      expect(run.stdout).toMatch(/--url <url>/);
+    },
+  );
 
   it('when the top-level help is asked, then it lists the exit codes and environment variables', async () => {
     const run = await cliInProcess('--help');
@@ -192,7 +194,6 @@ describe('cli: NDJSON and JSON writers', () => {
     }
   });
 });
-
 
 describe('cli: progress', () => {
   it('when rows go at a steady rate, then the meter reports it and the ETA of the rest', () => {
@@ -254,7 +255,8 @@ describe('cli: errors and client', () => {
     expect(error).toMatchObject({ status: 400, code: 'OB_ERR_INVALID_ROWS', title: 'Invalid input rows', isClientError: true });
     expect(error.message).toBe(error.detail);
     expect(describeError(error)).toBe(
-      "onnx-batch: line 3: field 'petal_length' must be <= 10; nothing was queued (OB_ERR_INVALID_ROWS, HTTP 400)\n  line 3, field 'petal_length': must be <= 10\n",
+      "onnx-batch: line 3: field 'petal_length' must be <= 10; nothing was queued (OB_ERR_INVALID_ROWS, HTTP 400)\n  line 3, " +
+        "field 'petal_length': must be <= 10\n",
     );
   });
 

@@ -33,7 +33,8 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
   let worker: Spawned | undefined;
   let url: string;
   let dir: string;
-  const cli = (args: string[], options: { input?: string } = {}): Promise<CliRun> => runCli([...args, '--url', url], { cwd: dir, ...options });
+  const cli = (args: string[], options: { input?: string } = {}): Promise<CliRun> =>
+    runCli([...args, '--url', url], { cwd: dir, ...options });
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-cli-'));
@@ -81,7 +82,9 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
   });
 
   it('when NDJSON comes on stdin, then wait --out .json and results on stdout give the same results in order', async () => {
-    const submitted = await cli(['submit', '-m', 'iris', '--version', '1', '-i', '-', '-f', 'ndjson', '-q'], { input: irisNdjson(0, 1000) });
+    const submitted = await cli(['submit', '-m', 'iris', '--version', '1', '-i', '-', '-f', 'ndjson', '-q'], {
+      input: irisNdjson(0, 1000),
+    });
     expect(submitted.code).toBe(0);
     const id = submitted.stdout.trim();
 
@@ -92,14 +95,22 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
     const asJson = JSON.parse(readFileSync(path.join(dir, 'stdin-results.json'), 'utf8')) as { id: string; label: string }[];
     expect(asJson.map((r) => r.id)).toEqual(Array.from({ length: 1000 }, (_, i) => `r${i}`));
     expect(streamed.code).toBe(0);
-    expect(streamed.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual(asJson);
+    expect(
+      streamed.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual(asJson);
   });
 
   it('when submit writes its results to stdout (--out -), then stdout carries only the results and the id goes to stderr', async () => {
     const run = await cli(['submit', '-m', 'iris', '-i', '-', '-f', 'csv', '--out', '-'], { input: irisCsv(5) });
 
     expect(run.code).toBe(0);
-    const lines = run.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string });
+    const lines = run.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string });
     expect(lines.map((r) => r.id)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
     expect(run.stderr).toMatch(/^job [0-9a-f-]{36} queued$/m);
   });
@@ -110,22 +121,31 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
     const run = await cli(['submit', '-m', 'iris', '-i', 'rows.json', '-o', 'json-results.ndjson', '-q']);
 
     expect(run.code).toBe(0);
-    const results = readFileSync(path.join(dir, 'json-results.ndjson'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id?: string; label: string });
+    const results = readFileSync(path.join(dir, 'json-results.ndjson'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id?: string; label: string });
     expect(results.map((r) => r.id)).toEqual(['r0', 'r1', undefined]);
     expect(results[2]?.label).toBe('virginica');
   });
 
-  it("EXPECTED FAILURE – when a row is out of bounds, then exit 3 with the server's message naming line and field, and no job id", async () => {
-    writeFileSync(path.join(dir, 'bad.csv'), irisCsv(10, (i, line) => (i === 3 ? 'r3,5.1,3.5,99,0.2' : line)));
+  it(
+    "EXPECTED FAILURE – when a row is out of bounds, then exit 3 with the server's message naming line and field, " + 'and no job id',
+    async () => {
+      writeFileSync(
+        path.join(dir, 'bad.csv'),
+        irisCsv(10, (i, line) => (i === 3 ? 'r3,5.1,3.5,99,0.2' : line)),
+      );
 
-    const run = await cli(['submit', '-m', 'iris', '-i', 'bad.csv', '--wait']);
+      const run = await cli(['submit', '-m', 'iris', '-i', 'bad.csv', '--wait']);
 
-    expect(run.code).toBe(3);
-    expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/line 5/);
-    expect(run.stderr).toMatch(/petal_length/);
-    expect(run.stderr).toMatch(/OB_ERR_INVALID_ROWS, HTTP 400/);
-  });
+      expect(run.code).toBe(3);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/line 5/);
+      expect(run.stderr).toMatch(/petal_length/);
+      expect(run.stderr).toMatch(/OB_ERR_INVALID_ROWS, HTTP 400/);
+    },
+  );
 
   it('EXPECTED FAILURE – when status is asked of an unknown job, then exit 3 with OB_ERR_JOB_NOT_FOUND', async () => {
     const run = await cli(['status', '00000000-0000-4000-8000-000000000000']);

@@ -36,11 +36,20 @@ describe('installing the CLI from its packed tarball, as a client machine would'
     mkdirSync(packs);
     mkdirSync(app);
     const env = cleanEnv();
-    const { stdout } = await run('npm', ['pack', './contracts', './cli', '--pack-destination', packs, '--json', '--silent'], { cwd: ROOT, env, timeout: 30_000 });
+    const { stdout } = await run('npm', ['pack', './contracts', './cli', '--pack-destination', packs, '--json', '--silent'], {
+      cwd: ROOT,
+      env,
+      timeout: 30_000,
+    });
     const tarballs = (JSON.parse(stdout) as { filename: string }[]).map((p) => path.join(packs, p.filename));
     writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'light-install-probe', version: '1.0.0', private: true }));
-    // The two tarballs stand in for the registry's @onnx-batch packages; commander, cli-progress and undici come from the npm cache or registry.
-    await run('npm', ['install', ...tarballs, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, env, timeout: 45_000 });
+    // The two tarballs stand in for the registry's @onnx-batch packages; commander, cli-progress and undici come from the npm cache or
+    // registry.
+    await run('npm', ['install', ...tarballs, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
+      cwd: app,
+      env,
+      timeout: 45_000,
+    });
     installed = installedPackages(path.join(app, 'node_modules'));
   }, 90_000);
 
@@ -48,17 +57,30 @@ describe('installing the CLI from its packed tarball, as a client machine would'
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('when the contracts and cli tarballs are installed into an empty directory, then neither ONNX Runtime nor BullMQ nor ioredis nor the server packages are', () => {
-    expect(installed).toEqual(expect.arrayContaining(['@onnx-batch/cli', '@onnx-batch/contracts', 'commander', 'cli-progress', 'undici']));
-    expect(installed.filter((name) => /^(onnxruntime-|bullmq$|ioredis$|@onnx-batch\/(shared|api|worker|scheduler)$)/.test(name))).toEqual([]);
-    expect(existsSync(path.join(app, 'node_modules', 'onnxruntime-node'))).toBe(false);
-  });
+  it(
+    'when the contracts and cli tarballs are installed into an empty directory, then neither ONNX Runtime nor BullMQ nor ' +
+      'ioredis nor the server packages are',
+    () => {
+      expect(installed).toEqual(
+        expect.arrayContaining(['@onnx-batch/cli', '@onnx-batch/contracts', 'commander', 'cli-progress', 'undici']),
+      );
+      expect(installed.filter((name) => /^(onnxruntime-|bullmq$|ioredis$|@onnx-batch\/(shared|api|worker|scheduler)$)/.test(name))).toEqual(
+        [],
+      );
+      expect(existsSync(path.join(app, 'node_modules', 'onnxruntime-node'))).toBe(false);
+    },
+  );
 
   it('when `onnx-batch --help` runs there, then it prints the usage of every command', async () => {
-    const { stdout } = await run(path.join(app, 'node_modules', '.bin', 'onnx-batch'), ['--help'], { cwd: app, env: cleanEnv(), timeout: 15_000 });
+    const { stdout } = await run(path.join(app, 'node_modules', '.bin', 'onnx-batch'), ['--help'], {
+      cwd: app,
+      env: cleanEnv(),
+      timeout: 15_000,
+    });
 
     expect(stdout).toMatch(/^Usage: onnx-batch/);
-    for (const command of ['submit', 'wait', 'status', 'results', 'cancel', 'delete', 'models', 'rollout']) expect(stdout).toContain(command);
+    for (const command of ['submit', 'wait', 'status', 'results', 'cancel', 'delete', 'models', 'rollout'])
+      expect(stdout).toContain(command);
   });
 
   it('when a script there requires the typed client, then it loads with the contracts alone', async () => {

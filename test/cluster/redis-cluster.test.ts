@@ -3,7 +3,16 @@ import { jobTag } from '@onnx-batch/shared';
 import { testEnv, type TestEnv } from '../helpers/env';
 import { getJson, postJson } from '../helpers/http';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-topologies';
-import { countOf, finishedJob, irisRow, ProcessGroup, resultLines, settledQueueCounts, uploadIrisNdjson, warnings } from '../helpers/reliability';
+import {
+  countOf,
+  finishedJob,
+  irisRow,
+  ProcessGroup,
+  resultLines,
+  settledQueueCounts,
+  uploadIrisNdjson,
+  warnings,
+} from '../helpers/reliability';
 
 /**
  * The same work on a 3-master Redis Cluster (3 queue shards) and on one Redis: 500 small jobs,
@@ -21,7 +30,8 @@ const smallRows = (k: number): ReturnType<typeof irisRow>[] => Array.from({ leng
 
 async function inBatches<T, R>(items: readonly T[], size: number, each: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
-  for (let from = 0; from < items.length; from += size) out.push(...(await Promise.all(items.slice(from, from + size).map((item, i) => each(item, from + i)))));
+  for (let from = 0; from < items.length; from += size)
+    out.push(...(await Promise.all(items.slice(from, from + size).map((item, i) => each(item, from + i)))));
   return out;
 }
 
@@ -47,7 +57,11 @@ async function runWorkload(url: string): Promise<Run> {
   );
   const mediumIds = await Promise.all(
     Array.from({ length: MEDIUM_JOBS }, async (_, k) => {
-      const answer = await postJson(`${url}/v1/batch-predict`, { model: 'iris', version: '2', inputs: Array.from({ length: MEDIUM_ROWS }, (_, i) => irisRow(k * 1000 + i)) });
+      const answer = await postJson(`${url}/v1/batch-predict`, {
+        model: 'iris',
+        version: '2',
+        inputs: Array.from({ length: MEDIUM_ROWS }, (_, i) => irisRow(k * 1000 + i)),
+      });
       if (answer.status !== 202) throw new Error(`medium job ${k}: HTTP ${answer.status}`);
       return String(answer.body.jobId);
     }),
@@ -80,7 +94,12 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     // REDIS_URL points nowhere: on a cluster it must be ignored.
     clusterEnv = testEnv({ ...common, REDIS_CLUSTER_NODES: cluster.nodes, REDIS_URL: 'redis://127.0.0.1:1', QUEUE_SHARDS: '3' });
     const singleEnv = testEnv(common);
-    const [clusterApi, singleApi] = await Promise.all([group.api(clusterEnv), group.api(singleEnv), group.worker(clusterEnv), group.worker(singleEnv)]);
+    const [clusterApi, singleApi] = await Promise.all([
+      group.api(clusterEnv),
+      group.api(singleEnv),
+      group.worker(clusterEnv),
+      group.worker(singleEnv),
+    ]);
     clusterUrl = clusterApi.url;
     singleUrl = singleApi.url;
   }, 60_000);
@@ -112,41 +131,56 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     for (const shard of [0, 1, 2]) {
       const prefix = `{${clusterEnv.REDIS_PREFIX}-s${shard}}`;
       expect((await cluster.keysPerMaster(`${prefix}:chunks`)).flat()).toContain(`${prefix}:chunks:events`);
-      expect(countOf(await settledQueueCounts({ clusterNodes: cluster.nodes }, prefix), 'active', 'wait', 'delayed', 'prioritized', 'waiting-children', 'failed')).toBe(0);
+      expect(
+        countOf(
+          await settledQueueCounts({ clusterNodes: cluster.nodes }, prefix),
+          'active',
+          'wait',
+          'delayed',
+          'prioritized',
+          'waiting-children',
+          'failed',
+        ),
+      ).toBe(0);
     }
     // (Node's MaxListenersExceededWarning comes from streaming a 1 000 000-row result, on one Redis too.)
     expect(warnings(group.all.map((p) => p.output)).filter((line) => !line.includes('MaxListenersExceededWarning'))).toEqual([]);
   }, 240_000);
 
-  it('when a job is cancelled and another deleted on the cluster, then the cancelled one stops and no key of the deleted one is left on any master', async () => {
-    // Arrange: a big job, so there is time to cancel it, and a small one that finishes.
-    const big = await uploadIrisNdjson(clusterUrl, 200_000);
-    expect(big.status).toBe(202);
-    const bigId = String((JSON.parse(big.text) as { jobId: string }).jobId);
-    // Under an Idempotency-Key: its claim shares the job's slot (commit and remove touch both).
-    const body = { model: 'iris', version: '2', inputs: smallRows(7) };
-    const small = await postJson(`${clusterUrl}/v1/batch-predict`, body, { 'idempotency-key': 'cluster-small-7' });
-    const again = await postJson(`${clusterUrl}/v1/batch-predict`, body, { 'idempotency-key': 'cluster-small-7' });
-    const smallId = String(small.body.jobId);
+  it(
+    'when a job is cancelled and another deleted on the cluster, then the cancelled one stops and no key of the deleted one is ' +
+      'left on any master',
+    async () => {
+      // Arrange: a big job, so there is time to cancel it, and a small one that finishes.
+      const big = await uploadIrisNdjson(clusterUrl, 200_000);
+      expect(big.status).toBe(202);
+      const bigId = String((JSON.parse(big.text) as { jobId: string }).jobId);
+      // Under an Idempotency-Key: its claim shares the job's slot (commit and remove touch both).
+      const body = { model: 'iris', version: '2', inputs: smallRows(7) };
+      const small = await postJson(`${clusterUrl}/v1/batch-predict`, body, { 'idempotency-key': 'cluster-small-7' });
+      const again = await postJson(`${clusterUrl}/v1/batch-predict`, body, { 'idempotency-key': 'cluster-small-7' });
+      const smallId = String(small.body.jobId);
 
-    // Act
-    const cancelled = await postJson(`${clusterUrl}/v1/batch-result/${bigId}/cancel`, {});
-    await finishedJob(clusterUrl, smallId);
-    const deleted = await fetch(`${clusterUrl}/v1/batch-result/${smallId}`, { method: 'DELETE' });
+      // Act
+      const cancelled = await postJson(`${clusterUrl}/v1/batch-result/${bigId}/cancel`, {});
+      await finishedJob(clusterUrl, smallId);
+      const deleted = await fetch(`${clusterUrl}/v1/batch-result/${smallId}`, { method: 'DELETE' });
 
-    // Assert
-    expect(cancelled.status).toBe(200);
-    expect(cancelled.body.status).toBe('cancelled');
-    const after = await finishedJob(clusterUrl, bigId);
-    expect(after.status).toBe('cancelled');
-    expect((after.progress as { done: number }).done).toBeLessThan(200_000);
-    expect(small.status).toBe(202);
-    expect(again.body.jobId).toBe(smallId);
-    expect(deleted.status).toBe(204);
-    expect((await getJson(`${clusterUrl}/v1/batch-result/${smallId}`)).status).toBe(404);
-    const everyKey = (await cluster.keysPerMaster(clusterEnv.REDIS_PREFIX)).flat();
-    expect(everyKey.filter((key) => key.includes(smallId.slice(2)) || key.includes(':idem:'))).toEqual([]);
-    // A cancelled job's staged inputs are dropped at once.
-    expect(everyKey.filter((key) => key.includes(bigId.slice(2)) && key.includes(':in:'))).toEqual([]);
-  }, 60_000);
+      // Assert
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body.status).toBe('cancelled');
+      const after = await finishedJob(clusterUrl, bigId);
+      expect(after.status).toBe('cancelled');
+      expect((after.progress as { done: number }).done).toBeLessThan(200_000);
+      expect(small.status).toBe(202);
+      expect(again.body.jobId).toBe(smallId);
+      expect(deleted.status).toBe(204);
+      expect((await getJson(`${clusterUrl}/v1/batch-result/${smallId}`)).status).toBe(404);
+      const everyKey = (await cluster.keysPerMaster(clusterEnv.REDIS_PREFIX)).flat();
+      expect(everyKey.filter((key) => key.includes(smallId.slice(2)) || key.includes(':idem:'))).toEqual([]);
+      // A cancelled job's staged inputs are dropped at once.
+      expect(everyKey.filter((key) => key.includes(bigId.slice(2)) && key.includes(':in:'))).toEqual([]);
+    },
+    60_000,
+  );
 });

@@ -54,31 +54,42 @@ describe('TLS: HTTPS API, Redis over TLS, CLI trusting a private CA', () => {
     });
   }
 
-  it('when Redis is TLS only and the API serves HTTPS, then the CLI given the CA submits a job that completes, and clients without the CA are refused', async () => {
-    // Arrange
-    const input = path.join(work, 'rows.ndjson');
-    writeFileSync(input, Array.from({ length: 500 }, (_, i) => JSON.stringify(irisRow(i))).join('\n'));
-    const out = path.join(work, 'results.ndjson');
+  it(
+    'when Redis is TLS only and the API serves HTTPS, then the CLI given the CA submits a job that completes, and clients ' +
+      'without the CA are refused',
+    async () => {
+      // Arrange
+      const input = path.join(work, 'rows.ndjson');
+      writeFileSync(input, Array.from({ length: 500 }, (_, i) => JSON.stringify(irisRow(i))).join('\n'));
+      const out = path.join(work, 'results.ndjson');
 
-    // Act
-    const withCa = await runCli(['submit', '--input', input, '--model', 'iris', '--version', '2', '--url', url, '-o', out, '-q'], { env: { ONNX_BATCH_CA_FILE: certs.caFile } });
-    const withFlag = await runCli(['models', '--url', url, '--ca-file', certs.caFile, '--json']);
-    const withoutCa = await runCli(['models', '--url', url, '--json']);
-    const plainHttps = await new Promise<string>((resolve) => {
-      https.get(`${url}/livez`, (res) => resolve(`HTTP ${res.statusCode ?? 0}`)).once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    });
+      // Act
+      const withCa = await runCli(['submit', '--input', input, '--model', 'iris', '--version', '2', '--url', url, '-o', out, '-q'], {
+        env: { ONNX_BATCH_CA_FILE: certs.caFile },
+      });
+      const withFlag = await runCli(['models', '--url', url, '--ca-file', certs.caFile, '--json']);
+      const withoutCa = await runCli(['models', '--url', url, '--json']);
+      const plainHttps = await new Promise<string>((resolve) => {
+        https
+          .get(`${url}/livez`, (res) => resolve(`HTTP ${res.statusCode ?? 0}`))
+          .once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
 
-    // Assert
-    expect(url.startsWith('https://')).toBe(true);
-    expect(withCa).toMatchObject({ code: 0 });
-    const lines = readFileSync(out, 'utf8').split('\n').filter((line) => line !== '');
-    expect(lines.map((line) => (JSON.parse(line) as { id: string }).id)).toEqual(Array.from({ length: 500 }, (_, i) => irisRow(i).id));
-    expect(withFlag.code).toBe(0);
-    expect(withFlag.stdout).toContain('"iris"');
-    expect(withoutCa.code).toBe(7); // unreachable: the certificate is not trusted
-    expect(plainHttps).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE'); // the server sends its certificate, not the CA's
-    expect(warnings(group.all.map((p) => p.output))).toEqual([]);
-  }, 60_000);
+      // Assert
+      expect(url.startsWith('https://')).toBe(true);
+      expect(withCa).toMatchObject({ code: 0 });
+      const lines = readFileSync(out, 'utf8')
+        .split('\n')
+        .filter((line) => line !== '');
+      expect(lines.map((line) => (JSON.parse(line) as { id: string }).id)).toEqual(Array.from({ length: 500 }, (_, i) => irisRow(i).id));
+      expect(withFlag.code).toBe(0);
+      expect(withFlag.stdout).toContain('"iris"');
+      expect(withoutCa.code).toBe(7); // unreachable: the certificate is not trusted
+      expect(plainHttps).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE'); // the server sends its certificate, not the CA's
+      expect(warnings(group.all.map((p) => p.output))).toEqual([]);
+    },
+    60_000,
+  );
 
   it('when the certificate files are replaced on disk, then new connections get the new certificate from the same process', async () => {
     // Arrange

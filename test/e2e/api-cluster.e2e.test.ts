@@ -26,10 +26,18 @@ interface Answer {
 let requestCounter = 0;
 
 /** One request on a new connection (no keep-alive agent); answers the status, body and request id. */
-function send(url: string, path: string, options: { method?: string; key?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<Answer & { requestId: string }> {
+function send(
+  url: string,
+  path: string,
+  options: { method?: string; key?: string; headers?: Record<string, string>; body?: unknown } = {},
+): Promise<Answer & { requestId: string }> {
   const requestId = `cluster-test-${process.pid}-${++requestCounter}`;
   const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-  const headers: Record<string, string> = { 'x-request-id': requestId, ...(options.key ? { authorization: `Bearer ${options.key}` } : {}), ...options.headers };
+  const headers: Record<string, string> = {
+    'x-request-id': requestId,
+    ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+    ...options.headers,
+  };
   if (payload !== undefined) headers['content-type'] = 'application/json';
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}${path}`, { method: options.method ?? 'GET', agent: false, headers }, (res) => {
@@ -54,7 +62,8 @@ function send(url: string, path: string, options: { method?: string; key?: strin
 
 /** The pid of the API process that logged the request line of each request id. */
 async function servedBy(api: Spawned, requestIds: string[]): Promise<number[]> {
-  const pidOf = (id: string): number | undefined => api.lines((l) => l.message === 'request' && l.requestId === id)[0]?.pid as number | undefined;
+  const pidOf = (id: string): number | undefined =>
+    api.lines((l) => l.message === 'request' && l.requestId === id)[0]?.pid as number | undefined;
   await eventually('every request has its log line', () => requestIds.every((id) => pidOf(id) !== undefined), 5000, 20);
   return requestIds.map((id) => pidOf(id) as number);
 }
@@ -114,100 +123,122 @@ describe('API_PROCESSES=2: two API processes share one port', () => {
     expect(pids).not.toContain(api.pid);
   });
 
-  it('when one key sends more than RATE_LIMIT_PER_MINUTE requests through both processes, then exactly the limit is served and the rest get 429', async () => {
-    // The budget is per clock minute: start with enough of the minute left for 40 requests.
-    if (Date.now() % 60_000 > 40_000) await sleep(60_000 - (Date.now() % 60_000) + 100);
-    const answers = [];
-    for (let i = 0; i < RATE_LIMIT + 10; i++) answers.push(await send(url, '/v1/models', { key: LIMITED_KEY }));
+  it(
+    'when one key sends more than RATE_LIMIT_PER_MINUTE requests through both processes, then exactly the limit is served and ' +
+      'the rest get 429',
+    async () => {
+      // The budget is per clock minute: start with enough of the minute left for 40 requests.
+      if (Date.now() % 60_000 > 40_000) await sleep(60_000 - (Date.now() % 60_000) + 100);
+      const answers = [];
+      for (let i = 0; i < RATE_LIMIT + 10; i++) answers.push(await send(url, '/v1/models', { key: LIMITED_KEY }));
 
-    const statuses = answers.map((a) => a.status);
-    const pids = await servedBy(
-      api,
-      answers.map((a) => a.requestId),
-    );
-
-    expect(statuses.filter((s) => s === 200)).toHaveLength(RATE_LIMIT);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(10);
-    expect(statuses.slice(RATE_LIMIT)).toEqual(Array(10).fill(429));
-    expect(new Set(pids.slice(0, RATE_LIMIT)).size).toBe(2);
-    expect(new Set(pids.slice(RATE_LIMIT)).size).toBe(2);
-  });
-
-  it('when one Idempotency-Key is submitted at once through both processes, then there is one job: one 202 and 200s naming it', async () => {
-    const answers = await Promise.all(
-      Array.from({ length: 8 }, () => send(url, '/v1/batch-predict', { method: 'POST', key: MAIN_KEY, headers: { 'idempotency-key': 'cluster-key-1' }, body: irisJob() })),
-    );
-
-    const pids = await servedBy(
-      api,
-      answers.map((a) => a.requestId),
-    );
-    const statuses = answers.map((a) => a.status).sort();
-
-    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 202]);
-    expect(new Set(answers.map((a) => a.body.jobId)).size).toBe(1);
-    expect(new Set(pids).size).toBe(2);
-  });
-
-  it('when long polls wait in both processes and a worker finishes the job, then every poll is answered at the finish, not at its timeout', async () => {
-    const submitted = await send(url, '/v1/batch-predict', { method: 'POST', key: MAIN_KEY, body: irisJob() });
-    expect(submitted.status).toBe(202);
-    const jobId = String(submitted.body.jobId);
-    const polls = Array.from({ length: 6 }, () => send(url, `/v1/batch-result/${jobId}?wait=25`, { key: MAIN_KEY }));
-    await sleep(500); // the polls are held: no worker runs yet
-
-    const workerStarted = Date.now();
-    const worker = await group.worker(env);
-    try {
-      const answers = await Promise.all(polls);
+      const statuses = answers.map((a) => a.status);
       const pids = await servedBy(
         api,
         answers.map((a) => a.requestId),
       );
 
-      expect(answers.map((a) => [a.status, a.body.status])).toEqual(Array(6).fill([200, 'completed']));
-      for (const answer of answers) {
-        expect(answer.at).toBeGreaterThan(workerStarted);
-        expect(answer.at - submitted.at).toBeLessThan(25_000);
-      }
+      expect(statuses.filter((s) => s === 200)).toHaveLength(RATE_LIMIT);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(10);
+      expect(statuses.slice(RATE_LIMIT)).toEqual(Array(10).fill(429));
+      expect(new Set(pids.slice(0, RATE_LIMIT)).size).toBe(2);
+      expect(new Set(pids.slice(RATE_LIMIT)).size).toBe(2);
+    },
+  );
+
+  it(
+    'when one Idempotency-Key is submitted at once through both processes, then there is one job: one 202 and ' + '200s naming it',
+    async () => {
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          send(url, '/v1/batch-predict', {
+            method: 'POST',
+            key: MAIN_KEY,
+            headers: { 'idempotency-key': 'cluster-key-1' },
+            body: irisJob(),
+          }),
+        ),
+      );
+
+      const pids = await servedBy(
+        api,
+        answers.map((a) => a.requestId),
+      );
+      const statuses = answers.map((a) => a.status).sort();
+
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 202]);
+      expect(new Set(answers.map((a) => a.body.jobId)).size).toBe(1);
       expect(new Set(pids).size).toBe(2);
-    } finally {
-      await worker.stop('SIGTERM');
-    }
-  });
+    },
+  );
 
-  it('when /metrics is scraped through either process, then counters are the sum of both processes and Redis-read gauges are not doubled', async () => {
-    const submits = [];
-    for (let i = 0; i < 6; i++) submits.push(await send(url, '/v1/batch-predict', { method: 'POST', key: MAIN_KEY, body: irisJob('1') }));
-    const submitPids = await servedBy(
-      api,
-      submits.map((a) => a.requestId),
-    );
-    const connection = newRedis();
-    const queue = new Queue(QueueName.Chunks, { connection, prefix: env.REDIS_PREFIX });
+  it(
+    'when long polls wait in both processes and a worker finishes the job, then every poll is answered at the finish, not at ' +
+      'its timeout',
+    async () => {
+      const submitted = await send(url, '/v1/batch-predict', { method: 'POST', key: MAIN_KEY, body: irisJob() });
+      expect(submitted.status).toBe(202);
+      const jobId = String(submitted.body.jobId);
+      const polls = Array.from({ length: 6 }, () => send(url, `/v1/batch-result/${jobId}?wait=25`, { key: MAIN_KEY }));
+      await sleep(500); // the polls are held: no worker runs yet
 
-    const scrapes = [await send(url, '/metrics'), await send(url, '/metrics')];
-    const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
-    await queue.close();
-    await connection.quit();
+      const workerStarted = Date.now();
+      const worker = await group.worker(env);
+      try {
+        const answers = await Promise.all(polls);
+        const pids = await servedBy(
+          api,
+          answers.map((a) => a.requestId),
+        );
 
-    const scrapePids = await servedBy(
-      api,
-      scrapes.map((a) => a.requestId),
-    );
-    expect(submits.map((a) => a.status)).toEqual(Array(6).fill(202));
-    expect(new Set(submitPids).size).toBe(2);
-    expect(new Set(scrapePids).size).toBe(2);
-    for (const scrape of scrapes) {
-      expect(scrape.status).toBe(200);
-      const samples = parseExposition(scrape.text);
-      expect(sampleValue(samples, 'onnx_batch_jobs_submitted_total', { model: 'iris', version: '1' })).toBe(6);
-      for (const state of ['waiting', 'prioritized', 'active'] as const) {
-        expect(sampleValue(samples, 'onnx_batch_queue_jobs', { queue: 'chunks', state })).toBe(counts[state]);
+        expect(answers.map((a) => [a.status, a.body.status])).toEqual(Array(6).fill([200, 'completed']));
+        for (const answer of answers) {
+          expect(answer.at).toBeGreaterThan(workerStarted);
+          expect(answer.at - submitted.at).toBeLessThan(25_000);
+        }
+        expect(new Set(pids).size).toBe(2);
+      } finally {
+        await worker.stop('SIGTERM');
       }
-    }
-    expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBeGreaterThanOrEqual(6);
-  });
+    },
+  );
+
+  it(
+    'when /metrics is scraped through either process, then counters are the sum of both processes and Redis-read gauges are ' +
+      'not doubled',
+    async () => {
+      const submits = [];
+      for (let i = 0; i < 6; i++) submits.push(await send(url, '/v1/batch-predict', { method: 'POST', key: MAIN_KEY, body: irisJob('1') }));
+      const submitPids = await servedBy(
+        api,
+        submits.map((a) => a.requestId),
+      );
+      const connection = newRedis();
+      const queue = new Queue(QueueName.Chunks, { connection, prefix: env.REDIS_PREFIX });
+
+      const scrapes = [await send(url, '/metrics'), await send(url, '/metrics')];
+      const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
+      await queue.close();
+      await connection.quit();
+
+      const scrapePids = await servedBy(
+        api,
+        scrapes.map((a) => a.requestId),
+      );
+      expect(submits.map((a) => a.status)).toEqual(Array(6).fill(202));
+      expect(new Set(submitPids).size).toBe(2);
+      expect(new Set(scrapePids).size).toBe(2);
+      for (const scrape of scrapes) {
+        expect(scrape.status).toBe(200);
+        const samples = parseExposition(scrape.text);
+        expect(sampleValue(samples, 'onnx_batch_jobs_submitted_total', { model: 'iris', version: '1' })).toBe(6);
+        for (const state of ['waiting', 'prioritized', 'active'] as const) {
+          expect(sampleValue(samples, 'onnx_batch_queue_jobs', { queue: 'chunks', state })).toBe(counts[state]);
+        }
+      }
+      expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBeGreaterThanOrEqual(6);
+    },
+  );
 });
 
 describe('API_PROCESSES=2: the primary supervises its processes', () => {

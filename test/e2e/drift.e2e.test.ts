@@ -31,7 +31,8 @@ interface Report {
   prediction: Statistic | null;
 }
 
-const golden = (name: string, version: string): Json[] => (JSON.parse(readFileSync(path.join(MODELS_DIR, name, version, 'golden.json'), 'utf8')) as { inputs: Json[] }).inputs;
+const golden = (name: string, version: string): Json[] =>
+  (JSON.parse(readFileSync(path.join(MODELS_DIR, name, version, 'golden.json'), 'utf8')) as { inputs: Json[] }).inputs;
 /** The share of the window's rows in the bins from `edge` up. */
 const shareFrom = (statistic: Statistic, edge: number): number =>
   statistic.bins.filter((b) => b.from != null && b.from >= edge).reduce((sum, b) => sum + (b.current ?? 0), 0);
@@ -45,13 +46,18 @@ describe('drift statistics: workers count production rows, the API answers PSI a
   let url = '';
 
   const submit = async (model: string, version: string, inputs: unknown[]): Promise<void> => {
-    const response = await fetch(`${url}/v1/batch-predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, version, inputs }) });
+    const response = await fetch(`${url}/v1/batch-predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, version, inputs }),
+    });
     const body = (await response.json()) as Json;
     if (response.status !== 202) throw new Error(`submit: ${response.status} ${JSON.stringify(body)}`);
     for (;;) {
       const status = (await (await fetch(`${url}/v1/batch-result/${String(body.jobId)}?wait=5`)).json()) as Json;
       if (status.status === 'completed') return;
-      if (['failed', 'cancelled'].includes(String(status.status))) throw new Error(`job ${String(body.jobId)} ended ${String(status.status)}`);
+      if (['failed', 'cancelled'].includes(String(status.status)))
+        throw new Error(`job ${String(body.jobId)} ended ${String(status.status)}`);
     }
   };
   const drift = async (model: string, version: string, query = ''): Promise<{ status: number; body: Json }> => {
@@ -61,13 +67,19 @@ describe('drift statistics: workers count production rows, the API answers PSI a
   /** The report once the worker has flushed `rows` rows of the version (it flushes once a second). */
   const reportWith = async (model: string, version: string, rows: number, query = ''): Promise<Report> => {
     let last: Json = {};
-    await eventually(`${model} ${version} counts ${rows} rows`, async () => {
-      last = (await drift(model, version, query)).body;
-      return last.rows === rows;
-    }, 15_000, 200);
+    await eventually(
+      `${model} ${version} counts ${rows} rows`,
+      async () => {
+        last = (await drift(model, version, query)).body;
+        return last.rows === rows;
+      },
+      15_000,
+      200,
+    );
     return last as unknown as Report;
   };
-  const statuses = (report: Report): Record<string, string> => Object.fromEntries(Object.entries(report.features).map(([name, s]) => [name, s.status]));
+  const statuses = (report: Report): Record<string, string> =>
+    Object.fromEntries(Object.entries(report.features).map(([name, s]) => [name, s.status]));
 
   beforeAll(async () => {
     models = copyModels(['iris', 'spam', 'fashion']);
@@ -86,85 +98,110 @@ describe('drift statistics: workers count production rows, the API answers PSI a
     models.remove();
   });
 
-  it('when fewer rows than DRIFT_MIN_ROWS (default 1000) were run, then every statistic and the whole answer are insufficient-data', async () => {
-    // Arrange: 900 rows, drawn like the baseline (iris 2's reference is the 150 rows of its golden file).
-    await submit('iris', '2', repeat(golden('iris', '2'), 6));
+  it(
+    'when fewer rows than DRIFT_MIN_ROWS (default 1000) were run, then every statistic and the whole answer are ' + 'insufficient-data',
+    async () => {
+      // Arrange: 900 rows, drawn like the baseline (iris 2's reference is the 150 rows of its golden file).
+      await submit('iris', '2', repeat(golden('iris', '2'), 6));
 
-    // Act
-    const report = await reportWith('iris', '2', 900);
+      // Act
+      const report = await reportWith('iris', '2', 900);
 
-    // Assert
-    expect(report).toMatchObject({ model: 'iris', version: '2', window: '1h', rows: 900, status: 'insufficient-data' });
-    expect(new Set(Object.values(statuses(report)))).toEqual(new Set(['insufficient-data']));
-    expect(report.features.petal_length?.psi).toBeNull();
-    expect(report.prediction).toMatchObject({ status: 'insufficient-data', psi: null, rows: 900 });
-  });
+      // Assert
+      expect(report).toMatchObject({ model: 'iris', version: '2', window: '1h', rows: 900, status: 'insufficient-data' });
+      expect(new Set(Object.values(statuses(report)))).toEqual(new Set(['insufficient-data']));
+      expect(report.features.petal_length?.psi).toBeNull();
+      expect(report.prediction).toMatchObject({ status: 'insufficient-data', psi: null, rows: 900 });
+    },
+  );
 
-  it('when rows drawn like the baseline pass the minimum, then every feature and the prediction are ok, and the bins carry bounds and shares', async () => {
-    // Arrange: 300 more of the same rows, 1200 in all.
-    await submit('iris', '2', repeat(golden('iris', '2'), 2));
+  it(
+    'when rows drawn like the baseline pass the minimum, then every feature and the prediction are ok, and the bins carry ' +
+      'bounds and shares',
+    async () => {
+      // Arrange: 300 more of the same rows, 1200 in all.
+      await submit('iris', '2', repeat(golden('iris', '2'), 2));
 
-    // Act
-    const report = await reportWith('iris', '2', 1200);
+      // Act
+      const report = await reportWith('iris', '2', 1200);
 
-    // Assert
-    expect(report.status).toBe('ok');
-    expect(statuses(report)).toEqual({ sepal_length: 'ok', sepal_width: 'ok', petal_length: 'ok', petal_width: 'ok' });
-    for (const statistic of Object.values(report.features)) expect(statistic.psi).toBeLessThan(0.001);
-    expect(report.prediction).toMatchObject({ status: 'ok', rows: 1200 });
-    const petal = report.features.petal_length as Statistic;
-    expect(petal.bins[0]).toEqual({ from: null, to: 1.4, reference: 0.073333, current: 0.073333 });
-    expect(petal.bins[1]).toMatchObject({ from: 1.4, to: 1.5 });
-    expect(petal.bins.at(-1)).toMatchObject({ from: 5.8, to: null });
-    expect(report.prediction?.bins.map((b) => b.label)).toEqual(['setosa', 'versicolor', 'virginica']);
-    // …and the answer is what /openapi.json says it is.
-    const document = (await (await fetch(`${url}/openapi.json`)).json()) as { components: Json };
-    const validate = new Ajv2020({ strict: false, validateFormats: false }).compile({ $ref: '#/components/schemas/DriftReport', components: document.components });
-    expect(validate(report) ? [] : validate.errors).toEqual([]);
-  });
+      // Assert
+      expect(report.status).toBe('ok');
+      expect(statuses(report)).toEqual({ sepal_length: 'ok', sepal_width: 'ok', petal_length: 'ok', petal_width: 'ok' });
+      for (const statistic of Object.values(report.features)) expect(statistic.psi).toBeLessThan(0.001);
+      expect(report.prediction).toMatchObject({ status: 'ok', rows: 1200 });
+      const petal = report.features.petal_length as Statistic;
+      expect(petal.bins[0]).toEqual({ from: null, to: 1.4, reference: 0.073333, current: 0.073333 });
+      expect(petal.bins[1]).toMatchObject({ from: 1.4, to: 1.5 });
+      expect(petal.bins.at(-1)).toMatchObject({ from: 5.8, to: null });
+      expect(report.prediction?.bins.map((b) => b.label)).toEqual(['setosa', 'versicolor', 'virginica']);
+      // …and the answer is what /openapi.json says it is.
+      const document = (await (await fetch(`${url}/openapi.json`)).json()) as { components: Json };
+      const validate = new Ajv2020({ strict: false, validateFormats: false }).compile({
+        $ref: '#/components/schemas/DriftReport',
+        components: document.components,
+      });
+      expect(validate(report) ? [] : validate.errors).toEqual([]);
+    },
+  );
 
-  it('when the same rows come with petal_length + 2 cm, then petal_length alone of the features drifts, and /metrics shows it', async () => {
-    // Arrange: iris 1 (same features, its own baseline of the same 150 rows), 1050 shifted rows.
-    const shifted = golden('iris', '1').map((row) => ({ ...row, petal_length: Math.round(((row.petal_length as number) + 2) * 10) / 10 }));
-    await submit('iris', '1', repeat(shifted, 7));
+  it(
+    'when the same rows come with petal_length + 2 cm, then petal_length alone of the features drifts, and ' + '/metrics shows it',
+    async () => {
+      // Arrange: iris 1 (same features, its own baseline of the same 150 rows), 1050 shifted rows.
+      const shifted = golden('iris', '1').map((row) => ({
+        ...row,
+        petal_length: Math.round(((row.petal_length as number) + 2) * 10) / 10,
+      }));
+      await submit('iris', '1', repeat(shifted, 7));
 
-    // Act
-    const report = await reportWith('iris', '1', 1050);
-    const metrics = parseExposition(await (await fetch(`${url}/metrics`)).text());
+      // Act
+      const report = await reportWith('iris', '1', 1050);
+      const metrics = parseExposition(await (await fetch(`${url}/metrics`)).text());
 
-    // Assert
-    expect(statuses(report)).toEqual({ sepal_length: 'ok', sepal_width: 'ok', petal_length: 'drift', petal_width: 'ok' });
-    expect(report.status).toBe('drift');
-    expect(report.features.petal_length?.psi).toBeGreaterThan(0.25);
-    const gauge = (version: string, feature: string): number | undefined => sampleValue(metrics, 'onnx_batch_feature_psi', { model: 'iris', version, feature });
-    expect(gauge('1', 'petal_length')).toBe(report.features.petal_length?.psi);
-    expect(gauge('1', 'sepal_length')).toBeLessThan(0.1);
-    expect(gauge('2', 'petal_length')).toBeLessThan(0.1);
-    expect(sampleValue(metrics, 'onnx_batch_prediction_psi', { model: 'iris', version: '2' })).toBeLessThan(0.1);
-    expect(sampleValue(metrics, 'onnx_batch_prediction_psi', { model: 'iris', version: '1' })).toBe(report.prediction?.psi);
-  });
+      // Assert
+      expect(statuses(report)).toEqual({ sepal_length: 'ok', sepal_width: 'ok', petal_length: 'drift', petal_width: 'ok' });
+      expect(report.status).toBe('drift');
+      expect(report.features.petal_length?.psi).toBeGreaterThan(0.25);
+      const gauge = (version: string, feature: string): number | undefined =>
+        sampleValue(metrics, 'onnx_batch_feature_psi', { model: 'iris', version, feature });
+      expect(gauge('1', 'petal_length')).toBe(report.features.petal_length?.psi);
+      expect(gauge('1', 'sepal_length')).toBeLessThan(0.1);
+      expect(gauge('2', 'petal_length')).toBeLessThan(0.1);
+      expect(sampleValue(metrics, 'onnx_batch_prediction_psi', { model: 'iris', version: '2' })).toBeLessThan(0.1);
+      expect(sampleValue(metrics, 'onnx_batch_prediction_psi', { model: 'iris', version: '1' })).toBe(report.prediction?.psi);
+    },
+  );
 
-  it('when texts get longer (each golden text three times over), then text.length drifts towards the long bins; the OOV share, counted on a quarter of the rows, has too few to judge', async () => {
-    // Arrange: spam 1 and 2 share one baseline; 1000 golden texts to 1, the same lengthened to 2.
-    const texts = golden('spam', '1');
-    await submit('spam', '1', repeat(texts, 10));
-    await submit('spam', '2', repeat(texts, 10).map((row) => ({ ...row, text: `${String(row.text)}\n${String(row.text)}\n${String(row.text)}` })));
+  it(
+    'when texts get longer (each golden text three times over), then text.length drifts towards the long bins; the OOV share, ' +
+      'counted on a quarter of the rows, has too few to judge',
+    async () => {
+      // Arrange: spam 1 and 2 share one baseline; 1000 golden texts to 1, the same lengthened to 2.
+      const texts = golden('spam', '1');
+      await submit('spam', '1', repeat(texts, 10));
+      await submit(
+        'spam',
+        '2',
+        repeat(texts, 10).map((row) => ({ ...row, text: `${String(row.text)}\n${String(row.text)}\n${String(row.text)}` })),
+      );
 
-    // Act
-    const plain = await reportWith('spam', '1', 1000);
-    const longer = await reportWith('spam', '2', 1000);
+      // Act
+      const plain = await reportWith('spam', '1', 1000);
+      const longer = await reportWith('spam', '2', 1000);
 
-    // Assert
-    expect(Object.keys(longer.features)).toEqual(['text.length', 'text.oov']);
-    expect(longer.features['text.length']).toMatchObject({ status: 'drift', rows: 1000 });
-    expect(longer.features['text.length']?.psi).toBeGreaterThan((plain.features['text.length']?.psi ?? 0) + 0.5);
-    // The reference's longest fifth starts at 3456.8 characters: the golden texts (≤ 5000) rarely reach it, tripled a third do.
-    expect(shareFrom(plain.features['text.length'] as Statistic, 3456.8)).toBeLessThan(0.1);
-    expect(shareFrom(longer.features['text.length'] as Statistic, 3456.8)).toBeGreaterThan(0.3);
-    // One row in four of each chunk (4000 rows a chunk: one chunk here).
-    expect(longer.features['text.oov']).toMatchObject({ status: 'insufficient-data', psi: null, rows: 250 });
-    expect(longer.status).toBe('drift');
-  });
+      // Assert
+      expect(Object.keys(longer.features)).toEqual(['text.length', 'text.oov']);
+      expect(longer.features['text.length']).toMatchObject({ status: 'drift', rows: 1000 });
+      expect(longer.features['text.length']?.psi).toBeGreaterThan((plain.features['text.length']?.psi ?? 0) + 0.5);
+      // The reference's longest fifth starts at 3456.8 characters: the golden texts (≤ 5000) rarely reach it, tripled a third do.
+      expect(shareFrom(plain.features['text.length'] as Statistic, 3456.8)).toBeLessThan(0.1);
+      expect(shareFrom(longer.features['text.length'] as Statistic, 3456.8)).toBeGreaterThan(0.3);
+      // One row in four of each chunk (4000 rows a chunk: one chunk here).
+      expect(longer.features['text.oov']).toMatchObject({ status: 'insufficient-data', psi: null, rows: 250 });
+      expect(longer.status).toBe('drift');
+    },
+  );
 
   it('when images get darker (pixels × 0.3), then image.mean drifts into the darkest bins', async () => {
     // Arrange: fashion 1 and 2 share one baseline; 1024 golden images to 1, the same darkened to 2.
@@ -214,13 +251,18 @@ describe('drift statistics: workers count production rows, the API answers PSI a
     expect(unknown.body).toMatchObject({ code: 'OB_ERR_VERSION_NOT_FOUND' });
   });
 
-  it('when the counts are in Redis, then they are minute and hour hashes tagged by model, each with an expiry within DRIFT_RETENTION_HOURS (48) of its end', async () => {
-    const keys = await keysWithPrefix(client, `${env.REDIS_PREFIX}:drift`);
-    const ttls = await Promise.all(keys.map((k) => client.ttl(k)));
+  it(
+    'when the counts are in Redis, then they are minute and hour hashes tagged by model, each with an expiry within ' +
+      'DRIFT_RETENTION_HOURS (48) of its end',
+    async () => {
+      const keys = await keysWithPrefix(client, `${env.REDIS_PREFIX}:drift`);
+      const ttls = await Promise.all(keys.map((k) => client.ttl(k)));
 
-    expect(keys.length).toBeGreaterThanOrEqual(2 * 6); // iris 1, 2; spam 1, 2; fashion 1, 2: a minute and an hour each at least
-    for (const key of keys) expect(key).toMatch(new RegExp(`^${env.REDIS_PREFIX}:drift:\\{(iris|spam|fashion)\\}:\\d+:[0-9a-f]{16}:(m|h):\\d+$`));
-    for (const [i, ttl] of ttls.entries()) expect(ttl).toBeLessThanOrEqual(48 * 3600 + ((keys[i] as string).includes(':h:') ? 3600 : 60));
-    for (const ttl of ttls) expect(ttl).toBeGreaterThan(47 * 3600);
-  });
+      expect(keys.length).toBeGreaterThanOrEqual(2 * 6); // iris 1, 2; spam 1, 2; fashion 1, 2: a minute and an hour each at least
+      for (const key of keys)
+        expect(key).toMatch(new RegExp(`^${env.REDIS_PREFIX}:drift:\\{(iris|spam|fashion)\\}:\\d+:[0-9a-f]{16}:(m|h):\\d+$`));
+      for (const [i, ttl] of ttls.entries()) expect(ttl).toBeLessThanOrEqual(48 * 3600 + ((keys[i] as string).includes(':h:') ? 3600 : 60));
+      for (const ttl of ttls) expect(ttl).toBeGreaterThan(47 * 3600);
+    },
+  );
 });

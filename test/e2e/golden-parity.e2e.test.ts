@@ -9,7 +9,9 @@ import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
 /** Every model version in models/: a model added there is covered without touching this file. */
 const MODEL_VERSIONS = discoverModelVersions().map(({ name, version }) => ({ name, version, id: `${name}@${version}` }));
 /** Versions with a byte tensor feature a client may also send as base64. */
-const BASE64_VERSIONS = MODEL_VERSIONS.filter(({ name, version }) => readManifest(name, version).features.some((f) => f.type === 'tensor' && f.base64 === 'uint8'));
+const BASE64_VERSIONS = MODEL_VERSIONS.filter(({ name, version }) =>
+  readManifest(name, version).features.some((f) => f.type === 'tensor' && f.base64 === 'uint8'),
+);
 
 interface JobAnswer {
   status: string;
@@ -57,33 +59,44 @@ describe.each(CHUNKINGS)('golden parity end to end: real api and worker processe
     return { job, chunks: record?.chunks ?? -1 };
   }
 
-  it.each(MODEL_VERSIONS)('when every golden row of $id is submitted, then the job completes in input order with every float within 1e-5 and every label exact', async ({ name, version }) => {
-    const manifest = readManifest(name, version);
-    const golden = loadGolden(name, version);
-    const rows = golden.inputs.length;
+  it.each(MODEL_VERSIONS)(
+    'when every golden row of $id is submitted, then the job completes in input order with every float within 1e-5 and every label exact',
+    async ({ name, version }) => {
+      const manifest = readManifest(name, version);
+      const golden = loadGolden(name, version);
+      const rows = golden.inputs.length;
 
-    const { job, chunks } = await run(name, version, golden.inputs);
+      const { job, chunks } = await run(name, version, golden.inputs);
 
-    expect(job.status).toBe('completed');
-    expect(job.model).toEqual({ name, version, route: 'pinned' });
-    expect(job.progress).toEqual({ done: rows, total: rows, failed: 0 });
-    expect(chunks).toBe(Math.ceil(rows / (manifest.chunkSize ?? chunkSize)));
-    expect(job.results).toHaveLength(rows);
-    expect(goldenDeviations(manifest, golden, job.results ?? [])).toEqual([]);
-  });
+      expect(job.status).toBe('completed');
+      expect(job.model).toEqual({ name, version, route: 'pinned' });
+      expect(job.progress).toEqual({ done: rows, total: rows, failed: 0 });
+      expect(chunks).toBe(Math.ceil(rows / (manifest.chunkSize ?? chunkSize)));
+      expect(job.results).toHaveLength(rows);
+      expect(goldenDeviations(manifest, golden, job.results ?? [])).toEqual([]);
+    },
+  );
 
-  it.each(BASE64_VERSIONS)('when the golden images of $id are sent as base64 of their raw bytes, alone or mixed with arrays, then the results are the same as for arrays', async ({ name, version }) => {
-    const manifest = readManifest(name, version);
-    const golden = loadGolden(name, version);
-    const base64Rows = golden.inputs.map((row) => withBase64Tensors(manifest, row));
-    const mixedRows = golden.inputs.map((row, i) => (i % 2 === 0 ? withBase64Tensors(manifest, row) : row));
+  it.each(BASE64_VERSIONS)(
+    'when the golden images of $id are sent as base64 of their raw bytes, alone or mixed with arrays, then the results are the ' +
+      'same as for arrays',
+    async ({ name, version }) => {
+      const manifest = readManifest(name, version);
+      const golden = loadGolden(name, version);
+      const base64Rows = golden.inputs.map((row) => withBase64Tensors(manifest, row));
+      const mixedRows = golden.inputs.map((row, i) => (i % 2 === 0 ? withBase64Tensors(manifest, row) : row));
 
-    const [asArrays, asBase64, mixed] = await Promise.all([run(name, version, golden.inputs), run(name, version, base64Rows), run(name, version, mixedRows)]);
+      const [asArrays, asBase64, mixed] = await Promise.all([
+        run(name, version, golden.inputs),
+        run(name, version, base64Rows),
+        run(name, version, mixedRows),
+      ]);
 
-    expect(asBase64.job.status).toBe('completed');
-    expect(mixed.job.status).toBe('completed');
-    expect(goldenDeviations(manifest, golden, asBase64.job.results ?? [])).toEqual([]);
-    expect(asBase64.job.results).toEqual(asArrays.job.results);
-    expect(mixed.job.results).toEqual(asArrays.job.results);
-  });
+      expect(asBase64.job.status).toBe('completed');
+      expect(mixed.job.status).toBe('completed');
+      expect(goldenDeviations(manifest, golden, asBase64.job.results ?? [])).toEqual([]);
+      expect(asBase64.job.results).toEqual(asArrays.job.results);
+      expect(mixed.job.results).toEqual(asArrays.job.results);
+    },
+  );
 });

@@ -24,33 +24,39 @@ describe('end to end: real api and worker processes on iris', () => {
     await redis.quit();
   });
 
-  it.each(['1', '2'])('when the 150 golden rows are submitted to version %s, then every probability matches the training framework within 1e-5', async (version) => {
-    const golden = loadGolden('iris', version);
+  it.each(['1', '2'])(
+    'when the 150 golden rows are submitted to version %s, then every probability matches the training framework within 1e-5',
+    async (version) => {
+      const golden = loadGolden('iris', version);
 
-    const submitted = await postJson(`${url}/v1/batch-predict`, { model: 'iris', version, inputs: golden.inputs });
-    expect(submitted.status).toBe(202);
-    expect(submitted.headers.get('location')).toBe(`/v1/batch-result/${String(submitted.body.jobId)}`);
-    const job = await waitForJob(url, String(submitted.body.jobId));
+      const submitted = await postJson(`${url}/v1/batch-predict`, { model: 'iris', version, inputs: golden.inputs });
+      expect(submitted.status).toBe(202);
+      expect(submitted.headers.get('location')).toBe(`/v1/batch-result/${String(submitted.body.jobId)}`);
+      const job = await waitForJob(url, String(submitted.body.jobId));
 
-    expect(job.status).toBe('completed');
-    expect(job.progress).toEqual({ done: 150, total: 150, failed: 0 });
-    const results = job.results as ClassificationResult[];
-    expect(results).toHaveLength(150);
-    const { maxDiff, labelMismatches } = compareWithGolden(results, golden, LABELS);
-    expect(labelMismatches).toEqual([]);
-    expect(maxDiff).toBeLessThanOrEqual(1e-5);
-  });
+      expect(job.status).toBe('completed');
+      expect(job.progress).toEqual({ done: 150, total: 150, failed: 0 });
+      const results = job.results as ClassificationResult[];
+      expect(results).toHaveLength(150);
+      const { maxDiff, labelMismatches } = compareWithGolden(results, golden, LABELS);
+      expect(labelMismatches).toEqual([]);
+      expect(maxDiff).toBeLessThanOrEqual(1e-5);
+    },
+  );
 
-  it("when the README's quick-start batch is submitted, then its results are exactly the README's (float32 precision: 1, 0.96, 0.04)", async () => {
-    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const body = /-d '(\{"model":"iris","inputs":\[\{"sepal_length":5\.1.*?\]\})'/.exec(readme)?.[1];
-    const shown = /"results": (\[[\s\S]*?\n {2}\])\n\}/.exec(readme)?.[1];
+  it(
+    "when the README's quick-start batch is submitted, then its results are exactly the README's (float32 precision: 1, " + '0.96, 0.04)',
+    async () => {
+      const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+      const body = /-d '(\{"model":"iris","inputs":\[\{"sepal_length":5\.1.*?\]\})'/.exec(readme)?.[1];
+      const shown = /"results": (\[[\s\S]*?\n {2}\])\n\}/.exec(readme)?.[1];
 
-    const submitted = await postJson(`${url}/v1/batch-predict`, JSON.parse(body ?? 'null'));
-    const { body: job } = await getJson(`${url}/v1/batch-result/${String(submitted.body.jobId)}?wait=10`);
+      const submitted = await postJson(`${url}/v1/batch-predict`, JSON.parse(body ?? 'null'));
+      const { body: job } = await getJson(`${url}/v1/batch-result/${String(submitted.body.jobId)}?wait=10`);
 
-    expect(job.results).toEqual(JSON.parse(shown ?? 'null'));
-  });
+      expect(job.results).toEqual(JSON.parse(shown ?? 'null'));
+    },
+  );
 
   it('when the unversioned seed path gets a bare array, then it runs the default model and answers the same contract', async () => {
     const submitted = await postJson(`${url}/batch-predict`, [[5.1, 3.5, 1.4, 0.2]]);
@@ -64,7 +70,11 @@ describe('end to end: real api and worker processes on iris', () => {
   });
 
   it('when a request carries X-Request-Id, then the answer echoes it and the api logs it with the job id', async () => {
-    const submitted = await postJson(`${url}/v1/batch-predict`, { model: 'iris', inputs: [[6.7, 3.0, 5.2, 2.3]] }, { 'x-request-id': 'e2e-trace-1' });
+    const submitted = await postJson(
+      `${url}/v1/batch-predict`,
+      { model: 'iris', inputs: [[6.7, 3.0, 5.2, 2.3]] },
+      { 'x-request-id': 'e2e-trace-1' },
+    );
 
     expect(submitted.headers.get('x-request-id')).toBe('e2e-trace-1');
     const line = await api.waitForLine((l) => l.requestId === 'e2e-trace-1' && l.message === 'request');

@@ -19,7 +19,13 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
   let models: ModelsCopy;
   const urls: string[] = [];
 
-  const call = async (i: number, method: string, path: string, body?: unknown, key = ADMIN): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const call = async (
+    i: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    key = ADMIN,
+  ): Promise<{ status: number; body: Record<string, unknown> }> => {
     const response = await fetch(`${urls[i] as string}${path}`, {
       method,
       headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -45,7 +51,9 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
     throw new Error(`job ${jobId} did not finish`);
   };
   const resultLines = async (i: number, jobId: string): Promise<string[]> => {
-    const response = await fetch(`${urls[i] as string}/v1/batch-result/${jobId}/results`, { headers: { authorization: `Bearer ${USER}`, accept: 'application/x-ndjson' } });
+    const response = await fetch(`${urls[i] as string}/v1/batch-result/${jobId}/results`, {
+      headers: { authorization: `Bearer ${USER}`, accept: 'application/x-ndjson' },
+    });
     return (await response.text()).split('\n').filter((line) => line !== '');
   };
 
@@ -91,36 +99,57 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
     expect(same.body).toMatchObject({ errors: [{ field: 'shadow.version' }] });
   });
 
-  it('when a canary takes 20 % through one replica, then 2000 jobs through both land within ±5 points of it, and jobs naming a version are never rerouted', async () => {
-    expect((await put(0, { default: '2', canary: { version: '1', percent: 20 } })).status).toBe(200);
-    await eventually('the other replica sees the canary', async () => ((await rollout(1)).rollout as { canary: unknown }).canary !== null, 5000);
+  it(
+    'when a canary takes 20 % through one replica, then 2000 jobs through both land within ±5 points of it, and jobs naming a ' +
+      'version are never rerouted',
+    async () => {
+      expect((await put(0, { default: '2', canary: { version: '1', percent: 20 } })).status).toBe(200);
+      await eventually(
+        'the other replica sees the canary',
+        async () => ((await rollout(1)).rollout as { canary: unknown }).canary !== null,
+        5000,
+      );
 
-    const ids: string[] = [];
-    for (let batch = 0; batch < 2000; batch += 50) {
-      ids.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => submit((batch + i) % 2, [[5.1, 3.5, 1.4, 0.2]])))));
-    }
-    const pinned = await Promise.all(Array.from({ length: 100 }, (_, i) => submit(i % 2, [[5.1, 3.5, 1.4, 0.2]], '2')));
-    const routes = await Promise.all(ids.map((id) => client.hmget(`${env.REDIS_PREFIX}:job:{${id.slice(0, 2)}}${id.slice(2)}`, 'route', 'version')));
-    const pinnedRoutes = await Promise.all(pinned.map((id) => client.hmget(`${env.REDIS_PREFIX}:job:{${id.slice(0, 2)}}${id.slice(2)}`, 'route', 'version')));
+      const ids: string[] = [];
+      for (let batch = 0; batch < 2000; batch += 50) {
+        ids.push(...(await Promise.all(Array.from({ length: 50 }, (_, i) => submit((batch + i) % 2, [[5.1, 3.5, 1.4, 0.2]])))));
+      }
+      const pinned = await Promise.all(Array.from({ length: 100 }, (_, i) => submit(i % 2, [[5.1, 3.5, 1.4, 0.2]], '2')));
+      const routes = await Promise.all(
+        ids.map((id) => client.hmget(`${env.REDIS_PREFIX}:job:{${id.slice(0, 2)}}${id.slice(2)}`, 'route', 'version')),
+      );
+      const pinnedRoutes = await Promise.all(
+        pinned.map((id) => client.hmget(`${env.REDIS_PREFIX}:job:{${id.slice(0, 2)}}${id.slice(2)}`, 'route', 'version')),
+      );
 
-    const canary = routes.filter(([route, version]) => route === 'canary' && version === '1').length;
-    const byDefault = routes.filter(([route, version]) => route === 'default' && version === '2').length;
-    expect(canary + byDefault).toBe(2000);
-    expect(Math.abs((canary / 2000) * 100 - 20)).toBeLessThanOrEqual(5);
-    expect(pinnedRoutes.every(([route, version]) => route === 'pinned' && version === '2')).toBe(true);
-    const status = await waitJob(ids.find((_, i) => routes[i]?.[0] === 'canary') as string);
-    expect(status.model).toEqual({ name: 'iris', version: '1', route: 'canary' });
-    await eventually('the canary report counts both arms', async () => {
-      const report = (await rollout(1)).report as { canary: { jobs: { default: number; canary: number } } };
-      return report.canary.jobs.canary > 0 && report.canary.jobs.default > 0;
-    }, 20_000);
-  }, 120_000);
+      const canary = routes.filter(([route, version]) => route === 'canary' && version === '1').length;
+      const byDefault = routes.filter(([route, version]) => route === 'default' && version === '2').length;
+      expect(canary + byDefault).toBe(2000);
+      expect(Math.abs((canary / 2000) * 100 - 20)).toBeLessThanOrEqual(5);
+      expect(pinnedRoutes.every(([route, version]) => route === 'pinned' && version === '2')).toBe(true);
+      const status = await waitJob(ids.find((_, i) => routes[i]?.[0] === 'canary') as string);
+      expect(status.model).toEqual({ name: 'iris', version: '1', route: 'canary' });
+      await eventually(
+        'the canary report counts both arms',
+        async () => {
+          const report = (await rollout(1)).report as { canary: { jobs: { default: number; canary: number } } };
+          return report.canary.jobs.canary > 0 && report.canary.jobs.default > 0;
+        },
+        20_000,
+      );
+    },
+    120_000,
+  );
 
   it('when a shadow runs every default chunk, then results are exactly those without it, and the report compares the answers', async () => {
     const rows = borderRows(400);
     const before = await resultLines(0, String((await waitJob(await submit(0, rows, '2'))).jobId));
     expect((await put(1, { default: '2', shadow: { version: '1', percent: 100 } })).status).toBe(200);
-    await eventually('both replicas see the shadow', async () => (await Promise.all([0, 1].map(rollout))).every((r) => (r.rollout as { shadow: unknown }).shadow !== null), 5000);
+    await eventually(
+      'both replicas see the shadow',
+      async () => (await Promise.all([0, 1].map(rollout))).every((r) => (r.rollout as { shadow: unknown }).shadow !== null),
+      5000,
+    );
 
     const jobId = await submit(0, rows);
     const job = await waitJob(jobId);
@@ -128,10 +157,14 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
 
     expect(job).toMatchObject({ status: 'completed', model: { version: '2', route: 'default' } });
     expect(after).toEqual(before);
-    await eventually('the shadow report has compared the rows', async () => {
-      const report = (await rollout(0)).report as { shadow: { rowsCompared: number } };
-      return report.shadow.rowsCompared >= rows.length;
-    }, 20_000);
+    await eventually(
+      'the shadow report has compared the rows',
+      async () => {
+        const report = (await rollout(0)).report as { shadow: { rowsCompared: number } };
+        return report.shadow.rowsCompared >= rows.length;
+      },
+      20_000,
+    );
     const { shadow } = (await rollout(1)).report as { shadow: Record<string, unknown> };
     expect(shadow).toMatchObject({ version: '1', failedRows: { default: 0, shadow: 0 } });
     expect(shadow.agreement).toBeGreaterThan(0.3);
@@ -141,60 +174,91 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
     expect(metrics).toMatch(/onnx_batch_shadow_agreement\{model="iris",version="1"\} 0\.\d+/);
   }, 60_000);
 
-  it('when a canary is promoted through one replica and rolled back through the other, then jobs follow, and the history (newest first) says who did what', async () => {
-    expect((await put(0, { default: '2', canary: { version: '1', percent: 10 } })).status).toBe(200);
-    const promoted = await call(1, 'POST', '/v1/models/iris/rollout/promote');
-    await eventually('replica 0 serves version 1 by default', async () => (await rollout(0)).servingDefault === '1', 5000);
-    const afterPromote = await waitJob(await submit(0, [[6.7, 3.0, 5.2, 2.3]]));
-    const rolledBack = await call(0, 'POST', '/v1/models/iris/rollout/rollback');
-    await eventually('replica 1 serves version 2 again', async () => (await rollout(1)).servingDefault === '2', 5000);
-    const afterRollback = await waitJob(await submit(1, [[6.7, 3.0, 5.2, 2.3]]));
-    const again = await call(1, 'POST', '/v1/models/iris/rollout/promote');
-    const history = await call(1, 'GET', '/v1/models/iris/rollout/history?limit=3', undefined, USER);
+  it(
+    'when a canary is promoted through one replica and rolled back through the other, then jobs follow, and the history (newest ' +
+      'first) says who did what',
+    async () => {
+      expect((await put(0, { default: '2', canary: { version: '1', percent: 10 } })).status).toBe(200);
+      const promoted = await call(1, 'POST', '/v1/models/iris/rollout/promote');
+      await eventually('replica 0 serves version 1 by default', async () => (await rollout(0)).servingDefault === '1', 5000);
+      const afterPromote = await waitJob(await submit(0, [[6.7, 3.0, 5.2, 2.3]]));
+      const rolledBack = await call(0, 'POST', '/v1/models/iris/rollout/rollback');
+      await eventually('replica 1 serves version 2 again', async () => (await rollout(1)).servingDefault === '2', 5000);
+      const afterRollback = await waitJob(await submit(1, [[6.7, 3.0, 5.2, 2.3]]));
+      const again = await call(1, 'POST', '/v1/models/iris/rollout/promote');
+      const history = await call(1, 'GET', '/v1/models/iris/rollout/history?limit=3', undefined, USER);
 
-    expect(promoted.status).toBe(200);
-    expect(promoted.body).toMatchObject({ servingDefault: '1', rollout: { default: '1', canary: null, previousDefault: '2' } });
-    expect(afterPromote.model).toEqual({ name: 'iris', version: '1', route: 'default' });
-    expect(rolledBack.body).toMatchObject({ servingDefault: '2', rollout: { default: '2', canary: null, shadow: null } });
-    expect(afterRollback.model).toEqual({ name: 'iris', version: '2', route: 'default' });
-    expect(again.status).toBe(409); // nothing to promote
-    expect(again.body.code).toBe('OB_ERR_ROLLOUT_CONFLICT');
-    const entries = history.body.entries as { action: string; actor: { tenant: string; keyId: string }; from: { default: string | null }; to: { default: string | null } }[];
-    expect(entries.map((e) => e.action)).toEqual(['rollback', 'promote', 'put']);
-    expect(entries[0]).toMatchObject({ actor: { tenant: 'ops' }, from: { default: '1' }, to: { default: '2' } });
-    expect(entries[1]).toMatchObject({ from: { default: '2' }, to: { default: '1' } });
-    expect(entries[0]?.actor.keyId).toMatch(/^[0-9a-f]{12}$/);
-  }, 60_000);
+      expect(promoted.status).toBe(200);
+      expect(promoted.body).toMatchObject({ servingDefault: '1', rollout: { default: '1', canary: null, previousDefault: '2' } });
+      expect(afterPromote.model).toEqual({ name: 'iris', version: '1', route: 'default' });
+      expect(rolledBack.body).toMatchObject({ servingDefault: '2', rollout: { default: '2', canary: null, shadow: null } });
+      expect(afterRollback.model).toEqual({ name: 'iris', version: '2', route: 'default' });
+      expect(again.status).toBe(409); // nothing to promote
+      expect(again.body.code).toBe('OB_ERR_ROLLOUT_CONFLICT');
+      const entries = history.body.entries as {
+        action: string;
+        actor: { tenant: string; keyId: string };
+        from: { default: string | null };
+        to: { default: string | null };
+      }[];
+      expect(entries.map((e) => e.action)).toEqual(['rollback', 'promote', 'put']);
+      expect(entries[0]).toMatchObject({ actor: { tenant: 'ops' }, from: { default: '1' }, to: { default: '2' } });
+      expect(entries[1]).toMatchObject({ from: { default: '2' }, to: { default: '1' } });
+      expect(entries[0]?.actor.keyId).toMatch(/^[0-9a-f]{12}$/);
+    },
+    60_000,
+  );
 
   it('when the shadow agrees less than the rule allows, then the rollout rolls itself back and the history says why', async () => {
-    expect((await put(0, { default: '2', shadow: { version: '1', percent: 100 }, autoRollback: { minAgreement: 0.995, minRows: 200 } })).status).toBe(200);
-    await eventually('both replicas see the shadow', async () => (await Promise.all([0, 1].map(rollout))).every((r) => (r.rollout as { shadow: unknown }).shadow !== null), 5000);
+    expect(
+      (await put(0, { default: '2', shadow: { version: '1', percent: 100 }, autoRollback: { minAgreement: 0.995, minRows: 200 } })).status,
+    ).toBe(200);
+    await eventually(
+      'both replicas see the shadow',
+      async () => (await Promise.all([0, 1].map(rollout))).every((r) => (r.rollout as { shadow: unknown }).shadow !== null),
+      5000,
+    );
 
     await waitJob(await submit(1, borderRows(400)));
 
     await eventually('the guard rolled back', async () => ((await rollout(0)).rollout as { shadow: unknown }).shadow === null, 20_000);
-    const [latest] = (await call(1, 'GET', '/v1/models/iris/rollout/history?limit=1')).body.entries as { action: string; actor: unknown; reason: string }[];
+    const [latest] = (await call(1, 'GET', '/v1/models/iris/rollout/history?limit=1')).body.entries as {
+      action: string;
+      actor: unknown;
+      reason: string;
+    }[];
     expect(latest).toMatchObject({ action: 'auto-rollback', actor: { tenant: 'system', keyId: 'auto-rollback' } });
-    expect(latest?.reason).toMatch(/^shadow version 1 agreed with the default on \d+\.\d+ % of \d+ rows \(less than minAgreement 0\.995\)$/);
+    expect(latest?.reason).toMatch(
+      /^shadow version 1 agreed with the default on \d+\.\d+ % of \d+ rows \(less than minAgreement 0\.995\)$/,
+    );
   }, 60_000);
 
-  it('when a new version is dropped into the repository, then it does not become the default while the rollout pins one; without the pin it does', async () => {
-    expect((await put(0, { default: '2' })).status).toBe(200);
-    addVersionCopy(models, 'iris', '1', '3');
-    await eventually('both replicas list version 3', async () => {
-      const listed = await Promise.all([0, 1].map(async (i) => (await call(i, 'GET', '/v1/models/iris')).body));
-      return listed.every((m) => (m.versions as { version: string }[]).some((v) => v.version === '3'));
-    }, 10_000);
+  it(
+    'when a new version is dropped into the repository, then it does not become the default while the rollout pins one; without ' +
+      'the pin it does',
+    async () => {
+      expect((await put(0, { default: '2' })).status).toBe(200);
+      addVersionCopy(models, 'iris', '1', '3');
+      await eventually(
+        'both replicas list version 3',
+        async () => {
+          const listed = await Promise.all([0, 1].map(async (i) => (await call(i, 'GET', '/v1/models/iris')).body));
+          return listed.every((m) => (m.versions as { version: string }[]).some((v) => v.version === '3'));
+        },
+        10_000,
+      );
 
-    const pinned = await call(1, 'GET', '/v1/models/iris');
-    const servedPinned = await waitJob(await submit(0, [[5.1, 3.5, 1.4, 0.2]]));
-    expect((await put(1, {})).status).toBe(200);
-    const unpinned = await call(0, 'GET', '/v1/models/iris');
+      const pinned = await call(1, 'GET', '/v1/models/iris');
+      const servedPinned = await waitJob(await submit(0, [[5.1, 3.5, 1.4, 0.2]]));
+      expect((await put(1, {})).status).toBe(200);
+      const unpinned = await call(0, 'GET', '/v1/models/iris');
 
-    expect(pinned.body.defaultVersion).toBe('2');
-    expect(servedPinned.model).toMatchObject({ version: '2' });
-    expect(unpinned.body.defaultVersion).toBe('3');
-  }, 60_000);
+      expect(pinned.body.defaultVersion).toBe('2');
+      expect(servedPinned.model).toMatchObject({ version: '2' });
+      expect(unpinned.body.defaultVersion).toBe('3');
+    },
+    60_000,
+  );
 
   it('when an API process restarts, then the rollout and its history are still there', async () => {
     const before = (await call(0, 'GET', '/v1/models/iris/rollout/history?limit=1000')).body.entries as unknown[];

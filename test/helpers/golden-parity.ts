@@ -24,7 +24,8 @@ function closeEnough(got: unknown, expected: unknown, tolerance: number): boolea
  */
 export function goldenDeviations(manifest: ModelManifest, golden: Golden, results: unknown[], tolerance = 1e-5): Deviation[] {
   const deviations: Deviation[] = [];
-  if (results.length !== golden.inputs.length) deviations.push({ row: -1, field: '(row count)', got: results.length, expected: golden.inputs.length });
+  if (results.length !== golden.inputs.length)
+    deviations.push({ row: -1, field: '(row count)', got: results.length, expected: golden.inputs.length });
   const outputs = golden.outputs as Record<string, unknown[]>;
   const spec = manifest.result;
   results.forEach((raw, row) => {
@@ -39,20 +40,24 @@ export function goldenDeviations(manifest: ModelManifest, golden: Golden, result
         const expected = flatten(outputs[spec.output ?? '']?.[row]);
         const probabilities = (result.probabilities ?? {}) as Record<string, unknown>;
         labels.forEach((label, k) => {
-          if (!closeEnough(probabilities[label], expected[k], tolerance)) deviations.push({ row, field: `probabilities.${label}`, got: probabilities[label], expected: expected[k] });
+          if (!closeEnough(probabilities[label], expected[k], tolerance))
+            deviations.push({ row, field: `probabilities.${label}`, got: probabilities[label], expected: expected[k] });
         });
-        if (golden.labels && result.label !== golden.labels[row]) deviations.push({ row, field: 'label', got: result.label, expected: golden.labels[row] });
+        if (golden.labels && result.label !== golden.labels[row])
+          deviations.push({ row, field: 'label', got: result.label, expected: golden.labels[row] });
         break;
       }
       case 'regression': {
         const expected = flatten(outputs[spec.output ?? '']?.[row]);
         const names = spec.names ?? [];
         if (names.length <= 1) {
-          if (!closeEnough(result.value, expected[0], tolerance)) deviations.push({ row, field: 'value', got: result.value, expected: expected[0] });
+          if (!closeEnough(result.value, expected[0], tolerance))
+            deviations.push({ row, field: 'value', got: result.value, expected: expected[0] });
         } else {
           const values = (result.values ?? {}) as Record<string, unknown>;
           names.forEach((name, k) => {
-            if (!closeEnough(values[name], expected[k], tolerance)) deviations.push({ row, field: `values.${name}`, got: values[name], expected: expected[k] });
+            if (!closeEnough(values[name], expected[k], tolerance))
+              deviations.push({ row, field: `values.${name}`, got: values[name], expected: expected[k] });
           });
         }
         break;
@@ -78,5 +83,10 @@ export function goldenDeviations(manifest: ModelManifest, golden: Golden, result
 export function sliceGolden(golden: Golden, start: number, end: number): Golden {
   const outputs: Golden['outputs'] = {};
   for (const [name, values] of Object.entries(golden.outputs)) outputs[name] = values.slice(start, end);
-  return { ...golden, inputs: golden.inputs.slice(start, end), outputs, ...(golden.labels ? { labels: golden.labels.slice(start, end) } : {}) };
+  return {
+    ...golden,
+    inputs: golden.inputs.slice(start, end),
+    outputs,
+    ...(golden.labels ? { labels: golden.labels.slice(start, end) } : {}),
+  };
 }

@@ -21,7 +21,11 @@ export interface ClassificationResult {
 }
 
 /** Largest absolute difference between results and the golden probabilities, and label mismatches. */
-export function compareWithGolden(results: ClassificationResult[], golden: Golden, labels: string[]): { maxDiff: number; labelMismatches: number[] } {
+export function compareWithGolden(
+  results: ClassificationResult[],
+  golden: Golden,
+  labels: string[],
+): { maxDiff: number; labelMismatches: number[] } {
   const expected = golden.outputs.probabilities ?? [];
   let maxDiff = 0;
   const labelMismatches: number[] = [];

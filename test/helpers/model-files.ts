@@ -81,7 +81,13 @@ export function copyModels(names: string[]): ModelsCopy {
  * Builds version `to` of a model as a copy of version `from` (manifest version rewritten, no
  * default pin, optional further edits) in the staging directory, and answers where it is.
  */
-export function buildVersionCopy(copy: ModelsCopy, name: string, from: string, to: string, edit: (manifest: Record<string, unknown>) => void = () => undefined): string {
+export function buildVersionCopy(
+  copy: ModelsCopy,
+  name: string,
+  from: string,
+  to: string,
+  edit: (manifest: Record<string, unknown>) => void = () => undefined,
+): string {
   const built = path.join(copy.staging, `${name}-${to}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   cpSync(path.join(copy.dir, name, from), built, { recursive: true });
   const file = path.join(built, 'model.json');
@@ -98,7 +104,13 @@ export function buildVersionCopy(copy: ModelsCopy, name: string, from: string, t
  * Adds version `to` of a model as a copy of version `from` (see buildVersionCopy), built beside
  * the repository and renamed in, so a rescan never sees half of it. Answers its directory.
  */
-export function addVersionCopy(copy: ModelsCopy, name: string, from: string, to: string, edit: (manifest: Record<string, unknown>) => void = () => undefined): string {
+export function addVersionCopy(
+  copy: ModelsCopy,
+  name: string,
+  from: string,
+  to: string,
+  edit: (manifest: Record<string, unknown>) => void = () => undefined,
+): string {
   const target = path.join(copy.dir, name, to);
   renameSync(buildVersionCopy(copy, name, from, to, edit), target);
   return target;

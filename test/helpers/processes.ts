@@ -14,7 +14,11 @@ export interface Spawned {
 }
 
 /** Spawns a real service process (`api`, `worker` or `scheduler`) from the built code (or `script`, a test entry point), with its env. */
-export function spawnService(kind: 'api' | 'worker' | 'scheduler', env: Record<string, string>, script = path.join(ROOT, kind, 'dist', 'main.js')): Spawned {
+export function spawnService(
+  kind: 'api' | 'worker' | 'scheduler',
+  env: Record<string, string>,
+  script = path.join(ROOT, kind, 'dist', 'main.js'),
+): Spawned {
   const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -109,7 +109,19 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
   try {
     for (let i = 0; i < masters; i++) {
       const port = await freeClusterPort();
-      const args = ['--port', String(port), ...COMMON, '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '3000'];
+      const args = [
+        '--port',
+        String(port),
+        ...COMMON,
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '3000',
+      ];
       started.push(await startProcess(port, args));
     }
     const addresses = started.map((p) => `127.0.0.1:${p.port}`);
@@ -160,10 +172,29 @@ export async function startSentinelSet(name = 'onnxbatch'): Promise<SentinelSetH
   try {
     const primaryPort = await freePort();
     // No 5 s wait for more replicas before the first (diskless) sync.
-    const primary = await startProcess(primaryPort, ['--port', String(primaryPort), ...COMMON, '--dir', dir, '--repl-diskless-sync-delay', '0']);
+    const primary = await startProcess(primaryPort, [
+      '--port',
+      String(primaryPort),
+      ...COMMON,
+      '--dir',
+      dir,
+      '--repl-diskless-sync-delay',
+      '0',
+    ]);
     started.push(primary);
     const replicaPort = await freePort();
-    const replica = await startProcess(replicaPort, ['--port', String(replicaPort), ...COMMON, '--dir', dir, '--replicaof', '127.0.0.1', String(primaryPort), '--dbfilename', 'replica.rdb']);
+    const replica = await startProcess(replicaPort, [
+      '--port',
+      String(replicaPort),
+      ...COMMON,
+      '--dir',
+      dir,
+      '--replicaof',
+      '127.0.0.1',
+      String(primaryPort),
+      '--dbfilename',
+      'replica.rdb',
+    ]);
     started.push(replica);
     const primaryClient = new Redis({ port: primaryPort, host: '127.0.0.1', maxRetriesPerRequest: 1 });
     clients.push(primaryClient);
@@ -192,19 +223,31 @@ export async function startSentinelSet(name = 'onnxbatch'): Promise<SentinelSetH
     const sentinelClients = sentinels.map((sentinel) => new Redis({ port: sentinel.port, host: '127.0.0.1', maxRetriesPerRequest: 1 }));
     clients.push(...sentinelClients);
     // A fail-over needs each Sentinel to know the replica and the other Sentinels.
-    await until('every Sentinel knows the replica and the other Sentinels', async () => {
-      for (const client of sentinelClients) {
-        const replicas = (await client.call('SENTINEL', 'REPLICAS', name)) as unknown[];
-        const peers = (await client.call('SENTINEL', 'SENTINELS', name)) as unknown[];
-        if (replicas.length < 1 || peers.length < 2) return false;
-      }
-      return true;
-    }, 30_000);
+    await until(
+      'every Sentinel knows the replica and the other Sentinels',
+      async () => {
+        for (const client of sentinelClients) {
+          const replicas = (await client.call('SENTINEL', 'REPLICAS', name)) as unknown[];
+          const peers = (await client.call('SENTINEL', 'SENTINELS', name)) as unknown[];
+          if (replicas.length < 1 || peers.length < 2) return false;
+        }
+        return true;
+      },
+      30_000,
+    );
     const primaryPortNow = async (): Promise<number> => {
       const [, port] = (await (sentinelClients[0] as Redis).call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
       return Number(port);
     };
-    return { name, primary, replica, sentinels, sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','), primaryPort: primaryPortNow, destroy };
+    return {
+      name,
+      primary,
+      replica,
+      sentinels,
+      sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+      primaryPort: primaryPortNow,
+      destroy,
+    };
   } catch (error) {
     await destroy();
     throw error;
@@ -226,11 +269,62 @@ export async function makeCertificates(): Promise<TestCertificates> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-test-tls-'));
   const file = (name: string): string => path.join(dir, name);
   const openssl = (...args: string[]): Promise<unknown> => run('openssl', args, { timeout: 30_000 });
-  await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '2', '-subj', '/CN=onnx-batch test CA');
-  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+  await openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=onnx-batch test CA',
+  );
+  writeFileSync(
+    file('server.ext'),
+    [
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      'basicConstraints=CA:FALSE',
+      'keyUsage=digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      '',
+    ].join('\n'),
+  );
   const issue = async (): Promise<void> => {
-    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('next.key'), '-out', file('server.csr'), '-subj', '/CN=localhost');
-    await openssl('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-set_serial', String(Date.now()), '-out', file('next.crt'), '-days', '2', '-extfile', file('server.ext'));
+    await openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      file('next.key'),
+      '-out',
+      file('server.csr'),
+      '-subj',
+      '/CN=localhost',
+    );
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      file('server.csr'),
+      '-CA',
+      file('ca.crt'),
+      '-CAkey',
+      file('ca.key'),
+      '-set_serial',
+      String(Date.now()),
+      '-out',
+      file('next.crt'),
+      '-days',
+      '2',
+      '-extfile',
+      file('server.ext'),
+    );
     // Replaced whole (rename), as certificate managers do.
     renameSync(file('next.key'), file('server.key'));
     renameSync(file('next.crt'), file('server.crt'));
@@ -250,7 +344,23 @@ export async function makeCertificates(): Promise<TestCertificates> {
 export async function startTlsRedis(certs: TestCertificates): Promise<RedisProcess & { url: string; destroy(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-test-tls-redis-'));
   const port = await freePort();
-  const args = ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.certFile, '--tls-key-file', certs.keyFile, '--tls-ca-cert-file', certs.caFile, '--tls-auth-clients', 'no', ...COMMON, '--dir', dir];
+  const args = [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    certs.certFile,
+    '--tls-key-file',
+    certs.keyFile,
+    '--tls-ca-cert-file',
+    certs.caFile,
+    '--tls-auth-clients',
+    'no',
+    ...COMMON,
+    '--dir',
+    dir,
+  ];
   const server = await startProcess(port, args, { tls: { ca: readFileSync(certs.caFile) } });
   return {
     ...server,

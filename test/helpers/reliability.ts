@@ -88,7 +88,13 @@ export async function uploadIrisNdjson(baseUrl: string, rows: number, query = 'm
 }
 
 /** A raw request: answers whatever comes back (status 0 with the error text when the connection failed). */
-export function rawRequest(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<Answer> {
+export function rawRequest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+): Promise<Answer> {
   return new Promise((resolve) => {
     const req = http.request(new URL(path, baseUrl), { method, headers, agent: false });
     req.on('response', (res) => {
@@ -186,7 +192,12 @@ export function rssBytes(pid: number): number {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `probe` until it answers true, or throws after `timeoutMs` naming `what`. */
-export async function eventually(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 20_000, intervalMs = 100): Promise<void> {
+export async function eventually(
+  what: string,
+  probe: () => Promise<boolean> | boolean,
+  timeoutMs = 20_000,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe()) return;
@@ -237,7 +248,9 @@ export async function failedJobs(redisUrl: string, prefix: string): Promise<stri
 
 /** Log lines of level warn or error from processes' output (but the open-API warning every test API logs). */
 export function warnings(outputs: string[][]): string[] {
-  return outputs.flat().filter((line) => (/"level":"(warn|error)"/.test(line) || !line.startsWith('{')) && !line.includes('no API key is configured'));
+  return outputs
+    .flat()
+    .filter((line) => (/"level":"(warn|error)"/.test(line) || !line.startsWith('{')) && !line.includes('no API key is configured'));
 }
 
 /**
@@ -248,9 +261,18 @@ export function warnings(outputs: string[][]): string[] {
 export class ProcessGroup {
   readonly all: Spawned[] = [];
 
-  private async start(kind: 'api' | 'worker' | 'scheduler', env: Record<string, string>, ready: string, script?: string): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
+  private async start(
+    kind: 'api' | 'worker' | 'scheduler',
+    env: Record<string, string>,
+    ready: string,
+    script?: string,
+  ): Promise<{ proc: Spawned; line: Record<string, unknown> }> {
     // The processes' own log lines are what tests wait on: `info` at least.
-    const proc = spawnService(kind, { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' || env.LOG_LEVEL === undefined ? 'info' : env.LOG_LEVEL }, script);
+    const proc = spawnService(
+      kind,
+      { ...env, LOG_LEVEL: env.LOG_LEVEL === 'error' || env.LOG_LEVEL === undefined ? 'info' : env.LOG_LEVEL },
+      script,
+    );
     this.all.push(proc);
     try {
       return { proc, line: await proc.waitForLine((l) => l.message === ready, 30_000) };

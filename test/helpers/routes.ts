@@ -39,7 +39,8 @@ export function servedRoutes(app: unknown): ServedRoute[] {
       });
       if (layer.route) {
         const methods = Object.keys(layer.route.methods).filter((m) => m !== '_all');
-        for (const path of paths) for (const method of methods) found.push({ method: method.toUpperCase(), path: toOpenApiPath(join(prefix, path)) });
+        for (const path of paths)
+          for (const method of methods) found.push({ method: method.toUpperCase(), path: toOpenApiPath(join(prefix, path)) });
       } else if (Array.isArray(layer.handle.stack)) {
         for (const path of paths) walk(layer.handle.stack, join(prefix, path));
       }

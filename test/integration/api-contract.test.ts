@@ -27,13 +27,25 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
   }
 
   it('when a batch is valid, then it answers 202 with the job id, a Location header and queues it', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [VALID_ROW, [6.7, 3.0, 5.2, 2.3]] });
+    const response = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [VALID_ROW, [6.7, 3.0, 5.2, 2.3]] });
 
     expect(response.status).toBe(202);
-    expect(response.body).toEqual({ jobId: expect.stringMatching(/^[0-9a-f-]{36}$/), status: 'queued', resultUrl: `/v1/batch-result/${response.body.jobId}` });
+    expect(response.body).toEqual({
+      jobId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      status: 'queued',
+      resultUrl: `/v1/batch-result/${response.body.jobId}`,
+    });
     expect(response.headers.location).toBe(`/v1/batch-result/${response.body.jobId}`);
     const status = await request(stack.url).get(`/v1/batch-result/${response.body.jobId}`);
-    expect(status.body).toMatchObject({ status: 'queued', model: { name: 'iris', version: '2' }, progress: { done: 0, total: 2, failed: 0 }, results: null, error: null });
+    expect(status.body).toMatchObject({
+      status: 'queued',
+      model: { name: 'iris', version: '2' },
+      progress: { done: 0, total: 2, failed: 0 },
+      results: null,
+      error: null,
+    });
   });
 
   it('when one row is out of bounds, then 400 problem+json names the row and the field, and nothing is queued or stored', async () => {
@@ -57,14 +69,18 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
   });
 
   it('when an array row has a wrong value, then the error names the feature at that position', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [[5.1, 'wide', 1.4, 0.2]] });
+    const response = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [[5.1, 'wide', 1.4, 0.2]] });
 
     expect(response.status).toBe(400);
     expect(response.body.errors).toEqual([{ row: 0, field: 'sepal_width', message: 'must be number' }]);
   });
 
   it('when the model is unknown, then 404 problem+json names it', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict').send({ model: 'nope', inputs: [VALID_ROW] });
+    const response = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'nope', inputs: [VALID_ROW] });
 
     expect(response.status).toBe(404);
     expect(response.body).toMatchObject({ code: 'OB_ERR_MODEL_NOT_FOUND' });
@@ -72,23 +88,31 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
   });
 
   it('when the version is unknown, then 404 problem+json lists the versions there are', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '9', inputs: [VALID_ROW] });
+    const response = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', version: '9', inputs: [VALID_ROW] });
 
     expect(response.status).toBe(404);
     expect(response.body).toMatchObject({ code: 'OB_ERR_VERSION_NOT_FOUND' });
     expect(response.body.detail).toContain('versions: 1, 2');
   });
 
-  it.each(['0b3e4f8a-1c2d-4e5f-8a9b-0c1d2e3f4a5b', 'not-a-job', '..%2F..%2Fetc%2Fpasswd'])('when job %s does not exist, then 404 problem+json', async (id) => {
-    const response = await request(stack.url).get(`/v1/batch-result/${id}`);
+  it.each(['0b3e4f8a-1c2d-4e5f-8a9b-0c1d2e3f4a5b', 'not-a-job', '..%2F..%2Fetc%2Fpasswd'])(
+    'when job %s does not exist, then 404 problem+json',
+    async (id) => {
+      const response = await request(stack.url).get(`/v1/batch-result/${id}`);
 
-    expect(response.status).toBe(404);
-    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(response.body.code).toBe('OB_ERR_JOB_NOT_FOUND');
-  });
+      expect(response.status).toBe(404);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.body.code).toBe('OB_ERR_JOB_NOT_FOUND');
+    },
+  );
 
   it('when the body is malformed JSON, then 400 problem+json', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict').set('content-type', 'application/json').send('{"model": "iris", "inputs": [');
+    const response = await request(stack.url)
+      .post('/v1/batch-predict')
+      .set('content-type', 'application/json')
+      .send('{"model": "iris", "inputs": [');
 
     expect(response.status).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -112,7 +136,9 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
   });
 
   it('when the envelope has an unknown field or no rows, then 400 names the field', async () => {
-    const unknown = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [VALID_ROW], colour: 'red' });
+    const unknown = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [VALID_ROW], colour: 'red' });
     const empty = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [] });
     const missing = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris' });
 

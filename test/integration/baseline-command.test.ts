@@ -48,7 +48,10 @@ const IRIS_COLUMNS = ['sepal_length', 'sepal_width', 'petal_length', 'petal_widt
 describe('npm run baseline', () => {
   it('when run on the 150 iris rows, then it writes exactly the committed iris 2 baseline (same codec, same model)', async () => {
     // Arrange
-    const input = file('iris.ndjson', irisRows().map((r) => JSON.stringify(r)));
+    const input = file(
+      'iris.ndjson',
+      irisRows().map((r) => JSON.stringify(r)),
+    );
     const out = path.join(dir, 'iris-2.json');
 
     // Act
@@ -75,8 +78,14 @@ describe('npm run baseline', () => {
   it('when run twice on fashion golden images, then the output has the image statistics and 10 labels and is byte-identical', async () => {
     // Arrange: the same 32 images as nested arrays and as base64 bytes
     const golden = loadGolden('fashion', '1');
-    const nested = file('fashion.ndjson', golden.inputs.map((r) => JSON.stringify(r)));
-    const base64 = file('fashion-b64.jsonl', golden.inputs.map((r) => JSON.stringify({ image: toBase64Bytes(r.image) })));
+    const nested = file(
+      'fashion.ndjson',
+      golden.inputs.map((r) => JSON.stringify(r)),
+    );
+    const base64 = file(
+      'fashion-b64.jsonl',
+      golden.inputs.map((r) => JSON.stringify({ image: toBase64Bytes(r.image) })),
+    );
 
     // Act
     const first = await runCommand(['--model', 'fashion', '--version', '1', '--input', nested, '--out', '-']);
@@ -106,10 +115,24 @@ describe('npm run baseline', () => {
   it('when spam golden messages are the reference, then the vocabulary of the version is used for text.oov', async () => {
     // Arrange
     const golden = loadGolden('spam', '1');
-    const input = file('spam.ndjson', golden.inputs.map((r) => JSON.stringify(r)));
+    const input = file(
+      'spam.ndjson',
+      golden.inputs.map((r) => JSON.stringify(r)),
+    );
 
     // Act
-    const run = await runCommand(['--model', 'spam', '--version', '1', '--input', input, '--description', '100 golden messages', '--out', '-']);
+    const run = await runCommand([
+      '--model',
+      'spam',
+      '--version',
+      '1',
+      '--input',
+      input,
+      '--description',
+      '100 golden messages',
+      '--out',
+      '-',
+    ]);
 
     // Assert
     expect(run.code).toBe(0);
@@ -123,7 +146,9 @@ describe('npm run baseline', () => {
 
   it('when a row is invalid, then it stops with a message naming the file, line and field, and writes nothing', async () => {
     // Arrange
-    const rows = irisRows().slice(0, 5).map((r) => JSON.stringify(r));
+    const rows = irisRows()
+      .slice(0, 5)
+      .map((r) => JSON.stringify(r));
     rows.splice(2, 0, '', JSON.stringify({ ...irisRows()[0], petal_width: 11 }));
     const input = file('bad.ndjson', rows);
     const out = path.join(dir, 'never.json');

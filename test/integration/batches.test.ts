@@ -9,7 +9,13 @@ const ROW = { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_widt
 const VIRGINICA = [6.7, 3.0, 5.2, 2.3];
 
 function irisRows(n: number): Record<string, unknown>[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `r${i}`, sepal_length: 4 + (i % 40) / 10, sepal_width: 3, petal_length: 1 + (i % 50) / 10, petal_width: (i % 25) / 10 }));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `r${i}`,
+    sepal_length: 4 + (i % 40) / 10,
+    sepal_width: 3,
+    petal_length: 1 + (i % 50) / 10,
+    petal_width: (i % 25) / 10,
+  }));
 }
 
 async function finished(stack: Stack, jobId: string): Promise<Record<string, unknown>> {
@@ -38,10 +44,15 @@ describe('chunked batches through real Redis, real workers and real models', () 
 
     const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '1', inputs: rows });
     const job = await finished(stack, String(submitted.body.jobId));
-    const ndjson = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}/results`).set('accept', 'application/x-ndjson');
+    const ndjson = await request(stack.url)
+      .get(`/v1/batch-result/${String(submitted.body.jobId)}/results`)
+      .set('accept', 'application/x-ndjson');
 
     expect(job).toMatchObject({ status: 'completed', progress: { done: 1000, total: 1000, failed: 0 }, results: null });
-    const results = ndjson.text.trim().split('\n').map((l) => JSON.parse(l) as { id: string; label: string });
+    const results = ndjson.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; label: string });
     expect(results.map((r) => r.id)).toEqual(rows.map((r) => r.id));
     expect(new Set(results.map((r) => r.label))).toEqual(new Set(['setosa', 'versicolor', 'virginica']));
   });
@@ -65,7 +76,9 @@ describe('chunked batches through real Redis, real workers and real models', () 
   });
 
   it('when results are asked for as CSV, then the header comes from the manifest and rows keep their ids', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [{ id: 'a', ...ROW }, VIRGINICA] });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [{ id: 'a', ...ROW }, VIRGINICA] });
     const jobId = String(submitted.body.jobId);
     await finished(stack, jobId);
 
@@ -78,31 +91,47 @@ describe('chunked batches through real Redis, real workers and real models', () 
     expect(lines[2]).toMatch(/^,virginica,/);
   });
 
-  it('when NDJSON rows stream in, then the job runs them; when CSV has a bad cell, then 400 names line and column and nothing is left', async () => {
-    const ndjson = irisRows(2000).map((r) => JSON.stringify(r)).join('\n');
-    const ok = await request(stack.url).post('/v1/batch-predict?model=iris&version=2').set('content-type', 'application/x-ndjson').send(ndjson);
-    expect(ok.status).toBe(202);
-    expect(await finished(stack, String(ok.body.jobId))).toMatchObject({ status: 'completed', progress: { done: 2000, total: 2000 } });
+  it(
+    'when NDJSON rows stream in, then the job runs them; when CSV has a bad cell, then 400 names line and column and ' + 'nothing is left',
+    async () => {
+      const ndjson = irisRows(2000)
+        .map((r) => JSON.stringify(r))
+        .join('\n');
+      const ok = await request(stack.url)
+        .post('/v1/batch-predict?model=iris&version=2')
+        .set('content-type', 'application/x-ndjson')
+        .send(ndjson);
+      expect(ok.status).toBe(202);
+      expect(await finished(stack, String(ok.body.jobId))).toMatchObject({ status: 'completed', progress: { done: 2000, total: 2000 } });
 
-    const keysBefore = (await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job`)).length;
-    const csvLines = ['id,sepal_length,sepal_width,petal_length,petal_width', ...irisRows(500).map((r) => `${String(r.id)},5.1,3.5,1.4,0.2`)];
-    csvLines[400] = 'bad,5.1,wide,1.4,0.2';
-    const bad = await request(stack.url).post('/v1/batch-predict?model=iris').set('content-type', 'text/csv').send(csvLines.join('\n'));
+      const keysBefore = (await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job`)).length;
+      const csvLines = [
+        'id,sepal_length,sepal_width,petal_length,petal_width',
+        ...irisRows(500).map((r) => `${String(r.id)},5.1,3.5,1.4,0.2`),
+      ];
+      csvLines[400] = 'bad,5.1,wide,1.4,0.2';
+      const bad = await request(stack.url).post('/v1/batch-predict?model=iris').set('content-type', 'text/csv').send(csvLines.join('\n'));
 
-    expect(bad.status).toBe(400);
-    expect(bad.body.errors).toEqual([{ line: 401, field: 'sepal_width', message: 'must be number' }]);
-    expect((await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job`)).length).toBe(keysBefore);
-  });
+      expect(bad.status).toBe(400);
+      expect(bad.body.errors).toEqual([{ line: 401, field: 'sepal_width', message: 'must be number' }]);
+      expect((await keysWithPrefix(redis, `${stack.config.REDIS_PREFIX}:job`)).length).toBe(keysBefore);
+    },
+  );
 
   it('when a CSV header names a column the model lacks, then 400 names the column', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict?model=iris').set('content-type', 'text/csv').send('sepal_length,colour\n1,red\n');
+    const response = await request(stack.url)
+      .post('/v1/batch-predict?model=iris')
+      .set('content-type', 'text/csv')
+      .send('sepal_length,colour\n1,red\n');
 
     expect(response.status).toBe(400);
     expect(response.body.errors).toEqual([{ line: 1, field: 'colour', message: 'is not a feature of this model' }]);
   });
 
   it('when a chunk is recorded twice, then the second write changes nothing', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW] });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [ROW] });
     const jobId = String(submitted.body.jobId);
     const first = await finished(stack, jobId);
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
@@ -117,7 +146,9 @@ describe('chunked batches through real Redis, real workers and real models', () 
   });
 
   it('when a job finishes, then every key it created carries a TTL no longer than the result TTL', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: irisRows(200) });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: irisRows(200) });
     const jobId = String(submitted.body.jobId);
     await finished(stack, jobId);
 
@@ -125,7 +156,8 @@ describe('chunked batches through real Redis, real workers and real models', () 
     const keys = [jobKey(stack.config.REDIS_PREFIX, jobId), ...chunkKeys];
     const ttls = await Promise.all(keys.map((k) => redis.ttl(k)));
 
-    expect(chunkKeys.sort()).toEqual([0, 1, 2, 3].map((c) => `${jobKey(stack.config.REDIS_PREFIX, jobId)}:out:${c}`)); // inputs are deleted once run
+    // inputs are deleted once run
+    expect(chunkKeys.sort()).toEqual([0, 1, 2, 3].map((c) => `${jobKey(stack.config.REDIS_PREFIX, jobId)}:out:${c}`));
     for (const ttl of ttls) {
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(stack.config.RESULT_TTL_SECONDS);
@@ -133,7 +165,9 @@ describe('chunked batches through real Redis, real workers and real models', () 
   });
 
   it('when a job is deleted, then its record, inputs and results are gone and it answers 404', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: irisRows(100) });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: irisRows(100) });
     const jobId = String(submitted.body.jobId);
     await finished(stack, jobId);
 
@@ -145,7 +179,9 @@ describe('chunked batches through real Redis, real workers and real models', () 
   });
 
   it('when cancelling a finished job, then 409 says it already finished', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW] });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [ROW] });
     await finished(stack, String(submitted.body.jobId));
 
     const response = await request(stack.url).post(`/v1/batch-result/${String(submitted.body.jobId)}/cancel`);
@@ -180,24 +216,37 @@ describe('queued work without a running worker', () => {
     }
   }
 
-  it('when a job is cancelled before it starts, then it says cancelled, its inputs are dropped and none of its chunks ever runs', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: irisRows(500) });
-    const jobId = String(submitted.body.jobId);
+  it(
+    'when a job is cancelled before it starts, then it says cancelled, its inputs are dropped and none of its ' + 'chunks ever runs',
+    async () => {
+      const submitted = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'iris', inputs: irisRows(500) });
+      const jobId = String(submitted.body.jobId);
 
-    const cancelled = await request(stack.url).post(`/v1/batch-result/${jobId}/cancel`);
-    await runWorker(stack.config, async () => (await redis.llen(`${stack.config.REDIS_PREFIX}:chunks:wait`)) + (await redis.zcard(`${stack.config.REDIS_PREFIX}:chunks:prioritized`)) === 0);
-    const after = await request(stack.url).get(`/v1/batch-result/${jobId}`);
-    const results = await request(stack.url).get(`/v1/batch-result/${jobId}/results`);
+      const cancelled = await request(stack.url).post(`/v1/batch-result/${jobId}/cancel`);
+      await runWorker(
+        stack.config,
+        async () =>
+          (await redis.llen(`${stack.config.REDIS_PREFIX}:chunks:wait`)) +
+            (await redis.zcard(`${stack.config.REDIS_PREFIX}:chunks:prioritized`)) ===
+          0,
+      );
+      const after = await request(stack.url).get(`/v1/batch-result/${jobId}`);
+      const results = await request(stack.url).get(`/v1/batch-result/${jobId}/results`);
 
-    expect(cancelled.status).toBe(200);
-    expect(cancelled.body.status).toBe('cancelled');
-    expect(after.body).toMatchObject({ status: 'cancelled', progress: { done: 0, total: 500 } });
-    expect(await keysWithPrefix(redis, `${jobKey(stack.config.REDIS_PREFIX, jobId)}:*`)).toEqual([]);
-    expect(results.status).toBe(409);
-  });
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body.status).toBe('cancelled');
+      expect(after.body).toMatchObject({ status: 'cancelled', progress: { done: 0, total: 500 } });
+      expect(await keysWithPrefix(redis, `${jobKey(stack.config.REDIS_PREFIX, jobId)}:*`)).toEqual([]);
+      expect(results.status).toBe(409);
+    },
+  );
 
   it('when a chunk input is corrupt, then after its attempts its rows are reported failed, and the others succeed', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: irisRows(120) });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: irisRows(120) });
     const jobId = String(submitted.body.jobId);
     await redis.set(`${jobKey(stack.config.REDIS_PREFIX, jobId)}:in:1`, 'garbage');
 
@@ -212,7 +261,9 @@ describe('queued work without a running worker', () => {
   });
 
   it('when the only chunk fails for good, then the job is failed with a problem saying why', async () => {
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW] });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [ROW] });
     const jobId = String(submitted.body.jobId);
     await redis.set(`${jobKey(stack.config.REDIS_PREFIX, jobId)}:in:0`, 'garbage');
 
@@ -225,10 +276,17 @@ describe('queued work without a running worker', () => {
   });
 
   it('when a bulk job and then an urgent job wait, then the urgent one runs first', async () => {
-    const bulk = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW], priority: 900 });
-    const urgent = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW], priority: 1 });
+    const bulk = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [ROW], priority: 900 });
+    const urgent = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [ROW], priority: 1 });
 
-    await runWorker(stack.config, async () => (await request(stack.url).get(`/v1/batch-result/${String(bulk.body.jobId)}`)).body.status === 'completed');
+    await runWorker(
+      stack.config,
+      async () => (await request(stack.url).get(`/v1/batch-result/${String(bulk.body.jobId)}`)).body.status === 'completed',
+    );
     const bulkJob = await request(stack.url).get(`/v1/batch-result/${String(bulk.body.jobId)}`);
     const urgentJob = await request(stack.url).get(`/v1/batch-result/${String(urgent.body.jobId)}`);
 

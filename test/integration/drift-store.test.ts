@@ -65,22 +65,34 @@ describe('DriftRecorder and readDriftCounts (real Redis)', () => {
     await redis.quit();
   });
 
-  it('when chunks are added within a minute and flushed, then one minute hash and one hour hash hold their sums, with only non-zero bins', async () => {
-    // Arrange
-    clock = Date.UTC(2030, 0, 1, 10, 37, 10);
-    const r = recorder();
+  it(
+    'when chunks are added within a minute and flushed, then one minute hash and one hour hash hold their sums, with only ' +
+      'non-zero bins',
+    async () => {
+      // Arrange
+      clock = Date.UTC(2030, 0, 1, 10, 37, 10);
+      const r = recorder();
 
-    // Act
-    r.add('iris', '7', baseline, counts(3));
-    r.add('iris', '7', baseline, counts(4));
-    await r.flush();
+      // Act
+      r.add('iris', '7', baseline, counts(3));
+      r.add('iris', '7', baseline, counts(4));
+      await r.flush();
 
-    // Assert
-    const minute = await redis.hgetall(keys.driftBucket('iris', '7', baseline.digest, 'm', Math.floor(clock / MINUTE)));
-    const hour = await redis.hgetall(keys.driftBucket('iris', '7', baseline.digest, 'h', Math.floor(clock / HOUR)));
-    expect(minute).toEqual(hour);
-    expect(minute).toEqual({ rows: '7', predictions: '7', 's:sepal_length:0': '7', 's:sepal_width:0': '7', 's:petal_length:0': '7', 's:petal_width:0': '7', 'p:0': '7' });
-  });
+      // Assert
+      const minute = await redis.hgetall(keys.driftBucket('iris', '7', baseline.digest, 'm', Math.floor(clock / MINUTE)));
+      const hour = await redis.hgetall(keys.driftBucket('iris', '7', baseline.digest, 'h', Math.floor(clock / HOUR)));
+      expect(minute).toEqual(hour);
+      expect(minute).toEqual({
+        rows: '7',
+        predictions: '7',
+        's:sepal_length:0': '7',
+        's:sepal_width:0': '7',
+        's:petal_length:0': '7',
+        's:petal_width:0': '7',
+        'p:0': '7',
+      });
+    },
+  );
 
   it('when counts do not fit the baseline layout, then nothing is added', () => {
     expect(recorder().add('iris', '7', baseline, new Uint32Array(3))).toBe(false);
@@ -99,7 +111,8 @@ describe('DriftRecorder and readDriftCounts (real Redis)', () => {
     clock = now;
 
     // Act
-    const read = async (window: '15m' | '1h' | '24h'): Promise<number> => (await readDriftCounts(redis, keys, 'iris', '8', baseline.digest, window, now)).sums.get('rows') ?? 0;
+    const read = async (window: '15m' | '1h' | '24h'): Promise<number> =>
+      (await readDriftCounts(redis, keys, 'iris', '8', baseline.digest, window, now)).sums.get('rows') ?? 0;
 
     // Assert
     expect(await read('15m')).toBe(1 + 10);
@@ -124,36 +137,50 @@ describe('DriftRecorder and readDriftCounts (real Redis)', () => {
     r.add('iris', '10', baseline, counts(1200));
     await r.flush();
 
-    const report = await readDriftReport(redis, keys, 'iris', '10', baseline, '15m', { thresholds: { warn: 0.1, drift: 0.25 }, minRows: 1000 }, clock);
+    const report = await readDriftReport(
+      redis,
+      keys,
+      'iris',
+      '10',
+      baseline,
+      '15m',
+      { thresholds: { warn: 0.1, drift: 0.25 }, minRows: 1000 },
+      clock,
+    );
 
     expect(report).toMatchObject({ model: 'iris', version: '10', window: '15m', rows: 1200, status: 'drift' });
     expect(Object.values(report.features).map((f) => f.status)).toEqual(['drift', 'drift', 'drift', 'drift']);
   });
 
-  it('when a bucket reaches its retention, then Redis expires it: minute buckets the retention after their minute ends, hour buckets after their hour', async () => {
-    // Arrange: the minute before now, with a retention that ends 2 s from now (DRIFT_RETENTION_HOURS is hours; seconds make it testable)
-    const now = Date.now();
-    const minuteEnd = Math.floor(now / MINUTE) * MINUTE;
-    clock = minuteEnd - 1;
-    const retention = Math.ceil((now + 2000 - minuteEnd) / 1000);
-    const r = recorder(retention);
-    const minuteKey = keys.driftBucket('iris', '11', baseline.digest, 'm', Math.floor(clock / MINUTE));
-    const hourKey = keys.driftBucket('iris', '11', baseline.digest, 'h', Math.floor(clock / HOUR));
+  it(
+    'when a bucket reaches its retention, then Redis expires it: minute buckets the retention after their minute ends, hour ' +
+      'buckets after their hour',
+    async () => {
+      // Arrange: the minute before now, with a retention that ends 2 s from now (DRIFT_RETENTION_HOURS is hours; seconds make it testable)
+      const now = Date.now();
+      const minuteEnd = Math.floor(now / MINUTE) * MINUTE;
+      clock = minuteEnd - 1;
+      const retention = Math.ceil((now + 2000 - minuteEnd) / 1000);
+      const r = recorder(retention);
+      const minuteKey = keys.driftBucket('iris', '11', baseline.digest, 'm', Math.floor(clock / MINUTE));
+      const hourKey = keys.driftBucket('iris', '11', baseline.digest, 'h', Math.floor(clock / HOUR));
 
-    // Act
-    r.add('iris', '11', baseline, counts(1));
-    clock = now;
-    await r.flush();
-    const ttlBefore = await redis.pttl(minuteKey);
-    await sleep(Math.max(0, ttlBefore) + 1200);
+      // Act
+      r.add('iris', '11', baseline, counts(1));
+      clock = now;
+      await r.flush();
+      const ttlBefore = await redis.pttl(minuteKey);
+      await sleep(Math.max(0, ttlBefore) + 1200);
 
-    // Assert
-    expect(ttlBefore).toBeGreaterThan(0);
-    expect(ttlBefore).toBeLessThanOrEqual(3000);
-    expect(await redis.exists(minuteKey)).toBe(0);
-    const hourEnd = (Math.floor(clock / HOUR) + 1) * HOUR;
-    expect(Math.abs((await redis.pttl(hourKey)) - (hourEnd + retention * 1000 - Date.now()))).toBeLessThan(2000); // its hour ends later: it lives longer
-  });
+      // Assert
+      expect(ttlBefore).toBeGreaterThan(0);
+      expect(ttlBefore).toBeLessThanOrEqual(3000);
+      expect(await redis.exists(minuteKey)).toBe(0);
+      const hourEnd = (Math.floor(clock / HOUR) + 1) * HOUR;
+      // its hour ends later: it lives longer
+      expect(Math.abs((await redis.pttl(hourKey)) - (hourEnd + retention * 1000 - Date.now()))).toBeLessThan(2000);
+    },
+  );
 
   it('when buckets are written with the default retention (48 hours), then each expires 48 hours after it ends', async () => {
     clock = Date.now();
@@ -196,40 +223,50 @@ describe('drift gauges (real Redis, the shipped repository)', () => {
     await redis.quit();
   });
 
-  it('when a scrape reads the drift gauges, then they cover the last 15 minutes, and only versions whose window holds DRIFT_MIN_ROWS rows', async () => {
-    // Arrange: iris 1 counted 20 minutes ago, iris 2 five minutes ago, spam 1 too few rows
-    const write = async (name: string, version: string, minutesAgo: number, rows: number): Promise<void> => {
-      const baseline = repository.resolve(name, version).baseline as LoadedBaseline;
-      const layout = countLayout(baseline);
-      const counts = new Uint32Array(layout.fields.length);
-      counts[0] = rows;
-      counts[1] = rows;
-      for (const s of layout.statistics) counts[s.offset] = rows;
-      if (layout.prediction) counts[layout.prediction.offset] = rows;
-      const r = new DriftRecorder(redis, keys, { retentionSeconds: 3600, flushEveryMs: 3_600_000, now: () => Date.now() - minutesAgo * MINUTE });
-      r.add(name, version, baseline, counts);
-      await r.close();
-    };
-    await write('iris', '1', 20, 5000);
-    await write('iris', '2', 5, 1200);
-    await write('spam', '1', 5, 999);
-    const registry = new Registry();
-    registerDriftGauges(registry, driftReportsReader(repository, redis, keys, { thresholds: { warn: 0.1, drift: 0.25 }, minRows: 1000 }));
+  it(
+    'when a scrape reads the drift gauges, then they cover the last 15 minutes, and only versions whose window holds ' +
+      'DRIFT_MIN_ROWS rows',
+    async () => {
+      // Arrange: iris 1 counted 20 minutes ago, iris 2 five minutes ago, spam 1 too few rows
+      const write = async (name: string, version: string, minutesAgo: number, rows: number): Promise<void> => {
+        const baseline = repository.resolve(name, version).baseline as LoadedBaseline;
+        const layout = countLayout(baseline);
+        const counts = new Uint32Array(layout.fields.length);
+        counts[0] = rows;
+        counts[1] = rows;
+        for (const s of layout.statistics) counts[s.offset] = rows;
+        if (layout.prediction) counts[layout.prediction.offset] = rows;
+        const r = new DriftRecorder(redis, keys, {
+          retentionSeconds: 3600,
+          flushEveryMs: 3_600_000,
+          now: () => Date.now() - minutesAgo * MINUTE,
+        });
+        r.add(name, version, baseline, counts);
+        await r.close();
+      };
+      await write('iris', '1', 20, 5000);
+      await write('iris', '2', 5, 1200);
+      await write('spam', '1', 5, 999);
+      const registry = new Registry();
+      registerDriftGauges(registry, driftReportsReader(repository, redis, keys, { thresholds: { warn: 0.1, drift: 0.25 }, minRows: 1000 }));
 
-    // Act
-    const samples = parseExposition(await registry.metrics());
+      // Act
+      const samples = parseExposition(await registry.metrics());
 
-    // Assert
-    const series = samples.map((s) => `${s.name}{${s.labels.model}@${s.labels.version}${s.labels.feature ? ` ${s.labels.feature}` : ''}}`).sort();
-    expect(series).toEqual([
-      'onnx_batch_feature_psi{iris@2 petal_length}',
-      'onnx_batch_feature_psi{iris@2 petal_width}',
-      'onnx_batch_feature_psi{iris@2 sepal_length}',
-      'onnx_batch_feature_psi{iris@2 sepal_width}',
-      'onnx_batch_prediction_psi{iris@2}',
-    ]);
-    for (const s of samples) expect(s.value).toBeGreaterThan(0.25); // every row in one bin
-  });
+      // Assert
+      const series = samples
+        .map((s) => `${s.name}{${s.labels.model}@${s.labels.version}${s.labels.feature ? ` ${s.labels.feature}` : ''}}`)
+        .sort();
+      expect(series).toEqual([
+        'onnx_batch_feature_psi{iris@2 petal_length}',
+        'onnx_batch_feature_psi{iris@2 petal_width}',
+        'onnx_batch_feature_psi{iris@2 sepal_length}',
+        'onnx_batch_feature_psi{iris@2 sepal_width}',
+        'onnx_batch_prediction_psi{iris@2}',
+      ]);
+      for (const s of samples) expect(s.value).toBeGreaterThan(0.25); // every row in one bin
+    },
+  );
 });
 
 describe('inference threads count chunks into drift bins (real ONNX Runtime)', () => {
@@ -259,17 +296,22 @@ describe('inference threads count chunks into drift bins (real ONNX Runtime)', (
     repository.close();
   });
 
-  it('when every chunk is sampled, then each outcome carries counts of all its rows in the reference shares, under its baseline digest', async () => {
-    const outcome: ChunkOutcome = await pool(1).run(version, chunk());
+  it(
+    'when every chunk is sampled, then each outcome carries counts of all its rows in the reference shares, under its ' + 'baseline digest',
+    async () => {
+      const outcome: ChunkOutcome = await pool(1).run(version, chunk());
 
-    const layout = countLayout(version.baseline as LoadedBaseline);
-    const field = (name: string): number => outcome.drift?.counts[layout.fields.indexOf(name)] as number;
-    expect(outcome.drift?.digest).toBe(version.baseline?.digest);
-    expect([field('rows'), field('predictions')]).toEqual([150, 150]);
-    const petal = version.baseline?.baseline.statistics[2];
-    expect(petal?.proportions.map((_, b) => field(`s:petal_length:${b}`) / 150).map((p) => Math.round(p * 1e6) / 1e6)).toEqual(petal?.proportions);
-    expect([field('p:0'), field('p:1'), field('p:2')]).toEqual([50, 50, 50]);
-  });
+      const layout = countLayout(version.baseline as LoadedBaseline);
+      const field = (name: string): number => outcome.drift?.counts[layout.fields.indexOf(name)] as number;
+      expect(outcome.drift?.digest).toBe(version.baseline?.digest);
+      expect([field('rows'), field('predictions')]).toEqual([150, 150]);
+      const petal = version.baseline?.baseline.statistics[2];
+      expect(petal?.proportions.map((_, b) => field(`s:petal_length:${b}`) / 150).map((p) => Math.round(p * 1e6) / 1e6)).toEqual(
+        petal?.proportions,
+      );
+      expect([field('p:0'), field('p:1'), field('p:2')]).toEqual([50, 50, 50]);
+    },
+  );
 
   it('when DRIFT_SAMPLE_RATE is 0, then no chunk is counted', async () => {
     const p = pool(0);
@@ -293,12 +335,17 @@ describe('inference threads count chunks into drift bins (real ONNX Runtime)', (
 });
 
 describe('DRIFT_SAMPLE_RATE and the thresholds reach the services (API and worker in process)', () => {
-  const golden = (): unknown[] => (JSON.parse(readFileSync(path.join(MODELS_DIR, 'iris', '2', 'golden.json'), 'utf8')) as { inputs: unknown[] }).inputs;
+  const golden = (): unknown[] =>
+    (JSON.parse(readFileSync(path.join(MODELS_DIR, 'iris', '2', 'golden.json'), 'utf8')) as { inputs: unknown[] }).inputs;
   const run = async (overrides: Record<string, string>): Promise<{ keys: string[]; report: Record<string, unknown> }> => {
     const stack = await startStack(overrides);
     const redis = newRedis();
     try {
-      const submitted = await fetch(`${stack.url}/v1/batch-predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'iris', version: '2', inputs: golden() }) });
+      const submitted = await fetch(`${stack.url}/v1/batch-predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'iris', version: '2', inputs: golden() }),
+      });
       expect((await waitForJob(stack.url, String(((await submitted.json()) as { jobId: string }).jobId))).status).toBe('completed');
       await sleep(1500); // a flush
       const report = (await (await fetch(`${stack.url}/v1/models/iris/versions/2/drift`)).json()) as Record<string, unknown>;

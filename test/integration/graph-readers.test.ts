@@ -38,12 +38,15 @@ describe('graph readers: the ONNX file reader (api, scheduler) and ONNX Runtime 
     return { file: await onnxFileReader.read(file), ort: await onnxRuntimeReader.read(file) };
   }
 
-  it.each(discoverModelVersions().map((v) => [v.name, v.version]))('when %s version %s of models/ is read by both, then they give the same inputs and outputs', async (name, version) => {
-    const read = await readBoth(path.join(MODELS_DIR, name, version, 'model.onnx'));
+  it.each(discoverModelVersions().map((v) => [v.name, v.version]))(
+    'when %s version %s of models/ is read by both, then they give the same inputs and outputs',
+    async (name, version) => {
+      const read = await readBoth(path.join(MODELS_DIR, name, version, 'model.onnx'));
 
-    expect(read.file).toEqual(read.ort);
-    expect(read.file.inputs.length).toBeGreaterThan(0);
-  });
+      expect(read.file).toEqual(read.ort);
+      expect(read.file.inputs.length).toBeGreaterThan(0);
+    },
+  );
 
   it('when initializers are also listed among the graph inputs (as IR 3 requires), then both leave them out of the inputs', async () => {
     const spec = identity({
@@ -63,24 +66,39 @@ describe('graph readers: the ONNX file reader (api, scheduler) and ONNX Runtime 
     expect(read.file.inputs).toEqual([{ name: 'X', isTensor: true, type: 'float32', rank: 2 }]);
   });
 
-  it('when a graph output is a sequence and an input has no shape, then both say the output is no tensor and the rank is unknown (0)', async () => {
-    const spec = identity({
-      node: { opType: 'SequenceConstruct', input: ['X'], output: ['Y'] },
-      inputs: [{ name: 'X', type: tensorType(ELEM.INT64) }],
-      outputs: [{ name: 'Y', type: { sequenceType: { elemType: tensorType(ELEM.INT64) } } }],
-    });
+  it(
+    'when a graph output is a sequence and an input has no shape, then both say the output is no tensor and the rank is ' + 'unknown (0)',
+    async () => {
+      const spec = identity({
+        node: { opType: 'SequenceConstruct', input: ['X'], output: ['Y'] },
+        inputs: [{ name: 'X', type: tensorType(ELEM.INT64) }],
+        outputs: [{ name: 'Y', type: { sequenceType: { elemType: tensorType(ELEM.INT64) } } }],
+      });
 
-    const read = await readBoth(write(onnxModel(spec)));
+      const read = await readBoth(write(onnxModel(spec)));
 
-    expect(read.file).toEqual(read.ort);
-    expect(read.file).toEqual({ inputs: [{ name: 'X', isTensor: true, type: 'int64', rank: 0 }], outputs: [{ name: 'Y', isTensor: false }] });
-  });
+      expect(read.file).toEqual(read.ort);
+      expect(read.file).toEqual({
+        inputs: [{ name: 'X', isTensor: true, type: 'int64', rank: 0 }],
+        outputs: [{ name: 'Y', isTensor: false }],
+      });
+    },
+  );
 
   const refused: [string, Uint8Array, string][] = [
     ['no IR version', onnxModel(identity({ irVersion: 0 })), 'Missing model IR version'],
     ['no graph', onnxModel(identity(), { graph: false }), 'ModelProto does not have a graph'],
     ['an input without a type', onnxModel(identity({ inputs: [{ name: 'X' }] })), 'Model input (X) does not have type information'],
-    ['a bfloat16 input', onnxModel(identity({ inputs: [{ name: 'X', type: tensorType(ELEM.BFLOAT16, [2]) }], outputs: [{ name: 'Y', type: tensorType(ELEM.BFLOAT16, [2]) }] })), 'Unsupported data type: 16'],
+    [
+      'a bfloat16 input',
+      onnxModel(
+        identity({
+          inputs: [{ name: 'X', type: tensorType(ELEM.BFLOAT16, [2]) }],
+          outputs: [{ name: 'Y', type: tensorType(ELEM.BFLOAT16, [2]) }],
+        }),
+      ),
+      'Unsupported data type: 16',
+    ],
   ];
   it.each(refused)('when a model has %s, then both refuse it for the same reason', async (_what, bytes, reason) => {
     const file = write(bytes);
@@ -96,17 +114,21 @@ describe('graph readers: the ONNX file reader (api, scheduler) and ONNX Runtime 
     await expect(onnxRuntimeReader.read(file)).rejects.toThrow();
   });
 
-  it("when an output leaves its type to inference, then ONNX Runtime infers it, the file reader says null and the manifest check leaves it to the worker's", async () => {
-    const manifest = {
-      inputs: [{ name: 'X', dtype: 'float32', shape: [-1, 2], features: [] }],
-      outputs: [{ name: 'Y', dtype: 'int64' }],
-    } as unknown as ModelManifest;
+  it(
+    'when an output leaves its type to inference, then ONNX Runtime infers it, the file reader says null and the manifest check ' +
+      "leaves it to the worker's",
+    async () => {
+      const manifest = {
+        inputs: [{ name: 'X', dtype: 'float32', shape: [-1, 2], features: [] }],
+        outputs: [{ name: 'Y', dtype: 'int64' }],
+      } as unknown as ModelManifest;
 
-    const read = await readBoth(write(onnxModel(identity({ outputs: [{ name: 'Y' }] }))));
+      const read = await readBoth(write(onnxModel(identity({ outputs: [{ name: 'Y' }] }))));
 
-    expect(read.file.outputs).toEqual([{ name: 'Y', isTensor: true, type: null, rank: 0 }]);
-    expect(read.ort.outputs).toEqual([{ name: 'Y', isTensor: true, type: 'float32', rank: 2 }]);
-    expect(checkGraph(manifest, read.file)).toEqual([]);
-    expect(checkGraph(manifest, read.ort)).toEqual([{ field: 'outputs.0.dtype', message: 'is int64 but the graph output is float32' }]);
-  });
+      expect(read.file.outputs).toEqual([{ name: 'Y', isTensor: true, type: null, rank: 0 }]);
+      expect(read.ort.outputs).toEqual([{ name: 'Y', isTensor: true, type: 'float32', rank: 2 }]);
+      expect(checkGraph(manifest, read.file)).toEqual([]);
+      expect(checkGraph(manifest, read.ort)).toEqual([{ field: 'outputs.0.dtype', message: 'is int64 but the graph output is float32' }]);
+    },
+  );
 });

@@ -43,7 +43,12 @@ function openUpload(url: string, headers: Record<string, string>, parts: (string
       res.on('end', () => {
         clearTimeout(timer);
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, requestEnded: req.writableEnded });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+          requestEnded: req.writableEnded,
+        });
         req.destroy();
       });
     });
@@ -54,13 +59,27 @@ function openUpload(url: string, headers: Record<string, string>, parts: (string
 }
 
 /** A POST of exact bytes (supertest would serialise a Buffer sent as application/json). */
-function post(url: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> }> {
+function post(
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -79,7 +98,10 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
   beforeAll(async () => {
     // Schedules on, so that their routes are in the table too.
     schedulesRoot = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-http-schedules-'));
-    stack = await startStack({ SCHEDULES_ROOT: schedulesRoot, MAX_BODY_BYTES: String(MAX_BODY_BYTES), MAX_STREAM_BYTES: String(MAX_STREAM_BYTES) }, false);
+    stack = await startStack(
+      { SCHEDULES_ROOT: schedulesRoot, MAX_BODY_BYTES: String(MAX_BODY_BYTES), MAX_STREAM_BYTES: String(MAX_STREAM_BYTES) },
+      false,
+    );
   });
 
   afterAll(async () => {
@@ -87,7 +109,8 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
     rmSync(schedulesRoot, { recursive: true, force: true });
   });
 
-  const jobTotal = async (jobId: unknown): Promise<unknown> => ((await request(stack.url).get(`/v1/batch-result/${String(jobId)}`)).body as { progress?: { total?: unknown } }).progress?.total;
+  const jobTotal = async (jobId: unknown): Promise<unknown> =>
+    ((await request(stack.url).get(`/v1/batch-result/${String(jobId)}`)).body as { progress?: { total?: unknown } }).progress?.total;
 
   describe('methods', () => {
     it.each([
@@ -99,7 +122,10 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
       ['PATCH', '/v1/schedules/nightly', 'GET, HEAD, PUT, DELETE, OPTIONS'],
       ['POST', '/livez', 'GET, HEAD, OPTIONS'],
     ])('when %s %s is asked, then 405 problem+json with Allow: %s', async (method, url, allow) => {
-      const response = await request(stack.url)[method.toLowerCase() as 'get'](url).set('content-type', 'application/json').send(method === 'GET' ? undefined : '{}');
+      const agent = request(stack.url);
+      const response = await agent[method.toLowerCase() as 'get'](url)
+        .set('content-type', 'application/json')
+        .send(method === 'GET' ? undefined : '{}');
 
       expect(response.status).toBe(405);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -108,25 +134,30 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
       expect(response.body.detail).toContain(`${method} is not served at ${url}`);
     });
 
-    it("when every path the app's router serves is asked with a method it does not serve, then Allow lists exactly the methods the router has for it", async () => {
-      // Arrange: the route table as the test helper walks it, independently of the API's own walk.
-      const byPath = new Map<string, Set<string>>();
-      for (const route of servedRoutes(stack.api.app)) byPath.set(route.path, (byPath.get(route.path) ?? new Set()).add(route.method));
-      const concrete = (p: string): string => p.replace('{id}', JOB_ID).replace('{name}', 'iris').replace('{version}', '2');
+    it(
+      "when every path the app's router serves is asked with a method it does not serve, then Allow lists exactly the methods " +
+        'the router has for it',
+      async () => {
+        // Arrange: the route table as the test helper walks it, independently of the API's own walk.
+        const byPath = new Map<string, Set<string>>();
+        for (const route of servedRoutes(stack.api.app)) byPath.set(route.path, (byPath.get(route.path) ?? new Set()).add(route.method));
+        const concrete = (p: string): string => p.replace('{id}', JOB_ID).replace('{name}', 'iris').replace('{version}', '2');
 
-      // Act
-      const wrong: string[] = [];
-      for (const [p, methods] of byPath) {
-        const expected = new Set([...methods, ...(methods.has('GET') ? ['HEAD'] : []), 'OPTIONS']);
-        const response = await request(stack.url).trace(concrete(p));
-        const allow = new Set(String(response.headers.allow).split(', '));
-        if (response.status !== 405 || [...expected].sort().join() !== [...allow].sort().join()) wrong.push(`${p}: ${response.status} Allow ${String(response.headers.allow)}, expected ${[...expected].join(', ')}`);
-      }
+        // Act
+        const wrong: string[] = [];
+        for (const [p, methods] of byPath) {
+          const expected = new Set([...methods, ...(methods.has('GET') ? ['HEAD'] : []), 'OPTIONS']);
+          const response = await request(stack.url).trace(concrete(p));
+          const allow = new Set(String(response.headers.allow).split(', '));
+          if (response.status !== 405 || [...expected].sort().join() !== [...allow].sort().join())
+            wrong.push(`${p}: ${response.status} Allow ${String(response.headers.allow)}, expected ${[...expected].join(', ')}`);
+        }
 
-      // Assert
-      expect(byPath.size).toBeGreaterThan(15);
-      expect(wrong).toEqual([]);
-    });
+        // Assert
+        expect(byPath.size).toBeGreaterThan(15);
+        expect(wrong).toEqual([]);
+      },
+    );
 
     it('when OPTIONS is asked of a known path, then 204 with Allow', async () => {
       const response = await request(stack.url).options(`/v1/batch-result/${JOB_ID}`);
@@ -160,7 +191,8 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
     const JSON_TYPE = 'application/json';
     const NDJSON_TYPE = 'application/x-ndjson';
     const CSV_TYPE = 'text/csv';
-    const send = (url: string, type: string, encoding: string, body: Buffer) => post(`${stack.url}${url}`, { 'content-type': type, 'content-encoding': encoding }, body);
+    const send = (url: string, type: string, encoding: string, body: Buffer) =>
+      post(`${stack.url}${url}`, { 'content-type': type, 'content-encoding': encoding }, body);
     const gzipJson = (body: unknown): Buffer => gzipSync(JSON.stringify(body));
     const ndjsonRows = (count: number): string => `${JSON.stringify(ROW)}\n`.repeat(count);
     const csvRows = (count: number): string => `${CSV_HEADER}\n${`${ROW.join(',')}\n`.repeat(count)}`;
@@ -234,12 +266,21 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
 
       const answers = [];
       for (const damage of [corrupt, cut, plain]) {
-        answers.push(await send('/v1/batch-predict', JSON_TYPE, 'gzip', damage(JSON.stringify({ model: 'iris', inputs: [ROW, ROW, ROW, ROW] }))));
+        answers.push(
+          await send('/v1/batch-predict', JSON_TYPE, 'gzip', damage(JSON.stringify({ model: 'iris', inputs: [ROW, ROW, ROW, ROW] }))),
+        );
         answers.push(await send('/v1/batch-predict?model=iris', NDJSON_TYPE, 'gzip', damage(ndjsonRows(20))));
         answers.push(await send('/v1/batch-predict?model=iris', CSV_TYPE, 'gzip', damage(csvRows(20))));
       }
 
-      expect(answers.map((a) => [a.status, String(a.headers['content-type']).split(';')[0], a.body.code, String(a.body.detail).replace(/ \(.*/, '')])).toEqual(
+      expect(
+        answers.map((a) => [
+          a.status,
+          String(a.headers['content-type']).split(';')[0],
+          a.body.code,
+          String(a.body.detail).replace(/ \(.*/, ''),
+        ]),
+      ).toEqual(
         Array.from({ length: 9 }, () => [400, PROBLEM_CONTENT_TYPE, 'OB_ERR_INVALID_REQUEST', 'the request body is not valid gzip']),
       );
     });
@@ -275,45 +316,61 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
       expect(response.body.code).toBe('OB_ERR_PAYLOAD_TOO_LARGE');
     });
 
-    it('when a gzip NDJSON upload inflates past MAX_STREAM_BYTES, then 413 comes while the client is still sending: the rest is never inflated', async () => {
-      // 256 KB of a 1 MB bomb: 256 MiB once inflated, 256 times the limit; the request stays open.
-      const bomb = zipBomb(16);
+    it(
+      'when a gzip NDJSON upload inflates past MAX_STREAM_BYTES, then 413 comes while the client is still sending: the rest is ' +
+        'never inflated',
+      async () => {
+        // 256 KB of a 1 MB bomb: 256 MiB once inflated, 256 times the limit; the request stays open.
+        const bomb = zipBomb(16);
 
-      const answer = await openUpload(`${stack.url}/v1/batch-predict?model=iris`, { 'content-type': NDJSON_TYPE, 'content-encoding': 'gzip' }, [bomb.subarray(0, 256 * 1024)]);
+        const answer = await openUpload(
+          `${stack.url}/v1/batch-predict?model=iris`,
+          { 'content-type': NDJSON_TYPE, 'content-encoding': 'gzip' },
+          [bomb.subarray(0, 256 * 1024)],
+        );
 
-      expect(answer.status).toBe(413);
-      expect(answer.requestEnded).toBe(false);
-      expect(answer.headers.connection).toBe('close');
-      expect(answer.body.code).toBe('OB_ERR_PAYLOAD_TOO_LARGE');
-      expect(answer.body.detail).toContain(`limit of ${MAX_STREAM_BYTES} bytes`);
-    });
+        expect(answer.status).toBe(413);
+        expect(answer.requestEnded).toBe(false);
+        expect(answer.headers.connection).toBe('close');
+        expect(answer.body.code).toBe('OB_ERR_PAYLOAD_TOO_LARGE');
+        expect(answer.body.detail).toContain(`limit of ${MAX_STREAM_BYTES} bytes`);
+      },
+    );
   });
 
   describe('invalid rows', () => {
-    it('when an NDJSON upload has a bad line and the client has not finished sending, then 400 naming that line comes at once and the connection is closed', async () => {
-      const lines = [ROW, ROW, ROW, [5.1, 3.5, 99, 0.2]].map((r) => `${JSON.stringify(r)}\n`);
+    it(
+      'when an NDJSON upload has a bad line and the client has not finished sending, then 400 naming that line comes at once ' +
+        'and the connection is closed',
+      async () => {
+        const lines = [ROW, ROW, ROW, [5.1, 3.5, 99, 0.2]].map((r) => `${JSON.stringify(r)}\n`);
 
-      const answer = await openUpload(`${stack.url}/v1/batch-predict?model=iris`, { 'content-type': 'application/x-ndjson' }, lines);
+        const answer = await openUpload(`${stack.url}/v1/batch-predict?model=iris`, { 'content-type': 'application/x-ndjson' }, lines);
 
-      expect(answer.status).toBe(400);
-      expect(answer.requestEnded).toBe(false);
-      expect(answer.headers.connection).toBe('close');
-      expect(answer.headers['content-type']).toBe(`${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
-      expect(answer.body.errors).toEqual([{ line: 4, field: 'petal_length', message: 'must be <= 10' }]);
-    });
+        expect(answer.status).toBe(400);
+        expect(answer.requestEnded).toBe(false);
+        expect(answer.headers.connection).toBe('close');
+        expect(answer.headers['content-type']).toBe(`${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
+        expect(answer.body.errors).toEqual([{ line: 4, field: 'petal_length', message: 'must be <= 10' }]);
+      },
+    );
 
-    it('when a CSV upload has a bad line and the client has not finished sending, then 400 naming that line comes at once and the connection is closed', async () => {
-      // csv-parse takes a record as ended once it sees the byte after its line end (its delimiters
-      // may be longer than one byte): the client has begun the next row, as one still sending has.
-      const parts = [`${CSV_HEADER}\n`, `${ROW.join(',')}\n`, `${ROW.join(',')}\n`, '5.1,3.5,99,0.2\n', '5.'];
+    it(
+      'when a CSV upload has a bad line and the client has not finished sending, then 400 naming that line comes at once and ' +
+        'the connection is closed',
+      async () => {
+        // csv-parse takes a record as ended once it sees the byte after its line end (its delimiters
+        // may be longer than one byte): the client has begun the next row, as one still sending has.
+        const parts = [`${CSV_HEADER}\n`, `${ROW.join(',')}\n`, `${ROW.join(',')}\n`, '5.1,3.5,99,0.2\n', '5.'];
 
-      const answer = await openUpload(`${stack.url}/v1/batch-predict?model=iris`, { 'content-type': 'text/csv' }, parts);
+        const answer = await openUpload(`${stack.url}/v1/batch-predict?model=iris`, { 'content-type': 'text/csv' }, parts);
 
-      expect(answer.status).toBe(400);
-      expect(answer.requestEnded).toBe(false);
-      expect(answer.headers.connection).toBe('close');
-      expect(answer.body.errors).toEqual([{ line: 4, field: 'petal_length', message: 'must be <= 10' }]);
-    });
+        expect(answer.status).toBe(400);
+        expect(answer.requestEnded).toBe(false);
+        expect(answer.headers.connection).toBe('close');
+        expect(answer.body.errors).toEqual([{ line: 4, field: 'petal_length', message: 'must be <= 10' }]);
+      },
+    );
 
     it('when a JSON body has several bad rows, then 400 lists each of them', async () => {
       const inputs = [ROW, [5.1, 3.5, 99, 0.2], ROW, [5.1, 'wide', 1.4, 0.2], [-1, 3.5, 1.4, 0.2]];
@@ -343,16 +400,20 @@ describe('HTTP methods when API keys are configured', () => {
     await stack.close();
   });
 
-  it('when a guarded path is asked with a method it does not serve, then 405 comes before authentication and tells nothing but the route table', async () => {
-    const anonymous = await request(stack.url).put('/v1/batch-predict');
-    const readOnly = await request(stack.url).delete('/v1/models').set('authorization', `Bearer ${KEY}`);
+  it(
+    'when a guarded path is asked with a method it does not serve, then 405 comes before authentication and tells nothing but ' +
+      'the route table',
+    async () => {
+      const anonymous = await request(stack.url).put('/v1/batch-predict');
+      const readOnly = await request(stack.url).delete('/v1/models').set('authorization', `Bearer ${KEY}`);
 
-    expect(anonymous.status).toBe(405);
-    expect(anonymous.headers.allow).toBe('POST, OPTIONS');
-    expect(Object.keys(anonymous.body as object).sort()).toEqual(['code', 'detail', 'instance', 'status', 'title', 'type']);
-    expect(readOnly.status).toBe(405);
-    expect(readOnly.headers.allow).toBe('GET, HEAD, OPTIONS');
-  });
+      expect(anonymous.status).toBe(405);
+      expect(anonymous.headers.allow).toBe('POST, OPTIONS');
+      expect(Object.keys(anonymous.body as object).sort()).toEqual(['code', 'detail', 'instance', 'status', 'title', 'type']);
+      expect(readOnly.status).toBe(405);
+      expect(readOnly.headers.allow).toBe('GET, HEAD, OPTIONS');
+    },
+  );
 
   it('when a guarded path is asked with a method it serves but no key, then it is still 401', async () => {
     const response = await request(stack.url).get('/v1/models');

@@ -1,7 +1,15 @@
 import { mkdirSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { ChunkEncoder, createLogger, ModelRepository, onnxFileReader, type GraphReader, type ModelVersion, type RepositoryChange } from '@onnx-batch/shared';
+import {
+  ChunkEncoder,
+  createLogger,
+  ModelRepository,
+  onnxFileReader,
+  type GraphReader,
+  type ModelVersion,
+  type RepositoryChange,
+} from '@onnx-batch/shared';
 import { onnxRuntimeReader, startWorkerService, type InferencePool, type WorkerService } from '@onnx-batch/worker';
 import { dropPrefix, newRedis, testConfig } from '../helpers/env';
 import { addVersionCopy, buildVersionCopy, copyModels, editManifest, manifestPath, type ModelsCopy } from '../helpers/model-files';
@@ -19,7 +27,10 @@ import { outcomeLines } from '../helpers/results';
 const KEPT = ' (the copy loaded before is still served)';
 
 function versionsOf(repository: ModelRepository, name: string): string[] | undefined {
-  return repository.list().find((m) => m.name === name)?.versions.map((v) => v.manifest.version);
+  return repository
+    .list()
+    .find((m) => m.name === name)
+    ?.versions.map((v) => v.manifest.version);
 }
 
 function fingerprints(change: RepositoryChange): { added: string[]; removed: string[] } {
@@ -47,29 +58,34 @@ describe('ModelRepository.refresh when the disk misbehaves (temp copy of models/
     copy.remove();
   });
 
-  it("when a served version's model.onnx is removed while model.json stays, then refresh keeps serving the copy loaded before and reports the file; once it is back, the problem clears", async () => {
-    const onnx = path.join(copy.dir, 'iris', '1', 'model.onnx');
-    const saved = path.join(copy.staging, 'model.onnx');
-    renameSync(onnx, saved);
+  it(
+    "when a served version's model.onnx is removed while model.json stays, then refresh keeps serving the copy loaded before " +
+      'and reports the file; once it is back, the problem clears',
+    async () => {
+      const onnx = path.join(copy.dir, 'iris', '1', 'model.onnx');
+      const saved = path.join(copy.staging, 'model.onnx');
+      renameSync(onnx, saved);
 
-    await repository.refresh();
+      await repository.refresh();
 
-    expect(repository.resolve('iris', '1')).toBe(v1);
-    expect(versionsOf(repository, 'iris')).toEqual(['1', '2']);
-    expect(repository.problems).toEqual([{ file: onnx, message: `is missing${KEPT}` }]);
-    expect(changes).toEqual([]);
+      expect(repository.resolve('iris', '1')).toBe(v1);
+      expect(versionsOf(repository, 'iris')).toEqual(['1', '2']);
+      expect(repository.problems).toEqual([{ file: onnx, message: `is missing${KEPT}` }]);
+      expect(changes).toEqual([]);
 
-    renameSync(saved, onnx); // the same file again: the same fingerprint, nothing to reload
-    await repository.refresh();
+      renameSync(saved, onnx); // the same file again: the same fingerprint, nothing to reload
+      await repository.refresh();
 
-    expect(repository.resolve('iris', '1')).toBe(v1);
-    expect(repository.problems).toEqual([]);
-    expect(changes).toEqual([]);
-  });
+      expect(repository.resolve('iris', '1')).toBe(v1);
+      expect(repository.problems).toEqual([]);
+      expect(changes).toEqual([]);
+    },
+  );
 
   // The API and the scheduler read graphs from the file, the worker with ONNX Runtime: both must refuse half a file.
   it.each([onnxFileReader, onnxRuntimeReader].map((reader): [string, GraphReader] => [reader.name, reader]))(
-    "when a served version's model.onnx is truncated (half copied), then refresh keeps serving the copy loaded before and reports that %s cannot load it",
+    "when a served version's model.onnx is truncated (half copied), then refresh keeps serving the copy loaded before and " +
+      'reports that %s cannot load it',
     async (name, reader) => {
       repository.close();
       repository = await ModelRepository.open(copy.dir, reader);
@@ -82,7 +98,12 @@ describe('ModelRepository.refresh when the disk misbehaves (temp copy of models/
 
       expect(repository.resolve('iris', '2')).toBe(v2);
       expect(repository.resolve('iris').manifest.version).toBe('2');
-      expect(repository.problems).toEqual([{ file: onnx, message: expect.stringMatching(new RegExp(`^${name} cannot load it: .* \\(the copy loaded before is still served\\)$`, 's')) }]);
+      expect(repository.problems).toEqual([
+        {
+          file: onnx,
+          message: expect.stringMatching(new RegExp(`^${name} cannot load it: .* \\(the copy loaded before is still served\\)$`, 's')),
+        },
+      ]);
       expect(changes).toEqual([]);
     },
   );
@@ -97,18 +118,24 @@ describe('ModelRepository.refresh when the disk misbehaves (temp copy of models/
     expect(repository.problems).toEqual([{ file, field: 'task', message: `is required${KEPT}` }]);
   });
 
-  it('when the model directory cannot be read (a dangling symlink in its place), then refresh keeps every version and reports the directory', async () => {
-    const modelDir = path.join(copy.dir, 'iris');
-    renameSync(modelDir, path.join(copy.staging, 'iris'));
-    symlinkSync(path.join(copy.staging, 'nowhere'), modelDir);
+  it(
+    'when the model directory cannot be read (a dangling symlink in its place), then refresh keeps every version and reports ' +
+      'the directory',
+    async () => {
+      const modelDir = path.join(copy.dir, 'iris');
+      renameSync(modelDir, path.join(copy.staging, 'iris'));
+      symlinkSync(path.join(copy.staging, 'nowhere'), modelDir);
 
-    await repository.refresh();
+      await repository.refresh();
 
-    expect(versionsOf(repository, 'iris')).toEqual(['1', '2']);
-    expect(repository.resolve('iris')).toBe(v2);
-    expect(repository.problems).toEqual([{ file: modelDir, message: expect.stringMatching(/^cannot be read: ENOENT.* \(the copy loaded before is still served\)$/) }]);
-    expect(changes).toEqual([]);
-  });
+      expect(versionsOf(repository, 'iris')).toEqual(['1', '2']);
+      expect(repository.resolve('iris')).toBe(v2);
+      expect(repository.problems).toEqual([
+        { file: modelDir, message: expect.stringMatching(/^cannot be read: ENOENT.* \(the copy loaded before is still served\)$/) },
+      ]);
+      expect(changes).toEqual([]);
+    },
+  );
 
   it('when a served version directory is replaced by a file, then refresh keeps serving it and reports its files missing', async () => {
     const versionDir = path.join(copy.dir, 'iris', '1');
@@ -121,16 +148,21 @@ describe('ModelRepository.refresh when the disk misbehaves (temp copy of models/
     expect(repository.problems).toEqual([{ file: path.join(versionDir, 'model.json'), message: `is missing${KEPT}` }]);
   });
 
-  it('when the repository directory itself cannot be read (moved away), then refresh keeps every model and reports the directory', async () => {
-    renameSync(copy.dir, path.join(copy.staging, 'moved'));
+  it(
+    'when the repository directory itself cannot be read (moved away), then refresh keeps every model and reports ' + 'the directory',
+    async () => {
+      renameSync(copy.dir, path.join(copy.staging, 'moved'));
 
-    await repository.refresh();
+      await repository.refresh();
 
-    expect(repository.list().map((m) => m.name)).toEqual(['iris']);
-    expect(repository.resolve('iris', '1')).toBe(v1);
-    expect(repository.problems).toEqual([{ file: copy.dir, message: expect.stringMatching(/^cannot read the model repository: ENOENT/) }]);
-    expect(changes).toEqual([]);
-  });
+      expect(repository.list().map((m) => m.name)).toEqual(['iris']);
+      expect(repository.resolve('iris', '1')).toBe(v1);
+      expect(repository.problems).toEqual([
+        { file: copy.dir, message: expect.stringMatching(/^cannot read the model repository: ENOENT/) },
+      ]);
+      expect(changes).toEqual([]);
+    },
+  );
 
   it('when a version directory is removed, then refresh drops it and tells listeners its fingerprint was removed', async () => {
     rmSync(path.join(copy.dir, 'iris', '1'), { recursive: true });
@@ -248,17 +280,23 @@ describe('the api while a served version is broken on disk (api in process, MODE
     copy.remove();
   });
 
-  it("when a served version's model.onnx goes missing, then GET /v1/models still lists it, reports the problem, and a batch naming it is accepted", async () => {
-    const onnx = path.join(copy.dir, 'iris', '1', 'model.onnx');
-    rmSync(onnx);
+  it(
+    "when a served version's model.onnx goes missing, then GET /v1/models still lists it, reports the problem, and a batch " +
+      'naming it is accepted',
+    async () => {
+      const onnx = path.join(copy.dir, 'iris', '1', 'model.onnx');
+      rmSync(onnx);
 
-    await stack.api.repository.refresh();
-    const models = await request(stack.url).get('/v1/models');
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '1', inputs: [[5.1, 3.5, 1.4, 0.2]] });
+      await stack.api.repository.refresh();
+      const models = await request(stack.url).get('/v1/models');
+      const submitted = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'iris', version: '1', inputs: [[5.1, 3.5, 1.4, 0.2]] });
 
-    expect(models.body.problems).toEqual([{ file: onnx, message: `is missing${KEPT}` }]);
-    expect(models.body.models).toEqual([expect.objectContaining({ name: 'iris', defaultVersion: '2' })]);
-    expect((models.body.models[0].versions as { version: string }[]).map((v) => v.version)).toEqual(['1', '2']);
-    expect(submitted.status).toBe(202);
-  });
+      expect(models.body.problems).toEqual([{ file: onnx, message: `is missing${KEPT}` }]);
+      expect(models.body.models).toEqual([expect.objectContaining({ name: 'iris', defaultVersion: '2' })]);
+      expect((models.body.models[0].versions as { version: string }[]).map((v) => v.version)).toEqual(['1', '2']);
+      expect(submitted.status).toBe(202);
+    },
+  );
 });

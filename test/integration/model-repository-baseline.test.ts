@@ -56,7 +56,9 @@ describe('ModelRepository with baseline.json (temp copy of models/iris and model
     );
 
     expect(error).toBeInstanceOf(ModelRepositoryError);
-    expect((error as ModelRepositoryError).problems).toEqual([{ file: baselineOf('2'), message: expect.stringMatching(/^is not valid JSON/) }]);
+    expect((error as ModelRepositoryError).problems).toEqual([
+      { file: baselineOf('2'), message: expect.stringMatching(/^is not valid JSON/) },
+    ]);
   });
 
   it('when a baseline.json disagrees with its manifest at start-up, then opening fails naming the file and the field', async () => {
@@ -67,7 +69,9 @@ describe('ModelRepository with baseline.json (temp copy of models/iris and model
       (e: unknown) => e,
     );
 
-    expect((error as ModelRepositoryError).problems).toEqual([{ file: baselineOf('1'), field: 'statistics.3.feature', message: expect.stringContaining("unknown feature 'petal_area'") }]);
+    expect((error as ModelRepositoryError).problems).toEqual([
+      { file: baselineOf('1'), field: 'statistics.3.feature', message: expect.stringContaining("unknown feature 'petal_area'") },
+    ]);
     expect((error as Error).message).toContain('baseline.json (statistics.3.feature)');
   });
 
@@ -83,29 +87,35 @@ describe('ModelRepository with baseline.json (temp copy of models/iris and model
 
     afterEach(() => repository.close());
 
-    it('when a served baseline.json turns invalid, then the copy loaded before is still served and the problem reported; once fixed, the new baseline is loaded as a new fingerprint', async () => {
-      // Arrange
-      const before = repository.resolve('iris', '2');
-      const text = readFileSync(baselineOf('2'), 'utf8');
+    it(
+      'when a served baseline.json turns invalid, then the copy loaded before is still served and the problem reported; once ' +
+        'fixed, the new baseline is loaded as a new fingerprint',
+      async () => {
+        // Arrange
+        const before = repository.resolve('iris', '2');
+        const text = readFileSync(baselineOf('2'), 'utf8');
 
-      // Act: broken, then fixed with other proportions
-      editBaseline('2', (t) => t.replace('"rows": 150', '"rows": "many"'));
-      await repository.refresh();
-      const whileBroken = repository.resolve('iris', '2');
-      const problems = repository.problems;
-      writeFileSync(baselineOf('2'), text.replace('"rows": 150', '"rows": 151'));
-      await repository.refresh();
-      const after = repository.resolve('iris', '2');
+        // Act: broken, then fixed with other proportions
+        editBaseline('2', (t) => t.replace('"rows": 150', '"rows": "many"'));
+        await repository.refresh();
+        const whileBroken = repository.resolve('iris', '2');
+        const problems = repository.problems;
+        writeFileSync(baselineOf('2'), text.replace('"rows": 150', '"rows": 151'));
+        await repository.refresh();
+        const after = repository.resolve('iris', '2');
 
-      // Assert
-      expect(whileBroken).toBe(before);
-      expect(problems).toEqual([{ file: baselineOf('2'), field: 'reference.rows', message: `must be integer${KEPT}` }]);
-      expect(repository.problems).toEqual([]);
-      expect(after.fingerprint).not.toBe(before.fingerprint);
-      expect(after.baseline?.baseline.reference.rows).toBe(151);
-      expect(after.baseline?.digest).not.toBe(before.baseline?.digest);
-      expect(changes.map((c) => [c.added.map((v) => v.fingerprint), c.removed.map((v) => v.fingerprint)])).toEqual([[[after.fingerprint], [before.fingerprint]]]);
-    });
+        // Assert
+        expect(whileBroken).toBe(before);
+        expect(problems).toEqual([{ file: baselineOf('2'), field: 'reference.rows', message: `must be integer${KEPT}` }]);
+        expect(repository.problems).toEqual([]);
+        expect(after.fingerprint).not.toBe(before.fingerprint);
+        expect(after.baseline?.baseline.reference.rows).toBe(151);
+        expect(after.baseline?.digest).not.toBe(before.baseline?.digest);
+        expect(changes.map((c) => [c.added.map((v) => v.fingerprint), c.removed.map((v) => v.fingerprint)])).toEqual([
+          [[after.fingerprint], [before.fingerprint]],
+        ]);
+      },
+    );
 
     it('when a baseline.json is removed, then the version is served on without one', async () => {
       const before = repository.resolve('iris', '1');

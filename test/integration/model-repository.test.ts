@@ -6,7 +6,15 @@ import { onnxRuntimeReader, startWorkerService, type WorkerService } from '@onnx
 import { MODELS_DIR, testConfig, testEnv } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
 import { goldenDeviations, sliceGolden } from '../helpers/golden-parity';
-import { addVersionCopy, buildVersionCopy, copyModels, editManifest, manifestPath, readManifest, type ModelsCopy } from '../helpers/model-files';
+import {
+  addVersionCopy,
+  buildVersionCopy,
+  copyModels,
+  editManifest,
+  manifestPath,
+  readManifest,
+  type ModelsCopy,
+} from '../helpers/model-files';
 import { ELEM, onnxModel, tensorType } from '../helpers/onnx-graphs';
 import { spawnService } from '../helpers/processes';
 import { startStack, type Stack } from '../helpers/stack';
@@ -93,26 +101,41 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
 
     const error = await openError(copy.dir);
 
-    expect(error.problems.map((p) => ({ file: p.file, namesTask: `${p.field ?? ''}: ${p.message}`.includes('task') }))).toEqual([{ file: irisV1, namesTask: true }]);
+    expect(error.problems.map((p) => ({ file: p.file, namesTask: `${p.field ?? ''}: ${p.message}`.includes('task') }))).toEqual([
+      { file: irisV1, namesTask: true },
+    ]);
     expect(error.message).toContain(irisV1);
     expect(error.message).toContain('(task): is required');
   });
 
-  it('when a feature lacks its type, then open rejects with one problem naming that feature and type (not shape or maxLength)', async () => {
-    editManifest(copy.dir, 'iris', '1', (m) => delete (m.features as Record<string, unknown>[])[0]!.type);
+  it(
+    'when a feature lacks its type, then open rejects with one problem naming that feature and type (not shape or ' + 'maxLength)',
+    async () => {
+      editManifest(copy.dir, 'iris', '1', (m) => delete (m.features as Record<string, unknown>[])[0]!.type);
 
-    const error = await openError(copy.dir);
+      const error = await openError(copy.dir);
 
-    expect(error.problems.map((p) => `${p.field ?? ''}: ${p.message}`)).toEqual(['features.0.type: is required']);
-    expect(error.problems[0]?.file).toBe(irisV1);
-  });
+      expect(error.problems.map((p) => `${p.field ?? ''}: ${p.message}`)).toEqual(['features.0.type: is required']);
+      expect(error.problems[0]?.file).toBe(irisV1);
+    },
+  );
 
   it.each([
     ['chunkSize is a string', (m: Record<string, unknown>) => (m.chunkSize = '64'), 'chunkSize', 'must be integer'],
-    ['a feature minimum is a string', (m: Record<string, unknown>) => ((m.features as Record<string, unknown>[])[2]!.minimum = '0'), 'features.2.minimum', 'must be number'],
+    [
+      'a feature minimum is a string',
+      (m: Record<string, unknown>) => ((m.features as Record<string, unknown>[])[2]!.minimum = '0'),
+      'features.2.minimum',
+      'must be number',
+    ],
     ['default is "yes"', (m: Record<string, unknown>) => (m.default = 'yes'), 'default', 'must be boolean'],
     ['inputs is an object', (m: Record<string, unknown>) => (m.inputs = { name: 'input' }), 'inputs', 'must be array'],
-    ['the batch axis is 1', (m: Record<string, unknown>) => ((m.inputs as Record<string, unknown>[])[0]!.shape = [1, 4]), 'inputs.0.shape.0', 'must be equal to constant'],
+    [
+      'the batch axis is 1',
+      (m: Record<string, unknown>) => ((m.inputs as Record<string, unknown>[])[0]!.shape = [1, 4]),
+      'inputs.0.shape.0',
+      'must be equal to constant',
+    ],
   ])('when %s, then open rejects naming the file and the field', async (_what, edit, field, message) => {
     editManifest(copy.dir, 'iris', '1', edit);
 
@@ -151,7 +174,9 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
 
     const error = await openError(copy.dir);
 
-    expect(error.problems).toEqual([{ file: irisV1, field: 'result.labels', message: "lists 2 labels but output 'probabilities' has 3 columns" }]);
+    expect(error.problems).toEqual([
+      { file: irisV1, field: 'result.labels', message: "lists 2 labels but output 'probabilities' has 3 columns" },
+    ]);
   });
 
   it('when model.onnx is missing, then open rejects naming that file', async () => {
@@ -168,7 +193,13 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
 
     const error = await openError(copy.dir);
 
-    expect(error.problems).toEqual([{ file: path.join(copy.dir, 'iris', '*', 'model.json'), field: 'default', message: "more than one version of 'iris' is pinned as default" }]);
+    expect(error.problems).toEqual([
+      {
+        file: path.join(copy.dir, 'iris', '*', 'model.json'),
+        field: 'default',
+        message: "more than one version of 'iris' is pinned as default",
+      },
+    ]);
   });
 
   it('when the directory holds no model or does not exist, then open rejects naming the directory', async () => {
@@ -188,16 +219,19 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
     ['api', 'chunkSize', (m) => (m.chunkSize = 'big')],
     ['worker', 'name', (m) => (m.name = 'irises')],
   ];
-  it.each(brokenStarts)('when the real %s process starts on a repository with a bad %s, then it exits non-zero and stderr names the file and field', async (kind, field, edit) => {
-    editManifest(copy.dir, 'iris', '1', edit);
+  it.each(brokenStarts)(
+    'when the real %s process starts on a repository with a bad %s, then it exits non-zero and stderr names the file and field',
+    async (kind, field, edit) => {
+      editManifest(copy.dir, 'iris', '1', edit);
 
-    const proc = spawnService(kind, testEnv({ MODELS_DIR: copy.dir }));
-    const code = await exitOf(proc);
+      const proc = spawnService(kind, testEnv({ MODELS_DIR: copy.dir }));
+      const code = await exitOf(proc);
 
-    const output = proc.output.join('\n');
-    expect(code).toBe(1);
-    expect(output).toContain(`${irisV1} (${field})`);
-  });
+      const output = proc.output.join('\n');
+      expect(code).toBe(1);
+      expect(output).toContain(`${irisV1} (${field})`);
+    },
+  );
 
   describe.each(GRAPH_READERS)('graphs read by %s', (_label, reader) => {
     it('when the untouched copy is opened, then both versions load with no problem', async () => {
@@ -236,7 +270,9 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
 
       const error = await openError(copy.dir, reader);
 
-      expect(error.problems).toEqual([{ file: irisV1, field: 'outputs.0.name', message: "graph has no output 'probs' (graph outputs: probabilities)" }]);
+      expect(error.problems).toEqual([
+        { file: irisV1, field: 'outputs.0.name', message: "graph has no output 'probs' (graph outputs: probabilities)" },
+      ]);
     });
 
     it("when the manifest's input rank differs from the graph's, then open rejects naming inputs.0.shape", async () => {
@@ -321,16 +357,20 @@ describe('ModelRepository.refresh: hot reload on a temp copy of models/iris', ()
     expect(repository.problems).toEqual([]);
   });
 
-  it('when a version directory is half written (model.onnx, no model.json yet), then refresh names the missing file and serves the rest', async () => {
-    await openCopy(true);
-    mkdirSync(path.join(copy.dir, 'iris', '3'));
-    cpSync(path.join(copy.dir, 'iris', '1', 'model.onnx'), path.join(copy.dir, 'iris', '3', 'model.onnx'));
+  it(
+    'when a version directory is half written (model.onnx, no model.json yet), then refresh names the missing file and ' +
+      'serves the rest',
+    async () => {
+      await openCopy(true);
+      mkdirSync(path.join(copy.dir, 'iris', '3'));
+      cpSync(path.join(copy.dir, 'iris', '1', 'model.onnx'), path.join(copy.dir, 'iris', '3', 'model.onnx'));
 
-    await repository.refresh();
+      await repository.refresh();
 
-    expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2'], defaultVersion: '2' });
-    expect(repository.problems).toEqual([{ file: manifestPath(copy.dir, 'iris', '3'), message: 'is missing' }]);
-  });
+      expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2'], defaultVersion: '2' });
+      expect(repository.problems).toEqual([{ file: manifestPath(copy.dir, 'iris', '3'), message: 'is missing' }]);
+    },
+  );
 
   it('when a whole model directory is removed, then refresh drops the model and resolving it is 404', async () => {
     cpSync(path.join(MODELS_DIR, 'spam'), path.join(copy.dir, 'spam'), { recursive: true });
@@ -357,23 +397,29 @@ describe('ModelRepository.refresh: hot reload on a temp copy of models/iris', ()
     expect(versionsOf(repository, 'flower')).toEqual({ versions: ['1'], defaultVersion: '1' });
   });
 
-  it('when a broken version appears, then refresh does not throw, keeps serving the others and lists the problem; once fixed, it is served', async () => {
-    await openCopy(true);
-    const v3 = addVersionCopy(copy, 'iris', '1', '3', (m) => ((m.inputs as Record<string, unknown>[])[0]!.dtype = 'float64'));
-    const v3Manifest = path.join(v3, 'model.json');
+  it(
+    'when a broken version appears, then refresh does not throw, keeps serving the others and lists the problem; once fixed, ' +
+      'it is served',
+    async () => {
+      await openCopy(true);
+      const v3 = addVersionCopy(copy, 'iris', '1', '3', (m) => ((m.inputs as Record<string, unknown>[])[0]!.dtype = 'float64'));
+      const v3Manifest = path.join(v3, 'model.json');
 
-    await expect(repository.refresh()).resolves.toBeUndefined();
+      await expect(repository.refresh()).resolves.toBeUndefined();
 
-    expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2'], defaultVersion: '2' });
-    expect(repository.resolve('iris').manifest.version).toBe('2');
-    expect(repository.problems).toEqual([{ file: v3Manifest, field: 'inputs.0.dtype', message: 'is float64 but the graph input is float32' }]);
+      expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2'], defaultVersion: '2' });
+      expect(repository.resolve('iris').manifest.version).toBe('2');
+      expect(repository.problems).toEqual([
+        { file: v3Manifest, field: 'inputs.0.dtype', message: 'is float64 but the graph input is float32' },
+      ]);
 
-    editManifest(copy.dir, 'iris', '3', (m) => ((m.inputs as Record<string, unknown>[])[0]!.dtype = 'float32'));
-    await repository.refresh();
+      editManifest(copy.dir, 'iris', '3', (m) => ((m.inputs as Record<string, unknown>[])[0]!.dtype = 'float32'));
+      await repository.refresh();
 
-    expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2', '3'], defaultVersion: '3' });
-    expect(repository.problems).toEqual([]);
-  });
+      expect(versionsOf(repository, 'iris')).toEqual({ versions: ['1', '2', '3'], defaultVersion: '3' });
+      expect(repository.problems).toEqual([]);
+    },
+  );
 
   it('when a new version holds invalid JSON, then refresh lists it as a problem and serves the rest', async () => {
     await openCopy(true);
@@ -393,7 +439,9 @@ describe('ModelRepository.refresh: hot reload on a temp copy of models/iris', ()
     await repository.refresh();
 
     expect(repository.resolve('iris', '2').manifest.version).toBe('2');
-    expect(repository.problems).toEqual([{ file: manifestPath(copy.dir, 'iris', '1'), message: expect.stringMatching(/^is not valid JSON: /) }]);
+    expect(repository.problems).toEqual([
+      { file: manifestPath(copy.dir, 'iris', '1'), message: expect.stringMatching(/^is not valid JSON: /) },
+    ]);
   });
 
   it('when refresh is called several times at once, then every call resolves to the same rescan', async () => {
@@ -429,57 +477,70 @@ describe('hot reload through the service (api and worker in process, MODEL_RELOA
       const response = await request(stack.url).get('/v1/models/iris');
       const listed = (response.body.versions as { version: string }[]).map((v) => v.version);
       if (JSON.stringify(listed) === JSON.stringify(versions)) return Date.now() - started;
-      if (Date.now() - started > limitMs) throw new Error(`iris lists ${listed.join(', ')} after ${limitMs} ms, not ${versions.join(', ')}`);
+      if (Date.now() - started > limitMs)
+        throw new Error(`iris lists ${listed.join(', ')} after ${limitMs} ms, not ${versions.join(', ')}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
 
-  it('when a version directory is dropped in, then within a second it is listed and a batch on it completes without a restart', async () => {
-    const golden = sliceGolden(loadGolden('iris', '1'), 45, 60);
-    addVersionCopy(copy, 'iris', '1', '3');
+  it(
+    'when a version directory is dropped in, then within a second it is listed and a batch on it completes ' + 'without a restart',
+    async () => {
+      const golden = sliceGolden(loadGolden('iris', '1'), 45, 60);
+      addVersionCopy(copy, 'iris', '1', '3');
 
-    const elapsed = await msUntilListed(['1', '2', '3']);
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '3', inputs: golden.inputs });
-    const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
+      const elapsed = await msUntilListed(['1', '2', '3']);
+      const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '3', inputs: golden.inputs });
+      const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
 
-    expect(elapsed).toBeLessThan(1000);
-    expect(submitted.status).toBe(202);
-    expect(job.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '3' }, progress: { done: 15, total: 15, failed: 0 } });
-    expect(goldenDeviations(readManifest('iris', '1'), golden, job.body.results as unknown[])).toEqual([]);
-    const models = await request(stack.url).get('/v1/models');
-    expect(models.body.problems).toEqual([]);
-    expect(models.body.models).toEqual([expect.objectContaining({ name: 'iris', defaultVersion: '2' })]);
-  });
+      expect(elapsed).toBeLessThan(1000);
+      expect(submitted.status).toBe(202);
+      expect(job.body).toMatchObject({
+        status: 'completed',
+        model: { name: 'iris', version: '3' },
+        progress: { done: 15, total: 15, failed: 0 },
+      });
+      expect(goldenDeviations(readManifest('iris', '1'), golden, job.body.results as unknown[])).toEqual([]);
+      const models = await request(stack.url).get('/v1/models');
+      expect(models.body.problems).toEqual([]);
+      expect(models.body.models).toEqual([expect.objectContaining({ name: 'iris', defaultVersion: '2' })]);
+    },
+  );
 
-  it('when a version is replaced on disk by another graph, then within a second the api describes it and the worker runs the new graph', async () => {
-    const golden = sliceGolden(loadGolden('iris', '2'), 60, 75);
-    const replacement = buildVersionCopy(copy, 'iris', '2', '3');
-    const target = path.join(copy.dir, 'iris', '3');
-    rmSync(target, { recursive: true });
-    renameSync(replacement, target);
+  it(
+    'when a version is replaced on disk by another graph, then within a second the api describes it and the worker runs ' + 'the new graph',
+    async () => {
+      const golden = sliceGolden(loadGolden('iris', '2'), 60, 75);
+      const replacement = buildVersionCopy(copy, 'iris', '2', '3');
+      const target = path.join(copy.dir, 'iris', '3');
+      rmSync(target, { recursive: true });
+      renameSync(replacement, target);
 
-    const started = Date.now();
-    let description = '';
-    while (description !== readManifest('iris', '2').description && Date.now() - started < 3000) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-      description = String((await request(stack.url).get('/v1/models/iris/versions/3')).body.description);
-    }
-    const elapsed = Date.now() - started;
-    // The worker rescans on its own timer; give it two intervals to catch up with the api.
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '3', inputs: golden.inputs });
-    const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
+      const started = Date.now();
+      let description = '';
+      while (description !== readManifest('iris', '2').description && Date.now() - started < 3000) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        description = String((await request(stack.url).get('/v1/models/iris/versions/3')).body.description);
+      }
+      const elapsed = Date.now() - started;
+      // The worker rescans on its own timer; give it two intervals to catch up with the api.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '3', inputs: golden.inputs });
+      const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
 
-    expect(elapsed).toBeLessThan(1000);
-    expect(job.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '3' } });
-    expect(goldenDeviations(readManifest('iris', '2'), golden, job.body.results as unknown[])).toEqual([]);
-  });
+      expect(elapsed).toBeLessThan(1000);
+      expect(job.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '3' } });
+      expect(goldenDeviations(readManifest('iris', '2'), golden, job.body.results as unknown[])).toEqual([]);
+    },
+  );
 
   it('when the version directory is removed again, then within a second it is gone and a batch naming it is 404', async () => {
     rmSync(path.join(copy.dir, 'iris', '3'), { recursive: true, force: true });
 
     const elapsed = await msUntilListed(['1', '2']);
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '3', inputs: [[5.1, 3.5, 1.4, 0.2]] });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', version: '3', inputs: [[5.1, 3.5, 1.4, 0.2]] });
 
     expect(elapsed).toBeLessThan(1000);
     expect(submitted.status).toBe(404);
@@ -495,35 +556,50 @@ describe('hot reload through the service (api and worker in process, MODEL_RELOA
       await new Promise((resolve) => setTimeout(resolve, 25));
       problems = (await request(stack.url).get('/v1/models')).body.problems as unknown[];
     }
-    const predicted = await request(stack.url).post('/v1/models/iris/predict').send({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
+    const predicted = await request(stack.url)
+      .post('/v1/models/iris/predict')
+      .send({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
 
     expect(problems).toEqual([{ file, field: 'name', message: "is 'irises' but the directory is 'iris'" }]);
     expect(predicted.status).toBe(200);
     expect(predicted.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '2' } });
   });
 
-  it('when a version only ONNX Runtime can refuse (an operator it lacks) is dropped in, then the api (file reader) lists it, the worker refuses it, and a job on it fails naming the version', async () => {
-    const built = buildVersionCopy(copy, 'iris', '1', '5');
-    const graph = onnxModel({
-      node: { opType: 'NoSuchOp', input: ['input'], output: ['probabilities'] },
-      inputs: [{ name: 'input', type: tensorType(ELEM.FLOAT, ['N', 4]) }],
-      outputs: [{ name: 'probabilities', type: tensorType(ELEM.FLOAT, ['N', 3]) }],
-    });
-    writeFileSync(path.join(built, 'model.onnx'), graph);
-    renameSync(built, path.join(copy.dir, 'iris', '5'));
-    await stack.api.repository.refresh();
-    await stack.worker?.repository.refresh();
+  it(
+    'when a version only ONNX Runtime can refuse (an operator it lacks) is dropped in, then the api (file reader) lists it, the ' +
+      'worker refuses it, and a job on it fails naming the version',
+    async () => {
+      const built = buildVersionCopy(copy, 'iris', '1', '5');
+      const graph = onnxModel({
+        node: { opType: 'NoSuchOp', input: ['input'], output: ['probabilities'] },
+        inputs: [{ name: 'input', type: tensorType(ELEM.FLOAT, ['N', 4]) }],
+        outputs: [{ name: 'probabilities', type: tensorType(ELEM.FLOAT, ['N', 3]) }],
+      });
+      writeFileSync(path.join(built, 'model.onnx'), graph);
+      renameSync(built, path.join(copy.dir, 'iris', '5'));
+      await stack.api.repository.refresh();
+      await stack.worker?.repository.refresh();
 
-    const listed = await request(stack.url).get('/v1/models/iris');
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '5', inputs: [[5.1, 3.5, 1.4, 0.2]] });
-    const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
+      const listed = await request(stack.url).get('/v1/models/iris');
+      const submitted = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'iris', version: '5', inputs: [[5.1, 3.5, 1.4, 0.2]] });
+      const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
 
-    expect((listed.body.versions as { version: string }[]).map((v) => v.version)).toContain('5');
-    expect(stack.worker?.repository.problems).toContainEqual({ file: path.join(copy.dir, 'iris', '5', 'model.onnx'), message: expect.stringMatching(/^ONNX Runtime cannot load it: .*NoSuchOp/) });
-    expect(submitted.status).toBe(202);
-    expect(job.body).toMatchObject({ status: 'failed', progress: { done: 1, total: 1, failed: 1 }, error: { code: 'OB_ERR_INFERENCE_FAILED' } });
-    expect(job.body.error.detail).toContain("model 'iris' has no version '5'");
-  });
+      expect((listed.body.versions as { version: string }[]).map((v) => v.version)).toContain('5');
+      expect(stack.worker?.repository.problems).toContainEqual({
+        file: path.join(copy.dir, 'iris', '5', 'model.onnx'),
+        message: expect.stringMatching(/^ONNX Runtime cannot load it: .*NoSuchOp/),
+      });
+      expect(submitted.status).toBe(202);
+      expect(job.body).toMatchObject({
+        status: 'failed',
+        progress: { done: 1, total: 1, failed: 1 },
+        error: { code: 'OB_ERR_INFERENCE_FAILED' },
+      });
+      expect(job.body.error.detail).toContain("model 'iris' has no version '5'");
+    },
+  );
 });
 
 describe('hot reload when only the api rescans (worker MODEL_RELOAD_INTERVAL_MS=0)', () => {
@@ -559,7 +635,11 @@ describe('hot reload when only the api rescans (worker MODEL_RELOAD_INTERVAL_MS=
 
     expect(listed).toEqual(['1', '2', '3']);
     expect(workerBefore).toEqual(['1', '2']);
-    expect(job.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '3' }, progress: { done: 5, total: 5, failed: 0 } });
+    expect(job.body).toMatchObject({
+      status: 'completed',
+      model: { name: 'iris', version: '3' },
+      progress: { done: 5, total: 5, failed: 0 },
+    });
     expect(goldenDeviations(readManifest('iris', '1'), golden, job.body.results as unknown[])).toEqual([]);
   });
 });

@@ -47,35 +47,42 @@ describe('models over HTTP: listing, version selection and the synchronous facad
   }
 
   describe('listing', () => {
-    it('when models are listed, then iris (1 and 2, default 2), spam and fashion come with task, labels, accuracy and an input schema, and no problem', async () => {
-      const response = await request(stack.url).get('/v1/models');
+    it(
+      'when models are listed, then iris (1 and 2, default 2), spam and fashion come with task, labels, accuracy and an input ' +
+        'schema, and no problem',
+      async () => {
+        const response = await request(stack.url).get('/v1/models');
 
-      expect(response.status).toBe(200);
-      expect(response.headers['content-type']).toMatch(/^application\/json/);
-      expect(response.body.problems).toEqual([]);
-      const models = response.body.models as { name: string; defaultVersion: string; versions: Described[] }[];
-      expect(models.map((m) => m.name)).toEqual(expect.arrayContaining(['fashion', 'iris', 'spam']));
-      const byName = new Map(models.map((m) => [m.name, m]));
-      expect(byName.get('iris')?.defaultVersion).toBe('2');
-      expect(byName.get('iris')?.versions.map((v) => v.version)).toEqual(['1', '2']);
-      expect(byName.get('spam')?.versions.map((v) => v.version)).toEqual(['1']);
-      expect(byName.get('fashion')?.versions.map((v) => v.version)).toEqual(['1']);
-      const expected: [string, string[], number][] = [
-        ['iris', IRIS_LABELS, 0.95],
-        ['spam', ['ham', 'spam'], 0.97],
-        ['fashion', FASHION_LABELS, 0.88],
-      ];
-      for (const [name, labels, accuracy] of expected) {
-        for (const version of byName.get(name)?.versions ?? []) {
-          expect(version).toMatchObject({ name, task: 'classification', labels });
-          expect(version.accuracy).toBeGreaterThanOrEqual(accuracy);
-          expect(version.accuracy).toBeLessThanOrEqual(1);
-          expect(version.inputSchema.oneOf).toHaveLength(2);
-          expect(version.inputSchema.oneOf[0]).toMatchObject({ type: 'object', required: readManifest(name, version.version).features.map((f) => f.name) });
-          expect(version.inputSchema.oneOf[1]).toMatchObject({ type: 'array' });
+        expect(response.status).toBe(200);
+        expect(response.headers['content-type']).toMatch(/^application\/json/);
+        expect(response.body.problems).toEqual([]);
+        const models = response.body.models as { name: string; defaultVersion: string; versions: Described[] }[];
+        expect(models.map((m) => m.name)).toEqual(expect.arrayContaining(['fashion', 'iris', 'spam']));
+        const byName = new Map(models.map((m) => [m.name, m]));
+        expect(byName.get('iris')?.defaultVersion).toBe('2');
+        expect(byName.get('iris')?.versions.map((v) => v.version)).toEqual(['1', '2']);
+        expect(byName.get('spam')?.versions.map((v) => v.version)).toEqual(['1']);
+        expect(byName.get('fashion')?.versions.map((v) => v.version)).toEqual(['1']);
+        const expected: [string, string[], number][] = [
+          ['iris', IRIS_LABELS, 0.95],
+          ['spam', ['ham', 'spam'], 0.97],
+          ['fashion', FASHION_LABELS, 0.88],
+        ];
+        for (const [name, labels, accuracy] of expected) {
+          for (const version of byName.get(name)?.versions ?? []) {
+            expect(version).toMatchObject({ name, task: 'classification', labels });
+            expect(version.accuracy).toBeGreaterThanOrEqual(accuracy);
+            expect(version.accuracy).toBeLessThanOrEqual(1);
+            expect(version.inputSchema.oneOf).toHaveLength(2);
+            expect(version.inputSchema.oneOf[0]).toMatchObject({
+              type: 'object',
+              required: readManifest(name, version.version).features.map((f) => f.name),
+            });
+            expect(version.inputSchema.oneOf[1]).toMatchObject({ type: 'array' });
+          }
         }
-      }
-    });
+      },
+    );
 
     it('when one model is asked for, then it answers its default version and every version, ascending', async () => {
       const response = await request(stack.url).get('/v1/models/iris');
@@ -102,7 +109,12 @@ describe('models over HTTP: listing, version selection and the synchronous facad
         features: manifest.features,
         chunkSize: null,
       });
-      expect(response.body.inputSchema.oneOf[0].properties.petal_length).toEqual({ type: 'number', minimum: 0, maximum: 10, description: 'petal length in cm' });
+      expect(response.body.inputSchema.oneOf[0].properties.petal_length).toEqual({
+        type: 'number',
+        minimum: 0,
+        maximum: 10,
+        description: 'petal length in cm',
+      });
     });
 
     it.each([
@@ -141,7 +153,11 @@ describe('models over HTTP: listing, version selection and the synchronous facad
       const job = await request(stack.url).get(`/v1/batch-result/${String(submitted.body.jobId)}?wait=20`);
 
       expect(submitted.status).toBe(202);
-      expect(job.body).toMatchObject({ status: 'completed', model: { name: 'iris', version: '2' }, progress: { done: rows, total: rows, failed: 0 } });
+      expect(job.body).toMatchObject({
+        status: 'completed',
+        model: { name: 'iris', version: '2' },
+        progress: { done: rows, total: rows, failed: 0 },
+      });
       expect(goldenDeviations(readManifest('iris', '2'), golden, job.body.results as unknown[])).toEqual([]);
     });
 
@@ -183,26 +199,35 @@ describe('models over HTTP: listing, version selection and the synchronous facad
       expect(goldenDeviations(readManifest('iris', '1'), golden, response.body.results as unknown[])).toEqual([]);
     });
 
-    it('when a synchronous predict has exactly SYNC_MAX_ROWS rows, then it runs; one more, then 413 problem+json and nothing is queued', async () => {
-      const inputs = loadGolden('iris', '2').inputs.slice(0, SYNC_MAX_ROWS + 1);
+    it(
+      'when a synchronous predict has exactly SYNC_MAX_ROWS rows, then it runs; one more, then 413 problem+json and ' + 'nothing is queued',
+      async () => {
+        const inputs = loadGolden('iris', '2').inputs.slice(0, SYNC_MAX_ROWS + 1);
 
-      const atLimit = await predict('/v1/models/iris/predict', inputs.slice(0, SYNC_MAX_ROWS));
-      const over = await predict('/v1/models/iris/predict', inputs);
+        const atLimit = await predict('/v1/models/iris/predict', inputs.slice(0, SYNC_MAX_ROWS));
+        const over = await predict('/v1/models/iris/predict', inputs);
 
-      expect(atLimit.status).toBe(200);
-      expect(atLimit.body.results).toHaveLength(SYNC_MAX_ROWS);
-      expect(over.status).toBe(413);
-      expect(over.headers['content-type']).toMatch(PROBLEM_JSON);
-      expect(over.body).toMatchObject({ status: 413, code: 'OB_ERR_TOO_MANY_ROWS' });
-      expect(over.body.detail).toContain(`at most ${SYNC_MAX_ROWS} rows`);
-      expect(over.body.jobId).toBeUndefined();
-    });
+        expect(atLimit.status).toBe(200);
+        expect(atLimit.body.results).toHaveLength(SYNC_MAX_ROWS);
+        expect(over.status).toBe(413);
+        expect(over.headers['content-type']).toMatch(PROBLEM_JSON);
+        expect(over.body).toMatchObject({ status: 413, code: 'OB_ERR_TOO_MANY_ROWS' });
+        expect(over.body.detail).toContain(`at most ${SYNC_MAX_ROWS} rows`);
+        expect(over.body.jobId).toBeUndefined();
+      },
+    );
 
     it('when a synchronous predict has a bad row, then 400 names the row and field exactly as the batch route does', async () => {
-      const response = await predict('/v1/models/iris/predict', [[5.1, 3.5, 1.4, 0.2], { sepal_length: 5.1, sepal_width: 3.5, petal_length: -1, petal_width: 0.2 }]);
+      const response = await predict('/v1/models/iris/predict', [
+        [5.1, 3.5, 1.4, 0.2],
+        { sepal_length: 5.1, sepal_width: 3.5, petal_length: -1, petal_width: 0.2 },
+      ]);
 
       expect(response.status).toBe(400);
-      expect(response.body).toMatchObject({ code: 'OB_ERR_INVALID_ROWS', errors: [{ row: 1, field: 'petal_length', message: 'must be >= 0' }] });
+      expect(response.body).toMatchObject({
+        code: 'OB_ERR_INVALID_ROWS',
+        errors: [{ row: 1, field: 'petal_length', message: 'must be >= 0' }],
+      });
     });
   });
 
@@ -222,24 +247,38 @@ describe('models over HTTP: listing, version selection and the synchronous facad
       ['100 000 emoji (maxLength counts characters, not UTF-16 units)', '💰'.repeat(100_000)],
     ];
 
-    it('when texts are empty, emoji, 100 kB, Chinese, Arabic, Cyrillic or hold NULs, then each row completes as ham or spam with probabilities summing to 1', async () => {
-      const response = await predict('/v1/models/spam/predict', odd.map(([, text]) => ({ text })));
+    it(
+      'when texts are empty, emoji, 100 kB, Chinese, Arabic, Cyrillic or hold NULs, then each row completes as ham or spam with ' +
+        'probabilities summing to 1',
+      async () => {
+        const response = await predict(
+          '/v1/models/spam/predict',
+          odd.map(([, text]) => ({ text })),
+        );
 
-      expect(response.status).toBe(200);
-      expect(response.body).toMatchObject({ status: 'completed', progress: { done: odd.length, total: odd.length, failed: 0 } });
-      const results = response.body.results as Classified[];
-      expect(results).toHaveLength(odd.length);
-      results.forEach((result, row) => {
-        const what = odd[row]?.[0];
-        expect({ what, error: result.error, label: ['ham', 'spam'].includes(result.label) }).toEqual({ what, error: undefined, label: true });
-        expect(Object.keys(result.probabilities)).toEqual(['ham', 'spam']);
-        expect((result.probabilities.ham ?? 0) + (result.probabilities.spam ?? 0)).toBeCloseTo(1, 5);
-        expect(result.confidence).toBe(result.probabilities[result.label]);
-      });
-    });
+        expect(response.status).toBe(200);
+        expect(response.body).toMatchObject({ status: 'completed', progress: { done: odd.length, total: odd.length, failed: 0 } });
+        const results = response.body.results as Classified[];
+        expect(results).toHaveLength(odd.length);
+        results.forEach((result, row) => {
+          const what = odd[row]?.[0];
+          expect({ what, error: result.error, label: ['ham', 'spam'].includes(result.label) }).toEqual({
+            what,
+            error: undefined,
+            label: true,
+          });
+          expect(Object.keys(result.probabilities)).toEqual(['ham', 'spam']);
+          expect((result.probabilities.ham ?? 0) + (result.probabilities.spam ?? 0)).toBeCloseTo(1, 5);
+          expect(result.confidence).toBe(result.probabilities[result.label]);
+        });
+      },
+    );
 
     it('when a text holds a NUL, then it is classified like the same text with a space there', async () => {
-      const response = await predict('/v1/models/spam/predict', [{ text: 'free money\u0000click here now' }, { text: 'free money click here now' }]);
+      const response = await predict('/v1/models/spam/predict', [
+        { text: 'free money\u0000click here now' },
+        { text: 'free money click here now' },
+      ]);
 
       const [withNul, withSpace] = response.body.results as Classified[];
       expect(withNul).toEqual(withSpace);
@@ -250,7 +289,10 @@ describe('models over HTTP: listing, version selection and the synchronous facad
 
       expect(response.status).toBe(400);
       expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
-      expect(response.body).toMatchObject({ code: 'OB_ERR_INVALID_ROWS', errors: [{ row: 1, field: 'text', message: 'must NOT have more than 100000 characters' }] });
+      expect(response.body).toMatchObject({
+        code: 'OB_ERR_INVALID_ROWS',
+        errors: [{ row: 1, field: 'text', message: 'must NOT have more than 100000 characters' }],
+      });
     });
 
     it.each([
@@ -277,29 +319,73 @@ describe('models over HTTP: listing, version selection and the synchronous facad
       expect(goldenDeviations(readManifest('fashion', '1'), sliceGolden(golden, 0, 1), response.body.results as unknown[])).toEqual([]);
     });
 
-    it('when one image is sent as a nested array, as an array row and as base64 of its 784 bytes, then the three results are identical', async () => {
-      const response = await predict('/v1/models/fashion/predict', [{ image: first }, [first], { image: toBase64Bytes(first) }, [toBase64Bytes(first)]]);
+    it(
+      'when one image is sent as a nested array, as an array row and as base64 of its 784 bytes, then the three results ' + 'are identical',
+      async () => {
+        const response = await predict('/v1/models/fashion/predict', [
+          { image: first },
+          [first],
+          { image: toBase64Bytes(first) },
+          [toBase64Bytes(first)],
+        ]);
 
-      expect(response.status).toBe(200);
-      const [asArray, asArrayRow, asBase64, asBase64Row] = response.body.results as Classified[];
-      expect(asArray?.label).toBe(golden.labels?.[0]);
-      expect(asArrayRow).toEqual(asArray);
-      expect(asBase64).toEqual(asArray);
-      expect(asBase64Row).toEqual(asArray);
-    });
+        expect(response.status).toBe(200);
+        const [asArray, asArrayRow, asBase64, asBase64Row] = response.body.results as Classified[];
+        expect(asArray?.label).toBe(golden.labels?.[0]);
+        expect(asArrayRow).toEqual(asArray);
+        expect(asBase64).toEqual(asArray);
+        expect(asBase64Row).toEqual(asArray);
+      },
+    );
 
     it.each([
       ['27 rows', { image: image(0, 27) }, { field: 'image', message: 'must NOT have fewer than 28 items' }],
       ['29 rows', { image: image(0, 29) }, { field: 'image', message: 'must NOT have more than 28 items' }],
-      ['a row of 27 columns', { image: [...image(0, 27), new Array<number>(27).fill(0)] }, { field: 'image[27]', message: 'must NOT have fewer than 28 items' }],
-      ['a flat array of 784 values', { image: new Array<number>(784).fill(0) }, { field: 'image', message: 'must NOT have more than 28 items' }],
-      ['a value of 256', { image: image(0).map((r, i) => (i === 3 ? r.map((v, j) => (j === 4 ? 256 : v)) : r)) }, { field: 'image[3][4]', message: 'must be <= 255' }],
-      ['a value of -1', { image: image(0).map((r, i) => (i === 0 ? r.map((v, j) => (j === 0 ? -1 : v)) : r)) }, { field: 'image[0][0]', message: 'must be >= 0' }],
-      ['a value of 0.5', { image: image(0).map((r, i) => (i === 27 ? r.map((v, j) => (j === 27 ? 0.5 : v)) : r)) }, { field: 'image[27][27]', message: 'must be integer' }],
-      ['base64 of 783 bytes', { image: Buffer.alloc(783).toString('base64') }, { field: 'image', message: 'must NOT have fewer than 1048 characters' }],
-      ['base64 of 785 bytes (same base64 length as 784)', { image: Buffer.alloc(785).toString('base64') }, { field: 'image', message: 'must decode to 784 bytes, not 785' }],
-      ['base64 of 786 bytes (same base64 length as 784, no padding)', { image: Buffer.alloc(786).toString('base64') }, { field: 'image', message: 'must decode to 784 bytes, not 786' }],
-      ['base64 with characters outside the alphabet', { image: `${Buffer.alloc(784).toString('base64').slice(0, -3)}*==` }, { field: 'image', message: 'must match pattern "^[A-Za-z0-9+/]*={0,2}$"' }],
+      [
+        'a row of 27 columns',
+        { image: [...image(0, 27), new Array<number>(27).fill(0)] },
+        { field: 'image[27]', message: 'must NOT have fewer than 28 items' },
+      ],
+      [
+        'a flat array of 784 values',
+        { image: new Array<number>(784).fill(0) },
+        { field: 'image', message: 'must NOT have more than 28 items' },
+      ],
+      [
+        'a value of 256',
+        { image: image(0).map((r, i) => (i === 3 ? r.map((v, j) => (j === 4 ? 256 : v)) : r)) },
+        { field: 'image[3][4]', message: 'must be <= 255' },
+      ],
+      [
+        'a value of -1',
+        { image: image(0).map((r, i) => (i === 0 ? r.map((v, j) => (j === 0 ? -1 : v)) : r)) },
+        { field: 'image[0][0]', message: 'must be >= 0' },
+      ],
+      [
+        'a value of 0.5',
+        { image: image(0).map((r, i) => (i === 27 ? r.map((v, j) => (j === 27 ? 0.5 : v)) : r)) },
+        { field: 'image[27][27]', message: 'must be integer' },
+      ],
+      [
+        'base64 of 783 bytes',
+        { image: Buffer.alloc(783).toString('base64') },
+        { field: 'image', message: 'must NOT have fewer than 1048 characters' },
+      ],
+      [
+        'base64 of 785 bytes (same base64 length as 784)',
+        { image: Buffer.alloc(785).toString('base64') },
+        { field: 'image', message: 'must decode to 784 bytes, not 785' },
+      ],
+      [
+        'base64 of 786 bytes (same base64 length as 784, no padding)',
+        { image: Buffer.alloc(786).toString('base64') },
+        { field: 'image', message: 'must decode to 784 bytes, not 786' },
+      ],
+      [
+        'base64 with characters outside the alphabet',
+        { image: `${Buffer.alloc(784).toString('base64').slice(0, -3)}*==` },
+        { field: 'image', message: 'must match pattern "^[A-Za-z0-9+/]*={0,2}$"' },
+      ],
     ])('when an image has %s, then 400 names the row and the field', async (_what, row, error) => {
       const response = await predict('/v1/models/fashion/predict', [{ image: first }, row]);
 
@@ -322,26 +408,35 @@ describe('the synchronous predict without a worker', () => {
     await stack.close();
   });
 
-  it('when no worker runs the job within SYNC_TIMEOUT_MS, then 504 problem+json carries the job id to poll, and the job stays queued', async () => {
-    const started = Date.now();
+  it(
+    'when no worker runs the job within SYNC_TIMEOUT_MS, then 504 problem+json carries the job id to poll, and the job ' + 'stays queued',
+    async () => {
+      const started = Date.now();
 
-    const response = await request(stack.url).post('/v1/models/iris/predict').send({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
-    const elapsed = Date.now() - started;
+      const response = await request(stack.url)
+        .post('/v1/models/iris/predict')
+        .send({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
+      const elapsed = Date.now() - started;
 
-    expect(response.status).toBe(504);
-    expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
-    const jobId = String(response.body.jobId);
-    expect(response.body).toMatchObject({
-      status: 504,
-      code: 'OB_ERR_TIMEOUT',
-      jobId: expect.stringMatching(JOB_ID),
-      resultUrl: `/v1/batch-result/${jobId}`,
-      instance: '/v1/models/iris/predict',
-    });
-    expect(elapsed).toBeGreaterThanOrEqual(300);
-    expect(elapsed).toBeLessThan(5000);
-    const job = await request(stack.url).get(`/v1/batch-result/${jobId}`);
-    expect(job.status).toBe(200);
-    expect(job.body).toMatchObject({ status: 'queued', model: { name: 'iris', version: '2' }, progress: { done: 0, total: 1, failed: 0 } });
-  });
+      expect(response.status).toBe(504);
+      expect(response.headers['content-type']).toMatch(PROBLEM_JSON);
+      const jobId = String(response.body.jobId);
+      expect(response.body).toMatchObject({
+        status: 504,
+        code: 'OB_ERR_TIMEOUT',
+        jobId: expect.stringMatching(JOB_ID),
+        resultUrl: `/v1/batch-result/${jobId}`,
+        instance: '/v1/models/iris/predict',
+      });
+      expect(elapsed).toBeGreaterThanOrEqual(300);
+      expect(elapsed).toBeLessThan(5000);
+      const job = await request(stack.url).get(`/v1/batch-result/${jobId}`);
+      expect(job.status).toBe(200);
+      expect(job.body).toMatchObject({
+        status: 'queued',
+        model: { name: 'iris', version: '2' },
+        progress: { done: 0, total: 1, failed: 0 },
+      });
+    },
+  );
 });

@@ -29,19 +29,23 @@ describe("a tenant's count of unfinished jobs (MAX_ACTIVE_JOBS_PER_TENANT)", () 
     return ids;
   }
 
-  it('when 32 submits find the set full of finished jobs at once, then they share one prune: each job status is read once, not 32 times', async () => {
-    const redis = server.client();
-    const keys = new RedisKeys(`t${randomUUID().slice(0, 8)}`);
-    const limits = new TenantLimits(redis, keys, 3600);
-    await seed(keys, 'acme', [...Array<string>(90).fill('completed'), ...Array<string>(10).fill('running')]);
-    const before = await callsOf(redis, 'hget');
+  it(
+    'when 32 submits find the set full of finished jobs at once, then they share one prune: each job status is read once, ' +
+      'not 32 times',
+    async () => {
+      const redis = server.client();
+      const keys = new RedisKeys(`t${randomUUID().slice(0, 8)}`);
+      const limits = new TenantLimits(redis, keys, 3600);
+      await seed(keys, 'acme', [...Array<string>(90).fill('completed'), ...Array<string>(10).fill('running')]);
+      const before = await callsOf(redis, 'hget');
 
-    const counts = await Promise.all(Array.from({ length: 32 }, () => limits.activeJobs('acme')));
+      const counts = await Promise.all(Array.from({ length: 32 }, () => limits.activeJobs('acme')));
 
-    expect(counts).toEqual(Array<number>(32).fill(10));
-    expect((await callsOf(redis, 'hget')) - before).toBe(100);
-    expect(await redis.zcard(keys.tenantActive('acme'))).toBe(10);
-  });
+      expect(counts).toEqual(Array<number>(32).fill(10));
+      expect((await callsOf(redis, 'hget')) - before).toBe(100);
+      expect(await redis.zcard(keys.tenantActive('acme'))).toBe(10);
+    },
+  );
 
   it('when a prune has finished, then the next one reads the set afresh (nothing is cached past it)', async () => {
     const redis = server.client();

@@ -40,7 +40,8 @@ function yamlFiles(dir: string): string[] {
 function documents(file: string): unknown[] {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
   const list = Array.isArray(docs) ? docs : [docs];
-  for (const doc of list) if (doc.errors.length > 0) throw new Error(`${path.relative(ROOT, file)}: ${doc.errors.map((e) => e.message).join('; ')}`);
+  for (const doc of list)
+    if (doc.errors.length > 0) throw new Error(`${path.relative(ROOT, file)}: ${doc.errors.map((e) => e.message).join('; ')}`);
   return list.map((d) => d.toJS() as unknown).filter((d) => d !== null);
 }
 
@@ -87,7 +88,16 @@ describe('deploy/k8s', () => {
     });
 
     // Assert
-    expect(all.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Deployment', 'Deployment', 'Ingress', 'Namespace', 'ScaledObject', 'Service']);
+    expect(all.map((m) => m.kind).sort()).toEqual([
+      'ConfigMap',
+      'Deployment',
+      'Deployment',
+      'Deployment',
+      'Ingress',
+      'Namespace',
+      'ScaledObject',
+      'Service',
+    ]);
     expect(problems).toEqual([]);
   });
 
@@ -99,68 +109,86 @@ describe('deploy/k8s', () => {
     expect([...kustomization.resources].sort()).toEqual(others.sort());
   });
 
-  it('when the API Deployment is read, then readiness probes /readyz and liveness /livez on its HTTP port, and a Service selects it', () => {
-    const deployment = find('Deployment', 'onnx-batch-api');
-    const [api] = podSpec(deployment).containers;
-    const service = find('Service', 'onnx-batch-api') as Manifest & { spec: { selector: Record<string, string>; ports: { targetPort: string }[] } };
-    const labels = (deployment.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+  it(
+    'when the API Deployment is read, then readiness probes /readyz and liveness /livez on its HTTP port, and a Service ' + 'selects it',
+    () => {
+      const deployment = find('Deployment', 'onnx-batch-api');
+      const [api] = podSpec(deployment).containers;
+      const service = find('Service', 'onnx-batch-api') as Manifest & {
+        spec: { selector: Record<string, string>; ports: { targetPort: string }[] };
+      };
+      const labels = (deployment.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
 
-    expect(api?.command).toEqual(['node', 'api/dist/main.js']);
-    expect(api?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
-    expect(api?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'http' });
-    expect(api?.ports).toEqual([{ name: 'http', containerPort: CONFIG_VARIABLES.PORT.default, protocol: 'TCP' }]);
-    expect(Object.entries(service.spec.selector).every(([k, v]) => labels[k] === v)).toBe(true);
-    expect(service.spec.ports[0]?.targetPort).toBe('http');
-  });
+      expect(api?.command).toEqual(['node', 'api/dist/main.js']);
+      expect(api?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+      expect(api?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'http' });
+      expect(api?.ports).toEqual([{ name: 'http', containerPort: CONFIG_VARIABLES.PORT.default, protocol: 'TCP' }]);
+      expect(Object.entries(service.spec.selector).every(([k, v]) => labels[k] === v)).toBe(true);
+      expect(service.spec.ports[0]?.targetPort).toBe('http');
+    },
+  );
 
-  it("when the Ingress is read, then it serves HTTPS with a TLS Secret for each host it routes, to the API Service's http port, without limiting or buffering uploads", () => {
-    type Rule = { host: string; http: { paths: { path: string; backend: { service: { name: string; port: { name: string } } } }[] } };
-    const ingress = find('Ingress', 'onnx-batch-api') as Manifest & {
-      metadata: { annotations: Record<string, string> };
-      spec: { tls: { hosts: string[]; secretName: string }[]; rules: Rule[] };
-    };
-    const service = find('Service', 'onnx-batch-api') as Manifest & { spec: { ports: { name: string }[] } };
-    const tlsHosts = ingress.spec.tls.flatMap((t) => t.hosts);
+  it(
+    "when the Ingress is read, then it serves HTTPS with a TLS Secret for each host it routes, to the API Service's http port, " +
+      'without limiting or buffering uploads',
+    () => {
+      type Rule = { host: string; http: { paths: { path: string; backend: { service: { name: string; port: { name: string } } } }[] } };
+      const ingress = find('Ingress', 'onnx-batch-api') as Manifest & {
+        metadata: { annotations: Record<string, string> };
+        spec: { tls: { hosts: string[]; secretName: string }[]; rules: Rule[] };
+      };
+      const service = find('Service', 'onnx-batch-api') as Manifest & { spec: { ports: { name: string }[] } };
+      const tlsHosts = ingress.spec.tls.flatMap((t) => t.hosts);
 
-    expect(ingress.spec.tls.every((t) => t.secretName.length > 0)).toBe(true);
-    expect(ingress.spec.rules.length).toBeGreaterThan(0);
-    for (const rule of ingress.spec.rules) {
-      expect(tlsHosts).toContain(rule.host);
-      for (const p of rule.http.paths) expect(p.backend.service).toEqual({ name: 'onnx-batch-api', port: { name: service.spec.ports[0]?.name } });
-    }
-    expect(ingress.metadata.annotations).toMatchObject({
-      'nginx.ingress.kubernetes.io/ssl-redirect': 'true',
-      'nginx.ingress.kubernetes.io/proxy-body-size': '0',
-      'nginx.ingress.kubernetes.io/proxy-request-buffering': 'off',
-    });
-  });
+      expect(ingress.spec.tls.every((t) => t.secretName.length > 0)).toBe(true);
+      expect(ingress.spec.rules.length).toBeGreaterThan(0);
+      for (const rule of ingress.spec.rules) {
+        expect(tlsHosts).toContain(rule.host);
+        for (const p of rule.http.paths)
+          expect(p.backend.service).toEqual({ name: 'onnx-batch-api', port: { name: service.spec.ports[0]?.name } });
+      }
+      expect(ingress.metadata.annotations).toMatchObject({
+        'nginx.ingress.kubernetes.io/ssl-redirect': 'true',
+        'nginx.ingress.kubernetes.io/proxy-body-size': '0',
+        'nginx.ingress.kubernetes.io/proxy-request-buffering': 'off',
+      });
+    },
+  );
 
-  it('when the worker Deployment is read, then its termination grace outlasts SHUTDOWN_GRACE_MS with a margin, and it serves metrics on METRICS_PORT', () => {
-    const spec = podSpec(find('Deployment', 'onnx-batch-worker'));
-    const [worker] = spec.containers;
-    const graceSeconds = CONFIG_VARIABLES.SHUTDOWN_GRACE_MS.default / 1000;
+  it(
+    'when the worker Deployment is read, then its termination grace outlasts SHUTDOWN_GRACE_MS with a margin, and it serves ' +
+      'metrics on METRICS_PORT',
+    () => {
+      const spec = podSpec(find('Deployment', 'onnx-batch-worker'));
+      const [worker] = spec.containers;
+      const graceSeconds = CONFIG_VARIABLES.SHUTDOWN_GRACE_MS.default / 1000;
 
-    expect(worker?.command).toEqual(['node', 'worker/dist/main.js']);
-    expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(graceSeconds + 5);
-    expect(spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(graceSeconds + 30);
-    expect(worker?.ports).toEqual([{ name: 'metrics', containerPort: CONFIG_VARIABLES.METRICS_PORT.default, protocol: 'TCP' }]);
-    expect(worker?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'metrics' });
-  });
+      expect(worker?.command).toEqual(['node', 'worker/dist/main.js']);
+      expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(graceSeconds + 5);
+      expect(spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(graceSeconds + 30);
+      expect(worker?.ports).toEqual([{ name: 'metrics', containerPort: CONFIG_VARIABLES.METRICS_PORT.default, protocol: 'TCP' }]);
+      expect(worker?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'metrics' });
+    },
+  );
 
-  it('when the scheduler Deployment is read, then it runs one scheduler process, replaced surge-first, whose termination grace outlasts SCHEDULER_SHUTDOWN_GRACE_MS with a margin', () => {
-    const deployment = find('Deployment', 'onnx-batch-scheduler');
-    const spec = podSpec(deployment);
-    const [scheduler] = spec.containers;
-    const graceSeconds = CONFIG_VARIABLES.SCHEDULER_SHUTDOWN_GRACE_MS.default / 1000;
-    const { replicas, strategy } = deployment.spec as DeploymentSpec;
+  it(
+    'when the scheduler Deployment is read, then it runs one scheduler process, replaced surge-first, whose termination grace ' +
+      'outlasts SCHEDULER_SHUTDOWN_GRACE_MS with a margin',
+    () => {
+      const deployment = find('Deployment', 'onnx-batch-scheduler');
+      const spec = podSpec(deployment);
+      const [scheduler] = spec.containers;
+      const graceSeconds = CONFIG_VARIABLES.SCHEDULER_SHUTDOWN_GRACE_MS.default / 1000;
+      const { replicas, strategy } = deployment.spec as DeploymentSpec;
 
-    expect(scheduler?.command).toEqual(['node', 'scheduler/dist/main.js']);
-    expect(replicas).toBe(1);
-    expect(strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
-    expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(graceSeconds + 5);
-    expect(spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(graceSeconds + 30);
-    expect(scheduler?.ports).toBeUndefined(); // it serves nothing
-  });
+      expect(scheduler?.command).toEqual(['node', 'scheduler/dist/main.js']);
+      expect(replicas).toBe(1);
+      expect(strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
+      expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(graceSeconds + 5);
+      expect(spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(graceSeconds + 30);
+      expect(scheduler?.ports).toBeUndefined(); // it serves nothing
+    },
+  );
 
   it('when the ConfigMap is read, then every key is a configuration variable (or the KEDA-only REDIS_ADDRESS) with a valid value', () => {
     const data = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data;
@@ -178,7 +206,9 @@ describe('deploy/k8s', () => {
 
   it('when the ConfigMap sets DRIFT_ALERT_PSI, then the drift alert rules fire at that same PSI', () => {
     const data = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data;
-    const rules = documents(path.join(DEPLOY, 'prometheus', 'alerts.yml'))[0] as { groups: { rules: { alert?: string; expr: string }[] }[] };
+    const rules = documents(path.join(DEPLOY, 'prometheus', 'alerts.yml'))[0] as {
+      groups: { rules: { alert?: string; expr: string }[] }[];
+    };
     const drift = rules.groups.flatMap((g) => g.rules).filter((r) => /Drift$/.test(r.alert ?? ''));
 
     expect(drift.map((r) => r.alert)).toEqual(['OnnxBatchFeatureDrift', 'OnnxBatchPredictionDrift']);
@@ -186,46 +216,60 @@ describe('deploy/k8s', () => {
     expect(Number(data.DRIFT_ALERT_PSI)).toBe(CONFIG_VARIABLES.DRIFT_ALERT_PSI.default);
   });
 
-  it("when KEDA's triggers name Redis keys, then they are the keys where BullMQ 6 keeps the chunks not yet taken (checked on a real Redis)", async () => {
-    // Arrange: the prefix of the ConfigMap, and the keys KEDA reads.
-    const prefix = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data.REDIS_PREFIX;
-    const scaled = find('ScaledObject', 'onnx-batch-worker') as Manifest & {
-      spec: { scaleTargetRef: { name: string }; minReplicaCount: number; triggers: { type: string; metadata: Record<string, string> }[] };
-    };
-    const keys = scaled.spec.triggers.map((t) => t.metadata.listName);
-    const testPrefix = `test-keda-${randomUUID().slice(0, 8)}`;
-    const redis = newRedis();
-    const connection = redis.duplicate();
-    const queue = new Queue(QueueName.Chunks, { connection, prefix: testPrefix });
+  it(
+    "when KEDA's triggers name Redis keys, then they are the keys where BullMQ 6 keeps the chunks not yet taken (checked on a " +
+      'real Redis)',
+    async () => {
+      // Arrange: the prefix of the ConfigMap, and the keys KEDA reads.
+      const prefix = (find('ConfigMap', 'onnx-batch') as Manifest & { data: Record<string, string> }).data.REDIS_PREFIX;
+      const scaled = find('ScaledObject', 'onnx-batch-worker') as Manifest & {
+        spec: { scaleTargetRef: { name: string }; minReplicaCount: number; triggers: { type: string; metadata: Record<string, string> }[] };
+      };
+      const keys = scaled.spec.triggers.map((t) => t.metadata.listName);
+      const testPrefix = `test-keda-${randomUUID().slice(0, 8)}`;
+      const redis = newRedis();
+      const connection = redis.duplicate();
+      const queue = new Queue(QueueName.Chunks, { connection, prefix: testPrefix });
 
-    // Act: a chunk as onnx-batch queues it (with a priority), and one without.
-    await queue.add('run-chunk', { jobId: 'x', chunk: 0 }, { priority: 100 });
-    await queue.add('run-chunk', { jobId: 'y', chunk: 0 });
-    const inTestPrefix = (key: string | undefined): string => String(key).replace(`${prefix}:`, `${testPrefix}:`);
-    const lengths = await Promise.all(
-      keys.map(async (key) => {
-        const k = inTestPrefix(key);
-        const type = await redis.type(k);
-        return type === 'zset' ? redis.zcard(k) : redis.llen(k);
-      }),
-    );
-    await queue.close();
-    await connection.quit();
-    await dropPrefix(redis, testPrefix);
-    await redis.quit();
+      // Act: a chunk as onnx-batch queues it (with a priority), and one without.
+      await queue.add('run-chunk', { jobId: 'x', chunk: 0 }, { priority: 100 });
+      await queue.add('run-chunk', { jobId: 'y', chunk: 0 });
+      const inTestPrefix = (key: string | undefined): string => String(key).replace(`${prefix}:`, `${testPrefix}:`);
+      const lengths = await Promise.all(
+        keys.map(async (key) => {
+          const k = inTestPrefix(key);
+          const type = await redis.type(k);
+          return type === 'zset' ? redis.zcard(k) : redis.llen(k);
+        }),
+      );
+      await queue.close();
+      await connection.quit();
+      await dropPrefix(redis, testPrefix);
+      await redis.quit();
 
-    // Assert
-    expect(scaled.spec.scaleTargetRef.name).toBe('onnx-batch-worker');
-    expect(scaled.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
-    expect(scaled.spec.triggers.every((t) => t.type === 'redis' && t.metadata.addressFromEnv === 'REDIS_ADDRESS')).toBe(true);
-    expect(keys).toEqual([`${prefix}:chunks:prioritized`, `${prefix}:chunks:wait`]);
-    expect(lengths).toEqual([1, 1]);
-  });
+      // Assert
+      expect(scaled.spec.scaleTargetRef.name).toBe('onnx-batch-worker');
+      expect(scaled.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+      expect(scaled.spec.triggers.every((t) => t.type === 'redis' && t.metadata.addressFromEnv === 'REDIS_ADDRESS')).toBe(true);
+      expect(keys).toEqual([`${prefix}:chunks:prioritized`, `${prefix}:chunks:wait`]);
+      expect(lengths).toEqual([1, 1]);
+    },
+  );
 });
 
 describe('docker-compose.yml', () => {
   type Compose = {
-    services: Record<string, { command?: string[]; profiles?: string[]; environment?: Record<string, string>; volumes?: string[]; image?: string; stop_grace_period?: string }>;
+    services: Record<
+      string,
+      {
+        command?: string[];
+        profiles?: string[];
+        environment?: Record<string, string>;
+        volumes?: string[];
+        image?: string;
+        stop_grace_period?: string;
+      }
+    >;
   };
   const compose = documents(path.join(ROOT, 'docker-compose.yml'))[0] as Compose;
 
@@ -242,15 +286,19 @@ describe('docker-compose.yml', () => {
     for (const core of ['redis', 'api', 'worker', 'scheduler']) expect(compose.services[core]?.profiles).toBeUndefined();
   });
 
-  it('when the scheduler service is read, then it runs scheduler/dist/main.js with the same SCHEDULES_ROOT as the API, and compose waits out its shutdown grace', () => {
-    const scheduler = compose.services.scheduler;
-    const graceSeconds = /^(\d+)s$/.exec(scheduler?.stop_grace_period ?? '')?.[1];
+  it(
+    'when the scheduler service is read, then it runs scheduler/dist/main.js with the same SCHEDULES_ROOT as the API, and ' +
+      'compose waits out its shutdown grace',
+    () => {
+      const scheduler = compose.services.scheduler;
+      const graceSeconds = /^(\d+)s$/.exec(scheduler?.stop_grace_period ?? '')?.[1];
 
-    expect(scheduler?.command).toEqual(['node', 'scheduler/dist/main.js']);
-    expect(scheduler?.image).toBe(compose.services.api?.image);
-    expect(scheduler?.environment?.SCHEDULES_ROOT).toBe(compose.services.api?.environment?.SCHEDULES_ROOT);
-    expect(Number(graceSeconds)).toBeGreaterThan(CONFIG_VARIABLES.SCHEDULER_SHUTDOWN_GRACE_MS.default / 1000);
-  });
+      expect(scheduler?.command).toEqual(['node', 'scheduler/dist/main.js']);
+      expect(scheduler?.image).toBe(compose.services.api?.image);
+      expect(scheduler?.environment?.SCHEDULES_ROOT).toBe(compose.services.api?.environment?.SCHEDULES_ROOT);
+      expect(Number(graceSeconds)).toBeGreaterThan(CONFIG_VARIABLES.SCHEDULER_SHUTDOWN_GRACE_MS.default / 1000);
+    },
+  );
 
   it('when the monitoring profile is read, then Prometheus and Grafana mount deploy/ files that exist', () => {
     const monitoring = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('monitoring'));
@@ -272,7 +320,9 @@ describe('Dockerfile', () => {
     .filter((l) => l && !l.startsWith('#'));
 
   it('when it is linted (dockerfile-utils, the linter of the VS Code Docker extension), then it has no problem', () => {
-    const problems = lintDockerfile(text, {}).map((d) => `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`);
+    const problems = lintDockerfile(text, {}).map(
+      (d) => `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`,
+    );
 
     expect(problems).toEqual([]);
   });
@@ -303,7 +353,13 @@ describe('Dockerfile', () => {
     expect(workspaces).toContain('contracts');
     for (const workspace of workspaces) {
       for (const file of ['package.json', 'dist']) {
-        expect({ workspace, file, copied: finalStage.some((l) => new RegExp(`^COPY\\s+--from=build\\s.*\\s/app/${workspace}/${file}\\s+${workspace}/`, 'i').test(l)) }).toEqual({ workspace, file, copied: true });
+        expect({
+          workspace,
+          file,
+          copied: finalStage.some((l) =>
+            new RegExp(`^COPY\\s+--from=build\\s.*\\s/app/${workspace}/${file}\\s+${workspace}/`, 'i').test(l),
+          ),
+        }).toEqual({ workspace, file, copied: true });
       }
     }
   });

@@ -66,7 +66,8 @@ describe('Prometheus metrics of the API and of a worker', () => {
 
     // Both chunks: a cancelled job's chunk stays queued until a worker takes it and skips it.
     expect(sampleValue(samples, 'onnx_batch_queue_jobs', { queue: 'chunks', state: 'prioritized' })).toBe(2);
-    for (const state of ['waiting', 'active', 'delayed', 'failed']) expect(sampleValue(samples, 'onnx_batch_queue_jobs', { queue: 'chunks', state })).toBe(0);
+    for (const state of ['waiting', 'active', 'delayed', 'failed'])
+      expect(sampleValue(samples, 'onnx_batch_queue_jobs', { queue: 'chunks', state })).toBe(0);
     expect(sampleValue(samples, 'onnx_batch_queue_jobs', { queue: 'batches', state: 'waiting-children' })).toBe(0);
     expect(sampleValue(samples, 'onnx_batch_queue_workers', { queue: 'chunks' })).toBe(0);
   });
@@ -82,7 +83,8 @@ describe('Prometheus metrics of the API and of a worker', () => {
 
     // Assert
     const samples = parseExposition(text);
-    const count = (labels: Record<string, string>): number | undefined => sampleValue(samples, 'onnx_batch_http_request_duration_seconds_count', labels);
+    const count = (labels: Record<string, string>): number | undefined =>
+      sampleValue(samples, 'onnx_batch_http_request_duration_seconds_count', labels);
     expect(count({ method: 'GET', route: '/v1/batch-result/:id', status: '404' })).toBe(2);
     expect(count({ method: 'GET', route: '/batch-result/:id', status: '404' })).toBe(1);
     expect(count({ method: 'GET', route: '/v1/models/:name/versions/:version', status: '200' })).toBe(1);
@@ -91,27 +93,30 @@ describe('Prometheus metrics of the API and of a worker', () => {
     expect(text).not.toMatch(UUID);
   });
 
-  it('when a worker runs the queued job, then it exports completed jobs, rows, end-to-end latency and per-run inference metrics', async () => {
-    // Arrange
-    worker = await startWorkerService({ ...stack.config }, logger);
-    const job = await submit([ROW, [6.7, 3.0, 5.2, 2.3]]);
+  it(
+    'when a worker runs the queued job, then it exports completed jobs, rows, end-to-end latency and per-run ' + 'inference metrics',
+    async () => {
+      // Arrange
+      worker = await startWorkerService({ ...stack.config }, logger);
+      const job = await submit([ROW, [6.7, 3.0, 5.2, 2.3]]);
 
-    // Act
-    expect((await waitForJob(stack.url, job)).status).toBe('completed');
-    const samples = parseExposition(await workerMetrics());
+      // Act
+      expect((await waitForJob(stack.url, job)).status).toBe('completed');
+      const samples = parseExposition(await workerMetrics());
 
-    // Assert: both queued jobs ran (3 + 2 rows); the cancelled one never did.
-    const iris = { model: 'iris', version: '2' };
-    expect(sampleValue(samples, 'onnx_batch_jobs_completed_total', iris)).toBe(2);
-    expect(sampleValue(samples, 'onnx_batch_rows_processed_total', { ...iris, outcome: 'ok' })).toBe(5);
-    expect(sampleValue(samples, 'onnx_batch_job_duration_seconds_count', { ...iris, status: 'completed' })).toBe(2);
-    expect(sampleValue(samples, 'onnx_batch_job_duration_seconds_sum', { ...iris, status: 'completed' })).toBeGreaterThan(0);
-    expect(sampleValue(samples, 'onnx_batch_inference_duration_seconds_count', iris)).toBeGreaterThanOrEqual(1);
-    expect(sampleValue(samples, 'onnx_batch_inference_batch_rows_sum', iris)).toBe(5);
-    expect(sampleValue(samples, 'onnx_batch_inference_backlog_rows', {})).toBe(0);
-    expect(sampleValue(samples, 'onnx_batch_process_cpu_user_seconds_total', {})).toBeGreaterThan(0);
-    expect(sampleValue(samples, 'onnx_batch_nodejs_eventloop_lag_seconds', {})).toBeDefined();
-  });
+      // Assert: both queued jobs ran (3 + 2 rows); the cancelled one never did.
+      const iris = { model: 'iris', version: '2' };
+      expect(sampleValue(samples, 'onnx_batch_jobs_completed_total', iris)).toBe(2);
+      expect(sampleValue(samples, 'onnx_batch_rows_processed_total', { ...iris, outcome: 'ok' })).toBe(5);
+      expect(sampleValue(samples, 'onnx_batch_job_duration_seconds_count', { ...iris, status: 'completed' })).toBe(2);
+      expect(sampleValue(samples, 'onnx_batch_job_duration_seconds_sum', { ...iris, status: 'completed' })).toBeGreaterThan(0);
+      expect(sampleValue(samples, 'onnx_batch_inference_duration_seconds_count', iris)).toBeGreaterThanOrEqual(1);
+      expect(sampleValue(samples, 'onnx_batch_inference_batch_rows_sum', iris)).toBe(5);
+      expect(sampleValue(samples, 'onnx_batch_inference_backlog_rows', {})).toBe(0);
+      expect(sampleValue(samples, 'onnx_batch_process_cpu_user_seconds_total', {})).toBeGreaterThan(0);
+      expect(sampleValue(samples, 'onnx_batch_nodejs_eventloop_lag_seconds', {})).toBeDefined();
+    },
+  );
 
   it('when a worker is connected, then the API counts it among the consumers of the chunks queue', async () => {
     const samples = parseExposition(await apiMetrics());
@@ -142,17 +147,20 @@ describe('worker metrics server', () => {
     expect(await startMetricsServer(new Registry(), { port: 0, host: '127.0.0.1' }, logger)).toBeNull();
   });
 
-  it('when the port is taken (several workers on one host), then the worker runs on without a metrics server instead of failing', async () => {
-    // Arrange
-    const port = await freePort();
-    const blocker = net.createServer();
-    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+  it(
+    'when the port is taken (several workers on one host), then the worker runs on without a metrics server instead ' + 'of failing',
+    async () => {
+      // Arrange
+      const port = await freePort();
+      const blocker = net.createServer();
+      await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
 
-    // Act
-    const server = await startMetricsServer(new Registry(), { port, host: '127.0.0.1' }, logger);
+      // Act
+      const server = await startMetricsServer(new Registry(), { port, host: '127.0.0.1' }, logger);
 
-    // Assert
-    expect(server).toBeNull();
-    await new Promise<void>((resolve) => blocker.close(() => resolve()));
-  });
+      // Assert
+      expect(server).toBeNull();
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    },
+  );
 });

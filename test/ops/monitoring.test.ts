@@ -88,13 +88,28 @@ describe('dashboards and alert rules (deploy/)', () => {
     for (const alert of alerts) expect(alert.for).toMatch(/^\d+m$/);
   });
 
-  it('when the alert rules are read, then feature and prediction drift alert once PSI stays at DRIFT_ALERT_PSI (its default) for 15 minutes', () => {
-    const alerts = new Map(rules.groups.flatMap((g) => g.rules).filter((r) => r.alert).map((r) => [r.alert, r]));
-    const threshold = String(CONFIG_VARIABLES.DRIFT_ALERT_PSI.default);
+  it(
+    'when the alert rules are read, then feature and prediction drift alert once PSI stays at DRIFT_ALERT_PSI (its default) for ' +
+      '15 minutes',
+    () => {
+      const alerts = new Map(
+        rules.groups
+          .flatMap((g) => g.rules)
+          .filter((r) => r.alert)
+          .map((r) => [r.alert, r]),
+      );
+      const threshold = String(CONFIG_VARIABLES.DRIFT_ALERT_PSI.default);
 
-    expect(alerts.get('OnnxBatchFeatureDrift')).toMatchObject({ for: '15m', expr: `max by (model, version, feature) (onnx_batch_feature_psi) >= ${threshold}` });
-    expect(alerts.get('OnnxBatchPredictionDrift')).toMatchObject({ for: '15m', expr: `max by (model, version) (onnx_batch_prediction_psi) >= ${threshold}` });
-  });
+      expect(alerts.get('OnnxBatchFeatureDrift')).toMatchObject({
+        for: '15m',
+        expr: `max by (model, version, feature) (onnx_batch_feature_psi) >= ${threshold}`,
+      });
+      expect(alerts.get('OnnxBatchPredictionDrift')).toMatchObject({
+        for: '15m',
+        expr: `max by (model, version) (onnx_batch_prediction_psi) >= ${threshold}`,
+      });
+    },
+  );
 
   it('when the dashboard is read, then a drift panel repeats for each model and plots both PSI gauges of that model', () => {
     const drift = dashboard.panels.filter((p) => p.targets?.some((t) => t.expr?.includes('onnx_batch_feature_psi')));
@@ -112,9 +127,16 @@ describe('dashboards and alert rules (deploy/)', () => {
 
   it('when Prometheus and Grafana are wired, then scrape jobs, rule files, data source and dashboard folder agree', () => {
     // Arrange
-    const prometheus = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as { rule_files: string[]; scrape_configs: { job_name: string; dns_sd_configs?: { port: number }[] }[] };
-    const datasources = parseYaml(readFileSync(path.join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8')) as { datasources: { uid: string; url: string }[] };
-    const providers = parseYaml(readFileSync(path.join(DEPLOY, 'grafana', 'provisioning', 'dashboards', 'onnx-batch.yml'), 'utf8')) as { providers: { options: { path: string } }[] };
+    const prometheus = parseYaml(readFileSync(PROMETHEUS, 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string; dns_sd_configs?: { port: number }[] }[];
+    };
+    const datasources = parseYaml(readFileSync(path.join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8')) as {
+      datasources: { uid: string; url: string }[];
+    };
+    const providers = parseYaml(readFileSync(path.join(DEPLOY, 'grafana', 'provisioning', 'dashboards', 'onnx-batch.yml'), 'utf8')) as {
+      providers: { options: { path: string } }[];
+    };
     const compose = readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
     const jobs = new Map(prometheus.scrape_configs.map((c) => [c.job_name, c]));
 
@@ -136,7 +158,15 @@ describe('dashboards and alert rules (deploy/)', () => {
       const port = await freePort();
       stack = await startStack({ METRICS_PORT: String(port) });
       // A small job, so that the job, row and inference counters and histograms have series.
-      const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] });
+      const submitted = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({
+          model: 'iris',
+          inputs: [
+            [5.1, 3.5, 1.4, 0.2],
+            [6.7, 3.0, 5.2, 2.3],
+          ],
+        });
       expect((await waitForJob(stack.url, String(submitted.body.jobId))).status).toBe('completed');
       const api = (await request(stack.url).get('/metrics')).text;
       const worker = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -167,7 +197,9 @@ describe('dashboards and alert rules (deploy/)', () => {
       const families = [...exported].filter((n) => /^onnx_batch_(jobs|job|rows|queue|inference|http)_/.test(n) && !/_(sum|count)$/.test(n));
       const histogramBase = (n: string): string => n.replace(/_bucket$/, '');
 
-      const absent = families.filter((n) => ![...onDashboard].some((d) => histogramBase(d) === histogramBase(n))).filter((n) => n !== 'onnx_batch_queue_collect_errors_total');
+      const absent = families
+        .filter((n) => ![...onDashboard].some((d) => histogramBase(d) === histogramBase(n)))
+        .filter((n) => n !== 'onnx_batch_queue_collect_errors_total');
 
       expect(absent).toEqual([]);
     });

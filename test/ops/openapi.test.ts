@@ -114,39 +114,52 @@ describe('OpenAPI document at GET /openapi.json', () => {
     expect(dangling).toEqual([]);
   });
 
-  it("when the app's router stack is walked, then every route it serves is documented, and every documented operation is served", async () => {
-    // Arrange
-    const served = servedRoutes(stack.api.app);
-    const documented = operations(doc).map((o) => `${o.method} ${o.path}`);
+  it(
+    "when the app's router stack is walked, then every route it serves is documented, and every documented " + 'operation is served',
+    async () => {
+      // Arrange
+      const served = servedRoutes(stack.api.app);
+      const documented = operations(doc).map((o) => `${o.method} ${o.path}`);
 
-    // Act
-    const undocumented = served.map((r) => `${r.method} ${r.path}`).filter((r) => !documented.includes(r));
-    const notServed = documented.filter((d) => !served.some((r) => `${r.method} ${r.path}` === d));
+      // Act
+      const undocumented = served.map((r) => `${r.method} ${r.path}`).filter((r) => !documented.includes(r));
+      const notServed = documented.filter((d) => !served.some((r) => `${r.method} ${r.path}` === d));
 
-    // Assert: Bull Board is a mounted sub-application, not a route: it is checked by asking for it.
-    expect(served.length).toBeGreaterThan(20);
-    expect(undocumented).toEqual([]);
-    expect(notServed).toEqual(['GET /admin/queues']);
-    expect((await request(stack.url).get('/admin/queues')).status).toBe(200);
-  });
+      // Assert: Bull Board is a mounted sub-application, not a route: it is checked by asking for it.
+      expect(served.length).toBeGreaterThan(20);
+      expect(undocumented).toEqual([]);
+      expect(notServed).toEqual(['GET /admin/queues']);
+      expect((await request(stack.url).get('/admin/queues')).status).toBe(200);
+    },
+  );
 
-  it('when an operation can fail, then its error answers are problem+json naming their codes, and guarded routes document 401, 403 and 429', () => {
-    const wrong: string[] = [];
-    for (const { method, path: p, operation } of operations(doc)) {
-      for (const [status, response] of Object.entries(operation.responses)) {
-        if (Number(status) < 400) continue;
-        if (!response.content || Object.keys(response.content).join() !== PROBLEM_CONTENT_TYPE) wrong.push(`${method} ${p} ${status}`);
+  it(
+    'when an operation can fail, then its error answers are problem+json naming their codes, and guarded routes document 401, ' +
+      '403 and 429',
+    () => {
+      const wrong: string[] = [];
+      for (const { method, path: p, operation } of operations(doc)) {
+        for (const [status, response] of Object.entries(operation.responses)) {
+          if (Number(status) < 400) continue;
+          if (!response.content || Object.keys(response.content).join() !== PROBLEM_CONTENT_TYPE) wrong.push(`${method} ${p} ${status}`);
+        }
+        const guarded = /^\/(v1|batch-predict|batch-result)/.test(p);
+        if (guarded)
+          for (const status of ['401', '403', '429']) if (!operation.responses[status]) wrong.push(`${method} ${p} lacks ${status}`);
+        if (!guarded && p !== '/admin/queues' && operation.security?.length !== 0)
+          wrong.push(`${method} ${p} should be open (security: [])`);
       }
-      const guarded = /^\/(v1|batch-predict|batch-result)/.test(p);
-      if (guarded) for (const status of ['401', '403', '429']) if (!operation.responses[status]) wrong.push(`${method} ${p} lacks ${status}`);
-      if (!guarded && p !== '/admin/queues' && operation.security?.length !== 0) wrong.push(`${method} ${p} should be open (security: [])`);
-    }
 
-    expect(wrong).toEqual([]);
-  });
+      expect(wrong).toEqual([]);
+    },
+  );
 
   it('when the submit body is described, then its envelope is the one the API validates with (SUBMIT_BODY_SCHEMA)', () => {
-    const variants = (doc.components.schemas.SubmitRequest as { oneOf: { title: string; required: string[]; properties: Record<string, Record<string, unknown>> }[] }).oneOf;
+    const variants = (
+      doc.components.schemas.SubmitRequest as {
+        oneOf: { title: string; required: string[]; properties: Record<string, Record<string, unknown>> }[];
+      }
+    ).oneOf;
     const models = stack.api.repository.list().map((m) => m.name);
 
     expect(variants.map((v) => v.title).sort()).toEqual([...models].sort());
@@ -164,27 +177,40 @@ describe('OpenAPI document at GET /openapi.json', () => {
 
     expect(versions.length).toBeGreaterThanOrEqual(3);
     for (const v of versions) {
-      const { description: _description, ...row } = doc.components.schemas[`${v.manifest.name}.v${v.manifest.version}.Row`] as Record<string, unknown>;
+      const { description: _description, ...row } = doc.components.schemas[`${v.manifest.name}.v${v.manifest.version}.Row`] as Record<
+        string,
+        unknown
+      >;
       expect(row).toEqual(rowSchema(v.manifest));
     }
   });
 
-  it("when the golden rows of every model are checked against the document's SubmitRequest, then they pass, and an out-of-bounds row does not", () => {
-    // Arrange: the document's schemas, compiled as JSON Schema 2020-12 (what OpenAPI 3.1 uses).
-    const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
-    ajv.addSchema({ $id: 'openapi.json', components: doc.components }, 'openapi.json');
-    const validate = ajv.compile({ $ref: 'openapi.json#/components/schemas/SubmitRequest' });
-    const accepts = (body: unknown): boolean => validate(body);
-    const bodies = stack.api.repository.list().flatMap((m) => m.versions.map((v) => ({ model: m.name, version: v.manifest.version, inputs: loadGolden(m.name, v.manifest.version).inputs.slice(0, 3) })));
+  it(
+    "when the golden rows of every model are checked against the document's SubmitRequest, then they pass, and an out-of-bounds " +
+      'row does not',
+    () => {
+      // Arrange: the document's schemas, compiled as JSON Schema 2020-12 (what OpenAPI 3.1 uses).
+      const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: false });
+      ajv.addSchema({ $id: 'openapi.json', components: doc.components }, 'openapi.json');
+      const validate = ajv.compile({ $ref: 'openapi.json#/components/schemas/SubmitRequest' });
+      const accepts = (body: unknown): boolean => validate(body);
+      const bodies = stack.api.repository.list().flatMap((m) =>
+        m.versions.map((v) => ({
+          model: m.name,
+          version: v.manifest.version,
+          inputs: loadGolden(m.name, v.manifest.version).inputs.slice(0, 3),
+        })),
+      );
 
-    // Act
-    const refused = bodies.filter((b) => !accepts(b)).map((b) => `${b.model}@${b.version}: ${ajv.errorsText(validate.errors)}`);
-    const outOfBounds = accepts({ model: 'iris', inputs: [{ sepal_length: 5.1, sepal_width: 3.5, petal_length: 11, petal_width: 0.2 }] });
+      // Act
+      const refused = bodies.filter((b) => !accepts(b)).map((b) => `${b.model}@${b.version}: ${ajv.errorsText(validate.errors)}`);
+      const outOfBounds = accepts({ model: 'iris', inputs: [{ sepal_length: 5.1, sepal_width: 3.5, petal_length: 11, petal_width: 0.2 }] });
 
-    // Assert
-    expect(refused).toEqual([]);
-    expect(outOfBounds).toBe(false);
-  });
+      // Assert
+      expect(refused).toEqual([]);
+      expect(outOfBounds).toBe(false);
+    },
+  );
 
   it('when /docs is opened, then Swagger UI and its assets come from this origin, under a CSP of its own', async () => {
     // Act

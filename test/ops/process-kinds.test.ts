@@ -35,13 +35,16 @@ describe('process kinds', () => {
     expect(loaded.filter((m) => m.includes(express) || m.startsWith(api))).toEqual([]);
   });
 
-  it.each(['api', 'scheduler'])("when the %s's package is loaded, then no module of ONNX Runtime is (it reads graphs from the files)", (kind) => {
-    const loaded = modulesLoadedBy(path.join(ROOT, kind, 'dist', 'index.js'));
-    const onnxruntime = `${path.sep}node_modules${path.sep}onnxruntime-`;
+  it.each(['api', 'scheduler'])(
+    "when the %s's package is loaded, then no module of ONNX Runtime is (it reads graphs from the files)",
+    (kind) => {
+      const loaded = modulesLoadedBy(path.join(ROOT, kind, 'dist', 'index.js'));
+      const onnxruntime = `${path.sep}node_modules${path.sep}onnxruntime-`;
 
-    expect(loaded.some((m) => m.startsWith(path.join(ROOT, kind, 'dist')))).toBe(true);
-    expect(loaded.filter((m) => m.includes(onnxruntime))).toEqual([]);
-  });
+      expect(loaded.some((m) => m.startsWith(path.join(ROOT, kind, 'dist')))).toBe(true);
+      expect(loaded.filter((m) => m.includes(onnxruntime))).toEqual([]);
+    },
+  );
 });
 
 /** Whether a process has ONNX Runtime's native library mapped (Linux: /proc/<pid>/maps). */

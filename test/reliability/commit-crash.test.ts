@@ -48,25 +48,38 @@ describe('reliability: an API killed between commit and enqueue', () => {
   it.each([
     ['a one-chunk job', 40],
     ['a 5-chunk batch (a flow)', 500],
-  ])('when it dies right after committing %s, then no answer came, and a worker queues and runs it: every row comes back', async (_what, rows) => {
-    const before = await jobIds();
-    const { proc, url } = await group.api(env, CRASHING_API);
+  ])(
+    'when it dies right after committing %s, then no answer came, and a worker queues and runs it: every row comes back',
+    async (_what, rows) => {
+      const before = await jobIds();
+      const { proc, url } = await group.api(env, CRASHING_API);
 
-    const answer = await submitTo(url, rows);
-    await eventually('the API process is gone', () => proc.child.exitCode !== null || proc.child.signalCode !== null, 5000);
+      const answer = await submitTo(url, rows);
+      await eventually('the API process is gone', () => proc.child.exitCode !== null || proc.child.signalCode !== null, 5000);
 
-    expect(answer).not.toMatch(/^HTTP/); // the connection died with the process
-    expect(proc.child.signalCode).toBe('SIGKILL');
-    const [jobId] = (await jobIds()).filter((id) => !before.includes(id));
-    expect(jobId).toBeDefined();
-    expect(await client.hget(jobKey(env.REDIS_PREFIX, jobId as string), 'status')).toBe('queued');
-    expect(countOf(await queueCounts(REDIS_URL, env.REDIS_PREFIX), 'wait', 'prioritized', 'waiting-children')).toBe(0); // nothing was queued
+      expect(answer).not.toMatch(/^HTTP/); // the connection died with the process
+      expect(proc.child.signalCode).toBe('SIGKILL');
+      const [jobId] = (await jobIds()).filter((id) => !before.includes(id));
+      expect(jobId).toBeDefined();
+      expect(await client.hget(jobKey(env.REDIS_PREFIX, jobId as string), 'status')).toBe('queued');
+      // nothing was queued
+      expect(countOf(await queueCounts(REDIS_URL, env.REDIS_PREFIX), 'wait', 'prioritized', 'waiting-children')).toBe(0);
 
-    await group.worker(env);
-    const api = await group.api(env); // a healthy API to read the results through
-    const job = await finishedJob(api.url, jobId as string, 30_000);
+      await group.worker(env);
+      const api = await group.api(env); // a healthy API to read the results through
+      const job = await finishedJob(api.url, jobId as string, 30_000);
 
-    expect(job).toMatchObject({ status: 'completed', progress: { done: rows, total: rows, failed: 0 } });
-    await eventually('the outbox is empty', async () => (await keysWithPrefix(client, `${env.REDIS_PREFIX}:outbox`)).length === 0 || (await Promise.all((await keysWithPrefix(client, `${env.REDIS_PREFIX}:outbox`)).map((k) => client.zcard(k)))).every((n) => n === 0), 5000);
-  }, 60_000);
+      expect(job).toMatchObject({ status: 'completed', progress: { done: rows, total: rows, failed: 0 } });
+      await eventually(
+        'the outbox is empty',
+        async () =>
+          (await keysWithPrefix(client, `${env.REDIS_PREFIX}:outbox`)).length === 0 ||
+          (await Promise.all((await keysWithPrefix(client, `${env.REDIS_PREFIX}:outbox`)).map((k) => client.zcard(k)))).every(
+            (n) => n === 0,
+          ),
+        5000,
+      );
+    },
+    60_000,
+  );
 });

@@ -108,7 +108,8 @@ describe('reliability: downloads whose stored results cannot be read (api + work
     ['NDJSON', 'application/x-ndjson', CHUNK_SIZE],
     ['CSV', 'text/csv', CHUNK_SIZE + 1], // + the header line
   ])(
-    'when chunk 1 cannot be decrypted while a slow client reads a %s download, then the body is cut short after chunk 0, the api logs it and keeps serving',
+    'when chunk 1 cannot be decrypted while a slow client reads a %s download, then the body is cut short after chunk 0, the api ' +
+      'logs it and keeps serving',
     async (_format, accept, linesBeforeFailure) => {
       const before = readErrors(1).length;
 
@@ -124,7 +125,9 @@ describe('reliability: downloads whose stored results cannot be read (api + work
   );
 
   it('when a JSON page needs chunk 1, then the answer is a 500 problem naming the decryption failure, logged with the chunk', async () => {
-    const answer = await rawRequest(api.url, 'GET', `/v1/batch-result/${jobId}/results?offset=${CHUNK_SIZE - 2}&limit=4`, { accept: 'application/json' });
+    const answer = await rawRequest(api.url, 'GET', `/v1/batch-result/${jobId}/results?offset=${CHUNK_SIZE - 2}&limit=4`, {
+      accept: 'application/json',
+    });
 
     expect(answer.status).toBe(500);
     expect(answer.headers['content-type']).toContain('application/problem+json');

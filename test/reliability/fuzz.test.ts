@@ -87,17 +87,58 @@ const chance = (r: Random, p: number): boolean => r() < p;
 const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
 /** Raw JSON tokens: RAW("1e309") is emitted as 1e309, unquoted. */
 const RAW = (token: string): string => `@@RAW${token}@@`;
-const toJson = (value: unknown): string => JSON.stringify(value).replace(/"@@RAW(.*?)@@"/g, (_, token: string) => token.replace(/\\"/g, '"'));
+const toJson = (value: unknown): string =>
+  JSON.stringify(value).replace(/"@@RAW(.*?)@@"/g, (_, token: string) => token.replace(/\\"/g, '"'));
 
 /** Feature values that are fine on their own (some odd, like -0 and 1e-400). */
 const DECOY_VALUES = [RAW('-0'), RAW('0'), RAW('1e-400'), RAW('0.0'), RAW('10'), RAW('5.1'), RAW('3.5e0'), RAW('1E0')];
 /** Feature values that are valid JSON but not a valid iris feature (type or range). */
 const BAD_VALUES = [
-  RAW('1e309'), RAW('-1e309'), RAW('11'), RAW('-1'), RAW('1e308'), RAW('9007199254740993'), RAW('-0.0001'), RAW('10.000001'),
-  RAW('123456789012345678901234567890'), '5.1', 'NaN', 'Infinity', '', null, true, false, [], {}, [5.1], { value: 5.1 }, '\u0000', '\u202e5',
+  RAW('1e309'),
+  RAW('-1e309'),
+  RAW('11'),
+  RAW('-1'),
+  RAW('1e308'),
+  RAW('9007199254740993'),
+  RAW('-0.0001'),
+  RAW('10.000001'),
+  RAW('123456789012345678901234567890'),
+  '5.1',
+  'NaN',
+  'Infinity',
+  '',
+  null,
+  true,
+  false,
+  [],
+  {},
+  [5.1],
+  { value: 5.1 },
+  '\u0000',
+  '\u202e5',
 ];
+/** Values of `?wait=` a client may send that are not a whole number of seconds from 0 to 60 (and one that is). */
+const WAIT_VALUES = ['-1', '61', '1e309', 'NaN', 'Infinity', 'abc', '%ff', '1&wait=2', '', '0x10', '-0', '1'];
+
 /** Tokens that make the JSON itself malformed. */
-const MALFORMED_TOKENS = ['NaN', 'Infinity', '-Infinity', '+1', '01', '.5', '1.', '0x10', '1e', '--1', '1_000', 'undefined', "'5'", '5,,', 'tru', 'nul'];
+const MALFORMED_TOKENS = [
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '+1',
+  '01',
+  '.5',
+  '1.',
+  '0x10',
+  '1e',
+  '--1',
+  '1_000',
+  'undefined',
+  "'5'",
+  '5,,',
+  'tru',
+  'nul',
+];
 
 const validValue = (r: Random): string => RAW((r() * 10).toFixed(int(r, 0, 6)));
 const validArrayRow = (r: Random): unknown[] => FEATURES.map(() => (chance(r, 0.1) ? pick(r, DECOY_VALUES) : validValue(r)));
@@ -152,7 +193,18 @@ function rowsWithABadOne(r: Random, max = 50): unknown[] {
 }
 
 const unicodeChar = (r: Random): string => {
-  const ranges: [number, number][] = [[0x20, 0x7e], [0xa0, 0x24f], [0x370, 0x3ff], [0x590, 0x6ff], [0x200b, 0x206f], [0x3040, 0x30ff], [0x4e00, 0x4fff], [0xfe00, 0xfeff], [0x1f300, 0x1f6ff], [0x10000, 0x1007f]];
+  const ranges: [number, number][] = [
+    [0x20, 0x7e],
+    [0xa0, 0x24f],
+    [0x370, 0x3ff],
+    [0x590, 0x6ff],
+    [0x200b, 0x206f],
+    [0x3040, 0x30ff],
+    [0x4e00, 0x4fff],
+    [0xfe00, 0xfeff],
+    [0x1f300, 0x1f6ff],
+    [0x10000, 0x1007f],
+  ];
   const [lo, hi] = pick(r, ranges);
   return String.fromCodePoint(int(r, lo, hi));
 };
@@ -162,16 +214,101 @@ const randomBytes = (r: Random, length: number): Buffer => Buffer.from(Array.fro
 
 /** Model names that are not models (path traversal, unicode, reserved words, lengths). */
 const BAD_MODEL_NAMES = [
-  '../../etc/passwd', '..', '.', '/', '\\..\\..\\windows', 'iris/../spam', 'iris/', 'IRIS', 'Iris', ' iris', 'iris ', 'iris\u0000', '\u202eiris', 'ïris',
-  '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'con', 'nul', '%00', '%2e%2e', 'a'.repeat(64), 'a'.repeat(65), '', '🙂', 'iris\n', '$where',
+  '../../etc/passwd',
+  '..',
+  '.',
+  '/',
+  '\\..\\..\\windows',
+  'iris/../spam',
+  'iris/',
+  'IRIS',
+  'Iris',
+  ' iris',
+  'iris ',
+  'iris\u0000',
+  '\u202eiris',
+  'ïris',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'con',
+  'nul',
+  '%00',
+  '%2e%2e',
+  'a'.repeat(64),
+  'a'.repeat(65),
+  '',
+  '🙂',
+  'iris\n',
+  '$where',
 ];
-const BAD_VERSIONS: unknown[] = [true, false, 1.5, -1, 0, 3, 99, RAW('1e309'), null, [], ['2'], {}, { $gt: 0 }, '3', '0', '-1', '', '../..', '__proto__', 'constructor', '2 ', ' 2', '2\u0000', 'latest', 'v2'];
+const BAD_VERSIONS: unknown[] = [
+  true,
+  false,
+  1.5,
+  -1,
+  0,
+  3,
+  99,
+  RAW('1e309'),
+  null,
+  [],
+  ['2'],
+  {},
+  { $gt: 0 },
+  '3',
+  '0',
+  '-1',
+  '',
+  '../..',
+  '__proto__',
+  'constructor',
+  '2 ',
+  ' 2',
+  '2\u0000',
+  'latest',
+  'v2',
+];
 const BAD_PRIORITIES: unknown[] = [0, 1001, -1, 1.5, '10', null, true, [], {}, RAW('1e309'), RAW('-0.5'), RAW('9007199254740993'), 'high'];
 const BAD_URLS: unknown[] = [
-  123, true, null, [], {}, '', ' ', 'not a url', 'file:///etc/passwd', 'javascript:alert(1)', 'gopher://127.0.0.1:6379/_FLUSHALL', 'ftp://x/y',
-  'http://user:pass@example.com/hook', 'https://:pw@example.com/', 'http://', 'http//example.com', '//example.com/x', '/relative', `https://example.com/${'a'.repeat(2100)}`, 'data:text/plain,hi',
+  123,
+  true,
+  null,
+  [],
+  {},
+  '',
+  ' ',
+  'not a url',
+  'file:///etc/passwd',
+  'javascript:alert(1)',
+  'gopher://127.0.0.1:6379/_FLUSHALL',
+  'ftp://x/y',
+  'http://user:pass@example.com/hook',
+  'https://:pw@example.com/',
+  'http://',
+  'http//example.com',
+  '//example.com/x',
+  '/relative',
+  `https://example.com/${'a'.repeat(2100)}`,
+  'data:text/plain,hi',
 ];
-const EXTRA_KEYS = ['__proto__', 'constructor', 'prototype', 'inputs2', 'Model', 'id', 'rows', 'data', '', ' ', 'model\u0000', '$where', 'x'.repeat(200)];
+const EXTRA_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'inputs2',
+  'Model',
+  'id',
+  'rows',
+  'data',
+  '',
+  ' ',
+  'model\u0000',
+  '$where',
+  'x'.repeat(200),
+];
 
 function randomJsonValue(r: Random, depth = 0): unknown {
   switch (int(r, 0, depth > 2 ? 4 : 6)) {
@@ -212,7 +349,9 @@ function invalidEnvelope(r: Random, route: string): string {
   // No prototype: a key spelt `__proto__` becomes an own property, and JSON.stringify writes it.
   const body: Record<string, unknown> = Object.assign(
     Object.create(null) as Record<string, unknown>,
-    predict ? { inputs: Array.from({ length: int(r, 1, 5) }, () => validRow(r)) } : { model: 'iris', inputs: Array.from({ length: int(r, 1, 20) }, () => validRow(r)) },
+    predict
+      ? { inputs: Array.from({ length: int(r, 1, 5) }, () => validRow(r)) }
+      : { model: 'iris', inputs: Array.from({ length: int(r, 1, 20) }, () => validRow(r)) },
   );
   if (!predict && chance(r, 0.3)) body.version = pick(r, ['1', '2', 1, 2]);
   if (chance(r, 0.3)) body.priority = int(r, 1, 1000);
@@ -274,10 +413,31 @@ function almostJson(r: Random): string {
       const at = int(r, 1, valid.length - 1);
       return `${valid.slice(0, at)}${pick(r, [',', '}', ']', '"', ':', '{', '[', '\\', '\u0000', ' x '])}${valid.slice(at)}`;
     }
-    case 2:
-      return `{"model":"iris","inputs":[[${[validValue(r), pick(r, MALFORMED_TOKENS), validValue(r), validValue(r)].map((t) => t.replace(/@@RAW|@@/g, '')).join(',')}]]}`;
+    case 2: {
+      const tokens = [validValue(r), pick(r, MALFORMED_TOKENS), validValue(r), validValue(r)];
+      return `{"model":"iris","inputs":[[${tokens.map((t) => t.replace(/@@RAW|@@/g, '')).join(',')}]]}`;
+    }
     case 3:
-      return pick(r, ["{'model':'iris'}", '{model:"iris"}', '{"model":"iris",}', '{"model":"iris" "inputs":[]}', '[1,2,]', '{"a":1}{"b":2}', '{"a":1} x', '\uFEFF{"model":1}', '{"a":"\\x41"}', '{"a":"\\u12"}', '{"a":"\\ud800"', '{"a":1', ']', '}', '""', '"', 'nul', 'true false']);
+      return pick(r, [
+        "{'model':'iris'}",
+        '{model:"iris"}',
+        '{"model":"iris",}',
+        '{"model":"iris" "inputs":[]}',
+        '[1,2,]',
+        '{"a":1}{"b":2}',
+        '{"a":1} x',
+        '\uFEFF{"model":1}',
+        '{"a":"\\x41"}',
+        '{"a":"\\u12"}',
+        '{"a":"\\ud800"',
+        '{"a":1',
+        ']',
+        '}',
+        '""',
+        '"',
+        'nul',
+        'true false',
+      ]);
     case 4:
       return printable(r, int(r, 1, 200));
     case 5:
@@ -297,7 +457,23 @@ function withQuery(r: Random, base: string): string {
   const params: string[] = [];
   if (base === '/v1/batch-predict' || chance(r, 0.5)) params.push(`model=${pick(r, ['iris', 'iris', 'iris', 'spam'])}`);
   if (chance(r, 0.4)) params.push(`version=${pick(r, ['1', '2'])}`);
-  if (chance(r, 0.1)) params.push(pick(r, ['priority=abc', 'priority=0', 'priority=1e309', 'version=%ff', 'model=__proto__', 'model=iris&model=spam', 'model[]=iris', 'callbackUrl=file:///etc/passwd', 'foo=bar', '__proto__=1', 'version=../../etc', `model=${'a'.repeat(100)}`]));
+  if (chance(r, 0.1))
+    params.push(
+      pick(r, [
+        'priority=abc',
+        'priority=0',
+        'priority=1e309',
+        'version=%ff',
+        'model=__proto__',
+        'model=iris&model=spam',
+        'model[]=iris',
+        'callbackUrl=file:///etc/passwd',
+        'foo=bar',
+        '__proto__=1',
+        'version=../../etc',
+        `model=${'a'.repeat(100)}`,
+      ]),
+    );
   return params.length > 0 ? `${base}?${params.join('&')}` : base;
 }
 
@@ -340,7 +516,8 @@ function csvBody(r: Random): string {
     ]);
   }
   const rows: string[] = [];
-  for (let i = int(r, 0, 200); i > 0; i--) rows.push([...(header[0] === 'id' ? [`r${i}`] : []), ...FEATURES.map(() => (r() * 10).toFixed(2))].join(','));
+  for (let i = int(r, 0, 200); i > 0; i--)
+    rows.push([...(header[0] === 'id' ? [`r${i}`] : []), ...FEATURES.map(() => (r() * 10).toFixed(2))].join(','));
   const bad = (): string =>
     pick(r, [
       `${header[0] === 'id' ? 'x,' : ''}5.1,wide,1.4,0.2`,
@@ -358,8 +535,36 @@ function csvBody(r: Random): string {
 }
 
 const WEIRD_IDS = [
-  '../../etc/passwd', '..%2F..%2Fetc%2Fpasswd', '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '%2e%2e', '..', '.', '%00', 'abc%00def', '%ff', '%fe%ff', '%c0%ae%c0%ae', '%e2%80%ae',
-  '%f0%9f%92%a9', '%ef%bb%bf', '%25', '%252e%252e', '%', '%2', '%zz', '%u002e', 'null', 'undefined', '__proto__', 'constructor', '0', '-1', '%20', '%0d%0aSet-Cookie:x=1', '*', '~',
+  '../../etc/passwd',
+  '..%2F..%2Fetc%2Fpasswd',
+  '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+  '%2e%2e',
+  '..',
+  '.',
+  '%00',
+  'abc%00def',
+  '%ff',
+  '%fe%ff',
+  '%c0%ae%c0%ae',
+  '%e2%80%ae',
+  '%f0%9f%92%a9',
+  '%ef%bb%bf',
+  '%25',
+  '%252e%252e',
+  '%',
+  '%2',
+  '%zz',
+  '%u002e',
+  'null',
+  'undefined',
+  '__proto__',
+  'constructor',
+  '0',
+  '-1',
+  '%20',
+  '%0d%0aSet-Cookie:x=1',
+  '*',
+  '~',
 ];
 function weirdId(r: Random): string {
   switch (int(r, 0, 6)) {
@@ -369,7 +574,8 @@ function weirdId(r: Random): string {
     case 2:
       return encodeURIComponent(unicodeString(r, 40));
     case 3:
-      return Array.from({ length: int(r, 1, 12) }, () => `%${int(r, 0, 255).toString(16).padStart(2, '0')}`).join(''); // arbitrary bytes, often not UTF-8
+      // arbitrary bytes, often not UTF-8
+      return Array.from({ length: int(r, 1, 12) }, () => `%${int(r, 0, 255).toString(16).padStart(2, '0')}`).join('');
     case 4:
       return printable(r, int(r, 2000, 12_000)).replace(/[^A-Za-z0-9._~-]/g, 'a'); // very long
     case 5:
@@ -380,18 +586,68 @@ function weirdId(r: Random): string {
 }
 
 const WRONG_CONTENT_TYPES = [
-  'text/plain', 'application/xml', 'text/html', 'multipart/form-data; boundary=----x', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16',
-  'application/json; charset=utf-32', 'application/json; charset=latin1', 'application/json; charset=bogus', 'application/octet-stream', '*/*', 'application/*',
-  'application/jsonx', 'application/vnd.api+json', 'application/json, text/plain', 'APPLICATION/JSON', 'application/json;;;', 'text/json', 'image/png',
-  `application/json; x=${'a'.repeat(3000)}`, 'text/csv; charset=utf-16', 'application/x-ndjson; charset=utf-16', 'json', ' ', ';',
+  'text/plain',
+  'application/xml',
+  'text/html',
+  'multipart/form-data; boundary=----x',
+  'application/x-www-form-urlencoded',
+  'application/json; charset=utf-16',
+  'application/json; charset=utf-32',
+  'application/json; charset=latin1',
+  'application/json; charset=bogus',
+  'application/octet-stream',
+  '*/*',
+  'application/*',
+  'application/jsonx',
+  'application/vnd.api+json',
+  'application/json, text/plain',
+  'APPLICATION/JSON',
+  'application/json;;;',
+  'text/json',
+  'image/png',
+  `application/json; x=${'a'.repeat(3000)}`,
+  'text/csv; charset=utf-16',
+  'application/x-ndjson; charset=utf-16',
+  'json',
+  ' ',
+  ';',
 ];
-const WEIRD_METHODS = ['PUT', 'PATCH', 'DELETE', 'GET', 'TRACE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'LINK', 'UNLINK', 'NOTIFY', 'SUBSCRIBE', 'MERGE', 'CHECKOUT'];
+const WEIRD_METHODS = [
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'GET',
+  'TRACE',
+  'PROPFIND',
+  'PROPPATCH',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'LOCK',
+  'UNLOCK',
+  'SEARCH',
+  'PURGE',
+  'REPORT',
+  'LINK',
+  'UNLINK',
+  'NOTIFY',
+  'SUBSCRIBE',
+  'MERGE',
+  'CHECKOUT',
+];
 
 function httpCase(r: Random, kind: string): HttpCase {
   switch (kind) {
     case 'malformed-json': {
       const path = pick(r, POST_ROUTES);
-      return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(malformedJson(r), chance(r, 0.9) ? 'utf8' : 'latin1'), chunked: chance(r, 0.2) };
+      return {
+        kind,
+        method: 'POST',
+        path,
+        headers: { ...JSON_HEADERS },
+        body: Buffer.from(malformedJson(r), chance(r, 0.9) ? 'utf8' : 'latin1'),
+        chunked: chance(r, 0.2),
+      };
     }
     case 'wrong-types': {
       const path = pick(r, POST_ROUTES);
@@ -400,9 +656,16 @@ function httpCase(r: Random, kind: string): HttpCase {
     case 'numbers': {
       const path = pick(r, POST_ROUTES);
       const row: unknown[] = FEATURES.map(() => pick(r, DECOY_VALUES));
-      row[int(r, 0, 3)] = chance(r, 0.6) ? pick(r, BAD_VALUES.filter((v) => typeof v === 'string' && v.startsWith('@@RAW'))) : RAW(pick(r, MALFORMED_TOKENS));
+      row[int(r, 0, 3)] = chance(r, 0.6)
+        ? pick(
+            r,
+            BAD_VALUES.filter((v) => typeof v === 'string' && v.startsWith('@@RAW')),
+          )
+        : RAW(pick(r, MALFORMED_TOKENS));
       const rows = [...Array.from({ length: int(r, 0, 5) }, () => validArrayRow(r)), row];
-      const body = SUBMIT_ROUTES.includes(path) ? { model: 'iris', inputs: rows, ...(chance(r, 0.3) ? { priority: RAW(pick(r, ['1e309', '-0', '1e2', '100.0'])) } : {}) } : { inputs: rows };
+      const body = SUBMIT_ROUTES.includes(path)
+        ? { model: 'iris', inputs: rows, ...(chance(r, 0.3) ? { priority: RAW(pick(r, ['1e309', '-0', '1e2', '100.0'])) } : {}) }
+        : { inputs: rows };
       return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(toJson(body)) };
     }
     case 'deep': {
@@ -417,7 +680,13 @@ function httpCase(r: Random, kind: string): HttpCase {
         `{"model":${deep},"inputs":[[1,1,1,1]]}`,
         `{"model":"iris","priority":${deep},"inputs":[[1,1,1,1]]}`,
       ][where] as string;
-      return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(PREDICT_ROUTES.includes(path) ? text.replace('"model":"iris",', '') : text) };
+      return {
+        kind,
+        method: 'POST',
+        path,
+        headers: { ...JSON_HEADERS },
+        body: Buffer.from(PREDICT_ROUTES.includes(path) ? text.replace('"model":"iris",', '') : text),
+      };
     }
     case 'huge-array': {
       const path = pick(r, SUBMIT_ROUTES);
@@ -443,35 +712,104 @@ function httpCase(r: Random, kind: string): HttpCase {
       const path = pick(r, SUBMIT_ROUTES);
       switch (int(r, 0, 6)) {
         case 0:
-          return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(toJson({ model: big, inputs: [[1, 1, 1, 1]] })) };
+          return {
+            kind,
+            method: 'POST',
+            path,
+            headers: { ...JSON_HEADERS },
+            body: Buffer.from(toJson({ model: big, inputs: [[1, 1, 1, 1]] })),
+          };
         case 1:
-          return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(toJson({ model: 'iris', callbackUrl: `https://example.com/${big}`, inputs: [[1, 1, 1, 1]] })) };
+          return {
+            kind,
+            method: 'POST',
+            path,
+            headers: { ...JSON_HEADERS },
+            body: Buffer.from(toJson({ model: 'iris', callbackUrl: `https://example.com/${big}`, inputs: [[1, 1, 1, 1]] })),
+          };
         case 2:
-          return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(toJson({ model: 'iris', version: big, inputs: [[1, 1, 1, 1]] })) };
+          return {
+            kind,
+            method: 'POST',
+            path,
+            headers: { ...JSON_HEADERS },
+            body: Buffer.from(toJson({ model: 'iris', version: big, inputs: [[1, 1, 1, 1]] })),
+          };
         case 3:
-          return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(toJson({ model: 'iris', inputs: [{ sepal_length: big, sepal_width: 1, petal_length: 1, petal_width: 1 }] })) };
+          return {
+            kind,
+            method: 'POST',
+            path,
+            headers: { ...JSON_HEADERS },
+            body: Buffer.from(toJson({ model: 'iris', inputs: [{ sepal_length: big, sepal_width: 1, petal_length: 1, petal_width: 1 }] })),
+          };
         case 4:
-          return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(`{"model":"iris","inputs":[[1,1,1,1]],"${big}":1}`) };
+          return {
+            kind,
+            method: 'POST',
+            path,
+            headers: { ...JSON_HEADERS },
+            body: Buffer.from(`{"model":"iris","inputs":[[1,1,1,1]],"${big}":1}`),
+          };
         case 5:
-          return { kind, method: 'POST', path: '/v1/batch-predict?model=iris', headers: { 'content-type': 'application/x-ndjson' }, body: Buffer.from(`[1,1,1,1]\n${big}\n`), chunked: true };
+          return {
+            kind,
+            method: 'POST',
+            path: '/v1/batch-predict?model=iris',
+            headers: { 'content-type': 'application/x-ndjson' },
+            body: Buffer.from(`[1,1,1,1]\n${big}\n`),
+            chunked: true,
+          };
         default: // beyond MAX_BODY_BYTES
-          return { kind, method: 'POST', path, headers: { ...JSON_HEADERS }, body: Buffer.from(toJson({ model: 'iris', inputs: [[1, 1, 1, 1]], pad: big + big }).replace('"pad"', '"pad2"')) };
+          return {
+            kind,
+            method: 'POST',
+            path,
+            headers: { ...JSON_HEADERS },
+            body: Buffer.from(toJson({ model: 'iris', inputs: [[1, 1, 1, 1]], pad: big + big }).replace('"pad"', '"pad2"')),
+          };
       }
     }
     case 'content-type': {
       const path = pick(r, POST_ROUTES);
       const type = pick(r, WRONG_CONTENT_TYPES);
       const body = chance(r, 0.5) ? invalidEnvelope(r, path) : malformedJson(r);
-      return { kind, method: 'POST', path: SUBMIT_ROUTES.includes(path) ? withQuery(r, path) : path, headers: type.trim() === '' && chance(r, 0.5) ? {} : { 'content-type': type }, body: Buffer.from(body) };
+      return {
+        kind,
+        method: 'POST',
+        path: SUBMIT_ROUTES.includes(path) ? withQuery(r, path) : path,
+        headers: type.trim() === '' && chance(r, 0.5) ? {} : { 'content-type': type },
+        body: Buffer.from(body),
+      };
     }
     case 'method': {
       if (chance(r, 0.6)) {
         const path = pick(r, POST_ROUTES);
-        return { kind, method: pick(r, WEIRD_METHODS), path, headers: { ...JSON_HEADERS }, body: chance(r, 0.5) ? Buffer.from(invalidEnvelope(r, path)) : undefined };
+        return {
+          kind,
+          method: pick(r, WEIRD_METHODS),
+          path,
+          headers: { ...JSON_HEADERS },
+          body: chance(r, 0.5) ? Buffer.from(invalidEnvelope(r, path)) : undefined,
+        };
       }
       const id = uuid(r);
-      const path = pick(r, ['/v1/models', '/v1/models/iris', '/v1/models/iris/versions/2', '/livez', '/readyz', `/v1/batch-result/${id}/results`, `/v1/batch-result/${id}/cancel`, `/batch-result/${id}`, `/v1/batch-result/${id}`]);
-      const method = path.endsWith('/cancel') ? pick(r, ['GET', 'PUT', 'DELETE', 'POST']) : path.startsWith('/v1/batch-result/') && !path.endsWith('/results') ? pick(r, ['PUT', 'PATCH', 'POST', 'DELETE']) : pick(r, ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND']);
+      const path = pick(r, [
+        '/v1/models',
+        '/v1/models/iris',
+        '/v1/models/iris/versions/2',
+        '/livez',
+        '/readyz',
+        `/v1/batch-result/${id}/results`,
+        `/v1/batch-result/${id}/cancel`,
+        `/batch-result/${id}`,
+        `/v1/batch-result/${id}`,
+      ]);
+      const method = path.endsWith('/cancel')
+        ? pick(r, ['GET', 'PUT', 'DELETE', 'POST'])
+        : path.startsWith('/v1/batch-result/') && !path.endsWith('/results')
+          ? pick(r, ['PUT', 'PATCH', 'POST', 'DELETE'])
+          : pick(r, ['POST', 'PUT', 'PATCH', 'DELETE', 'PROPFIND']);
       return { kind, method, path, headers: { ...JSON_HEADERS }, body: chance(r, 0.5) ? Buffer.from(malformedJson(r)) : undefined };
     }
     case 'weird-path': {
@@ -489,12 +827,18 @@ function httpCase(r: Random, kind: string): HttpCase {
         ['GET', `/${id}`],
         ['GET', `/v1/${id}`],
         ['POST', `/v1/batch-predict/${id}`],
-        ['GET', `/v1/batch-result/${uuid(r)}?wait=${pick(r, ['-1', '61', '1e309', 'NaN', 'Infinity', 'abc', '%ff', '1&wait=2', '', '0x10', '-0', '1'])}`],
+        ['GET', `/v1/batch-result/${uuid(r)}?wait=${pick(r, WAIT_VALUES)}`],
         ['GET', `/v1/batch-result/${uuid(r)}/results?offset=${pick(r, ['-1', 'x', '1e309', '%00'])}&limit=${pick(r, ['0', '10001', 'y'])}`],
       ];
       const [method, long] = pick(r, templates);
       const path = long.slice(0, 12_000); // two long ids in one path would pass Node's 16 KB header limit
-      return { kind, method, path, headers: method === 'POST' ? { ...JSON_HEADERS } : {}, body: method === 'POST' ? Buffer.from(malformedJson(r)) : undefined };
+      return {
+        kind,
+        method,
+        path,
+        headers: method === 'POST' ? { ...JSON_HEADERS } : {},
+        body: method === 'POST' ? Buffer.from(malformedJson(r)) : undefined,
+      };
     }
     case 'headers': {
       const path = pick(r, POST_ROUTES);
@@ -513,12 +857,20 @@ function httpCase(r: Random, kind: string): HttpCase {
         case 3: {
           const encoding = pick(r, ['gzip', 'deflate', 'br', 'gzip, gzip', 'identity', 'x-foo', 'compress', 'GZIP']);
           headers['content-encoding'] = encoding;
-          if (encoding === 'gzip' && chance(r, 0.5)) body = gzipSync(body); // a real gzip of an invalid body
+          if (encoding === 'gzip' && chance(r, 0.5))
+            body = gzipSync(body); // a real gzip of an invalid body
           else if (chance(r, 0.5)) body = randomBytes(r, int(r, 1, 200));
           break;
         }
         case 4:
-          headers.authorization = pick(r, ['Bearer', 'Bearer ', `Bearer ${printable(r, 5000)}`, 'Basic Zm9vOmJhcg==', 'Bearer a b c', printable(r, 100)]);
+          headers.authorization = pick(r, [
+            'Bearer',
+            'Bearer ',
+            `Bearer ${printable(r, 5000)}`,
+            'Basic Zm9vOmJhcg==',
+            'Bearer a b c',
+            printable(r, 100),
+          ]);
           headers['x-api-key'] = printable(r, int(r, 0, 300));
           break;
         case 5:
@@ -526,7 +878,9 @@ function httpCase(r: Random, kind: string): HttpCase {
           headers.accept = pick(r, ['application/xml', '*/*;q=abc', '', 'text/csv;q=2', printable(r, 200)]);
           break;
         case 6:
-          headers['content-type'] = `application/json; charset=utf-8; ${Array.from({ length: 50 }, (_, i) => `p${i}=${printable(r, 20).replace(/[;,"\\]/g, 'x')}`).join('; ')}`;
+          headers['content-type'] =
+            `application/json; charset=utf-8; ` +
+            Array.from({ length: 50 }, (_, i) => `p${i}=${printable(r, 20).replace(/[;,"\\]/g, 'x')}`).join('; ');
           break;
         default:
           headers.cookie = printable(r, 8000).replace(/[;]/g, 'x');
@@ -537,11 +891,25 @@ function httpCase(r: Random, kind: string): HttpCase {
     }
     case 'ndjson': {
       const path = withQuery(r, pick(r, ['/v1/batch-predict', '/v1/batch-predict', '/batch-predict']));
-      return { kind, method: 'POST', path, headers: { 'content-type': pick(r, ['application/x-ndjson', 'application/jsonl', 'application/x-ndjson; charset=utf-8']) }, body: ndjsonBody(r), chunked: chance(r, 0.5) };
+      return {
+        kind,
+        method: 'POST',
+        path,
+        headers: { 'content-type': pick(r, ['application/x-ndjson', 'application/jsonl', 'application/x-ndjson; charset=utf-8']) },
+        body: ndjsonBody(r),
+        chunked: chance(r, 0.5),
+      };
     }
     case 'csv': {
       const path = withQuery(r, pick(r, ['/v1/batch-predict', '/batch-predict']));
-      return { kind, method: 'POST', path, headers: { 'content-type': 'text/csv' }, body: Buffer.from(csvBody(r)), chunked: chance(r, 0.5) };
+      return {
+        kind,
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'text/csv' },
+        body: Buffer.from(csvBody(r)),
+        chunked: chance(r, 0.5),
+      };
     }
     default:
       throw new Error(`no generator for ${kind}`);
@@ -553,26 +921,135 @@ function rawCase(r: Random): RawCase {
   const body = Buffer.from(invalidEnvelope(r, '/v1/batch-predict'));
   const head = (lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;
   const post = (extra: string[], payload: Buffer | string = body, method = 'POST', path = '/v1/batch-predict'): Buffer =>
-    Buffer.concat([Buffer.from(head([`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', ...extra])), Buffer.isBuffer(payload) ? payload : Buffer.from(payload)]);
+    Buffer.concat([
+      Buffer.from(head([`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', ...extra])),
+      Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+    ]);
   const variants: (() => RawCase)[] = [
-    () => ({ kind: 'raw:content-length-not-a-number', raw: post(['Content-Type: application/json', `Content-Length: ${pick(r, ['abc', '-1', '1.5', '0x10', '', ' ', '99999999999999999999'])}`]) }),
-    () => ({ kind: 'raw:content-length-too-small', raw: post(['Content-Type: application/json', `Content-Length: ${int(r, 1, Math.max(1, body.length - 1))}`]) }),
-    () => ({ kind: 'raw:content-length-too-large', raw: post(['Content-Type: application/json', `Content-Length: ${body.length + int(r, 1, 1000)}`]), mayNotAnswer: true }),
-    () => ({ kind: 'raw:two-content-lengths', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, `Content-Length: ${body.length + 1}`]) }),
-    () => ({ kind: 'raw:content-length-and-chunked', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, 'Transfer-Encoding: chunked'], `${body.length.toString(16)}\r\n${body.toString()}\r\n0\r\n\r\n`) }),
-    () => ({ kind: 'raw:bad-chunk-size', raw: post(['Content-Type: application/json', 'Transfer-Encoding: chunked'], `${pick(r, ['zz', '-1', 'FFFFFFFFFFFFFFFFFF', '1;ext="', ''])}\r\n${body.toString()}\r\n0\r\n\r\n`) }),
-    () => ({ kind: 'raw:transfer-encoding-not-chunked', raw: post(['Content-Type: application/json', `Transfer-Encoding: ${pick(r, ['gzip', 'chunked, gzip', 'identity', 'bogus'])}`]), mayNotAnswer: true }),
-    () => ({ kind: 'raw:duplicate-content-type', raw: post([`Content-Type: ${pick(r, ['application/json', 'text/plain'])}`, `Content-Type: ${pick(r, ['text/csv', 'application/x-ndjson', 'application/json'])}`, `Content-Length: ${body.length}`]) }),
-    () => ({ kind: 'raw:bad-request-line', raw: Buffer.from(pick(r, ['GET / HTTP/9.9\r\n\r\n', 'get /nope HTTP/1.1\r\nHost: x\r\n\r\n', 'FOO /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n', 'GET\r\n\r\n', 'GET /nope HTTP/1.1 extra\r\nHost: x\r\n\r\n', ' GET / HTTP/1.1\r\n\r\n', 'GET /nope HTTP/1.1\nHost: x\n\n\n', 'QUERY /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', 'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n'])) }),
+    () => ({
+      kind: 'raw:content-length-not-a-number',
+      raw: post([
+        'Content-Type: application/json',
+        `Content-Length: ${pick(r, ['abc', '-1', '1.5', '0x10', '', ' ', '99999999999999999999'])}`,
+      ]),
+    }),
+    () => ({
+      kind: 'raw:content-length-too-small',
+      raw: post(['Content-Type: application/json', `Content-Length: ${int(r, 1, Math.max(1, body.length - 1))}`]),
+    }),
+    () => ({
+      kind: 'raw:content-length-too-large',
+      raw: post(['Content-Type: application/json', `Content-Length: ${body.length + int(r, 1, 1000)}`]),
+      mayNotAnswer: true,
+    }),
+    () => ({
+      kind: 'raw:two-content-lengths',
+      raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, `Content-Length: ${body.length + 1}`]),
+    }),
+    () => ({
+      kind: 'raw:content-length-and-chunked',
+      raw: post(
+        ['Content-Type: application/json', `Content-Length: ${body.length}`, 'Transfer-Encoding: chunked'],
+        `${body.length.toString(16)}\r\n${body.toString()}\r\n0\r\n\r\n`,
+      ),
+    }),
+    () => ({
+      kind: 'raw:bad-chunk-size',
+      raw: post(
+        ['Content-Type: application/json', 'Transfer-Encoding: chunked'],
+        `${pick(r, ['zz', '-1', 'FFFFFFFFFFFFFFFFFF', '1;ext="', ''])}\r\n${body.toString()}\r\n0\r\n\r\n`,
+      ),
+    }),
+    () => ({
+      kind: 'raw:transfer-encoding-not-chunked',
+      raw: post(['Content-Type: application/json', `Transfer-Encoding: ${pick(r, ['gzip', 'chunked, gzip', 'identity', 'bogus'])}`]),
+      mayNotAnswer: true,
+    }),
+    () => ({
+      kind: 'raw:duplicate-content-type',
+      raw: post([
+        `Content-Type: ${pick(r, ['application/json', 'text/plain'])}`,
+        `Content-Type: ${pick(r, ['text/csv', 'application/x-ndjson', 'application/json'])}`,
+        `Content-Length: ${body.length}`,
+      ]),
+    }),
+    () => ({
+      kind: 'raw:bad-request-line',
+      raw: Buffer.from(
+        pick(r, [
+          'GET / HTTP/9.9\r\n\r\n',
+          'get /nope HTTP/1.1\r\nHost: x\r\n\r\n',
+          'FOO /v1/models HTTP/1.1\r\nHost: x\r\n\r\n',
+          'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n',
+          'GET\r\n\r\n',
+          'GET /nope HTTP/1.1 extra\r\nHost: x\r\n\r\n',
+          ' GET / HTTP/1.1\r\n\r\n',
+          'GET /nope HTTP/1.1\nHost: x\n\n\n',
+          'QUERY /v1/models HTTP/1.1\r\nHost: x\r\n\r\n',
+          'GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n',
+        ]),
+      ),
+    }),
     () => ({ kind: 'raw:junk', raw: randomBytes(r, int(r, 1, 2000)), mayNotAnswer: true }),
-    () => ({ kind: 'raw:header-without-colon', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, 'X-Broken header']) }),
-    () => ({ kind: 'raw:control-chars-in-header', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, `X-Evil: a${pick(r, ['\u0000', '\u0001', '\u007f', '\r'])}b`]) }),
+    () => ({
+      kind: 'raw:header-without-colon',
+      raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, 'X-Broken header']),
+    }),
+    () => ({
+      kind: 'raw:control-chars-in-header',
+      raw: post([
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+        `X-Evil: a${pick(r, ['\u0000', '\u0001', '\u007f', '\r'])}b`,
+      ]),
+    }),
     () => ({ kind: 'raw:obs-fold', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, 'X-Folded: a', ' b']) }),
-    () => ({ kind: 'raw:no-host', raw: Buffer.from(`POST /v1/batch-predict HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`) }),
-    () => ({ kind: 'raw:header-too-large', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, `X-Big: ${printable(r, int(r, 17_000, 40_000))}`]) }),
-    () => ({ kind: 'raw:expect', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, `Expect: ${pick(r, ['foo', '100-continue-please', '200-ok'])}`]) }),
-    () => ({ kind: 'raw:path-traversal', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`], body, pick(r, ['GET', 'POST']), pick(r, ['/../../etc/passwd', '/v1/../../../etc/passwd', '/v1/batch-result/../../../etc/passwd', '//etc/passwd', '/v1/models/..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd', '/v1/batch-result/%c0%af', `/v1/batch-result/${'é'}`])) }),
-    () => ({ kind: 'raw:absolute-uri', raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`], body, 'POST', pick(r, ['http://evil.example/v1/batch-predict', 'http://127.0.0.1/v1/batch-result/%ff', '*'])) }),
+    () => ({
+      kind: 'raw:no-host',
+      raw: Buffer.from(
+        `POST /v1/batch-predict HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: ` +
+          `close\r\n\r\n${body.toString()}`,
+      ),
+    }),
+    () => ({
+      kind: 'raw:header-too-large',
+      raw: post(['Content-Type: application/json', `Content-Length: ${body.length}`, `X-Big: ${printable(r, int(r, 17_000, 40_000))}`]),
+    }),
+    () => ({
+      kind: 'raw:expect',
+      raw: post([
+        'Content-Type: application/json',
+        `Content-Length: ${body.length}`,
+        `Expect: ${pick(r, ['foo', '100-continue-please', '200-ok'])}`,
+      ]),
+    }),
+    () => ({
+      kind: 'raw:path-traversal',
+      raw: post(
+        ['Content-Type: application/json', `Content-Length: ${body.length}`],
+        body,
+        pick(r, ['GET', 'POST']),
+        pick(r, [
+          '/../../etc/passwd',
+          '/v1/../../../etc/passwd',
+          '/v1/batch-result/../../../etc/passwd',
+          '//etc/passwd',
+          '/v1/models/..%2f..%2fetc%2fpasswd',
+          '/%2e%2e/%2e%2e/etc/passwd',
+          '/v1/batch-result/%c0%af',
+          `/v1/batch-result/${'é'}`,
+        ]),
+      ),
+    }),
+    () => ({
+      kind: 'raw:absolute-uri',
+      raw: post(
+        ['Content-Type: application/json', `Content-Length: ${body.length}`],
+        body,
+        'POST',
+        pick(r, ['http://evil.example/v1/batch-predict', 'http://127.0.0.1/v1/batch-result/%ff', '*']),
+      ),
+    }),
   ];
   return pick(r, variants)();
 }
@@ -613,7 +1090,14 @@ function sendHttp(baseUrl: URL, c: HttpCase, index: number, keepAlive = true): P
     if (c.body && !c.chunked) headers['content-length'] = String(c.body.length);
     let req: http.ClientRequest;
     try {
-      req = http.request({ host: baseUrl.hostname, port: baseUrl.port, method: c.method, path: c.path, headers, agent: keepAlive ? agent : false });
+      req = http.request({
+        host: baseUrl.hostname,
+        port: baseUrl.port,
+        method: c.method,
+        path: c.path,
+        headers,
+        agent: keepAlive ? agent : false,
+      });
     } catch (error) {
       resolve({ status: -1, headers: {}, body: '', error: `client refused to send: ${(error as Error).message}` });
       return;
@@ -628,13 +1112,23 @@ function sendHttp(baseUrl: URL, c: HttpCase, index: number, keepAlive = true): P
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => {
         if (socket) lastAnsweredOn.set(socket, index);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers as Record<string, string>, body: Buffer.concat(parts).toString('utf8') });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers as Record<string, string>,
+          body: Buffer.concat(parts).toString('utf8'),
+        });
       });
       res.on('error', (error) => resolve({ status: 0, headers: {}, body: '', error: error.message }));
     });
     req.on('error', (error: NodeJS.ErrnoException) => {
       const reset = req.reusedSocket && socket !== null && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
-      resolve({ status: 0, headers: {}, body: '', error: error.message, ...(reset && socket ? { resetAfter: lastAnsweredOn.get(socket) ?? -1 } : {}) });
+      resolve({
+        status: 0,
+        headers: {},
+        body: '',
+        error: error.message,
+        ...(reset && socket ? { resetAfter: lastAnsweredOn.get(socket) ?? -1 } : {}),
+      });
     });
     if (c.body && c.chunked) {
       // A few writes, so the body really arrives in chunks.
@@ -716,7 +1210,7 @@ interface Verdict {
 function judge(c: Case, answer: Answer): Verdict {
   const raw = 'raw' in c;
   if (answer.status <= 0) {
-    if (raw && (c).mayNotAnswer) return { outcome: 'no-answer-allowed' };
+    if (raw && c.mayNotAnswer) return { outcome: 'no-answer-allowed' };
     return { outcome: 'violation', why: `no answer: ${answer.error ?? '?'}` };
   }
   if (answer.status >= 500) return { outcome: 'violation', why: `${answer.status} ${answer.body.slice(0, 300)}` };
@@ -733,8 +1227,10 @@ function judge(c: Case, answer: Answer): Verdict {
   } catch {
     return { outcome: 'violation', why: `${answer.status} problem+json body is not JSON: ${answer.body.slice(0, 200)}` };
   }
-  if (problem.status !== answer.status) return { outcome: 'violation', why: `body status ${String(problem.status)} ≠ HTTP ${answer.status}` };
-  if (typeof problem.code !== 'string' || !/^OB_ERR_[A-Z_]+$/.test(problem.code)) return { outcome: 'violation', why: `no code: ${answer.body.slice(0, 200)}` };
+  if (problem.status !== answer.status)
+    return { outcome: 'violation', why: `body status ${String(problem.status)} ≠ HTTP ${answer.status}` };
+  if (typeof problem.code !== 'string' || !/^OB_ERR_[A-Z_]+$/.test(problem.code))
+    return { outcome: 'violation', why: `no code: ${answer.body.slice(0, 200)}` };
   return { outcome: 'problem' };
 }
 
@@ -744,7 +1240,10 @@ function describeCase(index: number, c: Case): string {
     .map(([k, v]) => `${k}: ${v.slice(0, 60)}`)
     .slice(0, 4)
     .join('; ');
-  return `#${index} ${c.kind}: ${c.method} ${c.path.slice(0, 120)} [${headers}] ${c.body ? JSON.stringify(c.body.subarray(0, 120).toString('latin1')) : ''}`;
+  return (
+    `#${index} ${c.kind}: ${c.method} ${c.path.slice(0, 120)} [${headers}] ` +
+    `${c.body ? JSON.stringify(c.body.subarray(0, 120).toString('latin1')) : ''}`
+  );
 }
 
 interface Tally {
@@ -836,62 +1335,70 @@ describe('reliability: fuzzing the API with bad requests', () => {
     await redis?.destroy();
   });
 
-  it(`when ${CASES} generated bad requests arrive ${CONCURRENCY} at a time, then every one is a 4xx problem+json, the process stays up and small, and nothing is queued`, async () => {
-    // Warm-up: cases outside the measured range, with a burst of big bodies 16 at a time, so the
-    // heap and the allocator reach the size the run itself needs before the baseline is taken.
-    const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
-    const heavy: number[] = [];
-    for (let i = CASES + WARM_UP; heavy.length < WARM_UP_HEAVY; i++) if (HEAVY_KINDS.includes(generate(i).kind)) heavy.push(i);
-    const warmUp = await run(url, [...range(CASES, CASES + WARM_UP), ...heavy]);
-    const rssAfterWarmUp = await idleRss(api.pid);
+  it(
+    `when ${CASES} generated bad requests arrive ${CONCURRENCY} at a time, then every one is a 4xx problem+json, the process ` +
+      `stays up and small, and nothing is queued`,
+    async () => {
+      // Warm-up: cases outside the measured range, with a burst of big bodies 16 at a time, so the
+      // heap and the allocator reach the size the run itself needs before the baseline is taken.
+      const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+      const heavy: number[] = [];
+      for (let i = CASES + WARM_UP; heavy.length < WARM_UP_HEAVY; i++) if (HEAVY_KINDS.includes(generate(i).kind)) heavy.push(i);
+      const warmUp = await run(url, [...range(CASES, CASES + WARM_UP), ...heavy]);
+      const rssAfterWarmUp = await idleRss(api.pid);
 
-    const started = Date.now();
-    const tally = await run(url, range(0, CASES));
-    const seconds = (Date.now() - started) / 1000;
-    const rssAfterRun = await idleRss(api.pid);
+      const started = Date.now();
+      const tally = await run(url, range(0, CASES));
+      const seconds = (Date.now() - started) / 1000;
+      const rssAfterRun = await idleRss(api.pid);
 
-    const livez = await fetch(`${url.origin}/livez`);
-    const counts = await queueCounts(redis.url, env.REDIS_PREFIX);
-    const keys = await jobKeys(client, env.REDIS_PREFIX);
-    const events = [...(await queueEvents(client, env.REDIS_PREFIX, QueueName.Chunks)), ...(await queueEvents(client, env.REDIS_PREFIX, QueueName.Batches))];
-    const internalErrors = api.output.filter((line) => line.includes('"request failed"') || line.includes('"level":"error"'));
+      const livez = await fetch(`${url.origin}/livez`);
+      const counts = await queueCounts(redis.url, env.REDIS_PREFIX);
+      const keys = await jobKeys(client, env.REDIS_PREFIX);
+      const events = [
+        ...(await queueEvents(client, env.REDIS_PREFIX, QueueName.Chunks)),
+        ...(await queueEvents(client, env.REDIS_PREFIX, QueueName.Batches)),
+      ];
+      const internalErrors = api.output.filter((line) => line.includes('"request failed"') || line.includes('"level":"error"'));
 
-    const summary = {
-      seconds: Math.round(seconds),
-      sent: tally.sent + warmUp.sent,
-      byOutcome: tally.byOutcome,
-      byKind: tally.byKind,
-      byStatus: tally.byStatus,
-      violationsByKind: tally.violationsByKind,
-      rssMB: { afterWarmUp: Math.round(rssAfterWarmUp / 2 ** 20), afterRun: Math.round(rssAfterRun / 2 ** 20) },
-    };
-    process.stdout.write(`fuzz summary: ${JSON.stringify(summary)}\n`);
+      const summary = {
+        seconds: Math.round(seconds),
+        sent: tally.sent + warmUp.sent,
+        byOutcome: tally.byOutcome,
+        byKind: tally.byKind,
+        byStatus: tally.byStatus,
+        violationsByKind: tally.violationsByKind,
+        rssMB: { afterWarmUp: Math.round(rssAfterWarmUp / 2 ** 20), afterRun: Math.round(rssAfterRun / 2 ** 20) },
+      };
+      process.stdout.write(`fuzz summary: ${JSON.stringify(summary)}\n`);
 
-    expect(tally.sent).toBe(CASES);
-    // One expectation for everything, so a failure shows every broken property at once.
-    const rssGrowthMB = Math.round((rssAfterRun - rssAfterWarmUp) / 2 ** 20);
-    expect({
-      violationsByKind: { ...warmUp.violationsByKind, ...tally.violationsByKind },
-      firstViolations: [...tally.violations, ...warmUp.violations].slice(0, 25),
-      internalErrorsLogged: internalErrors.slice(0, 5),
-      livez: livez.status,
-      exitCode: api.child.exitCode,
-      queued: countOf(counts, 'active', 'wait', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),
-      queueEvents: events,
-      jobKeys: keys,
-      jobsQueuedLogged: api.output.filter((line) => line.includes('job queued')),
-      rssGrowthWithinBound: rssAfterRun - rssAfterWarmUp < RSS_BOUND ? true : `grew ${rssGrowthMB} MB`,
-    }).toEqual({
-      violationsByKind: {},
-      firstViolations: [],
-      internalErrorsLogged: [],
-      livez: 200,
-      exitCode: null,
-      queued: 0,
-      queueEvents: [],
-      jobKeys: [],
-      jobsQueuedLogged: [],
-      rssGrowthWithinBound: true,
-    });
-  }, 170_000);
+      expect(tally.sent).toBe(CASES);
+      // One expectation for everything, so a failure shows every broken property at once.
+      const rssGrowthMB = Math.round((rssAfterRun - rssAfterWarmUp) / 2 ** 20);
+      expect({
+        violationsByKind: { ...warmUp.violationsByKind, ...tally.violationsByKind },
+        firstViolations: [...tally.violations, ...warmUp.violations].slice(0, 25),
+        internalErrorsLogged: internalErrors.slice(0, 5),
+        livez: livez.status,
+        exitCode: api.child.exitCode,
+        queued: countOf(counts, 'active', 'wait', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'),
+        queueEvents: events,
+        jobKeys: keys,
+        jobsQueuedLogged: api.output.filter((line) => line.includes('job queued')),
+        rssGrowthWithinBound: rssAfterRun - rssAfterWarmUp < RSS_BOUND ? true : `grew ${rssGrowthMB} MB`,
+      }).toEqual({
+        violationsByKind: {},
+        firstViolations: [],
+        internalErrorsLogged: [],
+        livez: 200,
+        exitCode: null,
+        queued: 0,
+        queueEvents: [],
+        jobKeys: [],
+        jobsQueuedLogged: [],
+        rssGrowthWithinBound: true,
+      });
+    },
+    170_000,
+  );
 });

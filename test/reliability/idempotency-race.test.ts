@@ -48,7 +48,8 @@ describe('reliability: idempotent submits under concurrency', () => {
     const keyed: string[] = [];
     for (const key of records) {
       const [id, total] = await client.hmget(key, 'id', 'total');
-      if (id && [1, 50, ROWS].includes(Number(total)) && (await client.exists(`${key}:out:0`)) && (await resultsStartAtRowZero(String(id)))) keyed.push(id);
+      if (id && [1, 50, ROWS].includes(Number(total)) && (await client.exists(`${key}:out:0`)) && (await resultsStartAtRowZero(String(id))))
+        keyed.push(id);
     }
     return keyed;
   };
@@ -59,31 +60,36 @@ describe('reliability: idempotent submits under concurrency', () => {
   };
   const claims = (): Promise<string[]> => keysWithPrefix(client, `${env.REDIS_PREFIX}:idem`);
 
-  it('when 16 identical keyed submits race through two API processes under load, then one answers 202, the rest 200 with the same job, and one job exists', async () => {
-    const load = Array.from({ length: 8 }, (_, i) => submit(urls[i % 2] as string, batch(10_000 + i)));
-    // Many rounds, small and large bodies: the race is between claiming and committing, at any size
-    // (before claim and commit were one script, about one round in twenty made two or three jobs).
-    const sizes = [...Array.from<number>({ length: 20 }).fill(1), 50, 50, 50, ROWS];
-    for (const [round, rows] of sizes.entries()) {
-      const key = `race-${round}-${env.REDIS_PREFIX}`;
-      const body = { ...batch(0), inputs: batch(0).inputs.slice(0, rows) };
+  it(
+    'when 16 identical keyed submits race through two API processes under load, then one answers 202, the rest 200 with the ' +
+      'same job, and one job exists',
+    async () => {
+      const load = Array.from({ length: 8 }, (_, i) => submit(urls[i % 2] as string, batch(10_000 + i)));
+      // Many rounds, small and large bodies: the race is between claiming and committing, at any size
+      // (before claim and commit were one script, about one round in twenty made two or three jobs).
+      const sizes = [...Array.from<number>({ length: 20 }).fill(1), 50, 50, 50, ROWS];
+      for (const [round, rows] of sizes.entries()) {
+        const key = `race-${round}-${env.REDIS_PREFIX}`;
+        const body = { ...batch(0), inputs: batch(0).inputs.slice(0, rows) };
 
-      const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => submit(urls[i % 2] as string, body, key)));
+        const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => submit(urls[i % 2] as string, body, key)));
 
-      const created = answers.filter((a) => a.status === 202);
-      const repeated = answers.filter((a) => a.status === 200);
-      expect({ round, created: created.length, repeated: repeated.length }).toEqual({ round, created: 1, repeated: 15 });
-      const jobId = String(created[0]?.body.jobId);
-      for (const answer of repeated) expect(answer.body.jobId).toBe(jobId);
-      const job = await finishedJob(urls[0] as string, jobId);
-      expect(job).toMatchObject({ status: 'completed', progress: { done: rows, total: rows, failed: 0 } });
-      const conflicting = await submit(urls[1] as string, batch(1), key);
-      expect(conflicting.status).toBe(409);
-      expect(conflicting.body).toMatchObject({ code: 'OB_ERR_IDEMPOTENCY_CONFLICT', jobId });
-    }
-    await Promise.all(load);
-    expect(await keyedJobs()).toHaveLength(sizes.length); // one job per key, however many submits raced
-  }, 90_000);
+        const created = answers.filter((a) => a.status === 202);
+        const repeated = answers.filter((a) => a.status === 200);
+        expect({ round, created: created.length, repeated: repeated.length }).toEqual({ round, created: 1, repeated: 15 });
+        const jobId = String(created[0]?.body.jobId);
+        for (const answer of repeated) expect(answer.body.jobId).toBe(jobId);
+        const job = await finishedJob(urls[0] as string, jobId);
+        expect(job).toMatchObject({ status: 'completed', progress: { done: rows, total: rows, failed: 0 } });
+        const conflicting = await submit(urls[1] as string, batch(1), key);
+        expect(conflicting.status).toBe(409);
+        expect(conflicting.body).toMatchObject({ code: 'OB_ERR_IDEMPOTENCY_CONFLICT', jobId });
+      }
+      await Promise.all(load);
+      expect(await keyedJobs()).toHaveLength(sizes.length); // one job per key, however many submits raced
+    },
+    90_000,
+  );
 
   it('when the job a key named is deleted, then its claim goes with it and the key makes a new job', async () => {
     const key = `deleted-${env.REDIS_PREFIX}`;
@@ -103,18 +109,23 @@ describe('reliability: idempotent submits under concurrency', () => {
     expect(job).toMatchObject({ status: 'completed', progress: { done: ROWS, failed: 0 } });
   }, 60_000);
 
-  it('when the job a key named has expired (RESULT_TTL_SECONDS after it finished), then its claim expired with it and the key makes a new job', async () => {
-    const key = `expired-${env.REDIS_PREFIX}`;
-    const first = await submit(urls[0] as string, batch(0), key);
-    await finishedJob(urls[0] as string, String(first.body.jobId));
-    const idem = (await claims()).length;
-    await sleep(4000); // RESULT_TTL_SECONDS is 3
+  it(
+    'when the job a key named has expired (RESULT_TTL_SECONDS after it finished), then its claim expired with it and the key ' +
+      'makes a new job',
+    async () => {
+      const key = `expired-${env.REDIS_PREFIX}`;
+      const first = await submit(urls[0] as string, batch(0), key);
+      await finishedJob(urls[0] as string, String(first.body.jobId));
+      const idem = (await claims()).length;
+      await sleep(4000); // RESULT_TTL_SECONDS is 3
 
-    const claimsLeft = (await claims()).length;
-    const again = await submit(urls[0] as string, batch(0), key);
+      const claimsLeft = (await claims()).length;
+      const again = await submit(urls[0] as string, batch(0), key);
 
-    expect(claimsLeft).toBeLessThan(idem);
-    expect(again.status).toBe(202);
-    expect(again.body.jobId).not.toBe(first.body.jobId);
-  }, 60_000);
+      expect(claimsLeft).toBeLessThan(idem);
+      expect(again.status).toBe(202);
+      expect(again.body.jobId).not.toBe(first.body.jobId);
+    },
+    60_000,
+  );
 });

@@ -21,7 +21,11 @@ interface PausedUpload {
 
 /** An NDJSON upload of 30 iris rows that sends 10 rows, then waits for `finish()`. */
 async function pausedUpload(url: string): Promise<PausedUpload> {
-  const req = http.request(new URL('/v1/batch-predict?model=iris&version=2', url), { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, agent: false });
+  const req = http.request(new URL('/v1/batch-predict?model=iris&version=2', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+    agent: false,
+  });
   const answer = new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
     req.on('response', (res) => {
       let text = '';
@@ -69,25 +73,41 @@ describe('reliability: an upload that pauses longer than the staging TTL', () =>
     expect(job).toMatchObject({ status: 'completed', progress: { done: 30, total: 30, failed: 0 } });
   }, 40_000);
 
-  it('when a staged chunk is gone at commit (evicted, deleted), then the answer is 503 OB_ERR_STAGING_LOST and nothing is queued', async () => {
-    const keysBefore = (await jobKeys(client, env.REDIS_PREFIX)).sort();
-    const queuedBefore = countOf(await queueCounts(REDIS_URL, env.REDIS_PREFIX), 'active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed');
-    const upload = await pausedUpload(url);
-    let staged: string[] = [];
-    for (let i = 0; i < 50 && staged.length === 0; i++) {
-      staged = (await jobKeys(client, env.REDIS_PREFIX)).filter((k) => /:in:0$/.test(k) && !keysBefore.includes(k));
-      await sleep(100);
-    }
-    expect(staged).toHaveLength(1);
-    await client.del(staged[0] as string); // what an eviction under memory pressure does
-    await upload.finish();
+  it(
+    'when a staged chunk is gone at commit (evicted, deleted), then the answer is 503 OB_ERR_STAGING_LOST and ' + 'nothing is queued',
+    async () => {
+      const keysBefore = (await jobKeys(client, env.REDIS_PREFIX)).sort();
+      const queuedBefore = countOf(
+        await queueCounts(REDIS_URL, env.REDIS_PREFIX),
+        'active',
+        'wait',
+        'waiting',
+        'delayed',
+        'prioritized',
+        'waiting-children',
+        'completed',
+        'failed',
+      );
+      const upload = await pausedUpload(url);
+      let staged: string[] = [];
+      for (let i = 0; i < 50 && staged.length === 0; i++) {
+        staged = (await jobKeys(client, env.REDIS_PREFIX)).filter((k) => /:in:0$/.test(k) && !keysBefore.includes(k));
+        await sleep(100);
+      }
+      expect(staged).toHaveLength(1);
+      await client.del(staged[0] as string); // what an eviction under memory pressure does
+      await upload.finish();
 
-    const { status, body } = await upload.answer;
-    expect(status).toBe(503);
-    expect(body).toMatchObject({ code: 'OB_ERR_STAGING_LOST' });
-    expect(String(body.detail)).toMatch(/chunk 0 .*nothing was queued/);
-    const counts = await queueCounts(REDIS_URL, env.REDIS_PREFIX);
-    expect(countOf(counts, 'active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed')).toBe(queuedBefore);
-    expect((await jobKeys(client, env.REDIS_PREFIX)).sort()).toEqual(keysBefore);
-  }, 40_000);
+      const { status, body } = await upload.answer;
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ code: 'OB_ERR_STAGING_LOST' });
+      expect(String(body.detail)).toMatch(/chunk 0 .*nothing was queued/);
+      const counts = await queueCounts(REDIS_URL, env.REDIS_PREFIX);
+      expect(countOf(counts, 'active', 'wait', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed')).toBe(
+        queuedBefore,
+      );
+      expect((await jobKeys(client, env.REDIS_PREFIX)).sort()).toEqual(keysBefore);
+    },
+    40_000,
+  );
 });

@@ -19,7 +19,22 @@ const STALLED_INTERVAL_MS = 1000;
 const ENDS_WITHIN_MS = STALLED_INTERVAL_MS + 9000;
 
 function spamNdjson(rows: number): string {
-  const words = ['free', 'offer', 'meeting', 'tomorrow', 'click', 'here', 'invoice', 'attached', 'winner', 'project', 'lunch', 'prize', 'cash', 'report'];
+  const words = [
+    'free',
+    'offer',
+    'meeting',
+    'tomorrow',
+    'click',
+    'here',
+    'invoice',
+    'attached',
+    'winner',
+    'project',
+    'lunch',
+    'prize',
+    'cash',
+    'report',
+  ];
   const lines: string[] = [];
   for (let i = 0; i < rows; i++) {
     let text = `message ${i}:`;
@@ -66,40 +81,72 @@ describe('reliability: a one-chunk job whose chunk stalls out', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('when the worker running it is killed mid-chunk, then the job ends failed within the stall interval plus a few seconds, and a long poll, `onnx-batch wait` and the schedule all see it', async () => {
-    const first: Spawned = await group.worker(env);
-    const schedule = { name: 'mail', cron: cronOnceIn(2000), timezone: 'UTC', model: 'spam', input: { dir: 'in', pattern: '*.ndjson' }, output: { dir: 'out', format: 'ndjson' } };
-    expect((await fetch(`${url}/v1/schedules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(schedule) })).status).toBe(201);
+  it(
+    'when the worker running it is killed mid-chunk, then the job ends failed within the stall interval plus a few seconds, and ' +
+      'a long poll, `onnx-batch wait` and the schedule all see it',
+    async () => {
+      const first: Spawned = await group.worker(env);
+      const schedule = {
+        name: 'mail',
+        cron: cronOnceIn(2000),
+        timezone: 'UTC',
+        model: 'spam',
+        input: { dir: 'in', pattern: '*.ndjson' },
+        output: { dir: 'out', format: 'ndjson' },
+      };
+      expect(
+        (
+          await fetch(`${url}/v1/schedules`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(schedule),
+          })
+        ).status,
+      ).toBe(201);
 
-    // The tick submits the file as one 150 000-row chunk; wait until the first worker runs it.
-    let jobId = '';
-    await eventually('the schedule\'s job is running', async () => {
-      for (const key of await keysWithPrefix(client, `${env.REDIS_PREFIX}:job`)) {
-        if (/:(in|out):\d+$/.test(key)) continue;
-        const [id, status] = await client.hmget(key, 'id', 'status');
-        if (status === 'running' && id) jobId = id;
-      }
-      return jobId !== '';
-    }, 60_000, 50);
-    const longPoll = fetch(`${url}/v1/batch-result/${jobId}?wait=60`).then(async (r) => (await r.json()) as Record<string, unknown>);
-    const cliWait = runCli(['wait', jobId, '-q'], { env: { ONNX_BATCH_URL: url }, timeoutMs: 60_000 });
-    await group.worker(env); // a second worker, to notice the stall
-    await sleep(200);
+      // The tick submits the file as one 150 000-row chunk; wait until the first worker runs it.
+      let jobId = '';
+      await eventually(
+        "the schedule's job is running",
+        async () => {
+          for (const key of await keysWithPrefix(client, `${env.REDIS_PREFIX}:job`)) {
+            if (/:(in|out):\d+$/.test(key)) continue;
+            const [id, status] = await client.hmget(key, 'id', 'status');
+            if (status === 'running' && id) jobId = id;
+          }
+          return jobId !== '';
+        },
+        60_000,
+        50,
+      );
+      const longPoll = fetch(`${url}/v1/batch-result/${jobId}?wait=60`).then(async (r) => (await r.json()) as Record<string, unknown>);
+      const cliWait = runCli(['wait', jobId, '-q'], { env: { ONNX_BATCH_URL: url }, timeoutMs: 60_000 });
+      await group.worker(env); // a second worker, to notice the stall
+      await sleep(200);
 
-    await first.stop('SIGKILL');
-    const killedAt = Date.now();
+      await first.stop('SIGKILL');
+      const killedAt = Date.now();
 
-    const polled = await longPoll;
-    const endedAfterMs = Date.now() - killedAt;
-    expect(polled).toMatchObject({ jobId, status: 'failed', progress: { done: ROWS, total: ROWS, failed: ROWS } });
-    expect((polled.error as { code: string }).code).toBe('OB_ERR_INFERENCE_FAILED');
-    expect(endedAfterMs).toBeLessThan(ENDS_WITHIN_MS);
-    const waited = await cliWait;
-    expect(waited.code).toBe(4); // the CLI's exit code for a failed job
-    await eventually('the schedule run records the failed job', async () => {
-      const runs = (await (await fetch(`${url}/v1/schedules/mail/runs`)).json()) as { runs: { status: string; files: { jobId: string; status: string }[] }[] };
-      const file = runs.runs[0]?.files[0];
-      return runs.runs[0]?.status !== 'running' && file?.jobId === jobId && file.status === 'failed';
-    }, 30_000, 200);
-  }, 120_000);
+      const polled = await longPoll;
+      const endedAfterMs = Date.now() - killedAt;
+      expect(polled).toMatchObject({ jobId, status: 'failed', progress: { done: ROWS, total: ROWS, failed: ROWS } });
+      expect((polled.error as { code: string }).code).toBe('OB_ERR_INFERENCE_FAILED');
+      expect(endedAfterMs).toBeLessThan(ENDS_WITHIN_MS);
+      const waited = await cliWait;
+      expect(waited.code).toBe(4); // the CLI's exit code for a failed job
+      await eventually(
+        'the schedule run records the failed job',
+        async () => {
+          const runs = (await (await fetch(`${url}/v1/schedules/mail/runs`)).json()) as {
+            runs: { status: string; files: { jobId: string; status: string }[] }[];
+          };
+          const file = runs.runs[0]?.files[0];
+          return runs.runs[0]?.status !== 'running' && file?.jobId === jobId && file.status === 'failed';
+        },
+        30_000,
+        200,
+      );
+    },
+    120_000,
+  );
 });

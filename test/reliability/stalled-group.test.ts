@@ -1,6 +1,15 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ChunkEncoder, ChunkEnqueuer, createFlowProducer, JobStore, newJobId, QueueName, type ChunkQueue, type JobRecord } from '@onnx-batch/shared';
+import {
+  ChunkEncoder,
+  ChunkEnqueuer,
+  createFlowProducer,
+  JobStore,
+  newJobId,
+  QueueName,
+  type ChunkQueue,
+  type JobRecord,
+} from '@onnx-batch/shared';
 import { dropPrefix, newRedis, testConfig, testEnv, type TestEnv } from '../helpers/env';
 import { readManifest } from '../helpers/model-files';
 import type { Spawned } from '../helpers/processes';
@@ -19,7 +28,13 @@ describe('reliability: a group of one-chunk jobs whose worker is killed', () => 
   let env: TestEnv;
 
   beforeAll(() => {
-    env = testEnv({ CHUNK_SIZE: '1000000', MAX_STALLED_COUNT: '0', LOCK_DURATION_MS: '1000', STALLED_INTERVAL_MS: '1000', RECOVERY_INTERVAL_MS: '1000' });
+    env = testEnv({
+      CHUNK_SIZE: '1000000',
+      MAX_STALLED_COUNT: '0',
+      LOCK_DURATION_MS: '1000',
+      STALLED_INTERVAL_MS: '1000',
+      RECOVERY_INTERVAL_MS: '1000',
+    });
   });
 
   afterAll(async () => {
@@ -35,10 +50,31 @@ describe('reliability: a group of one-chunk jobs whose worker is killed', () => 
     const ids: string[] = [];
     for (let j = 0; j < JOBS; j++) {
       const encoder = new ChunkEncoder(manifest, ROWS);
-      for (let i = 0; i < ROWS; i++) encoder.add({ text: `message ${j}.${i}: free offer meeting tomorrow click here invoice attached winner project` });
+      for (let i = 0; i < ROWS; i++)
+        encoder.add({ text: `message ${j}.${i}: free offer meeting tomorrow click here invoice attached winner project` });
       const id = newJobId();
       const now = new Date().toISOString();
-      const record: JobRecord = { id, tenant: 'default', model: 'spam', version: '1', route: 'pinned', rolloutRevision: 0, status: 'queued', total: ROWS, done: 0, failed: 0, chunks: 1, chunksDone: 0, chunkSize: ROWS, priority: 100, callbackUrl: null, createdAt: now, startedAt: null, finishedAt: null, error: null };
+      const record: JobRecord = {
+        id,
+        tenant: 'default',
+        model: 'spam',
+        version: '1',
+        route: 'pinned',
+        rolloutRevision: 0,
+        status: 'queued',
+        total: ROWS,
+        done: 0,
+        failed: 0,
+        chunks: 1,
+        chunksDone: 0,
+        chunkSize: ROWS,
+        priority: 100,
+        callbackUrl: null,
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+      };
       expect((await store.commit(record, { lastInput: encoder.finish() })).state).toBe('committed');
       ids.push(id);
     }
@@ -51,13 +87,24 @@ describe('reliability: a group of one-chunk jobs whose worker is killed', () => 
     expect((await queue.getJobs(['prioritized', 'wait', 'active'])).map((j) => j.name).sort()).toEqual(['run-chunk', 'run-chunk-group']);
     await flows.close();
     await queue.close();
-    await eventually('every job is running', async () => (await Promise.all(ids.map((id) => store.get(id)))).every((r) => r?.status === 'running'), 30_000, 50);
+    await eventually(
+      'every job is running',
+      async () => (await Promise.all(ids.map((id) => store.get(id)))).every((r) => r?.status === 'running'),
+      30_000,
+      50,
+    );
 
     await group.worker(env);
     await sleep(200);
     await first.stop('SIGKILL');
 
-    await eventually('every job has ended', async () => (await Promise.all(ids.map((id) => store.get(id)))).every((r) => r?.status === 'failed'), 15_000, 100);
-    for (const id of ids) expect(await store.get(id)).toMatchObject({ status: 'failed', done: ROWS, failed: ROWS, error: { code: 'OB_ERR_INFERENCE_FAILED' } });
+    await eventually(
+      'every job has ended',
+      async () => (await Promise.all(ids.map((id) => store.get(id)))).every((r) => r?.status === 'failed'),
+      15_000,
+      100,
+    );
+    for (const id of ids)
+      expect(await store.get(id)).toMatchObject({ status: 'failed', done: ROWS, failed: ROWS, error: { code: 'OB_ERR_INFERENCE_FAILED' } });
   }, 90_000);
 });

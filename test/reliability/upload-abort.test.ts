@@ -86,50 +86,69 @@ describe('reliability: streamed uploads that never finish', () => {
     expect(worker.output.filter((line) => line.includes('"jobId"'))).toEqual([]);
   };
 
-  it('when the client destroys its socket halfway through, then no job exists, nothing is queued and the staged inputs are gone', async () => {
-    const { proc, url } = await group.api(env);
-    const upload = await startHalfUpload(url);
-    await eventually('chunks of the upload are staged', async () => (await inputKeys()).length > 0, 20_000, 20);
-    const staged = await inputKeys();
-    const ttls = await Promise.all(staged.map((k) => client.ttl(k)));
+  it(
+    'when the client destroys its socket halfway through, then no job exists, nothing is queued and the staged ' + 'inputs are gone',
+    async () => {
+      const { proc, url } = await group.api(env);
+      const upload = await startHalfUpload(url);
+      await eventually('chunks of the upload are staged', async () => (await inputKeys()).length > 0, 20_000, 20);
+      const staged = await inputKeys();
+      const ttls = await Promise.all(staged.map((k) => client.ttl(k)));
 
-    upload.req.destroy();
-    const aborted = Date.now();
-    await upload.outcome;
-    await eventually('the staged inputs are gone', async () => (await jobKeys(client, env.REDIS_PREFIX)).length === 0, (STAGING_TTL_SECONDS + 3) * 1000, 100);
-    const goneAfterMs = Date.now() - aborted;
+      upload.req.destroy();
+      const aborted = Date.now();
+      await upload.outcome;
+      await eventually(
+        'the staged inputs are gone',
+        async () => (await jobKeys(client, env.REDIS_PREFIX)).length === 0,
+        (STAGING_TTL_SECONDS + 3) * 1000,
+        100,
+      );
+      const goneAfterMs = Date.now() - aborted;
 
-    for (const ttl of ttls) {
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(STAGING_TTL_SECONDS);
-    }
-    expect(goneAfterMs).toBeLessThan((STAGING_TTL_SECONDS + 3) * 1000);
-    await sleep(500);
-    await expectNothingLeft();
-    expect(proc.output.filter((line) => line.includes('job queued'))).toEqual([]);
-    expect((await fetch(`${url}/livez`)).status).toBe(200);
-  }, 60_000);
+      for (const ttl of ttls) {
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(STAGING_TTL_SECONDS);
+      }
+      expect(goneAfterMs).toBeLessThan((STAGING_TTL_SECONDS + 3) * 1000);
+      await sleep(500);
+      await expectNothingLeft();
+      expect(proc.output.filter((line) => line.includes('job queued'))).toEqual([]);
+      expect((await fetch(`${url}/livez`)).status).toBe(200);
+    },
+    60_000,
+  );
 
-  it('when the API process is sent SIGTERM halfway through an upload, then it exits within its grace period and nothing of the upload can ever run', async () => {
-    const { proc, url } = await group.api(env);
-    const upload = await startHalfUpload(url);
-    await eventually('chunks of the upload are staged', async () => (await inputKeys()).length > 0, 20_000, 20);
-    const staged = await inputKeys();
+  it(
+    'when the API process is sent SIGTERM halfway through an upload, then it exits within its grace period and nothing of the ' +
+      'upload can ever run',
+    async () => {
+      const { proc, url } = await group.api(env);
+      const upload = await startHalfUpload(url);
+      await eventually('chunks of the upload are staged', async () => (await inputKeys()).length > 0, 20_000, 20);
+      const staged = await inputKeys();
 
-    // The client stalls mid-body; the API is told to stop.
-    const signalled = Date.now();
-    const exitCode = await proc.stop('SIGTERM');
-    const exitedAfterMs = Date.now() - signalled;
-    const clientSaw = await upload.outcome;
-    const ttls = await Promise.all(staged.map((k) => client.ttl(k)));
-    await eventually('the staged inputs are gone', async () => (await jobKeys(client, env.REDIS_PREFIX)).length === 0, (STAGING_TTL_SECONDS + 3) * 1000, 100);
+      // The client stalls mid-body; the API is told to stop.
+      const signalled = Date.now();
+      const exitCode = await proc.stop('SIGTERM');
+      const exitedAfterMs = Date.now() - signalled;
+      const clientSaw = await upload.outcome;
+      const ttls = await Promise.all(staged.map((k) => client.ttl(k)));
+      await eventually(
+        'the staged inputs are gone',
+        async () => (await jobKeys(client, env.REDIS_PREFIX)).length === 0,
+        (STAGING_TTL_SECONDS + 3) * 1000,
+        100,
+      );
 
-    expect(exitCode).not.toBeNull();
-    expect(exitedAfterMs).toBeLessThan(GRACE_MS + 2000);
-    expect(clientSaw).not.toMatch(/^HTTP 2/);
-    for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(STAGING_TTL_SECONDS); // -2: already deleted
-    await sleep(500);
-    await expectNothingLeft();
-    expect(proc.output.filter((line) => line.includes('job queued'))).toEqual([]);
-  }, 60_000);
+      expect(exitCode).not.toBeNull();
+      expect(exitedAfterMs).toBeLessThan(GRACE_MS + 2000);
+      expect(clientSaw).not.toMatch(/^HTTP 2/);
+      for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(STAGING_TTL_SECONDS); // -2: already deleted
+      await sleep(500);
+      await expectNothingLeft();
+      expect(proc.output.filter((line) => line.includes('job queued'))).toEqual([]);
+    },
+    60_000,
+  );
 });

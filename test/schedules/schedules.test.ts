@@ -115,7 +115,11 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
       SCHEDULER_LOCK_DURATION_MS: '10000',
       SCHEDULER_STALLED_INTERVAL_MS: '1000',
     });
-    [apis, schedulers, worker] = await Promise.all([Promise.all([spawnApi(env), spawnApi(env)]), Promise.all([spawnScheduler(env), spawnScheduler(env)]), spawnWorker(env)]);
+    [apis, schedulers, worker] = await Promise.all([
+      Promise.all([spawnApi(env), spawnApi(env)]),
+      Promise.all([spawnScheduler(env), spawnScheduler(env)]),
+      spawnWorker(env),
+    ]);
   });
 
   afterAll(async () => {
@@ -133,7 +137,10 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
     const created = await api(0).post('/v1/schedules').set('x-api-key', ACME).send(body('nightly', where));
     const read = await api(1).get('/v1/schedules/nightly').set('x-api-key', ACME);
     const listed = await api(1).get('/v1/schedules').set('x-api-key', READER);
-    const replaced = await api(1).put('/v1/schedules/nightly').set('x-api-key', ACME).send({ ...body('nightly', where), cron: '30 4 * * 1-5', version: 2 });
+    const replaced = await api(1)
+      .put('/v1/schedules/nightly')
+      .set('x-api-key', ACME)
+      .send({ ...body('nightly', where), cron: '30 4 * * 1-5', version: 2 });
     const reread = await api(0).get('/v1/schedules/nightly').set('x-api-key', ACME);
     const runs = await api(0).get('/v1/schedules/nightly/runs').set('x-api-key', ACME);
     const deleted = await api(0).delete('/v1/schedules/nightly').set('x-api-key', ACME);
@@ -141,7 +148,14 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
 
     expect(created.status).toBe(201);
     expect(created.headers.location).toBe('/v1/schedules/nightly');
-    expect(created.body).toMatchObject({ name: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin', model: 'iris', version: '1', input: { dir: 'crud/in', pattern: '*.csv' } });
+    expect(created.body).toMatchObject({
+      name: 'nightly',
+      cron: '0 3 * * *',
+      timezone: 'Europe/Berlin',
+      model: 'iris',
+      version: '1',
+      input: { dir: 'crud/in', pattern: '*.csv' },
+    });
     expect(Date.parse(String(created.body.nextRunAt))).toBeGreaterThan(Date.now());
     expect(read.body).toEqual(created.body);
     expect((listed.body.schedules as { name: string }[]).map((s) => s.name)).toEqual(['nightly']);
@@ -178,7 +192,10 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
   ])('when the body has %s, then 400 problem+json names the field', async (_what, change, field) => {
     const where = dirs('fields');
 
-    const response = await api().post('/v1/schedules').set('x-api-key', ACME).send({ ...body('fields', where), ...change });
+    const response = await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send({ ...body('fields', where), ...change });
 
     expect(response.status).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -198,8 +215,14 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
   it('when the model or its version is unknown, then 404', async () => {
     const where = dirs('models');
 
-    const model = await api().post('/v1/schedules').set('x-api-key', ACME).send(body('m', where, { model: 'no-such-model' }));
-    const version = await api().post('/v1/schedules').set('x-api-key', ACME).send(body('m', where, { version: '99' }));
+    const model = await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send(body('m', where, { model: 'no-such-model' }));
+    const version = await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send(body('m', where, { version: '99' }));
 
     expect(model.status).toBe(404);
     expect(model.body.code).toBe('OB_ERR_MODEL_NOT_FOUND');
@@ -217,7 +240,10 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
   ])('when %s %s, then 400 names it and nothing is scheduled', async (field, _what, change) => {
     const where = dirs('paths');
 
-    const response = await api().post('/v1/schedules').set('x-api-key', ACME).send({ ...body('paths', where), ...change });
+    const response = await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send({ ...body('paths', where), ...change });
     const after = await api().get('/v1/schedules/paths').set('x-api-key', ACME);
 
     expect(response.status).toBe(400);
@@ -229,103 +255,145 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
     const where = dirs('linked');
     symlinkSync(path.join(root, 'linked', 'out'), path.join(root, 'linked-out'));
 
-    const response = await api().post('/v1/schedules').set('x-api-key', ACME).send(body('linked', { ...where, output: 'linked-out' }));
+    const response = await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send(body('linked', { ...where, output: 'linked-out' }));
 
     expect(response.status).toBe(201);
     await api().delete('/v1/schedules/linked').set('x-api-key', ACME);
   });
 
-  it('when another tenant reads, replaces, deletes or lists a schedule, then it is answered as missing; it may use the same name', async () => {
-    const where = dirs('tenants');
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('mine', where));
-    const missing = await api().get('/v1/schedules/never-made').set('x-api-key', GLOBEX);
+  it(
+    'when another tenant reads, replaces, deletes or lists a schedule, then it is answered as missing; it may use ' + 'the same name',
+    async () => {
+      const where = dirs('tenants');
+      await api().post('/v1/schedules').set('x-api-key', ACME).send(body('mine', where));
+      const missing = await api().get('/v1/schedules/never-made').set('x-api-key', GLOBEX);
 
-    const read = await api().get('/v1/schedules/mine').set('x-api-key', GLOBEX);
-    const runs = await api().get('/v1/schedules/mine/runs').set('x-api-key', GLOBEX);
-    const put = await api().put('/v1/schedules/mine').set('x-api-key', GLOBEX).send(body('mine', where));
-    const remove = await api().delete('/v1/schedules/mine').set('x-api-key', GLOBEX);
-    const list = await api().get('/v1/schedules').set('x-api-key', GLOBEX);
-    const own = await api().get('/v1/schedules/mine').set('x-api-key', ACME);
-    mkdirSync(path.join(root, 'tenants', 'globex-out'));
-    const sameName = await api().post('/v1/schedules').set('x-api-key', GLOBEX).send(body('mine', { ...where, output: 'tenants/globex-out' }));
+      const read = await api().get('/v1/schedules/mine').set('x-api-key', GLOBEX);
+      const runs = await api().get('/v1/schedules/mine/runs').set('x-api-key', GLOBEX);
+      const put = await api().put('/v1/schedules/mine').set('x-api-key', GLOBEX).send(body('mine', where));
+      const remove = await api().delete('/v1/schedules/mine').set('x-api-key', GLOBEX);
+      const list = await api().get('/v1/schedules').set('x-api-key', GLOBEX);
+      const own = await api().get('/v1/schedules/mine').set('x-api-key', ACME);
+      mkdirSync(path.join(root, 'tenants', 'globex-out'));
+      const sameName = await api()
+        .post('/v1/schedules')
+        .set('x-api-key', GLOBEX)
+        .send(body('mine', { ...where, output: 'tenants/globex-out' }));
 
-    for (const response of [read, runs, put, remove]) {
-      expect(response.status).toBe(404);
-      expect({ ...response.body, detail: '', instance: '' }).toEqual({ ...missing.body, detail: '', instance: '' });
-    }
-    expect(list.body).toEqual({ schedules: [] });
-    expect(own.status).toBe(200);
-    expect(sameName.status).toBe(201);
-    await api().delete('/v1/schedules/mine').set('x-api-key', ACME);
-    await api().delete('/v1/schedules/mine').set('x-api-key', GLOBEX);
-  });
+      for (const response of [read, runs, put, remove]) {
+        expect(response.status).toBe(404);
+        expect({ ...response.body, detail: '', instance: '' }).toEqual({ ...missing.body, detail: '', instance: '' });
+      }
+      expect(list.body).toEqual({ schedules: [] });
+      expect(own.status).toBe(200);
+      expect(sameName.status).toBe(201);
+      await api().delete('/v1/schedules/mine').set('x-api-key', ACME);
+      await api().delete('/v1/schedules/mine').set('x-api-key', GLOBEX);
+    },
+  );
 
-  it('when a schedule fires every 2 seconds, then each tick writes one results file and one summary across both scheduler processes, and no API process runs a tick', async () => {
-    const where = dirs('fires');
-    const outDir = path.join(root, where.output);
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('every-2s', where, { cron: EVERY_2_SECONDS })).expect(201);
+  it(
+    'when a schedule fires every 2 seconds, then each tick writes one results file and one summary across both scheduler ' +
+      'processes, and no API process runs a tick',
+    async () => {
+      const where = dirs('fires');
+      const outDir = path.join(root, where.output);
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(body('every-2s', where, { cron: EVERY_2_SECONDS }))
+        .expect(201);
 
-    await until('4 ticks', () => summaries(outDir).length >= 4, 30_000);
-    await api(1).delete('/v1/schedules/every-2s').set('x-api-key', ACME).expect(204);
-    await sleep(1500); // a tick under way when it was deleted may still finish
+      await until('4 ticks', () => summaries(outDir).length >= 4, 30_000);
+      await api(1).delete('/v1/schedules/every-2s').set('x-api-key', ACME).expect(204);
+      await sleep(1500); // a tick under way when it was deleted may still finish
 
-    const written = summaries(outDir);
-    const ticks = written.map((s) => Date.parse(s.tick));
-    const files = readdirSync(outDir);
-    const logged = runsLogged(schedulers, 'every-2s');
-    expect(written.length).toBeGreaterThanOrEqual(4);
-    expect(new Set(ticks).size).toBe(written.length);
-    for (const tick of ticks) expect(tick % 2000).toBe(0);
-    expect(logged.sort()).toEqual(written.map((s) => s.runId).sort()); // every tick ran exactly once, in one of the two processes
-    expect(
-      runsLogged(
-        apis.map((a) => a.proc),
-        'every-2s',
-        'schedule run started',
-      ),
-    ).toEqual([]);
-    expect(files.filter((f) => f.endsWith('.results.csv'))).toHaveLength(written.length);
-    expect(files.filter((f) => f.startsWith('.'))).toEqual([]); // no temporary file left behind
-    for (const summary of written) {
-      expect(summary).toMatchObject({ schedule: 'every-2s', runId: `every-2s.${new Date(summary.tick).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z')}`, status: 'completed' });
-      expect(summary.files).toHaveLength(1);
-      expect(summary.files[0]).toMatchObject({ input: 'fires/in/iris.csv', rows: iris.ids.length, failedRows: 0, status: 'completed' });
-      const results = parse<Record<string, string>>(readFileSync(path.join(root, String(summary.files[0]?.output)), 'utf8'), { columns: true });
-      expect(results.map((r) => r.id)).toEqual(iris.ids);
-      expect(results.map((r) => r.label)).toEqual(iris.labels);
-    }
-  }, 60_000);
+      const written = summaries(outDir);
+      const ticks = written.map((s) => Date.parse(s.tick));
+      const files = readdirSync(outDir);
+      const logged = runsLogged(schedulers, 'every-2s');
+      expect(written.length).toBeGreaterThanOrEqual(4);
+      expect(new Set(ticks).size).toBe(written.length);
+      for (const tick of ticks) expect(tick % 2000).toBe(0);
+      expect(logged.sort()).toEqual(written.map((s) => s.runId).sort()); // every tick ran exactly once, in one of the two processes
+      expect(
+        runsLogged(
+          apis.map((a) => a.proc),
+          'every-2s',
+          'schedule run started',
+        ),
+      ).toEqual([]);
+      expect(files.filter((f) => f.endsWith('.results.csv'))).toHaveLength(written.length);
+      expect(files.filter((f) => f.startsWith('.'))).toEqual([]); // no temporary file left behind
+      for (const summary of written) {
+        expect(summary).toMatchObject({
+          schedule: 'every-2s',
+          runId: `every-2s.${new Date(summary.tick).toISOString().replace(/[-:]/g, '').replace('.000Z', 'Z')}`,
+          status: 'completed',
+        });
+        expect(summary.files).toHaveLength(1);
+        expect(summary.files[0]).toMatchObject({ input: 'fires/in/iris.csv', rows: iris.ids.length, failedRows: 0, status: 'completed' });
+        const results = parse<Record<string, string>>(readFileSync(path.join(root, String(summary.files[0]?.output)), 'utf8'), {
+          columns: true,
+        });
+        expect(results.map((r) => r.id)).toEqual(iris.ids);
+        expect(results.map((r) => r.label)).toEqual(iris.labels);
+      }
+    },
+    60_000,
+  );
 
-  it('when a run of a tick is replayed after it finished, then no second set of files appears and the history keeps one entry', async () => {
-    const where = dirs('replay');
-    const outDir = path.join(root, where.output);
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('replay', where, { cron: EVERY_2_SECONDS, output: { dir: where.output, format: 'ndjson' } })).expect(201);
-    const first = await until('a first summary', () => summaries(outDir)[0]);
-    await api().delete('/v1/schedules/replay').set('x-api-key', ACME).expect(204);
-    await sleep(1500); // a tick under way when it was deleted may still finish
-    // Re-created with a yearly pattern: the definition exists again, but no tick comes by itself.
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('replay', where, { cron: '0 0 1 1 *' })).expect(201);
-    const before = readdirSync(outDir).sort();
-    const connection = newRedis();
-    const queue = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
+  it(
+    'when a run of a tick is replayed after it finished, then no second set of files appears and the history ' + 'keeps one entry',
+    async () => {
+      const where = dirs('replay');
+      const outDir = path.join(root, where.output);
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(body('replay', where, { cron: EVERY_2_SECONDS, output: { dir: where.output, format: 'ndjson' } }))
+        .expect(201);
+      const first = await until('a first summary', () => summaries(outDir)[0]);
+      await api().delete('/v1/schedules/replay').set('x-api-key', ACME).expect(204);
+      await sleep(1500); // a tick under way when it was deleted may still finish
+      // Re-created with a yearly pattern: the definition exists again, but no tick comes by itself.
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(body('replay', where, { cron: '0 0 1 1 *' }))
+        .expect(201);
+      const before = readdirSync(outDir).sort();
+      const connection = newRedis();
+      const queue = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
 
-    // The same job id BullMQ gave the tick: as if the process running it had died and BullMQ retried it.
-    await queue.add(JobName.RunSchedule, { tenant: 'acme', name: 'replay' }, { jobId: `repeat:acme/replay:${Date.parse(first.tick)}` });
-    await until('the replay', () => runsLogged(schedulers, 'replay', 'schedule tick had already run; its files are kept').includes(first.runId));
-    await queue.close();
-    await connection.quit();
-    const runs = await api().get('/v1/schedules/replay/runs').set('x-api-key', ACME);
+      // The same job id BullMQ gave the tick: as if the process running it had died and BullMQ retried it.
+      await queue.add(JobName.RunSchedule, { tenant: 'acme', name: 'replay' }, { jobId: `repeat:acme/replay:${Date.parse(first.tick)}` });
+      await until('the replay', () =>
+        runsLogged(schedulers, 'replay', 'schedule tick had already run; its files are kept').includes(first.runId),
+      );
+      await queue.close();
+      await connection.quit();
+      const runs = await api().get('/v1/schedules/replay/runs').set('x-api-key', ACME);
 
-    expect(readdirSync(outDir).sort()).toEqual(before);
-    expect((runs.body.runs as { runId: string }[]).map((r) => r.runId)).toEqual([first.runId]);
-    expect(runs.body.runs[0]).toMatchObject({ status: 'completed', summary: `replay/out/${first.runId}.summary.json` });
-    await api().delete('/v1/schedules/replay').set('x-api-key', ACME);
-  }, 30_000);
+      expect(readdirSync(outDir).sort()).toEqual(before);
+      expect((runs.body.runs as { runId: string }[]).map((r) => r.runId)).toEqual([first.runId]);
+      expect(runs.body.runs[0]).toMatchObject({ status: 'completed', summary: `replay/out/${first.runId}.summary.json` });
+      await api().delete('/v1/schedules/replay').set('x-api-key', ACME);
+    },
+    30_000,
+  );
 
   it('when a schedule is deleted, then it writes nothing more', async () => {
     const where = dirs('stops');
     const outDir = path.join(root, where.output);
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('stops', where, { cron: EVERY_2_SECONDS })).expect(201);
+    await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send(body('stops', where, { cron: EVERY_2_SECONDS }))
+      .expect(201);
     await until('a first summary', () => summaries(outDir).length >= 1);
 
     await api(1).delete('/v1/schedules/stops').set('x-api-key', ACME).expect(204);
@@ -339,7 +407,11 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
   it('when both scheduler processes are stopped and one starts again, then the schedule still fires', async () => {
     const where = dirs('restart');
     const outDir = path.join(root, where.output);
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('restart', where, { cron: EVERY_2_SECONDS })).expect(201);
+    await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send(body('restart', where, { cron: EVERY_2_SECONDS }))
+      .expect(201);
     await until('a first summary', () => summaries(outDir).length >= 1);
 
     const codes = await Promise.all(schedulers.map((s) => s.stop()));
@@ -360,9 +432,22 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
    * A tick that stays under way until the test lets it end: the chunks queue is paused, so the job
    * of the tick's one file waits. The tick is added to the queue as BullMQ's job scheduler would.
    */
-  const longTick = async (name: string): Promise<{ outDir: string; tick: number; runId: string; tickJob: () => Promise<Job | undefined>; resume: () => Promise<void>; close: () => Promise<void> }> => {
+  const longTick = async (
+    name: string,
+  ): Promise<{
+    outDir: string;
+    tick: number;
+    runId: string;
+    tickJob: () => Promise<Job | undefined>;
+    resume: () => Promise<void>;
+    close: () => Promise<void>;
+  }> => {
     const where = dirs(name);
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body(name, where, { cron: YEARLY })).expect(201);
+    await api()
+      .post('/v1/schedules')
+      .set('x-api-key', ACME)
+      .send(body(name, where, { cron: YEARLY }))
+      .expect(201);
     const connection = newRedis();
     const chunks = new Queue(QueueName.Chunks, { connection, prefix: env.REDIS_PREFIX });
     const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
@@ -394,118 +479,150 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
       return undefined;
     });
 
-  it('when the API processes are restarted (SIGTERM) in the middle of a long tick, then the scheduler goes on and writes its results', async () => {
-    const long = await longTick('api-restart');
-    try {
-      const { scheduler } = await submittedBy(long.runId);
+  it(
+    'when the API processes are restarted (SIGTERM) in the middle of a long tick, then the scheduler goes on and writes ' + 'its results',
+    async () => {
+      const long = await longTick('api-restart');
+      try {
+        const { scheduler } = await submittedBy(long.runId);
 
-      const codes = await Promise.all(apis.map((a) => a.proc.stop('SIGTERM')));
-      apis = await Promise.all([spawnApi(env), spawnApi(env)]);
-      await long.resume();
-      const summary = await until('the summary', () => summaries(long.outDir)[0]);
-      const runs = await api(1).get('/v1/schedules/api-restart/runs').set('x-api-key', ACME);
+        const codes = await Promise.all(apis.map((a) => a.proc.stop('SIGTERM')));
+        apis = await Promise.all([spawnApi(env), spawnApi(env)]);
+        await long.resume();
+        const summary = await until('the summary', () => summaries(long.outDir)[0]);
+        const runs = await api(1).get('/v1/schedules/api-restart/runs').set('x-api-key', ACME);
 
-      expect(codes).toEqual([0, 0]);
-      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
-      expect(summary.files[0]).toMatchObject({ rows: iris.ids.length, failedRows: 0, status: 'completed' });
-      const results = parse<Record<string, string>>(readFileSync(path.join(root, String(summary.files[0]?.output)), 'utf8'), { columns: true });
-      expect(results.map((r) => r.label)).toEqual(iris.labels);
-      expect(scheduler.child.exitCode).toBeNull(); // the same scheduler process ran the tick through
-      expect(runsLogged(schedulers, 'api-restart')).toEqual([long.runId]); // once, by the scheduler that started it
-      expect(runsLogged([scheduler], 'api-restart')).toEqual([long.runId]);
-      expect(schedulers.flatMap((s) => s.lines((l) => String(l.message).startsWith('schedule tick interrupted')))).toEqual([]);
-      expect((runs.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([[long.runId, 'completed']]);
-    } finally {
-      await long.close();
-    }
-    await api().delete('/v1/schedules/api-restart').set('x-api-key', ACME).expect(204);
-  }, 30_000);
+        expect(codes).toEqual([0, 0]);
+        expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+        expect(summary.files[0]).toMatchObject({ rows: iris.ids.length, failedRows: 0, status: 'completed' });
+        const results = parse<Record<string, string>>(readFileSync(path.join(root, String(summary.files[0]?.output)), 'utf8'), {
+          columns: true,
+        });
+        expect(results.map((r) => r.label)).toEqual(iris.labels);
+        expect(scheduler.child.exitCode).toBeNull(); // the same scheduler process ran the tick through
+        expect(runsLogged(schedulers, 'api-restart')).toEqual([long.runId]); // once, by the scheduler that started it
+        expect(runsLogged([scheduler], 'api-restart')).toEqual([long.runId]);
+        expect(schedulers.flatMap((s) => s.lines((l) => String(l.message).startsWith('schedule tick interrupted')))).toEqual([]);
+        expect((runs.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([
+          [long.runId, 'completed'],
+        ]);
+      } finally {
+        await long.close();
+      }
+      await api().delete('/v1/schedules/api-restart').set('x-api-key', ACME).expect(204);
+    },
+    30_000,
+  );
 
-  it('when the scheduler is stopped (SIGTERM) in the middle of a tick and started again, then the tick is handed back and completes exactly once, under the same run id and job', async () => {
-    const long = await longTick('handback');
-    try {
-      const { scheduler: first, jobId } = await submittedBy(long.runId);
+  it(
+    'when the scheduler is stopped (SIGTERM) in the middle of a tick and started again, then the tick is handed back and ' +
+      'completes exactly once, under the same run id and job',
+    async () => {
+      const long = await longTick('handback');
+      try {
+        const { scheduler: first, jobId } = await submittedBy(long.runId);
 
-      // Every scheduler stops, the one running the tick last (so no other can take it over).
-      await Promise.all(schedulers.filter((s) => s !== first).map((s) => s.stop('SIGTERM')));
-      const code = await first.stop('SIGTERM');
-      const handedBack = await long.tickJob();
-      const stateBetween = await handedBack?.getState();
-      const filesBetween = readdirSync(long.outDir);
-      const runsBetween = await api().get('/v1/schedules/handback/runs').set('x-api-key', ACME);
-      const second = await spawnScheduler(env);
-      schedulers = [second];
-      await long.resume();
-      const summary = await until('the summary of the resumed tick', () => summaries(long.outDir)[0]);
-      await second.waitForLine((l) => l.message === 'schedule run finished' && l.runId === long.runId);
-      const runs = await api().get('/v1/schedules/handback/runs').set('x-api-key', ACME);
+        // Every scheduler stops, the one running the tick last (so no other can take it over).
+        await Promise.all(schedulers.filter((s) => s !== first).map((s) => s.stop('SIGTERM')));
+        const code = await first.stop('SIGTERM');
+        const handedBack = await long.tickJob();
+        const stateBetween = await handedBack?.getState();
+        const filesBetween = readdirSync(long.outDir);
+        const runsBetween = await api().get('/v1/schedules/handback/runs').set('x-api-key', ACME);
+        const second = await spawnScheduler(env);
+        schedulers = [second];
+        await long.resume();
+        const summary = await until('the summary of the resumed tick', () => summaries(long.outDir)[0]);
+        await second.waitForLine((l) => l.message === 'schedule run finished' && l.runId === long.runId);
+        const runs = await api().get('/v1/schedules/handback/runs').set('x-api-key', ACME);
 
-      expect(code).toBe(0);
-      expect(first.lines((l) => l.message === 'schedule tick interrupted by shutdown; handed back to the queue')).toHaveLength(1);
-      expect(stateBetween).toBe('waiting');
-      expect(handedBack?.attemptsMade).toBe(0); // a SIGTERM costs the tick no attempt
-      expect(filesBetween).toEqual([]);
-      expect((runsBetween.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([[long.runId, 'running']]);
-      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
-      expect(summary.files[0]?.jobId).toBe(jobId); // the job submitted before the SIGTERM, not a second one
-      expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`]);
-      expect(runsLogged([first], 'handback')).toEqual([]);
-      expect(runsLogged([second], 'handback')).toEqual([long.runId]);
-      expect((runs.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([[long.runId, 'completed']]);
-    } finally {
-      await long.close();
-    }
-    await api().delete('/v1/schedules/handback').set('x-api-key', ACME).expect(204);
-  }, 30_000);
+        expect(code).toBe(0);
+        expect(first.lines((l) => l.message === 'schedule tick interrupted by shutdown; handed back to the queue')).toHaveLength(1);
+        expect(stateBetween).toBe('waiting');
+        expect(handedBack?.attemptsMade).toBe(0); // a SIGTERM costs the tick no attempt
+        expect(filesBetween).toEqual([]);
+        expect((runsBetween.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([
+          [long.runId, 'running'],
+        ]);
+        expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+        expect(summary.files[0]?.jobId).toBe(jobId); // the job submitted before the SIGTERM, not a second one
+        expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`]);
+        expect(runsLogged([first], 'handback')).toEqual([]);
+        expect(runsLogged([second], 'handback')).toEqual([long.runId]);
+        expect((runs.body.runs as { runId: string; status: string }[]).map((r) => [r.runId, r.status])).toEqual([
+          [long.runId, 'completed'],
+        ]);
+      } finally {
+        await long.close();
+      }
+      await api().delete('/v1/schedules/handback').set('x-api-key', ACME).expect(204);
+    },
+    30_000,
+  );
 
-  it('when the scheduler running a tick is killed (SIGKILL), then once its lock lapses another scheduler takes the tick over and completes it once, under the same run id and job', async () => {
-    const long = await longTick('killed');
-    try {
-      const { scheduler: holder, jobId } = await submittedBy(long.runId);
-      await Promise.all(schedulers.filter((s) => s !== holder).map((s) => s.stop('SIGTERM')));
+  it(
+    'when the scheduler running a tick is killed (SIGKILL), then once its lock lapses another scheduler takes the tick over and ' +
+      'completes it once, under the same run id and job',
+    async () => {
+      const long = await longTick('killed');
+      try {
+        const { scheduler: holder, jobId } = await submittedBy(long.runId);
+        await Promise.all(schedulers.filter((s) => s !== holder).map((s) => s.stop('SIGTERM')));
 
-      await holder.stop('SIGKILL');
-      schedulers = [await spawnScheduler(env)];
-      await long.resume();
-      const summary = await until('the summary of the tick taken over', () => summaries(long.outDir)[0], 30_000);
-      const tickJob = await long.tickJob();
+        await holder.stop('SIGKILL');
+        schedulers = [await spawnScheduler(env)];
+        await long.resume();
+        const summary = await until('the summary of the tick taken over', () => summaries(long.outDir)[0], 30_000);
+        const tickJob = await long.tickJob();
 
-      expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
-      expect(summary.files[0]?.jobId).toBe(jobId); // the job the killed scheduler submitted
-      expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`].sort());
-      expect(runsLogged(schedulers, 'killed')).toEqual([long.runId]);
-      expect(tickJob?.stalledCounter).toBe(1); // taken over once, by the stalled check
-    } finally {
-      await long.close();
-    }
-    await api().delete('/v1/schedules/killed').set('x-api-key', ACME).expect(204);
-  }, 45_000);
+        expect(summary).toMatchObject({ runId: long.runId, status: 'completed' });
+        expect(summary.files[0]?.jobId).toBe(jobId); // the job the killed scheduler submitted
+        expect(readdirSync(long.outDir).sort()).toEqual([`${long.runId}.summary.json`, `iris.${stamp(long.tick)}.results.csv`].sort());
+        expect(runsLogged(schedulers, 'killed')).toEqual([long.runId]);
+        expect(tickJob?.stalledCounter).toBe(1); // taken over once, by the stalled check
+      } finally {
+        await long.close();
+      }
+      await api().delete('/v1/schedules/killed').set('x-api-key', ACME).expect(204);
+    },
+    45_000,
+  );
 
-  it('when a scheduler died while writing the files of a tick, then the scheduler that runs the tick again removes the temporary files it left, and only those', async () => {
-    const where = dirs('leftover');
-    const outDir = path.join(root, where.output);
-    await api().post('/v1/schedules').set('x-api-key', ACME).send(body('leftover', where, { cron: YEARLY })).expect(201);
-    const tick = Math.floor(Date.now() / 1000) * 1000;
-    const runId = `leftover.${stamp(tick)}`;
-    // What writeAtomically leaves behind when its process is killed mid-write, for this tick and another one.
-    const left = [`.iris.${stamp(tick)}.results.csv.0123456789ab.tmp`, `.${runId}.summary.json.ba9876543210.tmp`];
-    const otherTick = `.iris.${stamp(tick - 86_400_000)}.results.csv.0123456789ab.tmp`;
-    for (const name of [...left, otherTick]) writeFileSync(path.join(outDir, name), 'half a file');
-    const connection = newRedis();
-    const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
+  it(
+    'when a scheduler died while writing the files of a tick, then the scheduler that runs the tick again removes the temporary ' +
+      'files it left, and only those',
+    async () => {
+      const where = dirs('leftover');
+      const outDir = path.join(root, where.output);
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(body('leftover', where, { cron: YEARLY }))
+        .expect(201);
+      const tick = Math.floor(Date.now() / 1000) * 1000;
+      const runId = `leftover.${stamp(tick)}`;
+      // What writeAtomically leaves behind when its process is killed mid-write, for this tick and another one.
+      const left = [`.iris.${stamp(tick)}.results.csv.0123456789ab.tmp`, `.${runId}.summary.json.ba9876543210.tmp`];
+      const otherTick = `.iris.${stamp(tick - 86_400_000)}.results.csv.0123456789ab.tmp`;
+      for (const name of [...left, otherTick]) writeFileSync(path.join(outDir, name), 'half a file');
+      const connection = newRedis();
+      const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
 
-    await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'leftover' }, { jobId: `repeat:acme/leftover:${tick}` });
-    const summary = await until('the summary', () => summaries(outDir)[0]);
-    await ticks.close();
-    await connection.quit();
-    const warned = schedulers.flatMap((s) => s.lines((l) => l.message === 'removed temporary files an interrupted run of this tick left' && l.runId === runId));
+      await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'leftover' }, { jobId: `repeat:acme/leftover:${tick}` });
+      const summary = await until('the summary', () => summaries(outDir)[0]);
+      await ticks.close();
+      await connection.quit();
+      const warned = schedulers.flatMap((s) =>
+        s.lines((l) => l.message === 'removed temporary files an interrupted run of this tick left' && l.runId === runId),
+      );
 
-    expect(summary).toMatchObject({ runId, status: 'completed' });
-    expect(readdirSync(outDir).sort()).toEqual([otherTick, `iris.${stamp(tick)}.results.csv`, `${runId}.summary.json`].sort());
-    expect(warned).toHaveLength(1);
-    expect((warned[0]?.files as string[]).sort()).toEqual([...left].sort());
-    await api().delete('/v1/schedules/leftover').set('x-api-key', ACME).expect(204);
-  });
+      expect(summary).toMatchObject({ runId, status: 'completed' });
+      expect(readdirSync(outDir).sort()).toEqual([otherTick, `iris.${stamp(tick)}.results.csv`, `${runId}.summary.json`].sort());
+      expect(warned).toHaveLength(1);
+      expect((warned[0]?.files as string[]).sort()).toEqual([...left].sort());
+      await api().delete('/v1/schedules/leftover').set('x-api-key', ACME).expect(204);
+    },
+  );
 
   it('when a scheduler starts without SCHEDULES_ROOT, then it warns that it runs no ticks, stays up, and stops on SIGTERM', async () => {
     const { SCHEDULES_ROOT: _root, ...withoutRoot } = env;

@@ -23,12 +23,15 @@ describe('API keys, tenants and limits', () => {
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await startStack({
-      API_KEYS: `acme:${ACME},globex:${GLOBEX},acme:${READER}:read`,
-      API_KEYS_FILE: keysFile(),
-      RATE_LIMIT_PER_MINUTE: '1000',
-      MAX_ACTIVE_JOBS_PER_TENANT: '6',
-    }, false);
+    stack = await startStack(
+      {
+        API_KEYS: `acme:${ACME},globex:${GLOBEX},acme:${READER}:read`,
+        API_KEYS_FILE: keysFile(),
+        RATE_LIMIT_PER_MINUTE: '1000',
+        MAX_ACTIVE_JOBS_PER_TENANT: '6',
+      },
+      false,
+    );
   });
 
   afterAll(async () => {
@@ -36,11 +39,16 @@ describe('API keys, tenants and limits', () => {
   });
 
   const submit = (key: string, body: unknown = { model: 'iris', inputs: [ROW] }) =>
-    request(stack.url).post('/v1/batch-predict').set('authorization', `Bearer ${key}`).send(body as object);
+    request(stack.url)
+      .post('/v1/batch-predict')
+      .set('authorization', `Bearer ${key}`)
+      .send(body as object);
 
   it('when no key is sent, then every job route answers 401 problem+json but health stays open', async () => {
     const responses = await Promise.all([
-      request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW] }),
+      request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'iris', inputs: [ROW] }),
       request(stack.url).post('/batch-predict').send([ROW]),
       request(stack.url).get('/v1/models'),
       request(stack.url).get('/batch-result/0b3e4f8a-1c2d-4e5f-8a9b-0c1d2e3f4a5b'),
@@ -110,7 +118,13 @@ describe('API keys, tenants and limits', () => {
 
   it('when a streamed upload repeats its Idempotency-Key and body, then the same job answers', async () => {
     const ndjson = `${JSON.stringify(ROW)}\n${JSON.stringify(ROW)}\n`;
-    const post = () => request(stack.url).post('/v1/batch-predict?model=iris').set('x-api-key', ACME).set('content-type', 'application/x-ndjson').set('idempotency-key', 'stream-1').send(ndjson);
+    const post = () =>
+      request(stack.url)
+        .post('/v1/batch-predict?model=iris')
+        .set('x-api-key', ACME)
+        .set('content-type', 'application/x-ndjson')
+        .set('idempotency-key', 'stream-1')
+        .send(ndjson);
     const first = await post();
     const again = await post();
 
@@ -135,7 +149,11 @@ describe('API keys, tenants and limits', () => {
   });
 
   it('when answers go out, then they carry security headers and no stack traces', async () => {
-    const response = await request(stack.url).post('/v1/batch-predict').set('x-api-key', ACME).set('content-type', 'application/json').send('{"broken":');
+    const response = await request(stack.url)
+      .post('/v1/batch-predict')
+      .set('x-api-key', ACME)
+      .set('content-type', 'application/json')
+      .send('{"broken":');
 
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['x-powered-by']).toBeUndefined();

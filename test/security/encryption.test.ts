@@ -61,7 +61,9 @@ describe('the at-rest cipher', () => {
     for (const at of [8, 20, 30, sealed.length - 1]) {
       const tampered = Buffer.from(sealed);
       tampered[at] = (tampered[at] ?? 0) ^ 0x01;
-      expect(() => cipher.open(tampered, 'job:out:0')).toThrow('stored data for job:out:0 failed authentication: it was altered or corrupted');
+      expect(() => cipher.open(tampered, 'job:out:0')).toThrow(
+        'stored data for job:out:0 failed authentication: it was altered or corrupted',
+      );
     }
   });
 
@@ -88,33 +90,44 @@ describe('the at-rest cipher', () => {
 
     // Assert
     expect(error).toBeInstanceOf(DecryptionError);
-    expect(problemOfDomainError(error)?.toProblem()).toMatchObject({ code: 'OB_ERR_DECRYPTION_FAILED', status: 500 }); // as the API answers it
-    expect((error as Error).message).toBe(`stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`);
+    // as the API answers it
+    expect(problemOfDomainError(error)?.toProblem()).toMatchObject({ code: 'OB_ERR_DECRYPTION_FAILED', status: 500 });
+    expect((error as Error).message).toBe(
+      `stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`,
+    );
   });
 
   it('when plain data is read with a key set, or sealed data without one, then each says so', () => {
-    expect(() => cipher.open(Buffer.from('{"label":"setosa"}'), 'job:out:0')).toThrow('stored data for job:out:0 is not encrypted, but ENCRYPTION_KEY is set');
-    expect(() => openAtRest(null, cipher.seal('x', 'p'), 'p')).toThrow(`stored data is encrypted (key id ${KEY_ID}), but ENCRYPTION_KEY is not set`);
+    expect(() => cipher.open(Buffer.from('{"label":"setosa"}'), 'job:out:0')).toThrow(
+      'stored data for job:out:0 is not encrypted, but ENCRYPTION_KEY is set',
+    );
+    expect(() => openAtRest(null, cipher.seal('x', 'p'), 'p')).toThrow(
+      `stored data is encrypted (key id ${KEY_ID}), but ENCRYPTION_KEY is not set`,
+    );
     expect(openAtRest(null, Buffer.from('{"a":1}'), 'p').toString()).toBe('{"a":1}');
   });
 
-  it('when ENCRYPTION_KEY is 64 hex characters or base64 of 32 bytes, then it is accepted; otherwise a ConfigError names it without showing it', () => {
-    // Act & Assert
-    expect(parseEncryptionKey(KEY_HEX)).toHaveLength(32);
-    expect(parseEncryptionKey(OTHER_KEY_BASE64)).toHaveLength(32);
-    expect(loadConfig({ ENCRYPTION_KEY: KEY_HEX }).ENCRYPTION_KEY).toBe(KEY_HEX);
-    for (const bad of ['00ff', KEY_HEX.slice(0, 62), randomBytes(16).toString('base64'), `${KEY_HEX}00`, 'x'.repeat(64)]) {
-      let error: unknown = null;
-      try {
-        loadConfig({ ENCRYPTION_KEY: bad });
-      } catch (e) {
-        error = e;
+  it(
+    'when ENCRYPTION_KEY is 64 hex characters or base64 of 32 bytes, then it is accepted; otherwise a ConfigError names it ' +
+      'without showing it',
+    () => {
+      // Act & Assert
+      expect(parseEncryptionKey(KEY_HEX)).toHaveLength(32);
+      expect(parseEncryptionKey(OTHER_KEY_BASE64)).toHaveLength(32);
+      expect(loadConfig({ ENCRYPTION_KEY: KEY_HEX }).ENCRYPTION_KEY).toBe(KEY_HEX);
+      for (const bad of ['00ff', KEY_HEX.slice(0, 62), randomBytes(16).toString('base64'), `${KEY_HEX}00`, 'x'.repeat(64)]) {
+        let error: unknown = null;
+        try {
+          loadConfig({ ENCRYPTION_KEY: bad });
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as Error).message).toMatch(/^invalid configuration: ENCRYPTION_KEY=<redacted> must be 32 bytes/);
+        expect((error as Error).message).not.toContain(bad);
       }
-      expect(error).toBeInstanceOf(ConfigError);
-      expect((error as Error).message).toMatch(/^invalid configuration: ENCRYPTION_KEY=<redacted> must be 32 bytes/);
-      expect((error as Error).message).not.toContain(bad);
-    }
-  });
+    },
+  );
 });
 
 describe('encryption at rest through the API, real Redis and real workers', () => {
@@ -147,64 +160,92 @@ describe('encryption at rest through the API, real Redis and real workers', () =
   };
   const key = (jobId: string, part: 'in' | 'out', chunk = 0) => `${jobKey(stack.config.REDIS_PREFIX, jobId)}:${part}:${chunk}`;
 
-  it('when ENCRYPTION_KEY is set, then inputs and results in Redis are sealed, and the job still completes with the right results', async () => {
-    // Arrange
-    const iris = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '1', inputs: IRIS_ROWS });
-    const spam = await request(stack.url).post('/v1/batch-predict').send({ model: 'spam', inputs: [{ text: SPAM_TEXT }] });
-    const irisId = String(iris.body.jobId);
-    const spamId = String(spam.body.jobId);
-    const irisInput = await redis.getBuffer(key(irisId, 'in'));
-    const spamInput = await redis.getBuffer(key(spamId, 'in'));
+  it(
+    'when ENCRYPTION_KEY is set, then inputs and results in Redis are sealed, and the job still completes with the ' + 'right results',
+    async () => {
+      // Arrange
+      const iris = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', version: '1', inputs: IRIS_ROWS });
+      const spam = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'spam', inputs: [{ text: SPAM_TEXT }] });
+      const irisId = String(iris.body.jobId);
+      const spamId = String(spam.body.jobId);
+      const irisInput = await redis.getBuffer(key(irisId, 'in'));
+      const spamInput = await redis.getBuffer(key(spamId, 'in'));
 
-    // Act
-    await startWorker({ ENCRYPTION_KEY: KEY_HEX });
-    const irisJob = await finished(stack, irisId);
-    const spamJob = await finished(stack, spamId);
-    const irisOutput = await redis.getBuffer(key(irisId, 'out'));
-    const spamOutput = await redis.getBuffer(key(spamId, 'out'));
-    const irisPage = await request(stack.url).get(`/v1/batch-result/${irisId}/results?offset=0&limit=10`);
-    const irisNdjson = await request(stack.url).get(`/v1/batch-result/${irisId}/results`).set('accept', 'application/x-ndjson');
-    const spamPage = await request(stack.url).get(`/v1/batch-result/${spamId}/results?offset=0&limit=10`);
+      // Act
+      await startWorker({ ENCRYPTION_KEY: KEY_HEX });
+      const irisJob = await finished(stack, irisId);
+      const spamJob = await finished(stack, spamId);
+      const irisOutput = await redis.getBuffer(key(irisId, 'out'));
+      const spamOutput = await redis.getBuffer(key(spamId, 'out'));
+      const irisPage = await request(stack.url).get(`/v1/batch-result/${irisId}/results?offset=0&limit=10`);
+      const irisNdjson = await request(stack.url).get(`/v1/batch-result/${irisId}/results`).set('accept', 'application/x-ndjson');
+      const spamPage = await request(stack.url).get(`/v1/batch-result/${spamId}/results?offset=0&limit=10`);
 
-    // Assert: stored forms
-    for (const stored of [irisInput, spamInput, irisOutput, spamOutput]) {
-      expect(stored).not.toBeNull();
-      expect(stored?.subarray(0, 4)).toEqual(SEALED_HEADER);
-      expect(stored?.subarray(4, 8).toString('hex')).toBe(KEY_ID);
-      for (const plain of ['patient-ALPHA', 'patient-BRAVO', 'CONFIDENTIAL-MARKER', 'cruise', 'OBC1', 'setosa', 'virginica', 'probabilities', 'label']) {
-        expect(stored?.includes(plain)).toBe(false);
+      // Assert: stored forms
+      for (const stored of [irisInput, spamInput, irisOutput, spamOutput]) {
+        expect(stored).not.toBeNull();
+        expect(stored?.subarray(0, 4)).toEqual(SEALED_HEADER);
+        expect(stored?.subarray(4, 8).toString('hex')).toBe(KEY_ID);
+        for (const plain of [
+          'patient-ALPHA',
+          'patient-BRAVO',
+          'CONFIDENTIAL-MARKER',
+          'cruise',
+          'OBC1',
+          'setosa',
+          'virginica',
+          'probabilities',
+          'label',
+        ]) {
+          expect(stored?.includes(plain)).toBe(false);
+        }
       }
-    }
-    // Assert: results as a client sees them
-    expect(irisJob).toMatchObject({ status: 'completed', progress: { done: 2, total: 2, failed: 0 } });
-    const results = irisPage.body.results as { id: string; label: string }[];
-    expect(results.map((r) => [r.id, r.label])).toEqual([
-      ['patient-ALPHA-7731', 'setosa'],
-      ['patient-BRAVO-9902', 'virginica'],
-    ]);
-    expect(irisNdjson.text.trim().split('\n').map((l) => (JSON.parse(l) as { label: string }).label)).toEqual(['setosa', 'virginica']);
-    expect(spamJob).toMatchObject({ status: 'completed', progress: { done: 1, failed: 0 } });
-    expect(['ham', 'spam']).toContain((spamPage.body.results as { label: string }[])[0]?.label);
-  });
+      // Assert: results as a client sees them
+      expect(irisJob).toMatchObject({ status: 'completed', progress: { done: 2, total: 2, failed: 0 } });
+      const results = irisPage.body.results as { id: string; label: string }[];
+      expect(results.map((r) => [r.id, r.label])).toEqual([
+        ['patient-ALPHA-7731', 'setosa'],
+        ['patient-BRAVO-9902', 'virginica'],
+      ]);
+      expect(
+        irisNdjson.text
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { label: string }).label),
+      ).toEqual(['setosa', 'virginica']);
+      expect(spamJob).toMatchObject({ status: 'completed', progress: { done: 1, failed: 0 } });
+      expect(['ham', 'spam']).toContain((spamPage.body.results as { label: string }[])[0]?.label);
+    },
+  );
 
-  it('when a worker with a different key takes a chunk, then the chunk fails for good and the job says the data was encrypted with a different key', async () => {
-    // Arrange
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: IRIS_ROWS });
-    const jobId = String(submitted.body.jobId);
+  it(
+    'when a worker with a different key takes a chunk, then the chunk fails for good and the job says the data was encrypted ' +
+      'with a different key',
+    async () => {
+      // Arrange
+      const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: IRIS_ROWS });
+      const jobId = String(submitted.body.jobId);
 
-    // Act
-    await startWorker({ ENCRYPTION_KEY: OTHER_KEY_BASE64, JOB_ATTEMPTS: '3' });
-    const job = await finished(stack, jobId);
+      // Act
+      await startWorker({ ENCRYPTION_KEY: OTHER_KEY_BASE64, JOB_ATTEMPTS: '3' });
+      const job = await finished(stack, jobId);
 
-    // Assert
-    expect(job).toMatchObject({ status: 'failed', progress: { done: 2, failed: 2 } });
-    const error = job.error as { code: string; detail: string };
-    expect(error.detail).toContain(`stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`);
-    // The failed rows were sealed by the misconfigured worker: reading them names its key id.
-    const results = await request(stack.url).get(`/v1/batch-result/${jobId}/results?offset=0&limit=10`);
-    expect(results.status).toBe(500);
-    expect(results.body.detail).toBe(`stored data was encrypted with a different key (key id ${OTHER_KEY_ID}; ENCRYPTION_KEY has key id ${KEY_ID})`);
-  });
+      // Assert
+      expect(job).toMatchObject({ status: 'failed', progress: { done: 2, failed: 2 } });
+      const error = job.error as { code: string; detail: string };
+      expect(error.detail).toContain(
+        `stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`,
+      );
+      // The failed rows were sealed by the misconfigured worker: reading them names its key id.
+      const results = await request(stack.url).get(`/v1/batch-result/${jobId}/results?offset=0&limit=10`);
+      expect(results.status).toBe(500);
+      expect(results.body.detail).toBe(
+        `stored data was encrypted with a different key (key id ${OTHER_KEY_ID}; ENCRYPTION_KEY has key id ${KEY_ID})`,
+      );
+    },
+  );
 
   it('when an API with a different key, or with none, reads results, then it answers 500 OB_ERR_DECRYPTION_FAILED saying why', async () => {
     // Arrange: a job completed under KEY_HEX
@@ -227,7 +268,9 @@ describe('encryption at rest through the API, real Redis and real workers', () =
         expect(response.status).toBe(500);
         expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(response.body).toMatchObject({ code: 'OB_ERR_DECRYPTION_FAILED', title: 'Stored data could not be decrypted' });
-        expect(response.body.detail).toBe(`stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`);
+        expect(response.body.detail).toBe(
+          `stored data was encrypted with a different key (key id ${KEY_ID}; ENCRYPTION_KEY has key id ${OTHER_KEY_ID})`,
+        );
       }
       expect(unkeyed.status).toBe(500);
       expect(unkeyed.body.detail).toBe(`stored data is encrypted (key id ${KEY_ID}), but ENCRYPTION_KEY is not set`);
@@ -255,6 +298,9 @@ describe('encryption at rest through the API, real Redis and real workers', () =
 
     // Assert
     expect(response.status).toBe(500);
-    expect(response.body).toMatchObject({ code: 'OB_ERR_DECRYPTION_FAILED', detail: `stored data for ${jobId}:out:0 failed authentication: it was altered or corrupted` });
+    expect(response.body).toMatchObject({
+      code: 'OB_ERR_DECRYPTION_FAILED',
+      detail: `stored data for ${jobId}:out:0 failed authentication: it was altered or corrupted`,
+    });
   });
 });

@@ -95,12 +95,15 @@ describe('SSRF guard of callback URLs', () => {
     expect(result.message).toContain(kind);
   });
 
-  it.each(['http://93.184.216.34/hook', 'https://8.8.8.8:8443/x?y=1', 'http://[2606:4700:4700::1111]/hook', 'http://[::ffff:93.184.216.34]/hook', 'http://[64:ff9b::808:808]/hook'])(
-    'when the callback URL is the public address %s, then it passes',
-    async (url) => {
-      expect((await verdict(url)).kind).toBe('ok');
-    },
-  );
+  it.each([
+    'http://93.184.216.34/hook',
+    'https://8.8.8.8:8443/x?y=1',
+    'http://[2606:4700:4700::1111]/hook',
+    'http://[::ffff:93.184.216.34]/hook',
+    'http://[64:ff9b::808:808]/hook',
+  ])('when the callback URL is the public address %s, then it passes', async (url) => {
+    expect((await verdict(url)).kind).toBe('ok');
+  });
 
   it.each([
     ['ftp://93.184.216.34/x', 'must use http or https'],
@@ -124,12 +127,18 @@ describe('SSRF guard of callback URLs', () => {
     // Assert
     const problem = problemOfDomainError(error)?.toProblem() ?? { detail: '' };
     expect(problem).toMatchObject({ status: 400, code: 'OB_ERR_INVALID_REQUEST', errors: [{ field: 'callbackUrl' }] });
-    expect(problem.detail).toMatch(/^field 'callbackUrl' is 169\.254\.169\.254, a link-local address; webhooks are only sent to public addresses/);
+    expect(problem.detail).toMatch(
+      /^field 'callbackUrl' is 169\.254\.169\.254, a link-local address; webhooks are only sent to public addresses/,
+    );
   });
 
   it('when a host name resolves to a public and a private address, then it is refused naming the private one', async () => {
     // Arrange
-    const dns = fakeDns({ 'mixed.example': ['93.184.216.34', '10.0.0.7'], 'v6.example': ['2606:4700::1', 'fd00::7'], 'good.example': ['93.184.216.34', '2606:4700::1'] });
+    const dns = fakeDns({
+      'mixed.example': ['93.184.216.34', '10.0.0.7'],
+      'v6.example': ['2606:4700::1', 'fd00::7'],
+      'good.example': ['93.184.216.34', '2606:4700::1'],
+    });
 
     // Act
     const mixed = await verdict('https://mixed.example/hook', EMPTY_ALLOW_LIST, dns);
@@ -137,7 +146,10 @@ describe('SSRF guard of callback URLs', () => {
     const good = await checkCallbackUrl('https://GOOD.example/hook#frag', EMPTY_ALLOW_LIST, { lookup: dns });
 
     // Assert
-    expect(mixed).toEqual({ kind: 'forbidden', message: expect.stringContaining("names host 'mixed.example', which resolves to 10.0.0.7, a private (RFC 1918) address") });
+    expect(mixed).toEqual({
+      kind: 'forbidden',
+      message: expect.stringContaining("names host 'mixed.example', which resolves to 10.0.0.7, a private (RFC 1918) address"),
+    });
     expect(v6.message).toContain('fd00::7, a unique-local (fc00::/7) address');
     expect(good.href).toBe('https://good.example/hook');
     expect(good.addresses.map((a) => a.address)).toEqual(['93.184.216.34', '2606:4700::1']);
@@ -186,7 +198,9 @@ describe('SSRF guard of callback URLs', () => {
 
   it('when WEBHOOK_ALLOW_HOSTS holds a malformed entry, then loadConfig throws a ConfigError naming the variable and the entry', () => {
     expect(() => loadConfig({ WEBHOOK_ALLOW_HOSTS: '127.0.0.1, 10.0.0.0/99' })).toThrow(ConfigError);
-    expect(() => loadConfig({ WEBHOOK_ALLOW_HOSTS: '127.0.0.1, 10.0.0.0/99' })).toThrow(/WEBHOOK_ALLOW_HOSTS="127.0.0.1, 10.0.0.0\/99" entry 2 \('10.0.0.0\/99'\) is not a valid CIDR/);
+    expect(() => loadConfig({ WEBHOOK_ALLOW_HOSTS: '127.0.0.1, 10.0.0.0/99' })).toThrow(
+      /WEBHOOK_ALLOW_HOSTS="127.0.0.1, 10.0.0.0\/99" entry 2 \('10.0.0.0\/99'\) is not a valid CIDR/,
+    );
     expect(() => loadConfig({ WEBHOOK_ALLOW_HOSTS: 'bad host!' })).toThrow(/WEBHOOK_ALLOW_HOSTS=.*neither a host name/);
   });
 
@@ -203,10 +217,19 @@ describe('SSRF guard of callback URLs', () => {
       { address: '2606:4700::1', family: 6 },
     ]);
     const ask = (options: object) =>
-      new Promise<unknown[]>((resolve) => lookup('attacker-controlled.example', options, (error, address, family) => resolve([error?.message ?? null, address, family])));
+      new Promise<unknown[]>((resolve) =>
+        lookup('attacker-controlled.example', options, (error, address, family) => resolve([error?.message ?? null, address, family])),
+      );
 
     // Act & Assert
-    expect(await ask({ all: true })).toEqual([null, [{ address: '93.184.216.34', family: 4 }, { address: '2606:4700::1', family: 6 }], undefined]);
+    expect(await ask({ all: true })).toEqual([
+      null,
+      [
+        { address: '93.184.216.34', family: 4 },
+        { address: '2606:4700::1', family: 6 },
+      ],
+      undefined,
+    ]);
     expect(await ask({})).toEqual([null, '93.184.216.34', 4]);
     expect(await ask({ family: 6 })).toEqual([null, '2606:4700::1', 6]);
   });
@@ -258,8 +281,12 @@ describe('webhook signatures', () => {
   });
 
   it('when WEBHOOK_SECRETS is malformed or too short, then loadConfig names the variable but never shows the secret', () => {
-    expect(() => loadConfig({ WEBHOOK_SECRETS: 'acme' })).toThrow('invalid configuration: WEBHOOK_SECRETS=<redacted> entry 1: expected tenant:secret');
-    expect(() => loadConfig({ WEBHOOK_SECRETS: 'acme:short-secret' })).toThrow(/WEBHOOK_SECRETS=<redacted> entry 1: the secret of tenant 'acme' is shorter than 16/);
+    expect(() => loadConfig({ WEBHOOK_SECRETS: 'acme' })).toThrow(
+      'invalid configuration: WEBHOOK_SECRETS=<redacted> entry 1: expected tenant:secret',
+    );
+    expect(() => loadConfig({ WEBHOOK_SECRETS: 'acme:short-secret' })).toThrow(
+      /WEBHOOK_SECRETS=<redacted> entry 1: the secret of tenant 'acme' is shorter than 16/,
+    );
     expect(() => loadConfig({ WEBHOOK_SECRET: 'short-secret' })).toThrow(/WEBHOOK_SECRET=<redacted> is shorter than 16/);
   });
 });
@@ -308,7 +335,12 @@ class Receiver {
   }
 }
 
-const WEBHOOK_ENV = { WEBHOOK_ALLOW_HOSTS: '127.0.0.1', WEBHOOK_SECRETS: `default:${SECRET}`, WEBHOOK_BACKOFF_MS: '50', WEBHOOK_ATTEMPTS: '4' };
+const WEBHOOK_ENV = {
+  WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
+  WEBHOOK_SECRETS: `default:${SECRET}`,
+  WEBHOOK_BACKOFF_MS: '50',
+  WEBHOOK_ATTEMPTS: '4',
+};
 
 describe('webhooks through the API, real Redis and a real worker', () => {
   let stack: Stack;
@@ -326,7 +358,10 @@ describe('webhooks through the API, real Redis and a real worker', () => {
     await redis.quit();
   });
 
-  const submit = (path: string, inputs: unknown[] = [ROW]) => request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs, callbackUrl: `${receiver.url}${path}` });
+  const submit = (path: string, inputs: unknown[] = [ROW]) =>
+    request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs, callbackUrl: `${receiver.url}${path}` });
 
   it('when a job with a callbackUrl completes, then its status document is POSTed once, signed, with the event headers', async () => {
     // Act
@@ -347,25 +382,38 @@ describe('webhooks through the API, real Redis and a real worker', () => {
     const polled = await request(stack.url).get(`/v1/batch-result/${jobId}`);
     const { results: _results, ...statusOnly } = polled.body as Record<string, unknown>;
     expect(document).toEqual(statusOnly);
-    expect(document).toMatchObject({ jobId, status: 'completed', model: { name: 'iris' }, progress: { done: 1, total: 1, failed: 0 }, resultsUrl: `/v1/batch-result/${jobId}/results` });
+    expect(document).toMatchObject({
+      jobId,
+      status: 'completed',
+      model: { name: 'iris' },
+      progress: { done: 1, total: 1, failed: 0 },
+      resultsUrl: `/v1/batch-result/${jobId}/results`,
+    });
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
     expect(await store.webhooks.state(jobId)).toMatchObject({ status: 'delivered', attempts: 1, error: null });
   });
 
-  it('when a multi-chunk job completes, then its last chunk and its finalize-batch parent both enqueue, and the receiver still gets one delivery', async () => {
-    // Arrange
-    const inputs = Array.from({ length: 9000 }, (_, i) => ({ ...ROW, id: `r${i}` }));
+  it(
+    'when a multi-chunk job completes, then its last chunk and its finalize-batch parent both enqueue, and the receiver still ' +
+      'gets one delivery',
+    async () => {
+      // Arrange
+      const inputs = Array.from({ length: 9000 }, (_, i) => ({ ...ROW, id: `r${i}` }));
 
-    // Act
-    const submitted = await submit('/multi', inputs);
-    await receiver.waitFor('/multi', 1, 40_000);
-    await new Promise((r) => setTimeout(r, 1000)); // room for a duplicate to show up
+      // Act
+      const submitted = await submit('/multi', inputs);
+      await receiver.waitFor('/multi', 1, 40_000);
+      await new Promise((r) => setTimeout(r, 1000)); // room for a duplicate to show up
 
-    // Assert
-    expect(submitted.status).toBe(202);
-    expect(receiver.deliveries.get('/multi')).toHaveLength(1);
-    expect(JSON.parse(receiver.deliveries.get('/multi')?.[0]?.body ?? '{}')).toMatchObject({ status: 'completed', progress: { done: 9000, total: 9000 } });
-  });
+      // Assert
+      expect(submitted.status).toBe(202);
+      expect(receiver.deliveries.get('/multi')).toHaveLength(1);
+      expect(JSON.parse(receiver.deliveries.get('/multi')?.[0]?.body ?? '{}')).toMatchObject({
+        status: 'completed',
+        progress: { done: 9000, total: 9000 },
+      });
+    },
+  );
 
   it('when the receiver fails twice and then answers 200, then there are exactly three requests and one successful delivery', async () => {
     // Arrange
@@ -380,47 +428,61 @@ describe('webhooks through the API, real Redis and a real worker', () => {
     expect(receiver.deliveries.get('/flaky')).toHaveLength(3);
     expect(deliveries.map((d) => d.answered)).toEqual([500, 302, 200]);
     expect(new Set(deliveries.map((d) => d.body)).size).toBe(1);
-    for (const d of deliveries) expect(verifyWebhookSignature(SECRET, String(d.headers['x-onnxbatch-timestamp']), d.body, String(d.headers['x-onnxbatch-signature']))).toBe(true);
+    for (const d of deliveries)
+      expect(
+        verifyWebhookSignature(SECRET, String(d.headers['x-onnxbatch-timestamp']), d.body, String(d.headers['x-onnxbatch-signature'])),
+      ).toBe(true);
     const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
     expect(await store.webhooks.state(String(submitted.body.jobId))).toMatchObject({ status: 'delivered', attempts: 3 });
   });
 
-  it('when the receiver never answers 2xx, then delivery stops after WEBHOOK_ATTEMPTS and the job records it failed with the reason', async () => {
-    // Arrange
-    receiver.scripts.set('/down', [503, 503, 503, 503, 503]);
+  it(
+    'when the receiver never answers 2xx, then delivery stops after WEBHOOK_ATTEMPTS and the job records it failed with ' + 'the reason',
+    async () => {
+      // Arrange
+      receiver.scripts.set('/down', [503, 503, 503, 503, 503]);
 
-    // Act
-    const submitted = await submit('/down');
-    await receiver.waitFor('/down', 4);
-    const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
-    let state = await store.webhooks.state(String(submitted.body.jobId));
-    for (let i = 0; i < 40 && state?.status !== 'failed'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      state = await store.webhooks.state(String(submitted.body.jobId));
-    }
+      // Act
+      const submitted = await submit('/down');
+      await receiver.waitFor('/down', 4);
+      const store = new JobStore(redis, stack.config.REDIS_PREFIX, stack.config.RESULT_TTL_SECONDS);
+      let state = await store.webhooks.state(String(submitted.body.jobId));
+      for (let i = 0; i < 40 && state?.status !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        state = await store.webhooks.state(String(submitted.body.jobId));
+      }
 
-    // Assert
-    expect(state).toMatchObject({ status: 'failed', attempts: 4, error: 'the callback URL answered HTTP 503' });
-    expect(receiver.deliveries.get('/down')).toHaveLength(4);
-  });
+      // Assert
+      expect(state).toMatchObject({ status: 'failed', attempts: 4, error: 'the callback URL answered HTTP 503' });
+      expect(receiver.deliveries.get('/down')).toHaveLength(4);
+    },
+  );
 
-  it('when the callbackUrl points at a private or metadata address, then the submit is refused with 400 naming callbackUrl and nothing is queued', async () => {
-    // Act
-    const metadata = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW], callbackUrl: 'http://169.254.169.254/latest/meta-data/' });
-    const mapped = await request(stack.url)
-      .post(`/v1/batch-predict?model=iris&callbackUrl=${encodeURIComponent('http://[::ffff:10.0.0.1]/hook')}`)
-      .set('content-type', 'application/x-ndjson')
-      .send(`${JSON.stringify(ROW)}\n`);
-    const scheme = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW], callbackUrl: 'gopher://example.com/' });
+  it(
+    'when the callbackUrl points at a private or metadata address, then the submit is refused with 400 naming callbackUrl and ' +
+      'nothing is queued',
+    async () => {
+      // Act
+      const metadata = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'iris', inputs: [ROW], callbackUrl: 'http://169.254.169.254/latest/meta-data/' });
+      const mapped = await request(stack.url)
+        .post(`/v1/batch-predict?model=iris&callbackUrl=${encodeURIComponent('http://[::ffff:10.0.0.1]/hook')}`)
+        .set('content-type', 'application/x-ndjson')
+        .send(`${JSON.stringify(ROW)}\n`);
+      const scheme = await request(stack.url)
+        .post('/v1/batch-predict')
+        .send({ model: 'iris', inputs: [ROW], callbackUrl: 'gopher://example.com/' });
 
-    // Assert
-    for (const response of [metadata, mapped, scheme]) {
-      expect(response.status).toBe(400);
-      expect(response.body).toMatchObject({ code: 'OB_ERR_INVALID_REQUEST', errors: [{ field: 'callbackUrl' }] });
-    }
-    expect(metadata.body.detail).toContain('169.254.169.254, a link-local address');
-    expect(mapped.body.detail).toContain('which carries 10.0.0.1, a private (RFC 1918) address');
-  });
+      // Assert
+      for (const response of [metadata, mapped, scheme]) {
+        expect(response.status).toBe(400);
+        expect(response.body).toMatchObject({ code: 'OB_ERR_INVALID_REQUEST', errors: [{ field: 'callbackUrl' }] });
+      }
+      expect(metadata.body.detail).toContain('169.254.169.254, a link-local address');
+      expect(mapped.body.detail).toContain('which carries 10.0.0.1, a private (RFC 1918) address');
+    },
+  );
 });
 
 describe('webhooks of cancelled jobs', () => {
@@ -441,7 +503,9 @@ describe('webhooks of cancelled jobs', () => {
 
   it('when a queued job is cancelled, then the receiver is told job.cancelled', async () => {
     // Arrange: no worker yet, so the job stays queued
-    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs: [ROW], callbackUrl: `${receiver.url}/cancelled` });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [ROW], callbackUrl: `${receiver.url}/cancelled` });
     const jobId = String(submitted.body.jobId);
 
     // Act
@@ -453,7 +517,14 @@ describe('webhooks of cancelled jobs', () => {
     expect(cancelled.status).toBe(200);
     expect(delivery?.headers['x-onnxbatch-event']).toBe('job.cancelled');
     expect(JSON.parse(delivery?.body ?? '{}')).toMatchObject({ jobId, status: 'cancelled' });
-    expect(verifyWebhookSignature(SECRET, String(delivery?.headers['x-onnxbatch-timestamp']), delivery?.body ?? '', String(delivery?.headers['x-onnxbatch-signature']))).toBe(true);
+    expect(
+      verifyWebhookSignature(
+        SECRET,
+        String(delivery?.headers['x-onnxbatch-timestamp']),
+        delivery?.body ?? '',
+        String(delivery?.headers['x-onnxbatch-signature']),
+      ),
+    ).toBe(true);
   });
 });
 
@@ -499,7 +570,8 @@ describe('webhook delivery checks the address again when it sends', () => {
     expect(await store.commit(record, { lastInput: Buffer.from('unused') })).toMatchObject({ state: 'committed' });
     return record;
   };
-  const attempt = (jobId: string, attemptsMade = 0) => ({ data: { jobId }, attemptsMade, opts: { attempts: 3 } }) as unknown as Job<DeliverWebhookData>;
+  const attempt = (jobId: string, attemptsMade = 0) =>
+    ({ data: { jobId }, attemptsMade, opts: { attempts: 3 } }) as unknown as Job<DeliverWebhookData>;
 
   it('when the host now resolves to a forbidden address (DNS rebinding), then delivery fails for good without a request', async () => {
     // Arrange: at submit rebind.example was public; now it answers the metadata address
@@ -515,21 +587,24 @@ describe('webhook delivery checks the address again when it sends', () => {
     expect(await store.webhooks.state(record.id)).toMatchObject({ status: 'failed', attempts: 1 });
   });
 
-  it('when the host resolves to a checked address, then the request goes to that address (the system resolver is never asked)', async () => {
-    // Arrange: "hooks.invalid" exists only in the fake DNS; reaching the receiver proves the pinned lookup was used
-    const port = new URL(receiver.url).port;
-    const record = await finishedJob(`http://hooks.invalid:${port}/pinned`);
-    const deliverer = new WebhookDeliverer(store, config, logger, fakeDns({ 'hooks.invalid': ['127.0.0.1'] }));
+  it(
+    'when the host resolves to a checked address, then the request goes to that address (the system resolver is ' + 'never asked)',
+    async () => {
+      // Arrange: "hooks.invalid" exists only in the fake DNS; reaching the receiver proves the pinned lookup was used
+      const port = new URL(receiver.url).port;
+      const record = await finishedJob(`http://hooks.invalid:${port}/pinned`);
+      const deliverer = new WebhookDeliverer(store, config, logger, fakeDns({ 'hooks.invalid': ['127.0.0.1'] }));
 
-    // Act
-    const outcome = await deliverer.process(attempt(record.id));
+      // Act
+      const outcome = await deliverer.process(attempt(record.id));
 
-    // Assert
-    expect(outcome).toEqual({ outcome: 'delivered', httpStatus: 200 });
-    const [delivery] = receiver.deliveries.get('/pinned') ?? [];
-    expect(delivery?.headers.host).toBe(`hooks.invalid:${port}`);
-    expect(delivery?.headers[WEBHOOK_HEADERS.signature.toLowerCase()]).toBeUndefined(); // no secret configured: unsigned
-  });
+      // Assert
+      expect(outcome).toEqual({ outcome: 'delivered', httpStatus: 200 });
+      const [delivery] = receiver.deliveries.get('/pinned') ?? [];
+      expect(delivery?.headers.host).toBe(`hooks.invalid:${port}`);
+      expect(delivery?.headers[WEBHOOK_HEADERS.signature.toLowerCase()]).toBeUndefined(); // no secret configured: unsigned
+    },
+  );
 
   it('when the receiver does not answer in WEBHOOK_TIMEOUT_MS, then the attempt fails with a timeout and is retried', async () => {
     // Arrange: a server that accepts and never answers

@@ -19,11 +19,19 @@ import { int64Manifest, multiInputManifest } from './fixtures';
 const validate = new Ajv2020({ allErrors: true, strict: true, strictRequired: false }).compile(BASELINE_SCHEMA);
 
 /** A temporary version directory holding a copy of a shipped version's baseline (and vocabulary). */
-function versionCopy(name: string, version: string): { dir: string; manifest: ModelManifest; baseline: Baseline; write: (b: unknown) => void } {
+function versionCopy(
+  name: string,
+  version: string,
+): { dir: string; manifest: ModelManifest; baseline: Baseline; write: (b: unknown) => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-baseline-'));
   cpSync(path.join(MODELS_DIR, name, version), dir, { recursive: true });
   const baseline = JSON.parse(readFileSync(path.join(dir, 'baseline.json'), 'utf8')) as Baseline;
-  return { dir, manifest: readManifest(name, version), baseline, write: (b) => writeFileSync(path.join(dir, 'baseline.json'), JSON.stringify(b)) };
+  return {
+    dir,
+    manifest: readManifest(name, version),
+    baseline,
+    write: (b) => writeFileSync(path.join(dir, 'baseline.json'), JSON.stringify(b)),
+  };
 }
 
 async function problemOf(dir: string, manifest: ModelManifest): Promise<BaselineError> {
@@ -46,38 +54,48 @@ afterAll(() => temporaries.forEach((dir) => rmSync(dir, { recursive: true, force
 describe('shipped baselines', () => {
   const versions = discoverModelVersions();
 
-  it.each(versions.map((v) => [`${v.name} ${v.version}`, v.name, v.version]))('when %s is loaded, then its baseline.json passes the schema and agrees with its manifest', async (_label, name, version) => {
-    // Arrange
-    const dir = path.join(MODELS_DIR, name, version);
-    const manifest = readManifest(name, version);
-    const text = readFileSync(path.join(dir, 'baseline.json'), 'utf8');
+  it.each(versions.map((v) => [`${v.name} ${v.version}`, v.name, v.version]))(
+    'when %s is loaded, then its baseline.json passes the schema and agrees with its manifest',
+    async (_label, name, version) => {
+      // Arrange
+      const dir = path.join(MODELS_DIR, name, version);
+      const manifest = readManifest(name, version);
+      const text = readFileSync(path.join(dir, 'baseline.json'), 'utf8');
 
-    // Act
-    const schemaValid = validate(JSON.parse(text));
-    const loaded = await loadBaseline(dir, manifest);
+      // Act
+      const schemaValid = validate(JSON.parse(text));
+      const loaded = await loadBaseline(dir, manifest);
 
-    // Assert
-    expect(validate.errors ?? []).toEqual([]);
-    expect(schemaValid).toBe(true);
-    expect(loaded).not.toBeNull();
-    expect(loaded?.baseline.model).toBe(name);
-    // every statistic the manifest has (with its vocabulary, if any) is in the baseline, in plan order
-    expect(loaded?.plan.map((p) => p.name)).toEqual(statisticsPlan(manifest, loaded?.vocabulary ?? undefined).map((p) => p.name));
-    expect(loaded?.bins.map((b) => b.length)).toEqual(loaded?.baseline.statistics.map((s) => s.edges.length));
-    // the committed text is what formatBaseline writes (byte-identical re-runs)
-    expect(formatBaseline(JSON.parse(text) as Baseline)).toBe(text);
-  });
+      // Assert
+      expect(validate.errors ?? []).toEqual([]);
+      expect(schemaValid).toBe(true);
+      expect(loaded).not.toBeNull();
+      expect(loaded?.baseline.model).toBe(name);
+      // every statistic the manifest has (with its vocabulary, if any) is in the baseline, in plan order
+      expect(loaded?.plan.map((p) => p.name)).toEqual(statisticsPlan(manifest, loaded?.vocabulary ?? undefined).map((p) => p.name));
+      expect(loaded?.bins.map((b) => b.length)).toEqual(loaded?.baseline.statistics.map((s) => s.edges.length));
+      // the committed text is what formatBaseline writes (byte-identical re-runs)
+      expect(formatBaseline(JSON.parse(text) as Baseline)).toBe(text);
+    },
+  );
 
   it('when spam 1 is loaded, then its vocabulary file becomes a set of tokens and text has a length and an oov statistic', async () => {
     // Act
     const loaded = await loadBaseline(path.join(MODELS_DIR, 'spam', '1'), readManifest('spam', '1'));
 
     // Assert
-    const lines = readFileSync(path.join(MODELS_DIR, 'spam', '1', 'vocabulary.txt'), 'utf8').split('\n').filter(Boolean);
+    const lines = readFileSync(path.join(MODELS_DIR, 'spam', '1', 'vocabulary.txt'), 'utf8')
+      .split('\n')
+      .filter(Boolean);
     expect(loaded?.vocabulary?.tokens.size).toBe(lines.length);
     expect(lines).toEqual([...new Set(lines)].sort());
     expect(loaded?.plan.map((p) => p.name)).toEqual(['text.length', 'text.oov']);
-    expect(loaded?.baseline.vocabulary).toEqual({ file: 'vocabulary.txt', tokenPattern: '[\\p{L}\\p{N}_]+', minLength: 2, lowercase: true });
+    expect(loaded?.baseline.vocabulary).toEqual({
+      file: 'vocabulary.txt',
+      tokenPattern: '[\\p{L}\\p{N}_]+',
+      minLength: 2,
+      lowercase: true,
+    });
   });
 
   it('when iris 2 is loaded, then its value bins compare as float32 (a row sent as an edge lands in the bin it starts)', async () => {
@@ -113,7 +131,11 @@ describe('loadBaseline refusals', () => {
 
     // Assert
     expect(error.problems).toEqual([
-      { file: path.join(c.dir, 'baseline.json'), field: 'statistics.0.feature', message: "names unknown feature 'sepal_size' (features: sepal_length, sepal_width, petal_length, petal_width)" },
+      {
+        file: path.join(c.dir, 'baseline.json'),
+        field: 'statistics.0.feature',
+        message: "names unknown feature 'sepal_size' (features: sepal_length, sepal_width, petal_length, petal_width)",
+      },
     ]);
     expect(error.message).toContain('baseline.json (statistics.0.feature): names unknown feature');
   });
@@ -138,7 +160,10 @@ describe('loadBaseline refusals', () => {
 
   it('when edges are not strictly increasing or proportions do not sum to 1, then each is named', async () => {
     const c = copy('iris', '2');
-    c.write({ ...c.baseline, statistics: [{ name: 'sepal_length', feature: 'sepal_length', measure: 'value', edges: [5, 5], proportions: [0.2, 0.2, 0.2] }] });
+    c.write({
+      ...c.baseline,
+      statistics: [{ name: 'sepal_length', feature: 'sepal_length', measure: 'value', edges: [5, 5], proportions: [0.2, 0.2, 0.2] }],
+    });
     const error = await problemOf(c.dir, c.manifest);
     expect(error.problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
       'statistics.0.edges: must be strictly increasing (5 then 5)',
@@ -182,7 +207,9 @@ describe('loadBaseline refusals', () => {
     const { vocabulary: _vocabulary, ...rest } = c.baseline;
     c.write(rest);
     const error = await problemOf(c.dir, c.manifest);
-    expect(error.problems.map((p) => `${p.field}: ${p.message}`)).toEqual(["statistics.1.measure: 'oov' needs the baseline's 'vocabulary'"]);
+    expect(error.problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
+      "statistics.1.measure: 'oov' needs the baseline's 'vocabulary'",
+    ]);
   });
 
   it('when a vocabulary file names a path outside the version directory, then the schema refuses it', async () => {
@@ -196,9 +223,13 @@ describe('loadBaseline refusals', () => {
     const c = copy('iris', '2');
     const { prediction: _prediction, ...rest } = c.baseline;
     c.write(rest);
-    expect((await problemOf(c.dir, c.manifest)).problems.map((p) => `${p.field}: ${p.message}`)).toEqual(['prediction: is required for a classification model']);
+    expect((await problemOf(c.dir, c.manifest)).problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
+      'prediction: is required for a classification model',
+    ]);
     c.write({ ...rest, prediction: { kind: 'value', edges: [1], proportions: [0.5, 0.5] } });
-    expect((await problemOf(c.dir, c.manifest)).problems.map((p) => `${p.field}: ${p.message}`)).toEqual(["prediction.kind: must be 'label' for a classification model"]);
+    expect((await problemOf(c.dir, c.manifest)).problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
+      "prediction.kind: must be 'label' for a classification model",
+    ]);
   });
 
   it('when a label prediction also carries edges, then the schema refuses them', async () => {
@@ -228,11 +259,29 @@ describe('buildBaseline and formatBaseline', () => {
 
     // Assert
     expect(text).toBe(formatBaseline(buildBaseline({ manifest, plan, values: [visits, clicks], predictions, description: 'synthetic' })));
-    expect(baseline.statistics[0]).toEqual({ name: 'visits', feature: 'visits', measure: 'value', edges: [9.9, 19.8, 29.7, 39.6, 49.5, 59.4, 69.3, 79.2, 89.1], proportions: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] });
-    expect(baseline.statistics[1]).toEqual({ name: 'clicks', feature: 'clicks', measure: 'value', edges: [0, 1, 2], proportions: [0, 0.34, 0.33, 0.33] });
-    expect(baseline.prediction).toEqual({ kind: 'value', edges: [0.99, 1.98, 2.97, 3.96, 4.95, 5.94, 6.93, 7.92, 8.91], proportions: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] });
+    expect(baseline.statistics[0]).toEqual({
+      name: 'visits',
+      feature: 'visits',
+      measure: 'value',
+      edges: [9.9, 19.8, 29.7, 39.6, 49.5, 59.4, 69.3, 79.2, 89.1],
+      proportions: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+    });
+    expect(baseline.statistics[1]).toEqual({
+      name: 'clicks',
+      feature: 'clicks',
+      measure: 'value',
+      edges: [0, 1, 2],
+      proportions: [0, 0.34, 0.33, 0.33],
+    });
+    expect(baseline.prediction).toEqual({
+      kind: 'value',
+      edges: [0.99, 1.98, 2.97, 3.96, 4.95, 5.94, 6.93, 7.92, 8.91],
+      proportions: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+    });
     expect(loaded?.baseline).toEqual(baseline);
-    expect(loaded?.prediction?.bins).toEqual(Float64Array.from(baseline.prediction?.kind === 'value' ? baseline.prediction.edges.map((e) => Math.fround(e)) : []));
+    expect(loaded?.prediction?.bins).toEqual(
+      Float64Array.from(baseline.prediction?.kind === 'value' ? baseline.prediction.edges.map((e) => Math.fround(e)) : []),
+    );
     expect(text).toContain('"edges": [0, 1, 2],');
   });
 
@@ -248,22 +297,35 @@ describe('buildBaseline and formatBaseline', () => {
     const baseline = buildBaseline({ manifest, plan, values, predictions: null });
     writeFileSync(path.join(dir, 'baseline.json'), formatBaseline(baseline));
     const loaded = await loadBaseline(dir, manifest);
-    writeFileSync(path.join(dir, 'baseline.json'), JSON.stringify({ ...baseline, prediction: { kind: 'value', edges: [1], proportions: [0, 1] } }));
+    writeFileSync(
+      path.join(dir, 'baseline.json'),
+      JSON.stringify({ ...baseline, prediction: { kind: 'value', edges: [1], proportions: [0, 1] } }),
+    );
     const refused = await problemOf(dir, manifest);
 
     // Assert
     expect(baseline.prediction).toBeUndefined();
     expect(baseline.reference).toEqual({ rows: 3 });
     expect(loaded?.prediction).toBeNull();
-    expect(refused.problems.map((p) => `${p.field}: ${p.message}`)).toEqual(['prediction: is not allowed: a tensor model has no prediction statistic']);
+    expect(refused.problems.map((p) => `${p.field}: ${p.message}`)).toEqual([
+      'prediction: is not allowed: a tensor model has no prediction statistic',
+    ]);
   });
 
   it('when there are no reference rows, then building refuses', () => {
     const manifest = int64Manifest();
-    expect(() => buildBaseline({ manifest, plan: statisticsPlan(manifest), values: [new Float64Array(0), new Float64Array(0)], predictions: new Float64Array(0) })).toThrow('at least one reference row');
+    expect(() =>
+      buildBaseline({
+        manifest,
+        plan: statisticsPlan(manifest),
+        values: [new Float64Array(0), new Float64Array(0)],
+        predictions: new Float64Array(0),
+      }),
+    ).toThrow('at least one reference row');
   });
 
   it('when every shipped version is listed, then each has a baseline.json', () => {
-    for (const { name, version } of discoverModelVersions()) expect([name, version, existsSync(path.join(MODELS_DIR, name, version, 'baseline.json'))]).toEqual([name, version, true]);
+    for (const { name, version } of discoverModelVersions())
+      expect([name, version, existsSync(path.join(MODELS_DIR, name, version, 'baseline.json'))]).toEqual([name, version, true]);
   });
 });

@@ -92,7 +92,12 @@ describe('ChunkEncoder and decodeChunk', () => {
     const texts = ['', 'hello', '😀👍🏽 family: 👨‍👩‍👧', '日本語のテキスト、中文文本', long, ''];
 
     // Act
-    const chunk = decodeChunk(encode(textManifest(200_000), texts.map((text) => ({ text }))));
+    const chunk = decodeChunk(
+      encode(
+        textManifest(200_000),
+        texts.map((text) => ({ text })),
+      ),
+    );
 
     // Assert
     expect(chunk.rows).toBe(6);
@@ -155,7 +160,10 @@ describe('ChunkEncoder and decodeChunk', () => {
 
   it('when a float tensor feature is encoded, then its float64 values are exact', () => {
     // Arrange
-    const value = [[0.1, 0.2, 0.3], [-1e-300, 1e300, 2]];
+    const value = [
+      [0.1, 0.2, 0.3],
+      [-1e-300, 1e300, 2],
+    ];
 
     // Act
     const chunk = decodeChunk(encode(floatTensorManifest(), [{ grid: value }]));
@@ -170,7 +178,15 @@ describe('ChunkEncoder and decodeChunk', () => {
     const manifest = multiInputManifest();
     const rows = [
       { title: 'first', x: 1, y: 2, patch: Buffer.from([1, 2, 3, 4]).toString('base64') },
-      ['second', 3, 4, [[5, 6], [7, 8]]],
+      [
+        'second',
+        3,
+        4,
+        [
+          [5, 6],
+          [7, 8],
+        ],
+      ],
     ];
 
     // Act
@@ -275,7 +291,15 @@ describe('ChunkEncoder and decodeChunk', () => {
     // Arrange
     const manifest = multiInputManifest();
     const encoder = new ChunkEncoder(manifest, 4);
-    encoder.add({ title: 'kept', x: 1, y: 2, patch: [[1, 2], [3, 4]] });
+    encoder.add({
+      title: 'kept',
+      x: 1,
+      y: 2,
+      patch: [
+        [1, 2],
+        [3, 4],
+      ],
+    });
 
     // Act
     const error = encoder.add({ title: 'refused', x: 0, y: 0, patch: Buffer.from([1, 2, 3]).toString('base64') });
@@ -309,7 +333,16 @@ describe('ChunkEncoder and decodeChunk', () => {
     // Arrange
     const manifest = multiInputManifest();
     const encoded = encode(manifest, [
-      { id: 'r1', title: 'añ😀', x: 0.5, y: -1.25, patch: [[9, 8], [7, 6]] },
+      {
+        id: 'r1',
+        title: 'añ😀',
+        x: 0.5,
+        y: -1.25,
+        patch: [
+          [9, 8],
+          [7, 6],
+        ],
+      },
       { id: 2, title: '', x: 3, y: 4, patch: Buffer.from([1, 2, 3, 4]).toString('base64') },
     ]);
     const odd = Buffer.concat([Buffer.alloc(3), encoded]).subarray(3);
@@ -328,7 +361,15 @@ describe('ChunkEncoder and decodeChunk', () => {
 
   it('when peekRows reads a chunk, then it answers the row count from the header alone', () => {
     // Arrange
-    const buffer = encode(iris, [[1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]], 10);
+    const buffer = encode(
+      iris,
+      [
+        [1, 1, 1, 1],
+        [2, 2, 2, 2],
+        [3, 3, 3, 3],
+      ],
+      10,
+    );
 
     // Act
     const rows = peekRows(Buffer.concat([Buffer.alloc(1), buffer]).subarray(1));
@@ -343,8 +384,19 @@ describe('buildFeeds and sliceChunk', () => {
     // Arrange
     const chunks = [
       decodeChunk(encode(iris, [[1, 1, 1, 1]])),
-      decodeChunk(encode(iris, [[2, 2, 2, 2], [3, 3, 3, 3]])),
-      decodeChunk(encode(iris, [[4, 4, 4, 4], [5, 5, 5, 5], [6, 6, 6, 6]])),
+      decodeChunk(
+        encode(iris, [
+          [2, 2, 2, 2],
+          [3, 3, 3, 3],
+        ]),
+      ),
+      decodeChunk(
+        encode(iris, [
+          [4, 4, 4, 4],
+          [5, 5, 5, 5],
+          [6, 6, 6, 6],
+        ]),
+      ),
     ];
 
     // Act
@@ -400,9 +452,35 @@ describe('buildFeeds and sliceChunk', () => {
     const manifest = multiInputManifest();
     const chunk = decodeChunk(
       encode(manifest, [
-        { id: 'a', title: 't0', x: 0, y: 0, patch: [[0, 0], [0, 0]] },
-        { title: 't1', x: 1, y: 1, patch: [[1, 1], [1, 1]] },
-        { id: 'c', title: 't2', x: 2, y: 2, patch: [[2, 2], [2, 2]] },
+        {
+          id: 'a',
+          title: 't0',
+          x: 0,
+          y: 0,
+          patch: [
+            [0, 0],
+            [0, 0],
+          ],
+        },
+        {
+          title: 't1',
+          x: 1,
+          y: 1,
+          patch: [
+            [1, 1],
+            [1, 1],
+          ],
+        },
+        {
+          id: 'c',
+          title: 't2',
+          x: 2,
+          y: 2,
+          patch: [
+            [2, 2],
+            [2, 2],
+          ],
+        },
       ]),
     );
 
@@ -420,7 +498,12 @@ describe('buildFeeds and sliceChunk', () => {
 
   it('when a chunk without ids is sliced, then the slice has no ids either', () => {
     // Arrange
-    const chunk = decodeChunk(encode(iris, [[1, 1, 1, 1], [2, 2, 2, 2]]));
+    const chunk = decodeChunk(
+      encode(iris, [
+        [1, 1, 1, 1],
+        [2, 2, 2, 2],
+      ]),
+    );
 
     // Act
     const slice = sliceChunk(iris, chunk, 1, 1);

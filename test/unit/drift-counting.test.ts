@@ -50,7 +50,9 @@ const iris = async (): Promise<{ manifest: ModelManifest; baseline: LoadedBaseli
 
 /** The minutes [first, last] a list of buckets covers (an hour covers its 60 minutes). */
 function coveredMinutes(buckets: { unit: 'm' | 'h'; index: number }[]): number[] {
-  return buckets.flatMap((b) => (b.unit === 'm' ? [b.index] : Array.from({ length: 60 }, (_, i) => b.index * 60 + i))).sort((a, b) => a - b);
+  return buckets
+    .flatMap((b) => (b.unit === 'm' ? [b.index] : Array.from({ length: 60 }, (_, i) => b.index * 60 + i)))
+    .sort((a, b) => a - b);
 }
 
 describe('drift time buckets', () => {
@@ -76,20 +78,23 @@ describe('drift time buckets', () => {
     ['15m', 15],
     ['1h', 60],
     ['24h', 1440],
-  ])('when a %s window is read at any minute of the hour, then its buckets cover each of its minutes once and no earlier one', (_label, minutes) => {
-    for (let minute = 0; minute < 60; minute++) {
-      const now = Date.UTC(2026, 0, 1, 10, minute, 30);
-      const last = Math.floor(now / MINUTE);
+  ])(
+    'when a %s window is read at any minute of the hour, then its buckets cover each of its minutes once and no earlier one',
+    (_label, minutes) => {
+      for (let minute = 0; minute < 60; minute++) {
+        const now = Date.UTC(2026, 0, 1, 10, minute, 30);
+        const last = Math.floor(now / MINUTE);
 
-      const { from, buckets } = windowBuckets(minutes, now);
-      const covered = coveredMinutes(buckets);
+        const { from, buckets } = windowBuckets(minutes, now);
+        const covered = coveredMinutes(buckets);
 
-      expect(from).toBe((last - minutes + 1) * MINUTE);
-      expect(covered.filter((m) => m <= last)).toEqual(Array.from({ length: minutes }, (_, i) => last - minutes + 1 + i));
-      expect(new Set(covered).size).toBe(covered.length);
-      expect(covered[0]).toBe(last - minutes + 1);
-    }
-  });
+        expect(from).toBe((last - minutes + 1) * MINUTE);
+        expect(covered.filter((m) => m <= last)).toEqual(Array.from({ length: minutes }, (_, i) => last - minutes + 1 + i));
+        expect(new Set(covered).size).toBe(covered.length);
+        expect(covered[0]).toBe(last - minutes + 1);
+      }
+    },
+  );
 
   it('when 24 hours are read, then at most 83 buckets are (never 1440 minutes)', () => {
     const counts = Array.from({ length: 60 }, (_, m) => windowBuckets(1440, Date.UTC(2026, 0, 1, 10, m)).buckets.length);
@@ -131,7 +136,17 @@ describe('countChunk (what an inference thread sends back)', () => {
     // Assert: 1.4 starts bin 1 of petal_length (edges 1.4, 1.5, …, 4.64, 5, …), 4.7 is in bin 6, 9.0 in the last (≥ 5.8)
     expect(layout.fields.slice(0, 3)).toEqual(['rows', 'predictions', 's:sepal_length:0']);
     expect(layout.fields).toHaveLength(2 + 10 + 9 + 10 + 9 + 3);
-    expect(byField).toMatchObject({ rows: 3, predictions: 3, 's:petal_length:1': 1, 's:petal_length:6': 1, 's:petal_length:9': 1, 's:sepal_length:0': 1, 'p:0': 1, 'p:1': 1, 'p:2': 1 });
+    expect(byField).toMatchObject({
+      rows: 3,
+      predictions: 3,
+      's:petal_length:1': 1,
+      's:petal_length:6': 1,
+      's:petal_length:9': 1,
+      's:sepal_length:0': 1,
+      'p:0': 1,
+      'p:1': 1,
+      'p:2': 1,
+    });
     expect(counts.reduce((a, b) => a + b, 0)).toBe(3 + 3 + 4 * 3 + 3);
   });
 
@@ -158,7 +173,10 @@ describe('countChunk (what an inference thread sends back)', () => {
     try {
       const values = [Float64Array.from({ length: 100 }, (_, i) => i), Float64Array.from({ length: 100 }, (_, i) => i % 3)];
       const predictions = Float64Array.from({ length: 100 }, (_, i) => Math.fround(i / 10));
-      writeFileSync(path.join(dir, 'baseline.json'), formatBaseline(buildBaseline({ manifest, plan: statisticsPlan(manifest), values, predictions })));
+      writeFileSync(
+        path.join(dir, 'baseline.json'),
+        formatBaseline(buildBaseline({ manifest, plan: statisticsPlan(manifest), values, predictions })),
+      );
       const baseline = (await loadBaseline(dir, manifest)) as LoadedBaseline;
       const chunk = storedChunk(manifest, [
         { visits: 1, clicks: 0 },
@@ -179,27 +197,34 @@ describe('countChunk (what an inference thread sends back)', () => {
     }
   });
 
-  it('when a text model is counted, then its length is counted on every row and its OOV share on one row in OOV_EVERY from the given one', async () => {
-    // Arrange: 10 texts; the oov sample starts at row 1: rows 1, 5 and 9
-    const manifest = readManifest('spam', '1');
-    const loaded = (await loadBaseline(path.join(MODELS_DIR, 'spam', '1'), manifest)) as LoadedBaseline;
-    const chunk = storedChunk(manifest, Array.from({ length: 10 }, (_, i) => ({ text: `message ${i} about zzqx${i}` })));
-    const layout = countLayout(loaded);
-    const sum = (counts: Uint32Array, name: string): number => {
-      const s = layout.statistics.find((x) => x.name === name);
-      return s ? counts.slice(s.offset, s.offset + s.bins).reduce((a, b) => a + b, 0) : NaN;
-    };
+  it(
+    'when a text model is counted, then its length is counted on every row and its OOV share on one row in OOV_EVERY from ' +
+      'the given one',
+    async () => {
+      // Arrange: 10 texts; the oov sample starts at row 1: rows 1, 5 and 9
+      const manifest = readManifest('spam', '1');
+      const loaded = (await loadBaseline(path.join(MODELS_DIR, 'spam', '1'), manifest)) as LoadedBaseline;
+      const chunk = storedChunk(
+        manifest,
+        Array.from({ length: 10 }, (_, i) => ({ text: `message ${i} about zzqx${i}` })),
+      );
+      const layout = countLayout(loaded);
+      const sum = (counts: Uint32Array, name: string): number => {
+        const s = layout.statistics.find((x) => x.name === name);
+        return s ? counts.slice(s.offset, s.offset + s.bins).reduce((a, b) => a + b, 0) : NaN;
+      };
 
-    // Act
-    const counts = countChunk(loaded, chunk, undefined, 1);
+      // Act
+      const counts = countChunk(loaded, chunk, undefined, 1);
 
-    // Assert
-    expect(OOV_EVERY).toBe(4);
-    expect(counts[0]).toBe(10);
-    expect(sum(counts, 'text.length')).toBe(10);
-    expect(sum(counts, 'text.oov')).toBe(3);
-    expect(sum(countChunk(loaded, chunk, undefined, 3), 'text.oov')).toBe(2); // rows 3 and 7
-  });
+      // Assert
+      expect(OOV_EVERY).toBe(4);
+      expect(counts[0]).toBe(10);
+      expect(sum(counts, 'text.length')).toBe(10);
+      expect(sum(counts, 'text.oov')).toBe(3);
+      expect(sum(countChunk(loaded, chunk, undefined, 3), 'text.oov')).toBe(2); // rows 3 and 7
+    },
+  );
 
   it('when a baseline travels to another thread as plain data, then the restored one counts the same', async () => {
     // Arrange: spam's baseline has a vocabulary (oov) as well as lengths
@@ -219,7 +244,12 @@ describe('countChunk (what an inference thread sends back)', () => {
 
 describe('driftReport (pure)', () => {
   const settings: DriftSettings = { thresholds: { warn: 0.1, drift: 0.25 }, minRows: 100 };
-  const window = (sums: Record<string, number>) => ({ window: '1h', from: AT_10_37 - HOUR, to: AT_10_37, sums: new Map(Object.entries(sums)) });
+  const window = (sums: Record<string, number>) => ({
+    window: '1h',
+    from: AT_10_37 - HOUR,
+    to: AT_10_37,
+    sums: new Map(Object.entries(sums)),
+  });
 
   /** Sums of `rows` rows spread over the baseline's own proportions, with `edit` applied. */
   function likeBaseline(baseline: LoadedBaseline, rows: number, edit: Record<string, number> = {}): Record<string, number> {
@@ -281,14 +311,23 @@ describe('driftReport (pure)', () => {
     expect(report.thresholds).toEqual({ warn: 0.5, drift: 1 });
   });
 
-  it('when enough rows were measured but most failed, then only the prediction is insufficient-data and the rest still judged', async () => {
-    const { baseline } = await iris();
+  it(
+    'when enough rows were measured but most failed, then only the prediction is insufficient-data and the rest ' + 'still judged',
+    async () => {
+      const { baseline } = await iris();
 
-    const report = driftReport('iris', '2', baseline, window(likeBaseline(baseline, 1000, { predictions: 50, 'p:0': 50, 'p:1': 0, 'p:2': 0 })), settings);
+      const report = driftReport(
+        'iris',
+        '2',
+        baseline,
+        window(likeBaseline(baseline, 1000, { predictions: 50, 'p:0': 50, 'p:1': 0, 'p:2': 0 })),
+        settings,
+      );
 
-    expect(report.prediction).toMatchObject({ status: 'insufficient-data', rows: 50 });
-    expect(report.status).toBe('ok');
-  });
+      expect(report.prediction).toMatchObject({ status: 'insufficient-data', rows: 50 });
+      expect(report.status).toBe('ok');
+    },
+  );
 
   it('when bins are described, then value bins have from/to with open ends and label bins their label', async () => {
     const { baseline } = await iris();
@@ -317,7 +356,9 @@ describe('drift settings', () => {
   });
 
   it('when DRIFT_WARN_PSI exceeds DRIFT_ALERT_PSI or the sample rate is above 1, then the configuration is refused naming them', () => {
-    expect(() => testConfig({ DRIFT_WARN_PSI: '0.3', DRIFT_ALERT_PSI: '0.2' })).toThrow('DRIFT_WARN_PSI=0.3 must not exceed DRIFT_ALERT_PSI=0.2');
+    expect(() => testConfig({ DRIFT_WARN_PSI: '0.3', DRIFT_ALERT_PSI: '0.2' })).toThrow(
+      'DRIFT_WARN_PSI=0.3 must not exceed DRIFT_ALERT_PSI=0.2',
+    );
     expect(() => testConfig({ DRIFT_SAMPLE_RATE: '1.5' })).toThrow('DRIFT_SAMPLE_RATE');
     expect(testConfig({ DRIFT_SAMPLE_RATE: '0.25' }).DRIFT_SAMPLE_RATE).toBe(0.25);
   });

@@ -1,4 +1,14 @@
-import { ChunkEncoder, DEFAULT_TOKENIZER, RowValidator, Vocabulary, decodeChunk, measureChunk, predictionPlan, predictionValues, statisticsPlan } from '@onnx-batch/shared';
+import {
+  ChunkEncoder,
+  DEFAULT_TOKENIZER,
+  RowValidator,
+  Vocabulary,
+  decodeChunk,
+  measureChunk,
+  predictionPlan,
+  predictionValues,
+  statisticsPlan,
+} from '@onnx-batch/shared';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import type { DecodedChunk, OutputData } from '@onnx-batch/shared';
 import { loadGolden } from '../helpers/golden';
@@ -62,10 +72,7 @@ describe('statisticsPlan', () => {
 describe('measureChunk', () => {
   it('when iris rows are measured, then each value is the feature as the codec stores it (float32)', () => {
     // Arrange
-    const rows = [
-      [5.1, 3.5, 1.4, 0.2],
-      { sepal_length: 6.3, sepal_width: 2.9, petal_length: 5.6, petal_width: 1.8 },
-    ];
+    const rows = [[5.1, 3.5, 1.4, 0.2], { sepal_length: 6.3, sepal_width: 2.9, petal_length: 5.6, petal_width: 1.8 }];
 
     // Act
     const values = measured(realManifest('iris', '2'), rows);
@@ -95,7 +102,20 @@ describe('measureChunk', () => {
 
   it('when a float tensor has uneven values, then mean and std are the hand-computed ones', () => {
     // Arrange: [1, 2, 3, 4, 5, 6] → mean 3.5, variance 17.5/6
-    const rows = [{ grid: [[1, 2, 3], [4, 5, 6]] }, { grid: [[1e9 + 1, 1e9 + 2, 1e9 + 3], [1e9 + 4, 1e9 + 5, 1e9 + 6]] }];
+    const rows = [
+      {
+        grid: [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+      },
+      {
+        grid: [
+          [1e9 + 1, 1e9 + 2, 1e9 + 3],
+          [1e9 + 4, 1e9 + 5, 1e9 + 6],
+        ],
+      },
+    ];
 
     // Act
     const values = measured(floatTensorManifest(), rows);
@@ -128,7 +148,14 @@ describe('measureChunk', () => {
 
   it('when a vocabulary tokenises, then it follows the model graph: lowercase, [\\p{L}\\p{N}_]+, 2+ characters', () => {
     const vocabulary = new Vocabulary(new Set(), DEFAULT_TOKENIZER);
-    expect(vocabulary.tokenize('Hello, WORLD_42! a I x9 naïve\tΣίσυφος 中文')).toEqual(['hello', 'world_42', 'x9', 'naïve', 'σίσυφος', '中文']);
+    expect(vocabulary.tokenize('Hello, WORLD_42! a I x9 naïve\tΣίσυφος 中文')).toEqual([
+      'hello',
+      'world_42',
+      'x9',
+      'naïve',
+      'σίσυφος',
+      '中文',
+    ]);
   });
 
   it('when the tokenizer is not lowercasing and asks for 3+ characters, then it says so', () => {
@@ -140,10 +167,37 @@ describe('measureChunk', () => {
   it('when oovShare scans with its lookup table, then it finds what the regular expression finds', () => {
     // Arrange: the spam golden messages plus random strings mixing ASCII, Latin, Greek, CJK, emoji, astral letters and lone surrogates
     const vocabulary = new Vocabulary(new Set(['the', 'free', 'été', '𝐀𝐀', '中文', 'σίσυφος', 'x9']), DEFAULT_TOKENIZER);
-    const alphabet = ['a', 'B', 'x9', ' ', '\t', '_', 'É', 'é', 'İ', 'Σ', 'ς', '中', '文', '🎉', '𝐀', '\ud800', '\udc00', '-', '1', 'the', 'free'];
+    const alphabet = [
+      'a',
+      'B',
+      'x9',
+      ' ',
+      '\t',
+      '_',
+      'É',
+      'é',
+      'İ',
+      'Σ',
+      'ς',
+      '中',
+      '文',
+      '🎉',
+      '𝐀',
+      '\ud800',
+      '\udc00',
+      '-',
+      '1',
+      'the',
+      'free',
+    ];
     let seed = 7;
     const random = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-    const texts = [...loadGolden('spam', '1').inputs.map((r) => String(r.text)), ...Array.from({ length: 500 }, () => Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''))];
+    const texts = [
+      ...loadGolden('spam', '1').inputs.map((r) => String(r.text)),
+      ...Array.from({ length: 500 }, () =>
+        Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''),
+      ),
+    ];
     const byRegex = (text: string): number => {
       const tokens = vocabulary.tokenize(text);
       return tokens.length === 0 ? 0 : tokens.filter((t) => !vocabulary.tokens.has(t)).length / tokens.length;
@@ -163,7 +217,9 @@ describe('measureChunk', () => {
   });
 
   it('when a token pattern is invalid, then the vocabulary refuses it', () => {
-    expect(() => new Vocabulary(new Set(), { tokenPattern: '[', minLength: 2, lowercase: true })).toThrow('tokenPattern is not a valid regular expression');
+    expect(() => new Vocabulary(new Set(), { tokenPattern: '[', minLength: 2, lowercase: true })).toThrow(
+      'tokenPattern is not a valid regular expression',
+    );
   });
 
   it('when a plan misses its chunk section, then it throws naming the input', () => {
@@ -173,12 +229,25 @@ describe('measureChunk', () => {
 });
 
 describe('predictionValues', () => {
-  const probabilities = (rows: number[][]): OutputData => ({ data: Float32Array.from(rows.flat()), dims: [rows.length, rows[0]?.length ?? 0] });
+  const probabilities = (rows: number[][]): OutputData => ({
+    data: Float32Array.from(rows.flat()),
+    dims: [rows.length, rows[0]?.length ?? 0],
+  });
 
   it('when a classifier answers probabilities, then each row is the argmax label index (the first of equal ones)', () => {
     // Arrange
     const manifest = realManifest('iris', '2');
-    const outputs = new Map([['probabilities', probabilities([[0.1, 0.7, 0.2], [0.5, 0.5, 0], [0, 0.2, 0.8], [0.9, 0.05, 0.05]])]]);
+    const outputs = new Map([
+      [
+        'probabilities',
+        probabilities([
+          [0.1, 0.7, 0.2],
+          [0.5, 0.5, 0],
+          [0, 0.2, 0.8],
+          [0.9, 0.05, 0.05],
+        ]),
+      ],
+    ]);
 
     // Act
     const all = predictionValues(manifest, outputs, 0, 4);
@@ -187,7 +256,12 @@ describe('predictionValues', () => {
     // Assert
     expect(Array.from(all)).toEqual([1, 0, 2, 0]);
     expect(Array.from(lastTwo)).toEqual([2, 0]);
-    expect(predictionPlan(manifest)).toEqual({ kind: 'label', output: 'probabilities', labels: ['setosa', 'versicolor', 'virginica'], float32: false });
+    expect(predictionPlan(manifest)).toEqual({
+      kind: 'label',
+      output: 'probabilities',
+      labels: ['setosa', 'versicolor', 'virginica'],
+      float32: false,
+    });
   });
 
   it('when a regression has several targets, then each row is the first target', () => {
@@ -204,7 +278,11 @@ describe('predictionValues', () => {
   });
 
   it('when a regression output is int64, then BigInt values become numbers', () => {
-    const manifest: ModelManifest = { ...int64Manifest(), outputs: [{ name: 'y', dtype: 'int64', shape: [-1] }], result: { kind: 'regression', output: 'y' } };
+    const manifest: ModelManifest = {
+      ...int64Manifest(),
+      outputs: [{ name: 'y', dtype: 'int64', shape: [-1] }],
+      result: { kind: 'regression', output: 'y' },
+    };
     const outputs = new Map([['y', { data: BigInt64Array.from([3n, -4n]), dims: [2] }]]);
     expect(Array.from(predictionValues(manifest, outputs, 0, 2))).toEqual([3, -4]);
   });

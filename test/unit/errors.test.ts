@@ -102,6 +102,11 @@ describe('ProblemError', () => {
     const problem = makeProblem(code, 'detail');
 
     // Assert
-    expect([problem.title, problem.status, problem.code, problem.type]).toEqual([ERRORS[code].title, ERRORS[code].status, code, problemType(code)]);
+    expect([problem.title, problem.status, problem.code, problem.type]).toEqual([
+      ERRORS[code].title,
+      ERRORS[code].status,
+      code,
+      problemType(code),
+    ]);
   });
 });

@@ -13,8 +13,20 @@ function configError(env: Record<string, string>): string {
 
 describe('Redis topology settings', () => {
   it('when REDIS_CLUSTER_NODES lists host:port entries, then they are parsed, TLS only with rediss://', () => {
-    expect(parseRedisEndpoints('10.0.0.1:7000, redis-1.local:7001')).toEqual({ nodes: [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-1.local', port: 7001 }], tls: false });
-    expect(parseRedisEndpoints('rediss://a:1,rediss://[::1]:2')).toEqual({ nodes: [{ host: 'a', port: 1 }, { host: '::1', port: 2 }], tls: true });
+    expect(parseRedisEndpoints('10.0.0.1:7000, redis-1.local:7001')).toEqual({
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-1.local', port: 7001 },
+      ],
+      tls: false,
+    });
+    expect(parseRedisEndpoints('rediss://a:1,rediss://[::1]:2')).toEqual({
+      nodes: [
+        { host: 'a', port: 1 },
+        { host: '::1', port: 2 },
+      ],
+      tls: true,
+    });
   });
 
   it('when an entry has no port, or TLS and plain entries are mixed, then loadConfig names the variable', () => {
@@ -25,7 +37,9 @@ describe('Redis topology settings', () => {
   it('when settings contradict each other, then loadConfig refuses them and says why', () => {
     expect(configError({ REDIS_CLUSTER_NODES: 'a:1', REDIS_SENTINELS: 'b:2' })).toMatch(/both set/);
     expect(configError({ REDIS_CLUSTER_NODES: 'a:1', REDIS_PREFIX: '{onnx-batch}' })).toMatch(/REDIS_PREFIX="\{onnx-batch\}" has braces/);
-    expect(configError({ REDIS_CLUSTER_NODES: 'a:1', REDIS_WAIT_REPLICAS: '1' })).toMatch(/REDIS_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES/);
+    expect(configError({ REDIS_CLUSTER_NODES: 'a:1', REDIS_WAIT_REPLICAS: '1' })).toMatch(
+      /REDIS_WAIT_REPLICAS is not supported with REDIS_CLUSTER_NODES/,
+    );
     expect(configError({ TLS_CERT_FILE: '/tmp/cert.pem' })).toMatch(/TLS_CERT_FILE and TLS_KEY_FILE go together/);
   });
 
@@ -36,16 +50,24 @@ describe('Redis topology settings', () => {
     expect(loadConfig({ REDIS_WAIT_REPLICAS: '2' }).REDIS_WAIT_REPLICAS).toBe(2);
   });
 
-  it('when the queues are on one Redis, then their prefix is REDIS_PREFIX as before; on a cluster it is its hash tag, one per shard', () => {
-    const single = loadConfig({});
-    const cluster = loadConfig({ REDIS_CLUSTER_NODES: 'a:1' });
-    const sharded = loadConfig({ REDIS_CLUSTER_NODES: 'a:1', QUEUE_SHARDS: '4' });
+  it(
+    'when the queues are on one Redis, then their prefix is REDIS_PREFIX as before; on a cluster it is its hash tag, ' + 'one per shard',
+    () => {
+      const single = loadConfig({});
+      const cluster = loadConfig({ REDIS_CLUSTER_NODES: 'a:1' });
+      const sharded = loadConfig({ REDIS_CLUSTER_NODES: 'a:1', QUEUE_SHARDS: '4' });
 
-    expect([queuePrefix(single), shardPrefix(single, 0)]).toEqual(['onnx-batch', 'onnx-batch']);
-    expect([queuePrefix(cluster), shardPrefix(cluster, 0)]).toEqual(['{onnx-batch}', '{onnx-batch}']);
-    expect([0, 1, 2, 3].map((i) => shardPrefix(sharded, i))).toEqual(['{onnx-batch-s0}', '{onnx-batch-s1}', '{onnx-batch-s2}', '{onnx-batch-s3}']);
-    expect(shardPrefix(loadConfig({ QUEUE_SHARDS: '2' }), 1)).toBe('onnx-batch-s1');
-  });
+      expect([queuePrefix(single), shardPrefix(single, 0)]).toEqual(['onnx-batch', 'onnx-batch']);
+      expect([queuePrefix(cluster), shardPrefix(cluster, 0)]).toEqual(['{onnx-batch}', '{onnx-batch}']);
+      expect([0, 1, 2, 3].map((i) => shardPrefix(sharded, i))).toEqual([
+        '{onnx-batch-s0}',
+        '{onnx-batch-s1}',
+        '{onnx-batch-s2}',
+        '{onnx-batch-s3}',
+      ]);
+      expect(shardPrefix(loadConfig({ QUEUE_SHARDS: '2' }), 1)).toBe('onnx-batch-s1');
+    },
+  );
 
   it('when jobs are assigned to shards, then a job always gets the same one, chosen by its tag', () => {
     expect(shardOf('0a3b5c7d-0000-4000-8000-000000000000', 4)).toBe(0x0a % 4);

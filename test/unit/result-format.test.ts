@@ -60,7 +60,9 @@ describe('formatResults for classification', () => {
     const [line] = formatResults(iris, outputs, 0, 1, ['flower-1']);
 
     // Assert
-    expect(line).toBe('{"id":"flower-1","label":"setosa","confidence":0.5,"probabilities":{"setosa":0.5,"versicolor":0.25,"virginica":0.25}}');
+    expect(line).toBe(
+      '{"id":"flower-1","label":"setosa","confidence":0.5,"probabilities":{"setosa":0.5,"versicolor":0.25,"virginica":0.25}}',
+    );
   });
 
   it('when ids are null for some rows, then those rows have no id key and the others keep theirs', () => {
@@ -93,7 +95,11 @@ describe('formatResults for classification', () => {
     const [result] = parse(formatResults(iris, tied, 0, 1, null));
 
     // Assert
-    expect(result).toEqual({ label: 'versicolor', confidence: 0.375, probabilities: { setosa: 0.25, versicolor: 0.375, virginica: 0.375 } });
+    expect(result).toEqual({
+      label: 'versicolor',
+      confidence: 0.375,
+      probabilities: { setosa: 0.25, versicolor: 0.375, virginica: 0.375 },
+    });
   });
 
   it('when the output the result reads is missing, then formatResults names it', () => {
@@ -160,8 +166,25 @@ describe('formatResults for tensor results', () => {
 
     // Assert
     expect(results).toEqual([
-      { id: 'a', outputs: { grid: [[0, 1, 2], [3, 4, 5]], index: [1, 2] } },
-      { outputs: { grid: [[6, 7, 8], [9, 10, 11]], index: [3, 4] } },
+      {
+        id: 'a',
+        outputs: {
+          grid: [
+            [0, 1, 2],
+            [3, 4, 5],
+          ],
+          index: [1, 2],
+        },
+      },
+      {
+        outputs: {
+          grid: [
+            [6, 7, 8],
+            [9, 10, 11],
+          ],
+          index: [3, 4],
+        },
+      },
     ]);
   });
 
@@ -200,7 +223,20 @@ describe('formatResults for tensor results', () => {
     const [result] = parse(formatResults(tensorModel(['grid']), deep, 0, 1, null));
 
     // Assert
-    expect(result).toEqual({ outputs: { grid: [[[0, 1], [2, 3]], [[4, 5], [6, 7]]] } });
+    expect(result).toEqual({
+      outputs: {
+        grid: [
+          [
+            [0, 1],
+            [2, 3],
+          ],
+          [
+            [4, 5],
+            [6, 7],
+          ],
+        ],
+      },
+    });
   });
 });
 

@@ -25,7 +25,13 @@ describe('rollout transitions', () => {
   });
 
   it('when a canary is promoted, then it is the default and a rollback returns to the default before it', () => {
-    const withCanary = nextRollout(emptyRollout('iris'), 'put', '2', { default: '2', canary: { version: '3', percent: 50 }, shadow: { version: '3', percent: 5 } }, NOW);
+    const withCanary = nextRollout(
+      emptyRollout('iris'),
+      'put',
+      '2',
+      { default: '2', canary: { version: '3', percent: 50 }, shadow: { version: '3', percent: 5 } },
+      NOW,
+    );
     const promoted = nextRollout(withCanary, 'promote', '2', {}, NOW);
     const rolledBack = nextRollout(promoted, 'rollback', '3', {}, NOW);
 
@@ -34,7 +40,13 @@ describe('rollout transitions', () => {
   });
 
   it('when a new experiment starts after a promotion, then its rollback keeps the promoted default', () => {
-    const promoted = nextRollout(nextRollout(emptyRollout('iris'), 'put', '2', { canary: { version: '3', percent: 50 } }, NOW), 'promote', '2', {}, NOW);
+    const promoted = nextRollout(
+      nextRollout(emptyRollout('iris'), 'put', '2', { canary: { version: '3', percent: 50 } }, NOW),
+      'promote',
+      '2',
+      {},
+      NOW,
+    );
     const nextExperiment = nextRollout(promoted, 'put', '3', { default: '3', canary: { version: '4', percent: 10 } }, NOW);
 
     expect(nextRollout(nextExperiment, 'auto-rollback', '3', {}, NOW)).toMatchObject({ default: '3', canary: null });
@@ -46,7 +58,12 @@ describe('rollout transitions', () => {
 });
 
 describe('routing by job id', () => {
-  const rollout: Rollout = { ...emptyRollout('iris'), canary: { version: '3', percent: 25 }, shadow: { version: '3', percent: 10 }, revision: 4 };
+  const rollout: Rollout = {
+    ...emptyRollout('iris'),
+    canary: { version: '3', percent: 25 },
+    shadow: { version: '3', percent: 10 },
+    revision: 4,
+  };
 
   it('when 10 000 jobs are routed, then the canary takes its percent within a point, and the same job always lands the same way', () => {
     const canary = ids.filter((id) => routeJob(rollout, id, '2').arm === 'canary').length;
@@ -56,7 +73,9 @@ describe('routing by job id', () => {
   });
 
   it('when a job names a version, then it is never rerouted', () => {
-    expect(ids.slice(0, 1000).every((id) => routeJob(rollout, id, '2', '1').arm === 'pinned' && routeJob(rollout, id, '2', '1').version === '1')).toBe(true);
+    expect(
+      ids.slice(0, 1000).every((id) => routeJob(rollout, id, '2', '1').arm === 'pinned' && routeJob(rollout, id, '2', '1').version === '1'),
+    ).toBe(true);
   });
 
   it('when chunks are sampled for the shadow, then about its percent are, and percentile spreads over [0, 100)', () => {
@@ -78,7 +97,8 @@ describe('reports and the auto-rollback rule', () => {
     revision: 2,
     updatedAt: NOW.toISOString(),
   };
-  const counters = (fields: Record<string, number>): Record<string, string> => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)]));
+  const counters = (fields: Record<string, number>): Record<string, string> =>
+    Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)]));
 
   it('when counters are read, then rates, agreement and medians come out of them', () => {
     const report = rolloutReport(
@@ -97,9 +117,19 @@ describe('reports and the auto-rollback rule', () => {
       }),
     );
 
-    expect(report.shadow).toMatchObject({ rowsCompared: 2000, agreement: 0.95, meanAbsDifference: 0.02, failedRows: { default: 0, shadow: 3 }, p50MsPerRow: { shadow: null } });
+    expect(report.shadow).toMatchObject({
+      rowsCompared: 2000,
+      agreement: 0.95,
+      meanAbsDifference: 0.02,
+      failedRows: { default: 0, shadow: 3 },
+      p50MsPerRow: { shadow: null },
+    });
     expect(report.shadow?.p50MsPerRow.default).toBeCloseTo(0.01, 2);
-    expect(report.canary).toMatchObject({ rows: { canary: 500, default: 4500 }, failedRowRate: { canary: 0.01, default: 0 }, jobs: { canary: 5, default: 0 } });
+    expect(report.canary).toMatchObject({
+      rows: { canary: 500, default: 4500 },
+      failedRowRate: { canary: 0.01, default: 0 },
+      jobs: { canary: 5, default: 0 },
+    });
     expect(report.canary?.p50JobMs.canary).toBeGreaterThan(40 / 1.2);
     expect(report.canary?.p50JobMs.canary).toBeLessThan(40 * 1.2);
   });
@@ -115,13 +145,22 @@ describe('reports and the auto-rollback rule', () => {
   it('when the shadow agrees less than minAgreement after minRows, then the rule says why', () => {
     const report = rolloutReport(rollout, counters({ 'shadow:rows': 1000, 'shadow:agree': 900 }));
 
-    expect(autoRollbackReason(rollout, report)).toBe('shadow version 3 agreed with the default on 90.00 % of 1000 rows (less than minAgreement 0.95)');
+    expect(autoRollbackReason(rollout, report)).toBe(
+      'shadow version 3 agreed with the default on 90.00 % of 1000 rows (less than minAgreement 0.95)',
+    );
     expect(autoRollbackReason({ ...rollout, autoRollback: null }, report)).toBeNull();
   });
 
   it('when a histogram is empty or weighted, then its median is null or the heavy bucket', () => {
     expect(histogramMedian(new Map())).toBeNull();
-    expect(histogramMedian(new Map([[bucketOf(100), 10], [bucketOf(1000), 1]]))).toBeCloseTo(100, -1);
+    expect(
+      histogramMedian(
+        new Map([
+          [bucketOf(100), 10],
+          [bucketOf(1000), 1],
+        ]),
+      ),
+    ).toBeCloseTo(100, -1);
   });
 });
 

@@ -43,7 +43,10 @@ describe('RowValidator on the iris v1 manifest', () => {
   });
 
   it('when an id is longer than 256 characters, then the error names the id field', () => {
-    expect(validator.check(irisRow({ id: 'x'.repeat(257) }))).toEqual({ field: 'id', message: 'must be a string (at most 256 characters) or an integer' });
+    expect(validator.check(irisRow({ id: 'x'.repeat(257) }))).toEqual({
+      field: 'id',
+      message: 'must be a string (at most 256 characters) or an integer',
+    });
   });
 
   it('when a feature is missing, then the error names it and says it is required', () => {
@@ -215,7 +218,10 @@ describe('RowValidator on a 28×28 byte-tensor manifest', () => {
   });
 
   it('when the string has the right length but is not base64, then the error names the feature', () => {
-    expect(validator.check({ image: '!'.repeat(1048) })).toEqual({ field: 'image', message: 'must match pattern "^[A-Za-z0-9+/]*={0,2}$"' });
+    expect(validator.check({ image: '!'.repeat(1048) })).toEqual({
+      field: 'image',
+      message: 'must match pattern "^[A-Za-z0-9+/]*={0,2}$"',
+    });
   });
 });
 
@@ -223,11 +229,25 @@ describe('RowValidator on a float tensor manifest', () => {
   const validator = new RowValidator(floatTensorManifest());
 
   it('when the tensor holds fractions, then it is valid', () => {
-    expect(validator.check({ grid: [[0.5, 1.5, -2], [3, 4, 5.25]] })).toBeNull();
+    expect(
+      validator.check({
+        grid: [
+          [0.5, 1.5, -2],
+          [3, 4, 5.25],
+        ],
+      }),
+    ).toBeNull();
   });
 
   it('when a tensor element is a string, then the error path names the element', () => {
-    expect(validator.check({ grid: [[0.5, 1.5, -2], [3, '4', 5.25]] })).toEqual({ field: 'grid[1][1]', message: 'must be number' });
+    expect(
+      validator.check({
+        grid: [
+          [0.5, 1.5, -2],
+          [3, '4', 5.25],
+        ],
+      }),
+    ).toEqual({ field: 'grid[1][1]', message: 'must be number' });
   });
 
   it('when a base64 string is sent for a tensor without base64, then the error names the feature', () => {

@@ -36,7 +36,14 @@ export class BatchFinalizer {
     const final = (await this.store.get(jobId)) ?? record;
     if (isFinished(final.status)) await this.notifyFinished(final);
     const durationMs = final.finishedAt ? Date.parse(final.finishedAt) - Date.parse(final.createdAt) : null;
-    this.logger.info('batch finalized', { jobId, status: final.status, rows: final.total, failedRows: final.failed, chunks: final.chunks, durationMs });
+    this.logger.info('batch finalized', {
+      jobId,
+      status: final.status,
+      rows: final.total,
+      failedRows: final.failed,
+      chunks: final.chunks,
+      durationMs,
+    });
     return { status: final.status };
   }
 }

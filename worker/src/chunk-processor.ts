@@ -1,10 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import {
-  isFinished,
-  makeProblem,
-  type ModelManifest,
-  type RouteArm,
-} from '@onnx-batch/contracts';
+import { isFinished, makeProblem, type ModelManifest, type RouteArm } from '@onnx-batch/contracts';
 import {
   decodeChunk,
   DecryptionError,
@@ -116,20 +111,28 @@ export class ChunkProcessor {
    */
   async processGroup(job: Job<RunChunkGroupData>): Promise<ChunkResult> {
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const settled = await Promise.allSettled(job.data.chunks.map(({ jobId, chunk }) => this.run(jobId, chunk, this.logger.child({ jobId, chunk, group: job.id }))));
+    const settled = await Promise.allSettled(
+      job.data.chunks.map(({ jobId, chunk }) => this.run(jobId, chunk, this.logger.child({ jobId, chunk, group: job.id }))),
+    );
     const failures: string[] = [];
     for (const [i, result] of settled.entries()) {
       if (result.status === 'fulfilled') continue;
       const member = job.data.chunks[i] as RunChunkData;
       const message = result.reason instanceof Error ? result.reason.message : String(result.reason);
       if (final || result.reason instanceof UnrecoverableError) {
-        this.logger.error('chunk failed for good; its rows are marked failed', { jobId: member.jobId, chunk: member.chunk, group: job.id, error: message });
+        this.logger.error('chunk failed for good; its rows are marked failed', {
+          jobId: member.jobId,
+          chunk: member.chunk,
+          group: job.id,
+          error: message,
+        });
         await this.recordChunkFailure(member.jobId, member.chunk, message);
       } else {
         failures.push(`${member.jobId}.${member.chunk}: ${message}`);
       }
     }
-    if (failures.length > 0) throw new Error(`${failures.length} of ${settled.length} chunks of the group failed; it will be retried (${failures[0] ?? ''})`);
+    if (failures.length > 0)
+      throw new Error(`${failures.length} of ${settled.length} chunks of the group failed; it will be retried (${failures[0] ?? ''})`);
     return { outcome: `group of ${settled.length}` };
   }
 
@@ -147,7 +150,14 @@ export class ChunkProcessor {
       return { outcome: begun.state };
     }
     const model = await this.resolveModel(begun.model, begun.version);
-    const context: ChunkContext = { jobId, chunk, model: begun.model, version: begun.version, route: begun.route, rolloutRevision: begun.rolloutRevision };
+    const context: ChunkContext = {
+      jobId,
+      chunk,
+      model: begun.model,
+      version: begun.version,
+      route: begun.route,
+      rolloutRevision: begun.rolloutRevision,
+    };
     const shadow = await this.shadowFor(context);
     // The pool moves the input to its thread: a shadow run needs a copy of its own.
     const shadowRun = shadow ? { model: shadow, input: Buffer.from(begun.input) } : null;
@@ -157,10 +167,19 @@ export class ChunkProcessor {
     const outcome = await this.pool.run(model, begun.input);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
     const completed = await this.store.completeChunk(jobId, chunk, outcome.results, outcome.rows, outcome.failedRows, failure, new Date());
-    log.debug('chunk done', { rows: outcome.rows, failedRows: outcome.failedRows, inferenceMs: outcome.inferenceMs, batchRows: outcome.batchRows, recorded: completed.outcome });
-    if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkRecorded?.(context, outcome, shadowRun));
+    log.debug('chunk done', {
+      rows: outcome.rows,
+      failedRows: outcome.failedRows,
+      inferenceMs: outcome.inferenceMs,
+      batchRows: outcome.batchRows,
+      recorded: completed.outcome,
+    });
+    if (completed.outcome === 'recorded' || completed.outcome === 'finished')
+      this.tell((l) => l.chunkRecorded?.(context, outcome, shadowRun));
     if (digests && outcome.output) {
-      await this.cache?.set(begun.model, begun.version, digests, outcome.output.data, outcome.output.width).catch((error: unknown) => log.warn('could not fill the prediction cache', { error: String(error) }));
+      await this.cache
+        ?.set(begun.model, begun.version, digests, outcome.output.data, outcome.output.width)
+        .catch((error: unknown) => log.warn('could not fill the prediction cache', { error: String(error) }));
     }
     await this.finished(completed, log);
     return { outcome: completed.outcome };

@@ -109,7 +109,10 @@ export class InferencePool {
 
   private spawn(): Thread {
     const worker = new Worker(path.join(__dirname, 'inference-thread.js'), {
-      workerData: { intraOpThreads: this.options.intraOpThreads, driftSampleRate: this.options.driftSampleRate ?? 0 } satisfies ThreadOptions,
+      workerData: {
+        intraOpThreads: this.options.intraOpThreads,
+        driftSampleRate: this.options.driftSampleRate ?? 0,
+      } satisfies ThreadOptions,
     });
     const thread: Thread = { worker, busy: null, batchId: 0, manifestsSent: new Set(), stats: new Map() };
     worker.on('message', (reply: ThreadReply) => this.onReply(thread, reply));
@@ -172,7 +175,10 @@ export class InferencePool {
           // Structured-cloning a manifest per batch is measurable; each thread keeps the ones it has seen.
           ...(thread.manifestsSent.has(first.model.fingerprint)
             ? {}
-            : { manifest: first.model.manifest, baseline: first.model.baseline && this.options.driftSampleRate ? transferBaseline(first.model.baseline) : null }),
+            : {
+                manifest: first.model.manifest,
+                baseline: first.model.baseline && this.options.driftSampleRate ? transferBaseline(first.model.baseline) : null,
+              }),
         },
         chunks,
       };
@@ -196,7 +202,11 @@ export class InferencePool {
     let rows = 0;
     while (queue.length > 0) {
       const next = queue[0] as Waiting;
-      if (batch.length > 0 && rows + next.rows > Math.min(this.options.maxBatchRows, next.model.manifest.maxBatchRows ?? Number.POSITIVE_INFINITY)) break;
+      if (
+        batch.length > 0 &&
+        rows + next.rows > Math.min(this.options.maxBatchRows, next.model.manifest.maxBatchRows ?? Number.POSITIVE_INFINITY)
+      )
+        break;
       batch.push(next);
       rows += next.rows;
       queue.shift();

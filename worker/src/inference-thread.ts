@@ -41,7 +41,11 @@ function release(fingerprint: string): void {
   sessions.delete(fingerprint);
   manifests.delete(fingerprint);
   baselines.delete(fingerprint);
-  if (old) void inFlight.then(() => old).then((s) => s.release()).catch(() => undefined);
+  if (old)
+    void inFlight
+      .then(() => old)
+      .then((s) => s.release())
+      .catch(() => undefined);
 }
 
 function session(model: ModelRef): Promise<ort.InferenceSession> {
@@ -64,7 +68,11 @@ function session(model: ModelRef): Promise<ort.InferenceSession> {
   return existing;
 }
 
-async function run(s: ort.InferenceSession, manifest: ModelManifest, chunks: DecodedChunk[]): Promise<{ outputs: Map<string, OutputData>; ms: number }> {
+async function run(
+  s: ort.InferenceSession,
+  manifest: ModelManifest,
+  chunks: DecodedChunk[],
+): Promise<{ outputs: Map<string, OutputData>; ms: number }> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, feed] of buildFeeds(manifest, chunks)) feeds[name] = new ort.Tensor(feed.dtype, feed.data, feed.dims);
   const started = performance.now();
@@ -84,7 +92,15 @@ function outcome(chunk: ResultChunk, ms: number, batchRows: number): ChunkOutcom
   const values = chunk.kind === 'lines' ? null : decodeResultChunk(results).values;
   const failedRows = chunk.errors.size;
   const firstError = failedRows > 0 ? ([...chunk.errors.values()][0]?.message ?? null) : null;
-  return { results, rows: chunk.rows, failedRows, firstError, inferenceMs: ms, batchRows, ...(values ? { output: { data: values, width: chunk.names.length } } : {}) };
+  return {
+    results,
+    rows: chunk.rows,
+    failedRows,
+    firstError,
+    inferenceMs: ms,
+    batchRows,
+    ...(values ? { output: { data: values, width: chunk.names.length } } : {}),
+  };
 }
 
 /** Runs one chunk on its own; when that fails, row by row, so only the bad rows fail. */
@@ -102,7 +118,12 @@ async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk:
         totalMs += ms;
         parts.push(resultChunkFromOutputs(manifest, outputs, 0, 1, null));
       } catch (error) {
-        parts.push(failedResultChunk(manifest, 1, { code: 'OB_ERR_INFERENCE_FAILED', message: `the model could not run this row: ${(error as Error).message}` }));
+        parts.push(
+          failedResultChunk(manifest, 1, {
+            code: 'OB_ERR_INFERENCE_FAILED',
+            message: `the model could not run this row: ${(error as Error).message}`,
+          }),
+        );
       }
     }
     return outcome(joinResultChunks(parts, chunk.ids), totalMs, 1);
@@ -142,7 +163,10 @@ function countDrift(baseline: LoadedBaseline, chunks: readonly DecodedChunk[], o
     const outcome = outcomes[i];
     if (!outcome || (rate < 1 && Math.random() >= rate)) return;
     try {
-      outcome.drift = { digest: baseline.digest, counts: countChunk(baseline, chunk, outcome.output, Math.floor(Math.random() * OOV_EVERY)) };
+      outcome.drift = {
+        digest: baseline.digest,
+        counts: countChunk(baseline, chunk, outcome.output, Math.floor(Math.random() * OOV_EVERY)),
+      };
     } catch {
       // a chunk that cannot be measured is not counted; its results stand
     }
@@ -177,11 +201,17 @@ port.on('message', (request: ThreadRequest) => {
       inFlight = done.catch(() => undefined);
       done.then(
         (chunks) =>
-          port.postMessage(
-            { type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply,
-            [...new Set(chunks.flatMap((c) => [c.results.buffer as ArrayBuffer, ...(c.drift ? [c.drift.counts.buffer as ArrayBuffer] : [])]))],
-          ),
-        (error: unknown) => port.postMessage({ type: 'error', batchId: request.batchId, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply),
+          port.postMessage({ type: 'result', batchId: request.batchId, chunks } satisfies ThreadReply, [
+            ...new Set(
+              chunks.flatMap((c) => [c.results.buffer as ArrayBuffer, ...(c.drift ? [c.drift.counts.buffer as ArrayBuffer] : [])]),
+            ),
+          ]),
+        (error: unknown) =>
+          port.postMessage({
+            type: 'error',
+            batchId: request.batchId,
+            message: error instanceof Error ? error.message : String(error),
+          } satisfies ThreadReply),
       );
       break;
     }

@@ -15,7 +15,11 @@ export interface MetricsServer {
  * A port already taken (several workers started on one host with the same METRICS_PORT) is
  * logged and the worker runs on without metrics: metrics never stop work.
  */
-export async function startMetricsServer(registry: Registry, options: { port: number; host: string }, logger: Logger): Promise<MetricsServer | null> {
+export async function startMetricsServer(
+  registry: Registry,
+  options: { port: number; host: string },
+  logger: Logger,
+): Promise<MetricsServer | null> {
   if (options.port === 0) return null;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -11,7 +11,6 @@ const INFERENCE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 
 /** Rows in one `session.run()` (dynamic batching joins chunks up to MAX_BATCH_ROWS). */
 const BATCH_ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 65536];
 
-
 /**
  * A worker process's Prometheus metrics: jobs completed and failed with their end-to-end
  * latency, rows recorded, and per `session.run()` its duration and rows. Labels are model and

@@ -19,5 +19,7 @@ export const onnxRuntimeReader: GraphReader = {
 };
 
 function graphValue(meta: ort.InferenceSession.ValueMetadata): GraphValue {
-  return meta.isTensor ? { name: meta.name, isTensor: true, type: meta.type, rank: meta.shape.length } : { name: meta.name, isTensor: false };
+  return meta.isTensor
+    ? { name: meta.name, isTensor: true, type: meta.type, rank: meta.shape.length }
+    : { name: meta.name, isTensor: false };
 }

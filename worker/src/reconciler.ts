@@ -116,7 +116,8 @@ export class Reconciler {
     const overlap = this.deps.config.RECOVERY_INTERVAL_MS * 2;
     const since = String(Math.max(now - FAILED_LOOKBACK_MS, this.failedSweptUntil - overlap));
     this.failedSweptUntil = now;
-    const failedIds = (queue: { keys: { failed?: string } }): Promise<string[]> => redis.zrangebyscore(queue.keys.failed ?? '', since, '+inf');
+    const failedIds = (queue: { keys: { failed?: string } }): Promise<string[]> =>
+      redis.zrangebyscore(queue.keys.failed ?? '', since, '+inf');
     const reason = 'the chunk job failed for good (found by the recovery sweep)';
     const batchIds: string[] = [];
     for (const shard of queues.all) {
@@ -137,7 +138,12 @@ export class Reconciler {
   private async failChunk(jobId: string, chunk: number, reason: string): Promise<void> {
     const outcome = await this.deps.processor.recordChunkFailure(jobId, chunk, reason);
     if (outcome.outcome === 'recorded' || outcome.outcome === 'finished') {
-      this.deps.logger.error('chunk job failed outside its processor; its rows are marked failed', { jobId, chunk, reason, outcome: outcome.outcome });
+      this.deps.logger.error('chunk job failed outside its processor; its rows are marked failed', {
+        jobId,
+        chunk,
+        reason,
+        outcome: outcome.outcome,
+      });
     }
   }
 }

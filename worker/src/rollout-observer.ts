@@ -37,7 +37,8 @@ export class RolloutObserver implements ChunkListener {
   async shadowFor(context: ChunkContext): Promise<ModelVersion | null> {
     if (context.route !== 'default') return null;
     const rollout = await this.rollouts.get(context.model);
-    if (!rollout.shadow || rollout.shadow.version === context.version || !inShadowSample(rollout, context.jobId, context.chunk)) return null;
+    if (!rollout.shadow || rollout.shadow.version === context.version || !inShadowSample(rollout, context.jobId, context.chunk))
+      return null;
     try {
       return this.repository.resolve(context.model, rollout.shadow.version);
     } catch {
@@ -49,7 +50,8 @@ export class RolloutObserver implements ChunkListener {
   chunkRecorded(context: ChunkContext, outcome: ChunkOutcome, shadow: { model: ModelVersion; input: Buffer } | null): void {
     if (shadow) this.runShadow(context, shadow.model, shadow.input, outcome);
     if (context.route === 'pinned' || context.rolloutRevision === 0) return;
-    const add = (field: string, by: number): void => this.recorder.add(context.model, context.rolloutRevision, `canary:${context.route}:${field}`, by);
+    const add = (field: string, by: number): void =>
+      this.recorder.add(context.model, context.rolloutRevision, `canary:${context.route}:${field}`, by);
     add('rows', outcome.rows);
     if (outcome.failedRows > 0) add('failed', outcome.failedRows);
     add(`us:${bucketOf(usPerRow(outcome))}`, outcome.rows);
@@ -59,7 +61,8 @@ export class RolloutObserver implements ChunkListener {
   jobFinished(record: JobRecord): void {
     if (record.route === 'pinned' || record.rolloutRevision === 0) return;
     const duration = Date.parse(record.finishedAt ?? '') - Date.parse(record.createdAt);
-    const add = (field: string, by: number): void => this.recorder.add(record.model, record.rolloutRevision, `canary:${record.route}:${field}`, by);
+    const add = (field: string, by: number): void =>
+      this.recorder.add(record.model, record.rolloutRevision, `canary:${record.route}:${field}`, by);
     add('jobs', 1);
     if (Number.isFinite(duration)) add(`jobms:${bucketOf(Math.max(0, duration))}`, 1);
   }
@@ -81,7 +84,12 @@ export class RolloutObserver implements ChunkListener {
         .then((outcome) => this.compare(context.model, revision, shadow.manifest, primary, outcome))
         .catch((error: unknown) => {
           this.recorder.add(context.model, revision, 'shadow:failed:shadow', primary.rows);
-          this.logger.warn('shadow run failed', { jobId: context.jobId, chunk: context.chunk, shadow: shadow.manifest.version, error: String(error) });
+          this.logger.warn('shadow run failed', {
+            jobId: context.jobId,
+            chunk: context.chunk,
+            shadow: shadow.manifest.version,
+            error: String(error),
+          });
         })
         .finally(() => {
           this.shadowsInFlight--;

@@ -81,7 +81,8 @@ export class WebhookDeliverer {
       target = await checkCallbackUrl(callbackUrl, this.allowList, { lookup: this.lookup });
     } catch (error) {
       // A host that does not resolve now may later; an address that is refused stays refused.
-      if (error instanceof CallbackUrlError && error.kind !== 'unresolved') throw new UnrecoverableError(`the callback URL is refused: ${error.message}`);
+      if (error instanceof CallbackUrlError && error.kind !== 'unresolved')
+        throw new UnrecoverableError(`the callback URL is refused: ${error.message}`);
       throw error;
     }
     const body = JSON.stringify(jobStatusDocument(record, DOCUMENT_BASE_PATH));
@@ -99,7 +100,9 @@ export class WebhookDeliverer {
       headers[WEBHOOK_HEADERS.signature] = signatureHeader(secrets, timestamp, body);
     } else if (!this.warnedUnsigned.has(record.tenant)) {
       this.warnedUnsigned.add(record.tenant);
-      log.warn('no webhook secret is configured for this tenant: its webhooks are sent unsigned. Set WEBHOOK_SECRETS or WEBHOOK_SECRET.', { tenant: record.tenant });
+      log.warn('no webhook secret is configured for this tenant: its webhooks are sent unsigned. Set WEBHOOK_SECRETS or WEBHOOK_SECRET.', {
+        tenant: record.tenant,
+      });
     }
     const httpStatus = await post(target.url, target.addresses, headers, body, this.config.WEBHOOK_TIMEOUT_MS);
     if (httpStatus < 200 || httpStatus >= 300) {
@@ -118,7 +121,13 @@ function eventOf(record: JobRecord): WebhookEvent {
  * One POST, connecting only to `addresses` (already checked), within `timeoutMs` from the
  * connection to the answer's status line. Answers the HTTP status; the answer's body is dropped.
  */
-function post(url: URL, addresses: readonly ResolvedAddress[], headers: Record<string, string>, body: string, timeoutMs: number): Promise<number> {
+function post(
+  url: URL,
+  addresses: readonly ResolvedAddress[],
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === 'https:' ? https : http;
     const request = transport.request(
@@ -131,7 +140,11 @@ function post(url: URL, addresses: readonly ResolvedAddress[], headers: Record<s
       },
     );
     request.on('error', (error) => {
-      reject(error.name === 'AbortError' || error.name === 'TimeoutError' ? new Error(`the callback URL did not answer within ${timeoutMs} ms`) : new Error(`the callback URL could not be reached: ${error.message}`));
+      reject(
+        error.name === 'AbortError' || error.name === 'TimeoutError'
+          ? new Error(`the callback URL did not answer within ${timeoutMs} ms`)
+          : new Error(`the callback URL could not be reached: ${error.message}`),
+      );
     });
     request.end(body);
   });

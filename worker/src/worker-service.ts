@@ -45,7 +45,8 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
 
   const redis = connectRedis(config);
   const blocking = connectRedis(config);
-  for (const connection of [redis, blocking]) connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
+  for (const connection of [redis, blocking])
+    connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
   const metrics = new WorkerMetrics();
   const webhooks = createWebhookQueue(redis, config);
@@ -68,14 +69,24 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   const subscriber = connectRedis(config);
   subscriber.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const rollouts = new RolloutStore(redis, store.keys, subscriber);
-  const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) => logger.warn('could not write rollout statistics', { error: String(error) }));
+  const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) =>
+    logger.warn('could not write rollout statistics', { error: String(error) }),
+  );
   const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
   const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(redis, store.keys, config) : null;
   const drift = new DriftRecorder(redis, store.keys, {
     retentionSeconds: config.DRIFT_RETENTION_HOURS * 3600,
     onError: (error) => logger.warn('could not write drift statistics', { error: String(error) }),
   });
-  const processor = new ChunkProcessor({ store, repository, pool, logger, notifyFinished, listeners: [metrics, observer, new DriftObserver(repository, drift)], cache });
+  const processor = new ChunkProcessor({
+    store,
+    repository,
+    pool,
+    logger,
+    notifyFinished,
+    listeners: [metrics, observer, new DriftObserver(repository, drift)],
+    cache,
+  });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
   const queues = QueueShards.open(redis, config);
@@ -120,7 +131,11 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     w.on('failed', (job: Job<{ jobId: string }> | undefined, error) => {
       if (!job) return;
       logger.warn('job attempt failed', { queue: w.name, jobId: job.data.jobId, error: error.message });
-      reconciler.onFailed(job, error.message).catch((e: unknown) => logger.warn('could not end a failed job; the recovery sweep will', { jobId: job.data.jobId, error: String(e) }));
+      reconciler
+        .onFailed(job, error.message)
+        .catch((e: unknown) =>
+          logger.warn('could not end a failed job; the recovery sweep will', { jobId: job.data.jobId, error: String(e) }),
+        );
     });
     void w.run();
   }

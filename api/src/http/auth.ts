@@ -38,7 +38,8 @@ function sha256(text: string): Buffer {
 function parseRoles(text: string | undefined, where: string): Set<Role> {
   if (!text) return new Set(DEFAULT_ROLES);
   const roles = text.split('+').map((r) => r.trim());
-  for (const role of roles) if (!(ROLES as readonly string[]).includes(role)) throw new Error(`${where}: unknown role '${role}' (roles: ${ROLES.join(', ')})`);
+  for (const role of roles)
+    if (!(ROLES as readonly string[]).includes(role)) throw new Error(`${where}: unknown role '${role}' (roles: ${ROLES.join(', ')})`);
   return new Set(roles as Role[]);
 }
 
@@ -57,7 +58,8 @@ export class KeyRing {
       .forEach((item, i) => {
         const [tenant, key, roles, ...rest] = item.split(':');
         const where = `API_KEYS entry ${i + 1}`;
-        if (!tenant || !TENANT.test(tenant) || !key || rest.length > 0) throw new Error(`${where}: expected tenant:key or tenant:key:role+role`);
+        if (!tenant || !TENANT.test(tenant) || !key || rest.length > 0)
+          throw new Error(`${where}: expected tenant:key or tenant:key:role+role`);
         if (key.length < 16) throw new Error(`${where}: the key of tenant '${tenant}' is shorter than 16 characters`);
         entries.push({ tenant, sha256: sha256(key), roles: parseRoles(roles, where) });
       });
@@ -66,8 +68,10 @@ export class KeyRing {
       if (!Array.isArray(list)) throw new Error('API_KEYS_FILE: expected a JSON array of {tenant, sha256, roles}');
       list.forEach((item: { tenant?: unknown; sha256?: unknown; roles?: unknown }, i) => {
         const where = `API_KEYS_FILE entry ${i + 1}`;
-        if (typeof item.tenant !== 'string' || !TENANT.test(item.tenant)) throw new Error(`${where}: field 'tenant' must be 1–64 of [A-Za-z0-9_.-]`);
-        if (typeof item.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(item.sha256)) throw new Error(`${where}: field 'sha256' must be 64 hex characters`);
+        if (typeof item.tenant !== 'string' || !TENANT.test(item.tenant))
+          throw new Error(`${where}: field 'tenant' must be 1–64 of [A-Za-z0-9_.-]`);
+        if (typeof item.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(item.sha256))
+          throw new Error(`${where}: field 'sha256' must be 64 hex characters`);
         const roles = Array.isArray(item.roles) ? item.roles.join('+') : undefined;
         entries.push({ tenant: item.tenant, sha256: Buffer.from(item.sha256, 'hex'), roles: parseRoles(roles, where) });
       });
@@ -107,7 +111,10 @@ export function authenticate(keys: KeyRing): RequestHandler {
     const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
     const caller = key ? keys.identify(key) : null;
     if (!caller) {
-      throw new ProblemError('OB_ERR_UNAUTHORIZED', key ? 'the API key is not valid' : 'send an API key as "Authorization: Bearer <key>" or "X-API-Key: <key>"');
+      throw new ProblemError(
+        'OB_ERR_UNAUTHORIZED',
+        key ? 'the API key is not valid' : 'send an API key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
+      );
     }
     req.caller = caller;
     next();

@@ -21,7 +21,10 @@ export function contentCoding(req: Request): 'identity' | 'gzip' {
   const coding = (header ?? '').trim().toLowerCase();
   if (coding === '' || coding === 'identity') return 'identity';
   if (coding === 'gzip') return 'gzip';
-  throw new ProblemError('OB_ERR_UNSUPPORTED_MEDIA_TYPE', `content encoding '${(header ?? '').slice(0, 100)}' is not accepted; send the body as it is (identity) or gzip-compressed`);
+  throw new ProblemError(
+    'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
+    `content encoding '${(header ?? '').slice(0, 100)}' is not accepted; send the body as it is (identity) or gzip-compressed`,
+  );
 }
 
 /**
@@ -43,7 +46,9 @@ export function jsonBody(limitBytes: number): RequestHandler {
       const got = req.get('content-type');
       throw new ProblemError(
         'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
-        got ? `content type '${got.slice(0, 100)}' is not accepted here; send application/json, application/x-ndjson or text/csv` : 'send the body as application/json',
+        got
+          ? `content type '${got.slice(0, 100)}' is not accepted here; send application/json, application/x-ndjson or text/csv`
+          : 'send the body as application/json',
       );
     }
     contentCoding(req);
@@ -63,7 +68,12 @@ function meteredBody(limitBytes: number): { stream: Transform; hash: () => strin
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       if (bytes > limitBytes) {
-        callback(new ProblemError('OB_ERR_PAYLOAD_TOO_LARGE', `the upload is larger than the limit of ${limitBytes} bytes; split it into several jobs`));
+        callback(
+          new ProblemError(
+            'OB_ERR_PAYLOAD_TOO_LARGE',
+            `the upload is larger than the limit of ${limitBytes} bytes; split it into several jobs`,
+          ),
+        );
         return;
       }
       hash.update(chunk);
@@ -88,7 +98,9 @@ export function streamedBody(req: Request, limitBytes: number): { stream: Readab
   } else {
     const gunzip = createGunzip();
     // Listening before pipeline() does: the rows end with a 400 that names the body, not with zlib's error.
-    gunzip.once('error', (error) => metered.stream.destroy(new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${error.message})`)));
+    gunzip.once('error', (error) =>
+      metered.stream.destroy(new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${error.message})`)),
+    );
     pipeline(req, gunzip, metered.stream, () => undefined);
   }
   return { stream: metered.stream, hash: metered.hash };

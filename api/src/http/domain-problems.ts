@@ -9,6 +9,7 @@ export function problemOfDomainError(error: unknown): ProblemError | null {
   if (error instanceof ModelNotFoundError) return new ProblemError('OB_ERR_MODEL_NOT_FOUND', error.message);
   if (error instanceof VersionNotFoundError) return new ProblemError('OB_ERR_VERSION_NOT_FOUND', error.message);
   if (error instanceof DecryptionError) return new ProblemError('OB_ERR_DECRYPTION_FAILED', error.message);
-  if (error instanceof CallbackUrlError) return new ProblemError('OB_ERR_INVALID_REQUEST', error.message, { errors: [{ field: 'callbackUrl', message: error.reason }] });
+  if (error instanceof CallbackUrlError)
+    return new ProblemError('OB_ERR_INVALID_REQUEST', error.message, { errors: [{ field: 'callbackUrl', message: error.reason }] });
   return null;
 }

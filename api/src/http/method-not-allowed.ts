@@ -32,7 +32,8 @@ function methodsAt(stack: readonly Layer[], path: string, found: Set<string>): v
     }
     if (!match) continue;
     if (layer.route) {
-      for (const [method, served] of Object.entries(layer.route.methods)) if (served) found.add(method === '_all' ? '*' : method.toUpperCase());
+      for (const [method, served] of Object.entries(layer.route.methods))
+        if (served) found.add(method === '_all' ? '*' : method.toUpperCase());
     } else if (Array.isArray(layer.handle.stack)) {
       const rest = path.slice(match.path.length);
       methodsAt(layer.handle.stack, rest.startsWith('/') ? rest : `/${rest}`, found);
@@ -69,7 +70,10 @@ export function methodNotAllowed(app: Express): RequestHandler {
       return;
     }
     if (!served.has(req.method)) {
-      throw new ProblemError('OB_ERR_METHOD_NOT_ALLOWED', `${req.method} is not served at ${(path ?? '').slice(0, 256)}; it serves ${sorted(served).join(', ')}`);
+      throw new ProblemError(
+        'OB_ERR_METHOD_NOT_ALLOWED',
+        `${req.method} is not served at ${(path ?? '').slice(0, 256)}; it serves ${sorted(served).join(', ')}`,
+      );
     }
     next();
   };

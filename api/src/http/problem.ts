@@ -49,7 +49,8 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         code === 'OB_ERR_MALFORMED_JSON'
           ? `request body is not valid JSON: ${bodyError.message}`
           : code === 'OB_ERR_PAYLOAD_TOO_LARGE'
-            ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as application/x-ndjson or text/csv`
+            ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as ` +
+              `application/x-ndjson or text/csv`
             : bodyError.message;
       sendProblem(res, new ProblemError(code, detail), instance);
       return;
@@ -61,15 +62,27 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       const zlibCode = (error as { code?: unknown }).code;
       if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
         // body-parser inflating a gzip body that is corrupt or cut short.
-        sendProblem(res, new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${(error as Error).message.slice(0, 200)})`), instance);
+        sendProblem(
+          res,
+          new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${(error as Error).message.slice(0, 200)})`),
+          instance,
+        );
         return;
       }
-      const fallback: ErrorCode = status === 413 ? 'OB_ERR_PAYLOAD_TOO_LARGE' : status === 415 ? 'OB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'OB_ERR_INVALID_REQUEST';
-      sendProblem(res, new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'), instance);
+      const fallback: ErrorCode =
+        status === 413 ? 'OB_ERR_PAYLOAD_TOO_LARGE' : status === 415 ? 'OB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'OB_ERR_INVALID_REQUEST';
+      sendProblem(
+        res,
+        new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'),
+        instance,
+      );
       return;
     }
     logger.error('request failed', { requestId: req.requestId, error: error instanceof Error ? error.stack : String(error) });
-    const problem = makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', { instance, requestId: req.requestId });
+    const problem = makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', {
+      instance,
+      requestId: req.requestId,
+    });
     res.status(500).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   };
 }

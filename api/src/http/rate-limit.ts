@@ -68,7 +68,11 @@ export class RateLimiter {
   private async leaseMore(key: string, bucket: Bucket): Promise<void> {
     const counter = `${this.keyPrefix}:${key}:${bucket.window}`;
     try {
-      const [[, total]] = ((await this.redis.multi().incrby(counter, this.lease).pexpire(counter, WINDOW_MS * 2).exec()) ?? [[null, 0]]) as [[Error | null, number]];
+      const [[, total]] = ((await this.redis
+        .multi()
+        .incrby(counter, this.lease)
+        .pexpire(counter, WINDOW_MS * 2)
+        .exec()) ?? [[null, 0]]) as [[Error | null, number]];
       const before = Number(total) - this.lease;
       bucket.leasedByAll = Math.min(this.perMinute, Number(total));
       const got = Math.max(0, Math.min(this.lease, this.perMinute - before));
@@ -82,7 +86,11 @@ export class RateLimiter {
 
   private refusal(window: number, now: number): ProblemError {
     const retryAfter = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now) / 1000));
-    return new ProblemError('OB_ERR_RATE_LIMITED', `more than ${this.perMinute} requests a minute with this key; retry in ${retryAfter} s`, { retryAfter });
+    return new ProblemError(
+      'OB_ERR_RATE_LIMITED',
+      `more than ${this.perMinute} requests a minute with this key; retry in ${retryAfter} s`,
+      { retryAfter },
+    );
   }
 
   private forgetOldWindows(window: number): void {

@@ -22,7 +22,10 @@ export function bullBoardRouter(queues: readonly Queue[], basePath: string = BUL
     queues: queues.map((queue) => {
       // Shards of a queue (QUEUE_SHARDS) share its name: the board tells them apart by their prefix.
       const sharded = queues.filter((q) => q.name === queue.name).length > 1;
-      return new BullMQAdapter(queue, { description: `BullMQ queue '${queue.name}' of onnx-batch`, ...(sharded ? { prefix: `${queue.opts.prefix ?? ''}:` } : {}) });
+      return new BullMQAdapter(queue, {
+        description: `BullMQ queue '${queue.name}' of onnx-batch`,
+        ...(sharded ? { prefix: `${queue.opts.prefix ?? ''}:` } : {}),
+      });
     }),
     serverAdapter,
     options: { uiConfig: { boardTitle: 'onnx-batch queues' } },

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import {
-  JOB_STATUSES,
-  isFinished,
-  jobStatusDocument,
-  ProblemError,
-} from '@onnx-batch/contracts';
+import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError } from '@onnx-batch/contracts';
 import {
   csvRows,
   JOB_ID_PATTERN,
@@ -24,7 +19,18 @@ import {
 import { jsonBody, streamedBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import { renderJob } from '../job-view';
-import { componentName, copy, exampleRow, exampleVersion, GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
+import {
+  componentName,
+  copy,
+  exampleRow,
+  exampleVersion,
+  GUARD_CODES,
+  json,
+  problemResponses,
+  ref,
+  type Paths,
+  type Schema,
+} from '../openapi-parts';
 import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {
@@ -49,7 +55,13 @@ export const MAX_WAIT_SECONDS = 60;
 /** Most results one JSON page of `/results` holds. */
 export const MAX_PAGE = 10_000;
 
-const PRIORITY_SCHEMA = { type: 'integer', minimum: 1, maximum: 1000, default: DEFAULT_PRIORITY, description: '1 = most urgent … 1000 = least.' } as const;
+const PRIORITY_SCHEMA = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 1000,
+  default: DEFAULT_PRIORITY,
+  description: '1 = most urgent … 1000 = least.',
+} as const;
 
 /** The envelope of a JSON submit; rows themselves are checked against the model's schema. */
 export const SUBMIT_BODY_SCHEMA = {
@@ -59,9 +71,17 @@ export const SUBMIT_BODY_SCHEMA = {
   properties: {
     model: { type: 'string', minLength: 1, maxLength: 64, description: 'Model name (GET /v1/models lists them).' },
     version: { type: ['string', 'integer'], description: "Model version; the model's default when absent." },
-    inputs: { type: 'array', description: 'Rows: objects keyed by feature name (optionally with an `id`) or arrays of feature values in manifest order.' },
+    inputs: {
+      type: 'array',
+      description: 'Rows: objects keyed by feature name (optionally with an `id`) or arrays of feature values in manifest order.',
+    },
     priority: PRIORITY_SCHEMA,
-    callbackUrl: { type: 'string', minLength: 1, maxLength: 2048, description: 'http(s) URL POSTed the job status when it finishes (signed; see the Security section).' },
+    callbackUrl: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      description: 'http(s) URL POSTed the job status when it finishes (signed; see the Security section).',
+    },
   },
 } as const;
 
@@ -151,7 +171,10 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const { record } = outcome;
     res.locals.jobId = record.id;
     const resultUrl = `${basePath}/batch-result/${record.id}`;
-    res.status(outcome.created ? 202 : 200).location(resultUrl).json({ jobId: record.id, status: record.status, resultUrl });
+    res
+      .status(outcome.created ? 202 : 200)
+      .location(resultUrl)
+      .json({ jobId: record.id, status: record.status, resultUrl });
   };
 
   /** NDJSON and CSV bodies stream through validation and staging; anything else falls through to JSON. */
@@ -168,7 +191,9 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const callbackUrl = await checkCallback(envelope.callbackUrl);
     const metered = streamedBody(req, config.MAX_STREAM_BYTES);
     const body = metered.stream;
-    const source = req.is('text/csv') ? csvRows(body, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(body, config.MAX_BODY_BYTES);
+    const source = req.is('text/csv')
+      ? csvRows(body, model.parsing.manifest, config.MAX_BODY_BYTES)
+      : ndjsonRows(body, config.MAX_BODY_BYTES);
     const outcome = await submitter.submit({
       model,
       rows: source.rows,
@@ -223,12 +248,19 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const record = await loadJob(req);
     res.locals.jobId = record.id;
     const format = req.accepts(['application/json', 'application/x-ndjson', 'text/csv']);
-    if (!format) throw new ProblemError('OB_ERR_NOT_ACCEPTABLE', 'results come as application/json (pages), application/x-ndjson or text/csv');
+    if (!format)
+      throw new ProblemError('OB_ERR_NOT_ACCEPTABLE', 'results come as application/json (pages), application/x-ndjson or text/csv');
     if (record.status === 'cancelled') throw new ProblemError('OB_ERR_JOB_CANCELLED', 'the job was cancelled; it has no results');
     if (!isFinished(record.status)) {
-      throw new ProblemError('OB_ERR_JOB_NOT_FINISHED', `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`);
+      throw new ProblemError(
+        'OB_ERR_JOB_NOT_FINISHED',
+        `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`,
+      );
     }
-    const query = format === 'application/json' ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, { ...(req.query as Record<string, unknown>) }) : null;
+    const query =
+      format === 'application/json'
+        ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, { ...(req.query as Record<string, unknown>) })
+        : null;
     await streamResults({ record, store, repository, logger: deps.logger, format, page: query, basePath, req, res });
   });
 
@@ -239,7 +271,9 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     if (outcome === 'gone') throw new ProblemError('OB_ERR_JOB_NOT_FOUND', `no job with id '${record.id}'`);
     const now = (await store.get(record.id)) ?? record;
     if (outcome === 'finished') {
-      throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, { job: jobStatusDocument(now, basePath) });
+      throw new ProblemError('OB_ERR_JOB_FINISHED', `the job already finished as ${now.status}; it cannot be cancelled`, {
+        job: jobStatusDocument(now, basePath),
+      });
     }
     deps.onCancelled?.(now);
     await deps.notifyFinished(now);
@@ -262,7 +296,10 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
 // OpenAPI: the fragment of these routes (api/src/openapi.ts merges it).
 
 /** The submit bodies (per model, its rows from model-routes' row components), the job and its results. */
-export function batchSchemas(entries: readonly ModelEntry[], config: Pick<Config, 'DEFAULT_MODEL' | 'INLINE_RESULTS_LIMIT'>): Record<string, Schema> {
+export function batchSchemas(
+  entries: readonly ModelEntry[],
+  config: Pick<Config, 'DEFAULT_MODEL' | 'INLINE_RESULTS_LIMIT'>,
+): Record<string, Schema> {
   const timestamp = { type: 'string', format: 'date-time' };
   const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
   const variants: Schema[] = entries.map((entry) => {
@@ -287,7 +324,10 @@ export function batchSchemas(entries: readonly ModelEntry[], config: Pick<Config
     },
     LegacySubmitRequest: {
       description: `The unversioned form: \`model\` defaults to ${config.DEFAULT_MODEL}, and a bare array is the inputs.`,
-      anyOf: [legacy, { type: 'array', items: defaultEntry ? { anyOf: defaultEntry.versions.map((v) => ref(componentName(v, 'Row'))) } : {} }],
+      anyOf: [
+        legacy,
+        { type: 'array', items: defaultEntry ? { anyOf: defaultEntry.versions.map((v) => ref(componentName(v, 'Row'))) } : {} },
+      ],
     },
     Submitted: {
       type: 'object',
@@ -306,13 +346,20 @@ export function batchSchemas(entries: readonly ModelEntry[], config: Pick<Config
           properties: {
             name: { type: 'string' },
             version: { type: 'string', description: 'The version that served the job.' },
-            route: { enum: ['pinned', 'default', 'canary'], description: 'How the version was chosen: named by the client, or by the model\u2019s rollout.' },
+            route: {
+              enum: ['pinned', 'default', 'canary'],
+              description: 'How the version was chosen: named by the client, or by the model\u2019s rollout.',
+            },
           },
         },
         progress: {
           type: 'object',
           required: ['done', 'total', 'failed'],
-          properties: { done: { type: 'integer', minimum: 0 }, total: { type: 'integer', minimum: 0 }, failed: { type: 'integer', minimum: 0 } },
+          properties: {
+            done: { type: 'integer', minimum: 0 },
+            total: { type: 'integer', minimum: 0 },
+            failed: { type: 'integer', minimum: 0 },
+          },
         },
         createdAt: timestamp,
         startedAt: nullableTimestamp,
@@ -322,8 +369,13 @@ export function batchSchemas(entries: readonly ModelEntry[], config: Pick<Config
       },
     },
     JobStatus: {
-      description: `The job's status; \`results\` holds every result line once it has finished, when it has at most ${config.INLINE_RESULTS_LIMIT} rows (null otherwise: page through \`resultsUrl\`).`,
-      allOf: [ref('JobView'), { type: 'object', required: ['results'], properties: { results: { type: ['array', 'null'], items: ref('ResultRow') } } }],
+      description:
+        `The job's status; \`results\` holds every result line once it has finished, when it has at most ` +
+        `${config.INLINE_RESULTS_LIMIT} rows (null otherwise: page through \`resultsUrl\`).`,
+      allOf: [
+        ref('JobView'),
+        { type: 'object', required: ['results'], properties: { results: { type: ['array', 'null'], items: ref('ResultRow') } } },
+      ],
     },
     ResultsPage: {
       type: 'object',
@@ -345,7 +397,8 @@ const IDEMPOTENCY_PARAMETER = {
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
-  description: 'Any 1–255 printable ASCII characters: the same key with the same body answers the first job (200) instead of creating another.',
+  description:
+    'Any 1–255 printable ASCII characters: the same key with the same body answers the first job (200) instead of creating another.',
   schema: { type: 'string', minLength: 1, maxLength: 255 },
 };
 
@@ -369,14 +422,30 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
   const examples = Object.fromEntries(
     entries.map((entry) => {
       const version = exampleVersion(entry);
-      return [entry.name, { summary: `${entry.name} (${entry.defaultVersion})`, value: { model: entry.name, inputs: version ? [exampleRow(version.manifest)] : [] } }];
+      return [
+        entry.name,
+        {
+          summary: `${entry.name} (${entry.defaultVersion})`,
+          value: { model: entry.name, inputs: version ? [exampleRow(version.manifest)] : [] },
+        },
+      ];
     }),
   );
-  const orderedExamples = Object.fromEntries(Object.entries(examples).sort(([a], [b]) => (a === config.DEFAULT_MODEL ? -1 : b === config.DEFAULT_MODEL ? 1 : a.localeCompare(b))));
+  const orderedExamples = Object.fromEntries(
+    Object.entries(examples).sort(([a], [b]) => (a === config.DEFAULT_MODEL ? -1 : b === config.DEFAULT_MODEL ? 1 : a.localeCompare(b))),
+  );
   const streamed = Object.fromEntries(
     STREAM_TYPES.map((type) => [
       type,
-      { schema: { type: 'string', description: type === 'text/csv' ? 'A header line of feature names (and optionally `id`), then one row a line.' : 'One row (JSON object or array) a line.' } },
+      {
+        schema: {
+          type: 'string',
+          description:
+            type === 'text/csv'
+              ? 'A header line of feature names (and optionally `id`), then one row a line.'
+              : 'One row (JSON object or array) a line.',
+        },
+      },
     ]),
   );
   const accepted = {
@@ -392,9 +461,13 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
         operationId: legacy ? 'legacySubmitBatch' : 'submitBatch',
         summary: legacy ? 'Submit a batch (unversioned; the default model).' : 'Submit a batch of rows for a model.',
         description:
-          'A JSON body carries the envelope and its rows; an NDJSON, JSONL or CSV body carries only rows, streamed (the envelope then comes in the query). ' +
+          'A JSON body carries the envelope and its rows; an NDJSON, JSONL or CSV body carries only rows, streamed (the envelope ' +
+          'then comes in the query). ' +
           'Every row is validated before anything runs: one bad row refuses the batch with 400 naming it.',
-        parameters: [IDEMPOTENCY_PARAMETER, ...queryParameters(copy(SUBMIT_QUERY_SCHEMA), 'Streamed (NDJSON/CSV) bodies only; JSON bodies carry it in the body.')],
+        parameters: [
+          IDEMPOTENCY_PARAMETER,
+          ...queryParameters(copy(SUBMIT_QUERY_SCHEMA), 'Streamed (NDJSON/CSV) bodies only; JSON bodies carry it in the body.'),
+        ],
         requestBody: {
           required: true,
           content: {
@@ -437,7 +510,10 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
             schema: { type: 'number', minimum: 0, maximum: MAX_WAIT_SECONDS, default: 0 },
           },
         ],
-        responses: { '200': { description: 'The job.', ...json(ref('JobStatus')) }, ...problemResponses([...GUARD_CODES, 'OB_ERR_INVALID_REQUEST', 'OB_ERR_JOB_NOT_FOUND']) },
+        responses: {
+          '200': { description: 'The job.', ...json(ref('JobStatus')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_INVALID_REQUEST', 'OB_ERR_JOB_NOT_FOUND']),
+        },
       },
       delete: {
         ...flags,

@@ -66,10 +66,22 @@ export function docsPaths(): Paths {
   const html = { content: { 'text/html': { schema: { type: 'string' } } } };
   return {
     [OPENAPI_PATH]: {
-      get: { ...open, tags, operationId: 'openapi', summary: 'This document (rebuilt when the model repository changes).', responses: { '200': { description: 'OpenAPI 3.1.', ...json({ type: 'object' }) } } },
+      get: {
+        ...open,
+        tags,
+        operationId: 'openapi',
+        summary: 'This document (rebuilt when the model repository changes).',
+        responses: { '200': { description: 'OpenAPI 3.1.', ...json({ type: 'object' }) } },
+      },
     },
     [DOCS_PATH]: {
-      get: { ...open, tags, operationId: 'docs', summary: 'Swagger UI over this document.', responses: { '200': { description: 'The UI.', ...html }, '301': { description: 'To `/docs/`.' } } },
+      get: {
+        ...open,
+        tags,
+        operationId: 'docs',
+        summary: 'Swagger UI over this document.',
+        responses: { '200': { description: 'The UI.', ...html }, '301': { description: 'To `/docs/`.' } },
+      },
     },
   };
 }

@@ -1,7 +1,17 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import { ProblemError } from '@onnx-batch/contracts';
-import { DRIFT_WINDOWS, readDriftReport, type Config, type DriftSettings, type DriftWindow, type ModelEntry, type ModelRepository, type RedisClient, type RedisKeys } from '@onnx-batch/shared';
+import {
+  DRIFT_WINDOWS,
+  readDriftReport,
+  type Config,
+  type DriftSettings,
+  type DriftWindow,
+  type ModelEntry,
+  type ModelRepository,
+  type RedisClient,
+  type RedisKeys,
+} from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
 import { GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 
@@ -41,7 +51,10 @@ export function driftRoutes(deps: DriftRouteDeps): Router {
     const { window } = checkEnvelope<{ window: DriftWindow }>(validateQuery, { ...(req.query as Record<string, unknown>) });
     const { name, version: number } = version.manifest;
     if (!version.baseline) {
-      throw new ProblemError('OB_ERR_BASELINE_NOT_FOUND', `model '${name}' version '${number}' has no baseline.json: there is nothing to measure drift against (see docs/model-manifest.md)`);
+      throw new ProblemError(
+        'OB_ERR_BASELINE_NOT_FOUND',
+        `model '${name}' version '${number}' has no baseline.json: there is nothing to measure drift against (see docs/model-manifest.md)`,
+      );
     }
     res.json(await readDriftReport(deps.redis, deps.keys, name, number, version.baseline, window, settings));
   });
@@ -52,7 +65,6 @@ export function driftRoutes(deps: DriftRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI: the fragment of this route (api/src/openapi.ts merges it).
 
-
 const STATUSES = ['ok', 'warn', 'drift', 'insufficient-data'];
 
 export function driftSchemas(): Record<string, Schema> {
@@ -60,9 +72,17 @@ export function driftSchemas(): Record<string, Schema> {
   return {
     DriftBin: {
       type: 'object',
-      description: 'One bin of the baseline: its bounds (`from` ≤ value < `to`, null for an open end) or its label, the share of reference rows in it and the share of the window\u2019s rows (null when none).',
+      description:
+        'One bin of the baseline: its bounds (`from` ≤ value < `to`, null for an open end) or its label, the share of reference ' +
+        'rows in it and the share of the window\u2019s rows (null when none).',
       required: ['reference', 'current'],
-      properties: { from: nullableNumber, to: nullableNumber, label: { type: 'string' }, reference: { type: 'number' }, current: nullableNumber },
+      properties: {
+        from: nullableNumber,
+        to: nullableNumber,
+        label: { type: 'string' },
+        reference: { type: 'number' },
+        current: nullableNumber,
+      },
     },
     DriftStatistic: {
       type: 'object',
@@ -84,15 +104,23 @@ export function driftSchemas(): Record<string, Schema> {
         from: { type: 'string', format: 'date-time', description: 'Start of the oldest minute of the window.' },
         to: { type: 'string', format: 'date-time' },
         rows: { type: 'integer', description: 'Rows counted in the window (all of them, or the DRIFT_SAMPLE_RATE sample).' },
-        status: { enum: STATUSES, description: 'The worst status of the features and the prediction; `insufficient-data` below `minRows`.' },
+        status: {
+          enum: STATUSES,
+          description: 'The worst status of the features and the prediction; `insufficient-data` below `minRows`.',
+        },
         minRows: { type: 'integer' },
         thresholds: { type: 'object', properties: { warn: { type: 'number' }, drift: { type: 'number' } } },
         features: {
           type: 'object',
-          description: 'By statistic: a number feature by its name, a string feature as `<feature>.length` (and `<feature>.oov`), a tensor as `<feature>.mean` and `<feature>.std`.',
+          description:
+            'By statistic: a number feature by its name, a string feature as `<feature>.length` (and `<feature>.oov`), a tensor ' +
+            'as `<feature>.mean` and `<feature>.std`.',
           additionalProperties: ref('DriftStatistic'),
         },
-        prediction: { oneOf: [ref('DriftStatistic'), { type: 'null' }], description: 'Predicted labels (or values); null for models returning raw tensors.' },
+        prediction: {
+          oneOf: [ref('DriftStatistic'), { type: 'null' }],
+          description: 'Predicted labels (or values); null for models returning raw tensors.',
+        },
       },
     },
   };
@@ -109,11 +137,22 @@ export function driftPaths(entries: readonly ModelEntry[]): Paths {
         parameters: [
           modelNameParameter(entries),
           { name: 'version', in: 'path', required: true, schema: { type: 'string' } },
-          { name: 'window', in: 'query', schema: { enum: WINDOWS, default: DEFAULT_WINDOW }, description: 'The last 15 minutes, hour or 24 hours.' },
+          {
+            name: 'window',
+            in: 'query',
+            schema: { enum: WINDOWS, default: DEFAULT_WINDOW },
+            description: 'The last 15 minutes, hour or 24 hours.',
+          },
         ],
         responses: {
           '200': { description: 'The drift report.', ...json(ref('DriftReport')) },
-          ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_VERSION_NOT_FOUND', 'OB_ERR_BASELINE_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']),
+          ...problemResponses([
+            ...GUARD_CODES,
+            'OB_ERR_MODEL_NOT_FOUND',
+            'OB_ERR_VERSION_NOT_FOUND',
+            'OB_ERR_BASELINE_NOT_FOUND',
+            'OB_ERR_INVALID_REQUEST',
+          ]),
         },
       },
     },

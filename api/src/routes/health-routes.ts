@@ -37,7 +37,9 @@ export function healthRoutes(redis: RedisClient, repository: ModelRepository, is
       res.json({ status: 'ready', checks, modelProblems: repository.problems });
       return;
     }
-    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+    const failing = Object.entries(checks)
+      .filter(([, ok]) => !ok)
+      .map(([name]) => name);
     const problem = makeProblem('OB_ERR_NOT_READY', `not ready: ${failing.join(', ')}`, { checks });
     res.status(503).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
@@ -50,7 +52,13 @@ export function healthPaths(): Paths {
   const open = { security: [] };
   return {
     '/livez': {
-      get: { ...open, tags, operationId: 'livez', summary: 'Liveness: the process answers.', responses: { '200': { description: 'Alive.', ...json({ type: 'object', properties: { status: { const: 'ok' } } }) } } },
+      get: {
+        ...open,
+        tags,
+        operationId: 'livez',
+        summary: 'Liveness: the process answers.',
+        responses: { '200': { description: 'Alive.', ...json({ type: 'object', properties: { status: { const: 'ok' } } }) } },
+      },
     },
     '/readyz': {
       get: {
@@ -64,7 +72,11 @@ export function healthPaths(): Paths {
             ...json({
               type: 'object',
               required: ['status', 'checks'],
-              properties: { status: { const: 'ready' }, checks: { type: 'object', additionalProperties: { type: 'boolean' } }, modelProblems: { type: 'array' } },
+              properties: {
+                status: { const: 'ready' },
+                checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+                modelProblems: { type: 'array' },
+              },
             }),
           },
           ...problemResponses(['OB_ERR_NOT_READY']),

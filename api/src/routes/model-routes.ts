@@ -23,8 +23,19 @@ import {
 import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import { renderJob } from '../job-view';
-import { componentName, copy, exampleRow, exampleVersion, GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
-
+import {
+  componentName,
+  copy,
+  exampleRow,
+  exampleVersion,
+  GUARD_CODES,
+  json,
+  modelNameParameter,
+  problemResponses,
+  ref,
+  type Paths,
+  type Schema,
+} from '../openapi-parts';
 
 export interface ModelRouteDeps {
   config: Config;
@@ -56,7 +67,15 @@ async function answerFromCache(cache: PredictionCache, selection: ModelSelection
   const names = manifest.result.kind === 'classification' ? [...(manifest.result.labels ?? [])] : [...(manifest.result.names ?? ['value'])];
   const values = new Float32Array(rows.length * names.length);
   hits.forEach((hit, row) => values.set((hit as Float32Array).subarray(0, names.length), row * names.length));
-  const results = renderResultLines({ rows: rows.length, kind: manifest.result.kind, names, values, ids: chunk.ids, errors: new Map(), lines: null });
+  const results = renderResultLines({
+    rows: rows.length,
+    kind: manifest.result.kind,
+    names,
+    values,
+    ids: chunk.ids,
+    errors: new Map(),
+    lines: null,
+  });
   const now = new Date().toISOString();
   const document = {
     jobId: null,
@@ -105,7 +124,13 @@ export const PREDICT_BODY_SCHEMA = {
   additionalProperties: false,
   properties: {
     inputs: { type: 'array', minItems: 1, description: 'Rows, as for /v1/batch-predict; at most SYNC_MAX_ROWS.' },
-    priority: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'Defaults to 10: interactive work goes ahead of bulk batches.' },
+    priority: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 10,
+      description: 'Defaults to 10: interactive work goes ahead of bulk batches.',
+    },
   },
 } as const;
 
@@ -117,7 +142,9 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
   const { config, repository, store, submitter, events } = deps;
 
   router.get('/models', async (_req, res) => {
-    const models = await Promise.all(repository.list().map(async (entry) => describeModel(entry, await deps.router.defaultVersion(entry.name))));
+    const models = await Promise.all(
+      repository.list().map(async (entry) => describeModel(entry, await deps.router.defaultVersion(entry.name))),
+    );
     res.json({ models, problems: repository.problems });
   });
 
@@ -133,10 +160,16 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
   });
 
   const predict = async (req: Request, res: Response): Promise<void> => {
-    const model = await deps.router.select(String(req.params.name), req.params.version === undefined ? undefined : String(req.params.version));
+    const model = await deps.router.select(
+      String(req.params.name),
+      req.params.version === undefined ? undefined : String(req.params.version),
+    );
     const body = checkEnvelope<{ inputs: unknown[]; priority: number }>(validatePredict, req.body);
     if (body.inputs.length > config.SYNC_MAX_ROWS) {
-      throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `synchronous predict takes at most ${config.SYNC_MAX_ROWS} rows; submit larger batches to /v1/batch-predict`);
+      throw new ProblemError(
+        'OB_ERR_TOO_MANY_ROWS',
+        `synchronous predict takes at most ${config.SYNC_MAX_ROWS} rows; submit larger batches to /v1/batch-predict`,
+      );
     }
     const cached = deps.cache ? await answerFromCache(deps.cache, model, body.inputs) : null;
     deps.onCacheLookup?.(model.parsing.manifest, cached);
@@ -144,7 +177,14 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
       res.type('application/json').send(cached);
       return;
     }
-    const { record } = await submitter.submit({ model, rows: body.inputs, tenant: req.caller.tenant, priority: body.priority, callbackUrl: null, rowLocation: 'row' });
+    const { record } = await submitter.submit({
+      model,
+      rows: body.inputs,
+      tenant: req.caller.tenant,
+      priority: body.priority,
+      callbackUrl: null,
+      rowLocation: 'row',
+    });
     res.locals.jobId = record.id;
     await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, async () => {
       const now = await store.get(record.id);
@@ -152,10 +192,14 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
     });
     const finished = await store.get(record.id);
     if (!finished || !isFinished(finished.status)) {
-      throw new ProblemError('OB_ERR_TIMEOUT', `the job did not finish within ${config.SYNC_TIMEOUT_MS} ms; poll /v1/batch-result/${record.id}`, {
-        jobId: record.id,
-        resultUrl: `/v1/batch-result/${record.id}`,
-      });
+      throw new ProblemError(
+        'OB_ERR_TIMEOUT',
+        `the job did not finish within ${config.SYNC_TIMEOUT_MS} ms; poll /v1/batch-result/${record.id}`,
+        {
+          jobId: record.id,
+          resultUrl: `/v1/batch-result/${record.id}`,
+        },
+      );
     }
     res.type('application/json').send(await renderJob(finished, store, '/v1', { INLINE_RESULTS_LIMIT: Number.MAX_SAFE_INTEGER }));
   };
@@ -197,7 +241,11 @@ function resultSchema(manifest: ModelManifest): Schema {
           required: ['values'],
           properties: {
             ...id,
-            values: { type: 'object', required: spec.names, properties: Object.fromEntries(spec.names.map((n) => [n, { type: ['number', 'string'] }])) },
+            values: {
+              type: 'object',
+              required: spec.names,
+              properties: Object.fromEntries(spec.names.map((n) => [n, { type: ['number', 'string'] }])),
+            },
           },
         };
       }
@@ -207,7 +255,10 @@ function resultSchema(manifest: ModelManifest): Schema {
       return {
         type: 'object',
         required: ['outputs'],
-        properties: { ...id, outputs: { type: 'object', required: names, properties: Object.fromEntries(names.map((n) => [n, { type: 'array' }])) } },
+        properties: {
+          ...id,
+          outputs: { type: 'object', required: names, properties: Object.fromEntries(names.map((n) => [n, { type: 'array' }])) },
+        },
       };
     }
   }
@@ -265,7 +316,11 @@ export function modelSchemas(versions: readonly ModelVersion[], config: Pick<Con
         problems: {
           type: 'array',
           description: 'Model files that failed to load since start-up (the rest keep serving).',
-          items: { type: 'object', required: ['file', 'message'], properties: { file: { type: 'string' }, field: { type: 'string' }, message: { type: 'string' } } },
+          items: {
+            type: 'object',
+            required: ['file', 'message'],
+            properties: { file: { type: 'string' }, field: { type: 'string' }, message: { type: 'string' } },
+          },
         },
       },
     },
@@ -273,12 +328,17 @@ export function modelSchemas(versions: readonly ModelVersion[], config: Pick<Con
       type: 'object',
       description: 'The result line of a row that could not be run.',
       required: ['error'],
-      properties: { id: ROW_ID_SCHEMA, error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+      properties: {
+        id: ROW_ID_SCHEMA,
+        error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+      },
     },
   };
   for (const version of versions) {
     schemas[componentName(version, 'Row')] = {
-      description: `A row for ${version.manifest.name} v${version.manifest.version}: an object keyed by feature name (optionally with an \`id\`), or an array of the feature values in manifest order.`,
+      description:
+        `A row for ${version.manifest.name} v${version.manifest.version}: an object keyed by feature name (optionally ` +
+        `with an \`id\`), or an array of the feature values in manifest order.`,
       ...rowSchema(version.manifest),
     };
     schemas[componentName(version, 'Result')] = {
@@ -292,7 +352,8 @@ export function modelSchemas(versions: readonly ModelVersion[], config: Pick<Con
   };
   schemas.PredictRequest = {
     ...copy(PREDICT_BODY_SCHEMA),
-    description: `Rows of the model in the path (at most ${config.SYNC_MAX_ROWS}); each is validated against that model version's row schema.`,
+    description:
+      `Rows of the model in the path (at most ${config.SYNC_MAX_ROWS}); each is validated against that model ` + `version's row schema.`,
   };
   schemas.CachedPrediction = {
     type: 'object',
@@ -301,7 +362,10 @@ export function modelSchemas(versions: readonly ModelVersion[], config: Pick<Con
     properties: {
       jobId: { type: 'null' },
       status: { const: 'completed' },
-      model: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, route: { enum: ['pinned', 'default', 'canary'] } } },
+      model: {
+        type: 'object',
+        properties: { name: { type: 'string' }, version: { type: 'string' }, route: { enum: ['pinned', 'default', 'canary'] } },
+      },
       progress: { type: 'object', properties: { done: { type: 'integer' }, total: { type: 'integer' }, failed: { const: 0 } } },
       resultsUrl: { type: 'null' },
       cached: { const: true },
@@ -341,7 +405,9 @@ export function modelPaths(entries: readonly ModelEntry[], config: Pick<Config, 
   };
   const predictResponses = {
     '200': {
-      description: 'The finished job with its results inline; or, when the model has a prediction cache (PREDICTION_CACHE_MODELS) holding every row, the cached results without a job (`jobId` null, `cached` true).',
+      description:
+        'The finished job with its results inline; or, when the model has a prediction cache (PREDICTION_CACHE_MODELS) holding ' +
+        'every row, the cached results without a job (`jobId` null, `cached` true).',
       ...json({ oneOf: [ref('JobStatus'), ref('CachedPrediction')] }),
     },
     ...problemResponses([
@@ -358,10 +424,17 @@ export function modelPaths(entries: readonly ModelEntry[], config: Pick<Config, 
       'OB_ERR_TIMEOUT',
     ]),
   };
-  const predictDescription = `Runs up to ${config.SYNC_MAX_ROWS} rows through the same queue as batches (ahead of them: priority 10) and answers when they are done; 504 with the job id if that takes too long.`;
+  const predictDescription =
+    `Runs up to ${config.SYNC_MAX_ROWS} rows through the same queue as batches (ahead of them: priority ` +
+    `10) and answers when they are done; 504 with the job id if that takes too long.`;
   return {
     '/v1/models': {
-      get: { tags, operationId: 'listModels', summary: 'Every model and version served, described from its manifest.', responses: { '200': { description: 'The models.', ...json(ref('ModelList')) }, ...problemResponses(GUARD_CODES) } },
+      get: {
+        tags,
+        operationId: 'listModels',
+        summary: 'Every model and version served, described from its manifest.',
+        responses: { '200': { description: 'The models.', ...json(ref('ModelList')) }, ...problemResponses(GUARD_CODES) },
+      },
     },
     '/v1/models/{name}': {
       get: {
@@ -369,7 +442,10 @@ export function modelPaths(entries: readonly ModelEntry[], config: Pick<Config, 
         operationId: 'getModel',
         summary: 'One model and its versions.',
         parameters: [name],
-        responses: { '200': { description: 'The model.', ...json(ref('Model')) }, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND']) },
+        responses: {
+          '200': { description: 'The model.', ...json(ref('Model')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND']),
+        },
       },
     },
     '/v1/models/{name}/versions/{version}': {
@@ -378,14 +454,33 @@ export function modelPaths(entries: readonly ModelEntry[], config: Pick<Config, 
         operationId: 'getModelVersion',
         summary: 'One model version: features, labels, the JSON Schema of its rows.',
         parameters: [name, version],
-        responses: { '200': { description: 'The version.', ...json(ref('ModelVersion')) }, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_VERSION_NOT_FOUND']) },
+        responses: {
+          '200': { description: 'The version.', ...json(ref('ModelVersion')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_VERSION_NOT_FOUND']),
+        },
       },
     },
     '/v1/models/{name}/predict': {
-      post: { tags, operationId: 'predict', summary: 'Synchronous predict with the model’s default version.', description: predictDescription, parameters: [name], requestBody: predictBody, responses: predictResponses },
+      post: {
+        tags,
+        operationId: 'predict',
+        summary: 'Synchronous predict with the model’s default version.',
+        description: predictDescription,
+        parameters: [name],
+        requestBody: predictBody,
+        responses: predictResponses,
+      },
     },
     '/v1/models/{name}/versions/{version}/predict': {
-      post: { tags, operationId: 'predictVersion', summary: 'Synchronous predict with one version.', description: predictDescription, parameters: [name, version], requestBody: predictBody, responses: predictResponses },
+      post: {
+        tags,
+        operationId: 'predictVersion',
+        summary: 'Synchronous predict with one version.',
+        description: predictDescription,
+        parameters: [name, version],
+        requestBody: predictBody,
+        responses: predictResponses,
+      },
     },
   };
 }

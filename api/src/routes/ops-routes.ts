@@ -37,7 +37,9 @@ export function opsPaths(): Paths {
         tags: ['operations'],
         operationId: 'metrics',
         summary: 'Prometheus metrics of this API process (docs/operations.md lists them).',
-        responses: { '200': { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        responses: {
+          '200': { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } },
+        },
       },
     },
   };

@@ -79,7 +79,11 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
       });
     } catch (error) {
       if (error instanceof RolloutError) {
-        throw new ProblemError(error.field ? 'OB_ERR_INVALID_REQUEST' : 'OB_ERR_ROLLOUT_CONFLICT', error.message, error.field ? { errors: [{ field: error.field, message: error.message }] } : {});
+        throw new ProblemError(
+          error.field ? 'OB_ERR_INVALID_REQUEST' : 'OB_ERR_ROLLOUT_CONFLICT',
+          error.message,
+          error.field ? { errors: [{ field: error.field, message: error.message }] } : {},
+        );
       }
       throw error;
     }
@@ -120,7 +124,11 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
 function checkVersions(entry: ModelEntry, rollout: Rollout): void {
   const find = (version: string, field: string): ModelManifest => {
     const found = entry.versions.find((v) => v.manifest.version === version);
-    if (!found) throw new RolloutError(`model '${entry.name}' has no version '${version}' (versions: ${entry.versions.map((v) => v.manifest.version).join(', ')})`, field);
+    if (!found)
+      throw new RolloutError(
+        `model '${entry.name}' has no version '${version}' (versions: ${entry.versions.map((v) => v.manifest.version).join(', ')})`,
+        field,
+      );
     return found.manifest;
   };
   const defaultVersion = servingDefault(entry, rollout);
@@ -131,9 +139,13 @@ function checkVersions(entry: ModelEntry, rollout: Rollout): void {
   ] as const) {
     if (!share) continue;
     const manifest = find(share.version, `${field}.version`);
-    if (share.version === defaultVersion) throw new RolloutError(`the ${field} must be another version than the default (${defaultVersion})`, `${field}.version`);
+    if (share.version === defaultVersion)
+      throw new RolloutError(`the ${field} must be another version than the default (${defaultVersion})`, `${field}.version`);
     if (featureSignature(manifest) !== featureSignature(base)) {
-      throw new RolloutError(`version ${share.version} takes other features than the default ${defaultVersion}: a ${field} must take the same rows`, `${field}.version`);
+      throw new RolloutError(
+        `version ${share.version} takes other features than the default ${defaultVersion}: a ${field} must take the same rows`,
+        `${field}.version`,
+      );
     }
   }
 }
@@ -146,7 +158,11 @@ function featureSignature(manifest: ModelManifest): string {
 // OpenAPI: the fragment of these routes (api/src/openapi.ts merges it).
 
 export function rolloutSchemas(): Record<string, Schema> {
-  const share = { type: ['object', 'null'], required: ['version', 'percent'], properties: { version: { type: 'string' }, percent: { type: 'number' } } };
+  const share = {
+    type: ['object', 'null'],
+    required: ['version', 'percent'],
+    properties: { version: { type: 'string' }, percent: { type: 'number' } },
+  };
   const sides = (value: Schema): Schema => ({ type: 'object', properties: { default: value, shadow: value } });
   const arms = (value: Schema): Schema => ({ type: 'object', properties: { default: value, canary: value } });
   const nullableNumber = { type: ['number', 'null'] };
@@ -230,31 +246,50 @@ export function rolloutSchemas(): Record<string, Schema> {
 export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
   const tags = ['rollouts'];
   const name = modelNameParameter(entries);
-  const state = { '200': { description: 'The rollout, the version serving jobs that name none, and the canary/shadow report.', ...json(ref('RolloutState')) } };
+  const state = {
+    '200': {
+      description: 'The rollout, the version serving jobs that name none, and the canary/shadow report.',
+      ...json(ref('RolloutState')),
+    },
+  };
   const change = (operationId: string, summary: string, extra: Schema = {}): Schema => ({
     tags,
     operationId,
     summary,
     parameters: [name],
     ...extra,
-    responses: { ...state, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']) },
+    responses: {
+      ...state,
+      ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']),
+    },
   });
   return {
     '/v1/models/{name}/rollout': {
-      get: { tags, operationId: 'getRollout', summary: 'The model\u2019s rollout with its canary and shadow report.', parameters: [name], responses: { ...state, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND']) } },
+      get: {
+        tags,
+        operationId: 'getRollout',
+        summary: 'The model\u2019s rollout with its canary and shadow report.',
+        parameters: [name],
+        responses: { ...state, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND']) },
+      },
       put: change('putRollout', 'Set the rollout (admin): default, canary share, shadow share, auto-rollback rule.', {
         requestBody: { required: true, ...json(ref('RolloutSpec')) },
       }),
     },
     '/v1/models/{name}/rollout/promote': { post: change('promoteRollout', 'Make the canary the default (admin).') },
-    '/v1/models/{name}/rollout/rollback': { post: change('rollbackRollout', 'Return to the previous default, clearing canary and shadow (admin).') },
+    '/v1/models/{name}/rollout/rollback': {
+      post: change('rollbackRollout', 'Return to the previous default, clearing canary and shadow (admin).'),
+    },
     '/v1/models/{name}/rollout/history': {
       get: {
         tags,
         operationId: 'getRolloutHistory',
         summary: 'Every change of the rollout, newest first: who, when, from, to, why.',
         parameters: [name, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_HISTORY, default: 100 } }],
-        responses: { '200': { description: 'The audit trail.', ...json(ref('RolloutHistory')) }, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']) },
+        responses: {
+          '200': { description: 'The audit trail.', ...json(ref('RolloutHistory')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']),
+        },
       },
     },
   };

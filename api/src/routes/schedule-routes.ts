@@ -134,10 +134,15 @@ export function schedulePaths(): Paths {
       post: {
         tags,
         operationId: 'createSchedule',
-        summary: 'Create a schedule: at each cron tick, the matching input files are submitted as jobs and their results written to the output directory.',
+        summary:
+          'Create a schedule: at each cron tick, the matching input files are submitted as jobs and their results written to the ' +
+          'output directory.',
         description: `See docs/schedules.md.${note}`,
         requestBody: body,
-        responses: { '201': { description: 'Created.', headers: location, ...json(ref('Schedule')) }, ...problemResponses([...writeCodes, 'OB_ERR_SCHEDULE_EXISTS']) },
+        responses: {
+          '201': { description: 'Created.', headers: location, ...json(ref('Schedule')) },
+          ...problemResponses([...writeCodes, 'OB_ERR_SCHEDULE_EXISTS']),
+        },
       },
       get: {
         tags,
@@ -145,22 +150,40 @@ export function schedulePaths(): Paths {
         summary: 'The caller\u2019s schedules.',
         description: note.trim(),
         responses: {
-          '200': { description: 'The schedules.', ...json({ type: 'object', required: ['schedules'], properties: { schedules: { type: 'array', items: ref('Schedule') } } }) },
+          '200': {
+            description: 'The schedules.',
+            ...json({ type: 'object', required: ['schedules'], properties: { schedules: { type: 'array', items: ref('Schedule') } } }),
+          },
           ...problemResponses(disabled),
         },
       },
     },
     '/v1/schedules/{name}': {
-      get: { tags, operationId: 'getSchedule', summary: 'One schedule.', parameters: [name], responses: { '200': { description: 'The schedule.', ...json(ref('Schedule')) }, ...problemResponses(disabled) } },
+      get: {
+        tags,
+        operationId: 'getSchedule',
+        summary: 'One schedule.',
+        parameters: [name],
+        responses: { '200': { description: 'The schedule.', ...json(ref('Schedule')) }, ...problemResponses(disabled) },
+      },
       put: {
         tags,
         operationId: 'replaceSchedule',
         summary: 'Replace a schedule (its name in the body, if any, must be the one in the path).',
         parameters: [name],
         requestBody: body,
-        responses: { '200': { description: 'The schedule as now stored.', headers: location, ...json(ref('Schedule')) }, ...problemResponses(writeCodes) },
+        responses: {
+          '200': { description: 'The schedule as now stored.', headers: location, ...json(ref('Schedule')) },
+          ...problemResponses(writeCodes),
+        },
       },
-      delete: { tags, operationId: 'deleteSchedule', summary: 'Delete a schedule (runs already started finish).', parameters: [name], responses: { '204': { description: 'Deleted.' }, ...problemResponses(disabled) } },
+      delete: {
+        tags,
+        operationId: 'deleteSchedule',
+        summary: 'Delete a schedule (runs already started finish).',
+        parameters: [name],
+        responses: { '204': { description: 'Deleted.' }, ...problemResponses(disabled) },
+      },
     },
     '/v1/schedules/{name}/runs': {
       get: {
@@ -169,7 +192,10 @@ export function schedulePaths(): Paths {
         summary: 'The schedule\u2019s recent runs, newest first, each with its files, jobs and outcome.',
         parameters: [name],
         responses: {
-          '200': { description: 'The runs.', ...json({ type: 'object', required: ['runs'], properties: { runs: { type: 'array', items: ref('ScheduleRun') } } }) },
+          '200': {
+            description: 'The runs.',
+            ...json({ type: 'object', required: ['runs'], properties: { runs: { type: 'array', items: ref('ScheduleRun') } } }),
+          },
           ...problemResponses(disabled),
         },
       },

@@ -2,7 +2,15 @@
 // scheduler runs) is shared/src/schedules/schedule.ts.
 import Ajv2020 from 'ajv/dist/2020';
 import { CronExpressionParser } from 'cron-parser';
-import { DEFAULT_TIMEZONE, fileMatcher, invalidField, OUTPUT_FORMATS, SCHEDULE_NAME_PATTERN, type OutputFormat, type ScheduleSpec } from '@onnx-batch/shared';
+import {
+  DEFAULT_TIMEZONE,
+  fileMatcher,
+  invalidField,
+  OUTPUT_FORMATS,
+  SCHEDULE_NAME_PATTERN,
+  type OutputFormat,
+  type ScheduleSpec,
+} from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
 
 const DIR_SCHEMA = {
@@ -10,7 +18,8 @@ const DIR_SCHEMA = {
   minLength: 1,
   maxLength: 1024,
   pattern: '^[^\\u0000]+$',
-  description: 'Directory, relative to SCHEDULES_ROOT (or absolute inside it); it must exist and stay inside SCHEDULES_ROOT after symlinks.',
+  description:
+    'Directory, relative to SCHEDULES_ROOT (or absolute inside it); it must exist and stay inside SCHEDULES_ROOT after symlinks.',
 } as const;
 
 export const SCHEDULE_BODY_SCHEMA = {
@@ -20,7 +29,13 @@ export const SCHEDULE_BODY_SCHEMA = {
   properties: {
     name: { type: 'string', pattern: SCHEDULE_NAME_PATTERN.source, description: '1–64 of a-z, 0-9, `_`, `-`; unique per tenant.' },
     cron: { type: 'string', minLength: 1, maxLength: 256, description: 'Cron pattern of 5 fields, or 6 with seconds first.' },
-    timezone: { type: 'string', minLength: 1, maxLength: 64, default: DEFAULT_TIMEZONE, description: 'IANA time zone of the cron pattern.' },
+    timezone: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      default: DEFAULT_TIMEZONE,
+      description: 'IANA time zone of the cron pattern.',
+    },
     model: { type: 'string', minLength: 1, maxLength: 64 },
     version: { type: ['string', 'integer'], description: "Model version; the model's default at each run when absent." },
     input: {
@@ -29,7 +44,13 @@ export const SCHEDULE_BODY_SCHEMA = {
       additionalProperties: false,
       properties: {
         dir: DIR_SCHEMA,
-        pattern: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^/\\\\\\u0000]+$', description: 'Glob over file names (`*.csv`, `day-*.ndjson`); no directory part.' },
+        pattern: {
+          type: 'string',
+          minLength: 1,
+          maxLength: 256,
+          pattern: '^[^/\\\\\\u0000]+$',
+          description: 'Glob over file names (`*.csv`, `day-*.ndjson`); no directory part.',
+        },
       },
     },
     output: {
@@ -62,9 +83,13 @@ interface ScheduleBody {
  * `pathName` is the name in the URL of a PUT, which the body may repeat but not change.
  */
 export function parseScheduleSpec(body: unknown, pathName?: string): ScheduleSpec {
-  const withName = pathName !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body) && !('name' in body) ? { ...body, name: pathName } : body;
+  const withName =
+    pathName !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body) && !('name' in body)
+      ? { ...body, name: pathName }
+      : body;
   const parsed = checkEnvelope<ScheduleBody>(validateBody, withName);
-  if (pathName !== undefined && parsed.name !== pathName) throw invalidField('name', `must be '${pathName}', the name in the URL (a schedule cannot be renamed)`);
+  if (pathName !== undefined && parsed.name !== pathName)
+    throw invalidField('name', `must be '${pathName}', the name in the URL (a schedule cannot be renamed)`);
   checkTimezone(parsed.timezone);
   checkCron(parsed.cron, parsed.timezone);
   checkPattern(parsed.input.pattern);
@@ -93,7 +118,10 @@ const HASHED_VALUE = /(^|[^A-Za-z])H([^A-Za-z]|$)/;
 export function checkCron(cron: string, timezone: string): void {
   const fields = cron.trim().split(/\s+/);
   if (fields.length !== 5 && fields.length !== 6) {
-    throw invalidField('cron', `has ${fields.length} field${fields.length === 1 ? '' : 's'}; expected 5 (minute hour day month weekday) or 6 (second first)`);
+    throw invalidField(
+      'cron',
+      `has ${fields.length} field${fields.length === 1 ? '' : 's'}; expected 5 (minute hour day month weekday) or 6 (second first)`,
+    );
   }
   if (HASHED_VALUE.test(cron)) throw invalidField('cron', "uses 'H' (hashed values), which is not supported");
   try {

@@ -112,7 +112,8 @@ export class ScheduleService {
     const others = (await this.store.list(tenant)).filter((s) => s.name !== spec.name);
     for (const other of others) {
       const theirs = await this.root.directory(other.output.dir, 'output.dir').catch(() => null);
-      if (theirs === output) throw invalidField('output.dir', `is already the output directory of schedule '${other.name}'; give each schedule its own`);
+      if (theirs === output)
+        throw invalidField('output.dir', `is already the output directory of schedule '${other.name}'; give each schedule its own`);
     }
     return spec;
   }

@@ -1,5 +1,15 @@
 import type { Queue } from 'bullmq';
-import { createQueue, QueueName, ScheduleRoot, ScheduleStore, type Config, type Logger, type ModelRepository, type RedisClient, type RunScheduleData } from '@onnx-batch/shared';
+import {
+  createQueue,
+  QueueName,
+  ScheduleRoot,
+  ScheduleStore,
+  type Config,
+  type Logger,
+  type ModelRepository,
+  type RedisClient,
+  type RunScheduleData,
+} from '@onnx-batch/shared';
 import { ScheduleService } from './schedule-service';
 
 export interface SchedulesDeps {

@@ -72,7 +72,9 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     if (chunk + 1 < record.chunks) next = readChunk(store, record.id, chunk + 1);
     if (!started) await start();
     if (read.results === null || read.results.rows === 0) continue;
-    const out = csv ? stringify(renderResultCsvRows(read.results, (result) => resultCsvRow(manifest, result))) : `${renderResultLines(read.results).join('\n')}\n`;
+    const out = csv
+      ? stringify(renderResultCsvRows(read.results, (result) => resultCsvRow(manifest, result)))
+      : `${renderResultLines(read.results).join('\n')}\n`;
     await writeDraining(res, out);
   }
   if (aborted) return;
@@ -97,7 +99,6 @@ function logReadFailure(r: ResultStreamRequest, chunk: number | string, error: u
     error: error instanceof Error ? error.message : String(error),
   });
 }
-
 
 async function sendPage(r: ResultStreamRequest, page: { offset: number; limit: number }): Promise<void> {
   const { record, store, res } = r;
@@ -124,7 +125,10 @@ async function sendPage(r: ResultStreamRequest, page: { offset: number; limit: n
   }
   const next = end < record.total ? `${r.basePath}/batch-result/${record.id}/results?offset=${end}&limit=${page.limit}` : null;
   const head = JSON.stringify({ jobId: record.id, offset: page.offset, limit: page.limit, total: record.total, next });
-  res.status(200).type('application/json').send(`${head.slice(0, -1)},"results":[${results.join(',')}]}`);
+  res
+    .status(200)
+    .type('application/json')
+    .send(`${head.slice(0, -1)},"results":[${results.join(',')}]}`);
 }
 
 function manifestOf(r: ResultStreamRequest): ModelManifest {

@@ -17,7 +17,9 @@ export function addResultsCommand(ctx: CommandContext): void {
     .description("Download a finished job's results.")
     .argument('<id>', 'job id')
     .option('-o, --out <file>', "output file ('-' or absent = stdout)", '-')
-    .addOption(new Option('-f, --format <format>', 'results format (default: from the --out extension; ndjson on stdout)').choices(OUTPUT_FORMATS))
+    .addOption(
+      new Option('-f, --format <format>', 'results format (default: from the --out extension; ndjson on stdout)').choices(OUTPUT_FORMATS),
+    )
     .action(
       ctx.run<ResultsFlags>(async (id, opts) => {
         const out = opts.out ?? '-';
@@ -29,7 +31,14 @@ export function addResultsCommand(ctx: CommandContext): void {
 }
 
 /** Streams a job's results to stdout (`-`, left open) or into a file written whole or not at all. */
-export async function writeResults(client: OnnxBatchClient, id: string, out: string, format: OutputFormat, io: CliIo, signal: AbortSignal): Promise<void> {
+export async function writeResults(
+  client: OnnxBatchClient,
+  id: string,
+  out: string,
+  format: OutputFormat,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<void> {
   if (out === '-') {
     await client.downloadResults(id, format, nonClosing(io.stdout), { signal });
     return;

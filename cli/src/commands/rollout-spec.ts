@@ -31,7 +31,8 @@ export interface RolloutSetFlags {
 export function parseShare(value: string): Share {
   const match = /^([^:\s]+):\s*([0-9]+(?:\.[0-9]+)?)\s*%?$/.exec(value.trim());
   const percent = Number(match?.[2]);
-  if (!match || !(percent >= 0 && percent <= 100)) throw new InvalidArgumentError("must be VERSION:PERCENT, e.g. '3:10' (percent from 0 to 100).");
+  if (!match || !(percent >= 0 && percent <= 100))
+    throw new InvalidArgumentError("must be VERSION:PERCENT, e.g. '3:10' (percent from 0 to 100).");
   return { version: match[1] as string, percent };
 }
 
@@ -86,10 +87,12 @@ export function checkRolloutSetFlags(flags: RolloutSetFlags): void {
   }
   if (!gives) {
     throw new UsageError(
-      'nothing to set: give --default, --canary, --shadow, --max-failed-row-rate, --min-agreement or --min-rows (or a --no-… of one), or --clear',
+      'nothing to set: give --default, --canary, --shadow, --max-failed-row-rate, --min-agreement or --min-rows (or a --no-… of ' +
+        'one), or --clear',
     );
   }
-  if (removesRule && givesRule) throw new UsageError('--no-auto-rollback removes the rule: give no --max-failed-row-rate, --min-agreement or --min-rows with it');
+  if (removesRule && givesRule)
+    throw new UsageError('--no-auto-rollback removes the rule: give no --max-failed-row-rate, --min-agreement or --min-rows with it');
 }
 
 /**
@@ -107,7 +110,10 @@ export function rolloutSpec(flags: RolloutSetFlags, current: Rollout | null): Ro
   const ruleFlags = ruleFlagsOf(flags);
   if (Object.keys(ruleFlags).length > 0) {
     const rule = { ...(spec.autoRollback ?? {}), ...ruleFlags };
-    if (rule.minRows === undefined) throw new UsageError('--min-rows is needed with a new auto-rollback rule: how many rows the canary or shadow must run before it is judged');
+    if (rule.minRows === undefined)
+      throw new UsageError(
+        '--min-rows is needed with a new auto-rollback rule: how many rows the canary or shadow must run before it is judged',
+      );
     spec.autoRollback = { ...rule, minRows: rule.minRows };
   }
   return spec;

@@ -3,7 +3,15 @@ import type { OnnxBatchClient } from '../client';
 import { ExitCode } from '../exit-codes';
 import type { RolloutState } from '../types';
 import { printJson, type CliIo, type CommandContext, type ConnectionOptions } from './command-kit';
-import { checkRolloutSetFlags, overwriteWarning, parseFraction, parseRows, parseShare, rolloutSpec, type RolloutSetFlags } from './rollout-spec';
+import {
+  checkRolloutSetFlags,
+  overwriteWarning,
+  parseFraction,
+  parseRows,
+  parseShare,
+  rolloutSpec,
+  type RolloutSetFlags,
+} from './rollout-spec';
 import { historyText, rolloutText } from './rollout-text';
 
 type JsonFlag = ConnectionOptions & { json?: boolean };
@@ -58,10 +66,18 @@ export function addRolloutCommand(ctx: CommandContext): void {
     .option('--no-default', "unpin: the repository's default version (the highest, or the manifest's pin)")
     .option('--canary <version:percent>', 'a version taking this percent of the jobs that name no version', parseShare)
     .option('--no-canary', 'remove the canary')
-    .option('--shadow <version:percent>', "a version also running this percent of the default's chunks, off the result path, to be compared", parseShare)
+    .option(
+      '--shadow <version:percent>',
+      "a version also running this percent of the default's chunks, off the result path, to be compared",
+      parseShare,
+    )
     .option('--no-shadow', 'remove the shadow')
     .option('--max-failed-row-rate <rate>', 'auto-rollback: when the canary fails more rows than this (0–1)', parseFraction)
-    .option('--min-agreement <share>', 'auto-rollback: when the shadow agrees with the default on fewer rows than this (0–1)', parseFraction)
+    .option(
+      '--min-agreement <share>',
+      'auto-rollback: when the shadow agrees with the default on fewer rows than this (0–1)',
+      parseFraction,
+    )
     .option('--min-rows <n>', 'auto-rollback: rows the canary or shadow must run before it is judged', parseRows)
     .option('--no-auto-rollback', 'remove the auto-rollback rule')
     .option('--replace', 'send only the parts given: every other part is cleared')

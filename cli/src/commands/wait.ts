@@ -68,7 +68,10 @@ export async function waitAndDownload(
   switch (final.status) {
     case 'completed': {
       if (!opts.quiet) {
-        const took = final.startedAt && final.finishedAt ? ` in ${formatDuration((Date.parse(final.finishedAt) - Date.parse(final.startedAt)) / 1000)}` : '';
+        const took =
+          final.startedAt && final.finishedAt
+            ? ` in ${formatDuration((Date.parse(final.finishedAt) - Date.parse(final.startedAt)) / 1000)}`
+            : '';
         io.stderr.write(`job ${id} completed: ${done}/${total} rows${took}\n`);
       }
       if (failed > 0) io.stderr.write(`warning: ${failed} of ${total} rows failed; their results carry an 'error'\n`);

@@ -51,7 +51,8 @@ export function resultChunkFromOutputs(
 ): ResultChunk {
   const spec = manifest.result;
   const base = { rows: count, ids: ids ? [...ids] : null, errors: new Map<number, RowError>() };
-  if (spec.kind === 'tensor') return { ...base, kind: 'lines', names: [], values: new Float32Array(0), lines: formatResults(manifest, outputs, first, count, ids) };
+  if (spec.kind === 'tensor')
+    return { ...base, kind: 'lines', names: [], values: new Float32Array(0), lines: formatResults(manifest, outputs, first, count, ids) };
   const output = outputs.get(spec.output ?? '');
   if (!output) throw new Error(`model produced no output named ${String(spec.output)}`);
   const names = spec.kind === 'classification' ? [...(spec.labels ?? [])] : [...(spec.names ?? ['value'])];
@@ -67,11 +68,20 @@ export function resultChunkFromOutputs(
 /** A chunk of `rows` rows that all failed with `error` (the chunk could not be run; `manifest` null when its version is gone). */
 export function failedResultChunk(manifest: ModelManifest | null, rows: number, error: RowError): ResultChunk {
   const spec = manifest?.result ?? { kind: 'tensor' as const };
-  const names = spec.kind === 'classification' ? [...(spec.labels ?? [])] : spec.kind === 'regression' ? [...(spec.names ?? ['value'])] : [];
+  const names =
+    spec.kind === 'classification' ? [...(spec.labels ?? [])] : spec.kind === 'regression' ? [...(spec.names ?? ['value'])] : [];
   const errors = new Map<number, RowError>();
   for (let row = 0; row < rows; row++) errors.set(row, error);
   const kind = spec.kind === 'tensor' ? 'lines' : spec.kind;
-  return { rows, kind, names, values: new Float32Array(kind === 'lines' ? 0 : rows * names.length).fill(Number.NaN), ids: null, errors, lines: kind === 'lines' ? [] : null };
+  return {
+    rows,
+    kind,
+    names,
+    values: new Float32Array(kind === 'lines' ? 0 : rows * names.length).fill(Number.NaN),
+    ids: null,
+    errors,
+    lines: kind === 'lines' ? [] : null,
+  };
 }
 
 /** Joins chunks run row by row (a chunk whose run failed is retried a row at a time) into one. */
@@ -85,7 +95,11 @@ export function joinResultChunks(parts: ResultChunk[], ids: readonly (RowId | nu
   const lines: string[] = [];
   let at = 0;
   for (const part of parts) {
-    if (kind !== 'lines') values.set(part.values.length === part.rows * names.length ? part.values : new Float32Array(part.rows * names.length).fill(Number.NaN), at * names.length);
+    if (kind !== 'lines')
+      values.set(
+        part.values.length === part.rows * names.length ? part.values : new Float32Array(part.rows * names.length).fill(Number.NaN),
+        at * names.length,
+      );
     else lines.push(...(part.lines ?? Array.from({ length: part.rows }, () => '')));
     for (const [row, error] of part.errors) errors.set(at + row, error);
     at += part.rows;
@@ -103,7 +117,10 @@ export function encodeResultChunk(chunk: ResultChunk): Buffer {
     else header.errors = [...chunk.errors].map(([row, e]) => [row, e.code, e.message]);
   }
   const headerBytes = Buffer.from(JSON.stringify(header));
-  const body = chunk.kind === 'lines' ? Buffer.from((chunk.lines ?? []).join('\n')) : Buffer.from(chunk.values.buffer, chunk.values.byteOffset, chunk.values.byteLength);
+  const body =
+    chunk.kind === 'lines'
+      ? Buffer.from((chunk.lines ?? []).join('\n'))
+      : Buffer.from(chunk.values.buffer, chunk.values.byteOffset, chunk.values.byteLength);
   const out = Buffer.alloc(pad8(8 + headerBytes.length) + body.length);
   out.writeUInt32LE(MAGIC, 0);
   out.writeUInt32LE(headerBytes.length, 4);
@@ -119,7 +136,8 @@ export function decodeResultChunk(buffer: Buffer): ResultChunk {
   const header = JSON.parse(buffer.toString('utf8', 8, 8 + headerLength)) as ResultHeader;
   const start = pad8(8 + headerLength);
   const errors = new Map<number, RowError>();
-  if (header.allFailed) for (let row = 0; row < header.rows; row++) errors.set(row, { code: header.allFailed[0], message: header.allFailed[1] });
+  if (header.allFailed)
+    for (let row = 0; row < header.rows; row++) errors.set(row, { code: header.allFailed[0], message: header.allFailed[1] });
   for (const [row, code, message] of header.errors ?? []) errors.set(row, { code, message });
   const base = { rows: header.rows, kind: header.kind, names: header.names, ids: header.ids ?? null, errors };
   if (header.kind === 'lines') {
@@ -175,7 +193,8 @@ export function renderResultLines(chunk: ResultChunk): string[] {
         if (p > (v[base + best] as number)) best = k;
         probabilities += `${k === 0 ? '' : ','}${keys[k] as string}:${jsonFloat(p)}`;
       }
-      out[row] = `${head}"label":${keys[best] as string},"confidence":${jsonFloat(v[base + best] as number)},"probabilities":{${probabilities}}}`;
+      out[row] =
+        `${head}"label":${keys[best] as string},"confidence":${jsonFloat(v[base + best] as number)},"probabilities":{${probabilities}}}`;
     } else if (width === 1) {
       out[row] = `${head}"value":${jsonFloat(v[base] as number)}}`;
     } else {

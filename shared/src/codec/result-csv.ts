@@ -22,11 +22,19 @@ type Cell = string | number | boolean | null;
 export function resultCsvRow(manifest: ModelManifest, result: Record<string, unknown>): Cell[] {
   const spec = manifest.result;
   const id = (result.id ?? null) as Cell;
-  const error = result.error ? `${(result.error as { code?: string }).code ?? ''}: ${(result.error as { message?: string }).message ?? ''}` : null;
+  const error = result.error
+    ? `${(result.error as { code?: string }).code ?? ''}: ${(result.error as { message?: string }).message ?? ''}`
+    : null;
   switch (spec.kind) {
     case 'classification': {
       const p = (result.probabilities ?? {}) as Record<string, number>;
-      return [id, (result.label ?? null) as Cell, (result.confidence ?? null) as Cell, ...(spec.labels ?? []).map((l) => p[l] ?? null), error];
+      return [
+        id,
+        (result.label ?? null) as Cell,
+        (result.confidence ?? null) as Cell,
+        ...(spec.labels ?? []).map((l) => p[l] ?? null),
+        error,
+      ];
     }
     case 'regression': {
       if (spec.names && spec.names.length > 1) {
@@ -37,7 +45,11 @@ export function resultCsvRow(manifest: ModelManifest, result: Record<string, unk
     }
     case 'tensor': {
       const outputs = (result.outputs ?? {}) as Record<string, unknown>;
-      return [id, ...(spec.outputs ?? manifest.outputs.map((o) => o.name)).map((n) => (n in outputs ? JSON.stringify(outputs[n]) : null)), error];
+      return [
+        id,
+        ...(spec.outputs ?? manifest.outputs.map((o) => o.name)).map((n) => (n in outputs ? JSON.stringify(outputs[n]) : null)),
+        error,
+      ];
     }
   }
 }

@@ -97,7 +97,13 @@ function jsonNumber(value: number): string {
  * per row: on tabular models, formatting results is a large share of the worker's time.
  * Same output as `JSON.stringify({ id?, label, confidence, probabilities })`.
  */
-function formatClassifications(labels: readonly string[], output: OutputData, first: number, count: number, ids: readonly (RowId | null)[] | null): string[] {
+function formatClassifications(
+  labels: readonly string[],
+  output: OutputData,
+  first: number,
+  count: number,
+  ids: readonly (RowId | null)[] | null,
+): string[] {
   const keys = labels.map((l) => JSON.stringify(l));
   const width = labels.length;
   const rows = output.dims[0] ?? 0;
@@ -115,7 +121,8 @@ function formatClassifications(labels: readonly string[], output: OutputData, fi
     }
     const id = ids?.[i];
     const head = id === undefined || id === null ? '{' : `{"id":${JSON.stringify(id)},`;
-    lines[i] = `${head}"label":${keys[best] as string},"confidence":${jsonNumber(data[base + best] as number)},"probabilities":{${probabilities}}}`;
+    lines[i] =
+      `${head}"label":${keys[best] as string},"confidence":${jsonNumber(data[base + best] as number)},"probabilities":{${probabilities}}}`;
   }
   return lines;
 }

@@ -39,7 +39,11 @@ export class RowValidator {
     if (path.length > 0) {
       const head = path[0] ?? '';
       field = arrayForm ? (this.featureNames[Number(head)] ?? `[${head}]`) : head;
-      if (path.length > 1) field += path.slice(1).map((p) => `[${p}]`).join('');
+      if (path.length > 1)
+        field += path
+          .slice(1)
+          .map((p) => `[${p}]`)
+          .join('');
     }
     if (error.keyword === 'required') {
       const missing = String((error.params as { missingProperty?: string }).missingProperty);

@@ -71,7 +71,12 @@ export function sliceChunk(manifest: ModelManifest, chunk: DecodedChunk, start: 
     const perRow = rowElements(input.shape);
     const source = chunk.inputs.get(input.name);
     if (source === undefined) continue;
-    inputs.set(input.name, Array.isArray(source) ? source.slice(start * perRow, (start + count) * perRow) : source.subarray(start * perRow, (start + count) * perRow));
+    inputs.set(
+      input.name,
+      Array.isArray(source)
+        ? source.slice(start * perRow, (start + count) * perRow)
+        : source.subarray(start * perRow, (start + count) * perRow),
+    );
   }
   return { rows: count, inputs, ids: chunk.ids ? chunk.ids.slice(start, start + count) : null };
 }

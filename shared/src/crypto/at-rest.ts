@@ -45,7 +45,11 @@ export function keyIdOf(key: Buffer): string {
 
 /** Whether a stored value starts with the sealed header. */
 export function isSealed(value: Buffer): boolean {
-  return value.length >= HEADER_BYTES && value.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC) && value[SEALED_MAGIC.length] === SEALED_VERSION;
+  return (
+    value.length >= HEADER_BYTES &&
+    value.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC) &&
+    value[SEALED_MAGIC.length] === SEALED_VERSION
+  );
 }
 
 /** The key id a sealed value names, or null when it is not sealed. */
@@ -82,10 +86,14 @@ export class AtRestCipher {
   open(sealed: Buffer, context: string): Buffer {
     const keyId = sealedKeyId(sealed);
     if (keyId === null) {
-      throw new DecryptionError(`stored data for ${context} is not encrypted, but ENCRYPTION_KEY is set (was it written before encryption was turned on?)`);
+      throw new DecryptionError(
+        `stored data for ${context} is not encrypted, but ENCRYPTION_KEY is set (was it written before encryption was turned on?)`,
+      );
     }
     if (keyId !== this.keyId) {
-      throw new DecryptionError(`stored data was encrypted with a different key (key id ${keyId}; ENCRYPTION_KEY has key id ${this.keyId})`);
+      throw new DecryptionError(
+        `stored data was encrypted with a different key (key id ${keyId}; ENCRYPTION_KEY has key id ${this.keyId})`,
+      );
     }
     if (sealed.length < PREFIX_BYTES) throw new DecryptionError(`stored data for ${context} is truncated`);
     const iv = sealed.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES);

@@ -73,8 +73,14 @@ export const BASELINE_SCHEMA = {
         proportions: PROPORTIONS,
       },
       allOf: [
-        { if: { required: ['kind'], properties: { kind: { const: 'label' } } }, then: { required: ['labels'], properties: { edges: false } } },
-        { if: { required: ['kind'], properties: { kind: { const: 'value' } } }, then: { required: ['edges'], properties: { labels: false } } },
+        {
+          if: { required: ['kind'], properties: { kind: { const: 'label' } } },
+          then: { required: ['labels'], properties: { edges: false } },
+        },
+        {
+          if: { required: ['kind'], properties: { kind: { const: 'value' } } },
+          then: { required: ['edges'], properties: { labels: false } },
+        },
         ...PROPORTIONS_FOLLOW_EDGES,
       ],
     },

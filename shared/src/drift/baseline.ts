@@ -25,7 +25,8 @@ export interface BaselineStatistic {
   proportions: number[];
 }
 
-export type PredictionBaseline = { kind: 'label'; labels: string[]; proportions: number[] } | { kind: 'value'; edges: number[]; proportions: number[] };
+export type PredictionBaseline =
+  { kind: 'label'; labels: string[]; proportions: number[] } | { kind: 'value'; edges: number[]; proportions: number[] };
 
 export interface VocabularyReference extends TokenizerSpec {
   /** A file in the version's directory: one token per line. */
@@ -93,7 +94,12 @@ function sumTolerance(count: number): number {
   return 5e-7 * count + 1e-9;
 }
 
-function checkBins(edges: readonly number[] | undefined, proportions: readonly number[], field: string, problem: (field: string, message: string) => void): void {
+function checkBins(
+  edges: readonly number[] | undefined,
+  proportions: readonly number[],
+  field: string,
+  problem: (field: string, message: string) => void,
+): void {
   if (edges) {
     for (let i = 1; i < edges.length; i++) {
       if (!((edges[i] as number) > (edges[i - 1] as number))) {
@@ -134,17 +140,23 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
     for (const e of validateSchema.errors ?? []) {
       if (e.keyword === 'if') continue;
       const params = e.params as { missingProperty?: string; additionalProperty?: string };
-      const child = e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
+      const child =
+        e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
       const field = [e.instancePath.replace(/^\//, '').replace(/\//g, '.'), child].filter(Boolean).join('.');
       const message =
-        e.keyword === 'required' ? 'is required' : e.keyword === 'additionalProperties' || e.keyword === 'false schema' ? 'is not allowed here' : (e.message ?? 'is invalid');
+        e.keyword === 'required'
+          ? 'is required'
+          : e.keyword === 'additionalProperties' || e.keyword === 'false schema'
+            ? 'is not allowed here'
+            : (e.message ?? 'is invalid');
       problem(field || '(root)', message);
     }
     throw new BaselineError(problems);
   }
 
   if (baseline.model !== manifest.name) problem('model', `is '${baseline.model}' but the manifest's name is '${manifest.name}'`);
-  if (baseline.version !== manifest.version) problem('version', `is '${baseline.version}' but the manifest's version is '${manifest.version}'`);
+  if (baseline.version !== manifest.version)
+    problem('version', `is '${baseline.version}' but the manifest's version is '${manifest.version}'`);
 
   const digest = createHash('sha256').update(text);
   let vocabulary: Vocabulary | null = null;
@@ -159,7 +171,10 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
       if (vocabulary.tokens.size === 0) problem('vocabulary.file', `${vocabularyFile} holds no token`);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      problem(code ? 'vocabulary.file' : 'vocabulary.tokenPattern', code ? `cannot read ${vocabularyFile}: ${(error as Error).message}` : (error as Error).message);
+      problem(
+        code ? 'vocabulary.file' : 'vocabulary.tokenPattern',
+        code ? `cannot read ${vocabularyFile}: ${(error as Error).message}` : (error as Error).message,
+      );
     }
   }
 
@@ -173,7 +188,11 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
     if (!feature) {
       problem(`${field}.feature`, `names unknown feature '${statistic.feature}' (features: ${[...features.keys()].join(', ')})`);
     } else if (!measuresOf(feature.type, true).includes(statistic.measure)) {
-      problem(`${field}.measure`, `'${statistic.measure}' is not a measure of ${feature.type} feature '${feature.name}' (measures: ${measuresOf(feature.type, true).join(', ')})`);
+      problem(
+        `${field}.measure`,
+        `'${statistic.measure}' is not a measure of ${feature.type} feature '${feature.name}' (measures: ` +
+          `${measuresOf(feature.type, true).join(', ')})`,
+      );
     } else if (statistic.measure === 'oov' && !vocabulary) {
       problem(`${field}.measure`, "'oov' needs the baseline's 'vocabulary'");
     } else if (statistic.name !== statisticName(statistic.feature, statistic.measure)) {
@@ -209,7 +228,14 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
   return assemble(file, baseline, manifest, plan, vocabulary, digest.digest('hex').slice(0, 16));
 }
 
-function assemble(file: string, baseline: Baseline, manifest: ModelManifest, plan: StatisticPlan[], vocabulary: Vocabulary | null, digest: string): LoadedBaseline {
+function assemble(
+  file: string,
+  baseline: Baseline,
+  manifest: ModelManifest,
+  plan: StatisticPlan[],
+  vocabulary: Vocabulary | null,
+  digest: string,
+): LoadedBaseline {
   const expected = predictionPlan(manifest);
   const prediction = baseline.prediction;
   return Object.freeze({
@@ -217,7 +243,10 @@ function assemble(file: string, baseline: Baseline, manifest: ModelManifest, pla
     baseline,
     plan,
     bins: baseline.statistics.map((s, i) => binEdges(s.edges, plan[i]?.float32 ?? false)),
-    prediction: expected && prediction ? { plan: expected, bins: prediction.kind === 'value' ? binEdges(prediction.edges, expected.float32) : null } : null,
+    prediction:
+      expected && prediction
+        ? { plan: expected, bins: prediction.kind === 'value' ? binEdges(prediction.edges, expected.float32) : null }
+        : null,
     vocabulary,
     digest,
   });
@@ -232,7 +261,10 @@ export function transferBaseline(loaded: LoadedBaseline): BaselineTransfer {
 export function restoreBaseline(manifest: ModelManifest, transfer: BaselineTransfer): LoadedBaseline {
   const { baseline } = transfer;
   const spec = baseline.vocabulary;
-  const vocabulary = spec && transfer.vocabularyTokens ? new Vocabulary(transfer.vocabularyTokens, { tokenPattern: spec.tokenPattern, minLength: spec.minLength, lowercase: spec.lowercase }) : null;
+  const vocabulary =
+    spec && transfer.vocabularyTokens
+      ? new Vocabulary(transfer.vocabularyTokens, { tokenPattern: spec.tokenPattern, minLength: spec.minLength, lowercase: spec.lowercase })
+      : null;
   const available = new Map(statisticsPlan(manifest, vocabulary ?? undefined).map((p) => [p.name, p]));
   const plan = baseline.statistics.map((s) => {
     const entry = available.get(s.name);
@@ -262,7 +294,13 @@ export function buildBaseline(data: BaselineData): Baseline {
     const values = data.values[i];
     if (!values || values.length !== rows) throw new RangeError(`statistic ${entry.name}: expected ${rows} values`);
     const edges = decileEdges(values);
-    return { name: entry.name, feature: entry.feature, measure: entry.measure, edges, proportions: binProportions(binEdges(edges, entry.float32), values) };
+    return {
+      name: entry.name,
+      feature: entry.feature,
+      measure: entry.measure,
+      edges,
+      proportions: binProportions(binEdges(edges, entry.float32), values),
+    };
   });
   const baseline: Baseline = {
     format: 1,

@@ -107,7 +107,11 @@ export function countChunk(loaded: LoadedBaseline, chunk: DecodedChunk, outputs:
   } else {
     // Row outputs travel as float32: compare them with float32 edges whatever the output's dtype.
     let edges = float32Bins.get(loaded);
-    if (!edges) float32Bins.set(loaded, (edges = binEdges(loaded.baseline.prediction?.kind === 'value' ? loaded.baseline.prediction.edges : [], true)));
+    if (!edges)
+      float32Bins.set(
+        loaded,
+        (edges = binEdges(loaded.baseline.prediction?.kind === 'value' ? loaded.baseline.prediction.edges : [], true)),
+      );
     for (let r = 0, base = 0; r < rows; r++, base += width) {
       const value = data[base] as number;
       if (Number.isNaN(value)) continue;

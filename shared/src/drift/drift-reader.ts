@@ -8,7 +8,15 @@ import { driftReport, type DriftReport, type DriftSettings, type DriftWindowCoun
  * The summed counts of a version's buckets over a window ending now: one pipeline of HGETALL
  * (every bucket of a model is in one Redis Cluster slot), at most 83 buckets for 24 hours.
  */
-export async function readDriftCounts(redis: RedisClient, keys: RedisKeys, model: string, version: string, digest: string, window: DriftWindow, nowMs: number = Date.now()): Promise<DriftWindowCounts> {
+export async function readDriftCounts(
+  redis: RedisClient,
+  keys: RedisKeys,
+  model: string,
+  version: string,
+  digest: string,
+  window: DriftWindow,
+  nowMs: number = Date.now(),
+): Promise<DriftWindowCounts> {
   const { from, buckets } = windowBuckets(DRIFT_WINDOWS[window], nowMs);
   const pipeline = redis.pipeline();
   for (const b of buckets) pipeline.hgetall(keys.driftBucket(model, version, digest, b.unit, b.index));
@@ -32,5 +40,11 @@ export async function readDriftReport(
   settings: DriftSettings,
   nowMs: number = Date.now(),
 ): Promise<DriftReport> {
-  return driftReport(model, version, baseline, await readDriftCounts(redis, keys, model, version, baseline.digest, window, nowMs), settings);
+  return driftReport(
+    model,
+    version,
+    baseline,
+    await readDriftCounts(redis, keys, model, version, baseline.digest, window, nowMs),
+    settings,
+  );
 }

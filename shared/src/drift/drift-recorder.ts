@@ -56,7 +56,8 @@ export class DriftRecorder {
     const minute = minuteOf(this.now());
     const key = this.keys.driftBucket(model, version, baseline.digest, 'm', minute);
     let bucket = this.pending.get(key);
-    if (!bucket) this.pending.set(key, (bucket = { model, version, digest: baseline.digest, minute, fields, sums: new Float64Array(fields.length) }));
+    if (!bucket)
+      this.pending.set(key, (bucket = { model, version, digest: baseline.digest, minute, fields, sums: new Float64Array(fields.length) }));
     const sums = bucket.sums;
     for (let i = 0; i < counts.length; i++) sums[i] = (sums[i] as number) + (counts[i] as number);
     return true;

@@ -55,7 +55,13 @@ function round(x: number): number {
 }
 
 /** A statistic's verdict; none unless both the window and the statistic itself hold enough rows. */
-function judge(reference: readonly number[], counts: number[], bins: DriftBin[], settings: DriftSettings, windowRows: number): StatisticDrift {
+function judge(
+  reference: readonly number[],
+  counts: number[],
+  bins: DriftBin[],
+  settings: DriftSettings,
+  windowRows: number,
+): StatisticDrift {
   const rows = counts.reduce((a, b) => a + b, 0);
   if (Math.min(rows, windowRows) < settings.minRows || rows === 0) return { psi: null, status: 'insufficient-data', rows, bins };
   const value = psi(reference, counts);
@@ -66,7 +72,13 @@ function judge(reference: readonly number[], counts: number[], bins: DriftBin[],
  * The drift of a version over a window, from its summed counts: per statistic and for the
  * predictions, PSI against the baseline's proportions and its status. Pure.
  */
-export function driftReport(model: string, version: string, loaded: LoadedBaseline, counts: DriftWindowCounts, settings: DriftSettings): DriftReport {
+export function driftReport(
+  model: string,
+  version: string,
+  loaded: LoadedBaseline,
+  counts: DriftWindowCounts,
+  settings: DriftSettings,
+): DriftReport {
   const layout = countLayout(loaded);
   const sum = (field: string): number => counts.sums.get(field) ?? 0;
   const rows = sum(ROWS_FIELD);

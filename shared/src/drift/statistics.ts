@@ -135,7 +135,8 @@ export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk
         const every = oovSample?.every ?? 1;
         const first = oovSample?.first ?? 0;
         if (every > 1) values.fill(Number.NaN);
-        for (let r = first, i = offset + first * perRow; r < rows; r += every, i += every * perRow) values[r] = vocabulary.oovShare(data[i] as string);
+        for (let r = first, i = offset + first * perRow; r < rows; r += every, i += every * perRow)
+          values[r] = vocabulary.oovShare(data[i] as string);
         break;
       }
       case 'mean':
@@ -191,7 +192,12 @@ export function predictionPlan(manifest: ModelManifest): PredictionPlan | null {
  * Per row [first, first + count) of a run's outputs: the predicted label's index (argmax of the
  * probabilities; the first of equal ones, as results name it) or the first target's value.
  */
-export function predictionValues(manifest: ModelManifest, outputs: ReadonlyMap<string, OutputData>, first: number, count: number): Float64Array {
+export function predictionValues(
+  manifest: ModelManifest,
+  outputs: ReadonlyMap<string, OutputData>,
+  first: number,
+  count: number,
+): Float64Array {
   const plan = predictionPlan(manifest);
   if (!plan) throw new Error(`model ${manifest.name} returns tensors: it has no prediction statistic`);
   const output = outputs.get(plan.output);

@@ -133,7 +133,20 @@ export class JobStore {
     const fields = Object.entries(serialiseRecord(record)).flat();
     const limit = this.singleNode ? (options.activeLimit ?? 0) : 0;
     const active = limit > 0 ? this.keys.tenantActive(record.tenant) : key;
-    const reply = await this.committer.commitJob(key, this.keys.outbox(jobTag(record.id)), claimKey, active, staged, last, claimValue, Date.now(), record.id, limit, this.ttlSeconds, ...fields);
+    const reply = await this.committer.commitJob(
+      key,
+      this.keys.outbox(jobTag(record.id)),
+      claimKey,
+      active,
+      staged,
+      last,
+      claimValue,
+      Date.now(),
+      record.id,
+      limit,
+      this.ttlSeconds,
+      ...fields,
+    );
     const state = String(reply[0]);
     if (state === 'committed') {
       const countedActive = limit > 0;

@@ -22,7 +22,9 @@ export class Outbox {
     if (isCluster(this.redis)) {
       // A cluster pipeline must stay on one node: one command per outbox (each in its own slot).
       const replies = await Promise.all(
-        this.keys.outboxes().map((outbox) => this.redis.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit).catch(() => [] as string[])),
+        this.keys
+          .outboxes()
+          .map((outbox) => this.redis.zrangebyscore(outbox, '-inf', String(before), 'LIMIT', 0, limit).catch(() => [] as string[])),
       );
       return replies.flat();
     }

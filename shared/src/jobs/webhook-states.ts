@@ -46,7 +46,13 @@ export class WebhookStates {
 
   /** Where a job's webhook delivery stands; null when none was attempted (or the job is gone). */
   async state(id: string): Promise<WebhookState | null> {
-    const [status, attempts, at, error] = await this.redis.hmget(this.keys.job(id), 'webhookStatus', 'webhookAttempts', 'webhookAt', 'webhookError');
+    const [status, attempts, at, error] = await this.redis.hmget(
+      this.keys.job(id),
+      'webhookStatus',
+      'webhookAttempts',
+      'webhookAt',
+      'webhookError',
+    );
     if (status !== 'retrying' && status !== 'delivered' && status !== 'failed') return null;
     return { status, attempts: Number(attempts ?? 0), at: at ?? '', error: error ? error : null };
   }

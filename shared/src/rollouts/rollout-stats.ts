@@ -51,7 +51,8 @@ export function rolloutReport(rollout: Rollout, raw: Record<string, string>): Ro
   const n = (field: string): number => Number(raw[field] ?? 0);
   const histogram = (prefix: string): Map<number, number> => {
     const out = new Map<number, number>();
-    for (const [field, value] of Object.entries(raw)) if (field.startsWith(prefix)) out.set(Number(field.slice(prefix.length)), Number(value));
+    for (const [field, value] of Object.entries(raw))
+      if (field.startsWith(prefix)) out.set(Number(field.slice(prefix.length)), Number(value));
     return out;
   };
   const ms = (prefix: string): number | null => {
@@ -99,12 +100,24 @@ export function autoRollbackReason(rollout: Rollout, report: RolloutReport): str
   if (canary && rule.maxFailedRowRate !== undefined && canary.rows.canary >= rule.minRows) {
     const rate = canary.failedRowRate.canary ?? 0;
     if (rate > rule.maxFailedRowRate) {
-      return `canary version ${canary.version} failed ${(rate * 100).toFixed(2)} % of ${canary.rows.canary} rows (more than maxFailedRowRate ${rule.maxFailedRowRate})`;
+      return (
+        `canary version ${canary.version} failed ${(rate * 100).toFixed(2)} % of ${canary.rows.canary} rows (more than ` +
+        `maxFailedRowRate ${rule.maxFailedRowRate})`
+      );
     }
   }
   const shadow = report.shadow;
-  if (shadow && rule.minAgreement !== undefined && shadow.rowsCompared >= rule.minRows && shadow.agreement !== null && shadow.agreement < rule.minAgreement) {
-    return `shadow version ${shadow.version} agreed with the default on ${(shadow.agreement * 100).toFixed(2)} % of ${shadow.rowsCompared} rows (less than minAgreement ${rule.minAgreement})`;
+  if (
+    shadow &&
+    rule.minAgreement !== undefined &&
+    shadow.rowsCompared >= rule.minRows &&
+    shadow.agreement !== null &&
+    shadow.agreement < rule.minAgreement
+  ) {
+    return (
+      `shadow version ${shadow.version} agreed with the default on ${(shadow.agreement * 100).toFixed(2)} % of ` +
+      `${shadow.rowsCompared} rows (less than minAgreement ${rule.minAgreement})`
+    );
   }
   return null;
 }

@@ -58,7 +58,13 @@ export class RolloutStore {
    * Changes a rollout atomically: `change` computes the new one from the current one, which is
    * written only if nobody changed it meanwhile (else it is computed again), with its audit entry.
    */
-  async update(model: string, action: RolloutAction, actor: RolloutActor, reason: string | null, change: (current: Rollout) => Rollout): Promise<Rollout> {
+  async update(
+    model: string,
+    action: RolloutAction,
+    actor: RolloutActor,
+    reason: string | null,
+    change: (current: Rollout) => Rollout,
+  ): Promise<Rollout> {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       this.cache.delete(model);
       const current = await this.get(model);

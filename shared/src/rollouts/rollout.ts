@@ -32,7 +32,13 @@ export function inShadowSample(rollout: Rollout, jobId: string, chunk: number): 
  * default when the current experiment (canary, shadow) or promotion began, so a rollback undoes
  * exactly that: a misbehaving canary is dropped and the default kept; a promotion is reverted.
  */
-export function nextRollout(current: Rollout, action: RolloutAction, servingDefault: string, spec: RolloutSpec = {}, now = new Date()): Rollout {
+export function nextRollout(
+  current: Rollout,
+  action: RolloutAction,
+  servingDefault: string,
+  spec: RolloutSpec = {},
+  now = new Date(),
+): Rollout {
   const base = { model: current.model, revision: current.revision + 1, updatedAt: now.toISOString() };
   switch (action) {
     case 'put': {
@@ -44,16 +50,31 @@ export function nextRollout(current: Rollout, action: RolloutAction, servingDefa
         autoRollback: spec.autoRollback ?? null,
       };
       const newDefault = next.default ?? servingDefault;
-      const previousDefault = newDefault !== servingDefault ? servingDefault : next.canary || next.shadow ? servingDefault : current.previousDefault;
+      const previousDefault =
+        newDefault !== servingDefault ? servingDefault : next.canary || next.shadow ? servingDefault : current.previousDefault;
       return { ...next, previousDefault };
     }
     case 'promote': {
       if (!current.canary) throw new RolloutError('there is no canary to promote');
-      return { ...base, default: current.canary.version, canary: null, shadow: current.shadow, autoRollback: current.autoRollback, previousDefault: servingDefault };
+      return {
+        ...base,
+        default: current.canary.version,
+        canary: null,
+        shadow: current.shadow,
+        autoRollback: current.autoRollback,
+        previousDefault: servingDefault,
+      };
     }
     case 'rollback':
     case 'auto-rollback':
-      return { ...base, default: current.previousDefault ?? current.default, canary: null, shadow: null, autoRollback: current.autoRollback, previousDefault: null };
+      return {
+        ...base,
+        default: current.previousDefault ?? current.default,
+        canary: null,
+        shadow: null,
+        autoRollback: current.autoRollback,
+        previousDefault: null,
+      };
   }
 }
 

@@ -25,14 +25,20 @@ export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: n
           names = header.map((h) => h.trim());
           for (const name of names) {
             if (name !== 'id' && !features.has(name)) {
-              throw new ProblemError('OB_ERR_INVALID_ROWS', `line 1: column '${name}' is not a feature of ${manifest.name} (features: ${[...features.keys()].join(', ')})`, {
-                errors: [{ line: 1, field: name, message: 'is not a feature of this model' }],
-              });
+              throw new ProblemError(
+                'OB_ERR_INVALID_ROWS',
+                `line 1: column '${name}' is not a feature of ${manifest.name} (features: ${[...features.keys()].join(', ')})`,
+                {
+                  errors: [{ line: 1, field: name, message: 'is not a feature of this model' }],
+                },
+              );
             }
           }
           for (const name of features.keys()) {
             if (!names.includes(name)) {
-              throw new ProblemError('OB_ERR_INVALID_ROWS', `line 1: the header has no column '${name}'`, { errors: [{ line: 1, field: name, message: 'column is missing' }] });
+              throw new ProblemError('OB_ERR_INVALID_ROWS', `line 1: the header has no column '${name}'`, {
+                errors: [{ line: 1, field: name, message: 'column is missing' }],
+              });
             }
           }
           columns = names.map((n) => features.get(n));
@@ -58,7 +64,9 @@ export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: n
       if (error instanceof ProblemError) throw error;
       const e = error as Error & { code?: string; lines?: number };
       const where = e.lines ?? line + 1;
-      throw new ProblemError('OB_ERR_INVALID_ROWS', `line ${where}: ${e.message}; nothing was queued`, { errors: [{ line: where, message: e.message }] });
+      throw new ProblemError('OB_ERR_INVALID_ROWS', `line ${where}: ${e.message}; nothing was queued`, {
+        errors: [{ line: where, message: e.message }],
+      });
     } finally {
       body.unpipe(parser);
     }

@@ -64,7 +64,12 @@ export class ScheduleStore {
     const records = this.keys.runRecords(tenant, name);
     await this.redis.multi().zadd(index, Date.parse(run.tick), run.runId).hset(records, run.runId, JSON.stringify(run)).exec();
     const old = await this.redis.zrange(index, '0', String(-(MAX_RUN_HISTORY + 1)));
-    if (old.length > 0) await this.redis.multi().zrem(index, ...old).hdel(records, ...old).exec();
+    if (old.length > 0)
+      await this.redis
+        .multi()
+        .zrem(index, ...old)
+        .hdel(records, ...old)
+        .exec();
   }
 
   /** The newest runs first, at most MAX_RUN_HISTORY. */

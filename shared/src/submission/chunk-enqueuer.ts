@@ -55,17 +55,19 @@ export class ChunkEnqueuer implements JobEnqueuer {
     const group = queue.splice(0, MAX_GROUP);
     if (queue.length === 0) this.waiting.delete(priority);
     this.busy = true;
-    this.add(group, priority).then(
-      () => {
-        for (const w of group) w.resolve();
-      },
-      (error: unknown) => {
-        for (const w of group) w.reject(error);
-      },
-    ).finally(() => {
-      this.busy = false;
-      this.drain();
-    });
+    this.add(group, priority)
+      .then(
+        () => {
+          for (const w of group) w.resolve();
+        },
+        (error: unknown) => {
+          for (const w of group) w.reject(error);
+        },
+      )
+      .finally(() => {
+        this.busy = false;
+        this.drain();
+      });
   }
 
   private async add(group: Waiting[], priority: number): Promise<void> {

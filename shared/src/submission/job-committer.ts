@@ -41,25 +41,38 @@ export class JobCommitter {
           // fail-over before a replica catches up could lose it (docs/operations.md, Sentinel).
           const replicas = outcome.replicas;
           if (replicas && replicas.acknowledged < replicas.wanted) {
-            this.logger.warn('job committed but not yet on enough Redis replicas', { jobId: id, acknowledged: replicas.acknowledged, wanted: replicas.wanted });
+            this.logger.warn('job committed but not yet on enough Redis replicas', {
+              jobId: id,
+              acknowledged: replicas.acknowledged,
+              wanted: replicas.wanted,
+            });
           }
-          if (!outcome.countedActive) this.store.tenants.add(record.tenant, id).catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
+          if (!outcome.countedActive)
+            this.store.tenants
+              .add(record.tenant, id)
+              .catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
           return { record, created: true };
         }
         case 'limit':
           // The set also holds jobs that finished since it was last pruned: prune, then try once more.
-          if (pruned || (await this.store.tenants.activeJobs(record.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT) throw tooManyActiveJobs(this.config.MAX_ACTIVE_JOBS_PER_TENANT);
+          if (pruned || (await this.store.tenants.activeJobs(record.tenant)) >= this.config.MAX_ACTIVE_JOBS_PER_TENANT)
+            throw tooManyActiveJobs(this.config.MAX_ACTIVE_JOBS_PER_TENANT);
           pruned = true;
           break;
         case 'lost':
           throw new ProblemError(
             'OB_ERR_STAGING_LOST',
-            `chunk ${outcome.chunk} of this upload expired or was evicted from Redis before the job could be committed; nothing was queued: submit it again`,
+            `chunk ${outcome.chunk} of this upload expired or was evicted from Redis before the job could be committed; nothing ` +
+              `was queued: submit it again`,
             { retryAfter: 1 },
           );
         case 'claimed': {
           if (outcome.bodyHash !== idempotency?.bodyHash) {
-            throw new ProblemError('OB_ERR_IDEMPOTENCY_CONFLICT', `this Idempotency-Key was used for job ${outcome.jobId} with a different body`, { jobId: outcome.jobId });
+            throw new ProblemError(
+              'OB_ERR_IDEMPOTENCY_CONFLICT',
+              `this Idempotency-Key was used for job ${outcome.jobId} with a different body`,
+              { jobId: outcome.jobId },
+            );
           }
           const existing = await this.store.get(outcome.jobId);
           if (existing) {
@@ -76,5 +89,7 @@ export class JobCommitter {
 }
 
 export function tooManyActiveJobs(limit: number): ProblemError {
-  return new ProblemError('OB_ERR_TOO_MANY_ACTIVE_JOBS', `this tenant already has ${limit} unfinished jobs; wait for some to finish`, { retryAfter: 5 });
+  return new ProblemError('OB_ERR_TOO_MANY_ACTIVE_JOBS', `this tenant already has ${limit} unfinished jobs; wait for some to finish`, {
+    retryAfter: 5,
+  });
 }

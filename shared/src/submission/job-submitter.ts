@@ -66,7 +66,10 @@ export class JobSubmitter {
     // A streamed upload may be long: refuse it before reading when the tenant is at its limit.
     // (The commit checks the limit again, atomically; a JSON body is already read.)
     const streamed = request.rowLocation !== 'row';
-    if ((streamed || !this.store.singleNode) && !(await this.store.tenants.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))) {
+    if (
+      (streamed || !this.store.singleNode) &&
+      !(await this.store.tenants.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))
+    ) {
       throw tooManyActiveJobs(this.config.MAX_ACTIVE_JOBS_PER_TENANT);
     }
     const claim = request.idempotency ? idempotencyClaimName(request.tenant, request.idempotency.keyHash) : undefined;
@@ -101,7 +104,9 @@ export class JobSubmitter {
       const idempotency = claim && request.idempotency ? { claim, bodyHash: request.idempotency.bodyHash() } : undefined;
       outcome = await this.committer.commit({ record, lastInput: staged.lastInput, idempotency });
     } catch (error) {
-      await this.store.remove(id, written.chunks).catch((e: unknown) => this.logger.warn('could not remove a rejected job', { jobId: id, error: String(e) }));
+      await this.store
+        .remove(id, written.chunks)
+        .catch((e: unknown) => this.logger.warn('could not remove a rejected job', { jobId: id, error: String(e) }));
       throw error;
     }
     return outcome.created ? this.enqueueCommitted(outcome.record) : outcome;
@@ -121,7 +126,14 @@ export class JobSubmitter {
     } catch (error) {
       warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);
     }
-    this.logger.info('job queued', { jobId: id, model: record.model, version: record.version, rows: record.total, chunks: record.chunks, tenant: record.tenant });
+    this.logger.info('job queued', {
+      jobId: id,
+      model: record.model,
+      version: record.version,
+      rows: record.total,
+      chunks: record.chunks,
+      tenant: record.tenant,
+    });
     for (const listener of this.accepted) listener(record);
     return { record, created: true };
   }

@@ -55,7 +55,8 @@ export class RowStager {
     const errors: FieldError[] = [];
     const maxErrors = source.rowLocation === 'row' ? MAX_REPORTED_ROW_ERRORS : 1;
     const inFlight = new Set<Promise<unknown>>();
-    const locate = (index: number): FieldError => (source.rowLocation === 'row' ? { row: index, message: '' } : { line: source.rowLocation(), message: '' });
+    const locate = (index: number): FieldError =>
+      source.rowLocation === 'row' ? { row: index, message: '' } : { line: source.rowLocation(), message: '' };
     const write = async (): Promise<void> => {
       const done = this.store.staging.stage(id, staged.chunks++, encoder.finish(), this.config.STAGING_TTL_SECONDS);
       inFlight.add(done);
@@ -66,7 +67,8 @@ export class RowStager {
     try {
       let index = 0;
       for await (const row of source.rows) {
-        if (index >= this.config.MAX_ROWS_PER_JOB) throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `a job may hold at most ${this.config.MAX_ROWS_PER_JOB} rows`);
+        if (index >= this.config.MAX_ROWS_PER_JOB)
+          throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `a job may hold at most ${this.config.MAX_ROWS_PER_JOB} rows`);
         const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
         if (problem) {
           errors.push({ ...locate(index), ...problem });
@@ -77,7 +79,10 @@ export class RowStager {
         index++;
       }
       if (errors.length > 0) throw invalidRows(errors);
-      if (index === 0) throw new ProblemError('OB_ERR_INVALID_REQUEST', 'the batch holds no rows', { errors: [{ field: 'inputs', message: 'must not be empty' }] });
+      if (index === 0)
+        throw new ProblemError('OB_ERR_INVALID_REQUEST', 'the batch holds no rows', {
+          errors: [{ field: 'inputs', message: 'must not be empty' }],
+        });
       const lastInput = encoder.rows > 0 ? encoder.finish() : undefined;
       await Promise.all(inFlight);
       return { rows: index, chunks: staged.chunks + (lastInput ? 1 : 0), chunkSize, lastInput };
@@ -91,9 +96,14 @@ export class RowStager {
 
   private keepAlive(id: string, staged: () => number): { stop: () => void } {
     const ttl = this.config.STAGING_TTL_SECONDS;
-    const timer = setInterval(() => {
-      this.store.staging.keepAlive(id, staged(), ttl).catch((error: unknown) => this.logger.warn('could not renew staged inputs', { jobId: id, error: String(error) }));
-    }, (ttl * 1000) / 3);
+    const timer = setInterval(
+      () => {
+        this.store.staging
+          .keepAlive(id, staged(), ttl)
+          .catch((error: unknown) => this.logger.warn('could not renew staged inputs', { jobId: id, error: String(error) }));
+      },
+      (ttl * 1000) / 3,
+    );
     timer.unref();
     return { stop: () => clearInterval(timer) };
   }

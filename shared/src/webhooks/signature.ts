@@ -87,7 +87,8 @@ export function parseWebhookSecrets(spec: string): Map<string, string[]> {
       const tenant = colon < 0 ? '' : item.slice(0, colon);
       const secret = colon < 0 ? '' : item.slice(colon + 1);
       if (!TENANT.test(tenant) || secret === '') throw new Error(`entry ${i + 1}: expected tenant:secret`);
-      if (secret.length < MIN_WEBHOOK_SECRET_LENGTH) throw new Error(`entry ${i + 1}: the secret of tenant '${tenant}' is shorter than ${MIN_WEBHOOK_SECRET_LENGTH} characters`);
+      if (secret.length < MIN_WEBHOOK_SECRET_LENGTH)
+        throw new Error(`entry ${i + 1}: the secret of tenant '${tenant}' is shorter than ${MIN_WEBHOOK_SECRET_LENGTH} characters`);
       secrets.set(tenant, [...(secrets.get(tenant) ?? []), secret]);
     });
   return secrets;
@@ -95,6 +96,7 @@ export function parseWebhookSecrets(spec: string): Map<string, string[]> {
 
 /** Checks WEBHOOK_SECRET (empty = none). */
 export function checkWebhookSecret(secret: string): string {
-  if (secret !== '' && secret.length < MIN_WEBHOOK_SECRET_LENGTH) throw new Error(`is shorter than ${MIN_WEBHOOK_SECRET_LENGTH} characters`);
+  if (secret !== '' && secret.length < MIN_WEBHOOK_SECRET_LENGTH)
+    throw new Error(`is shorter than ${MIN_WEBHOOK_SECRET_LENGTH} characters`);
   return secret;
 }

@@ -65,7 +65,11 @@ export function parseAllowList(spec: string): AllowList {
       if (bare.includes('/')) {
         if (!ipaddr.isValidCIDR(bare)) throw new Error(`entry ${i + 1} ('${item}') is not a valid CIDR`);
         const [address, bits] = ipaddr.parseCIDR(bare);
-        ranges.push(address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress() ? [(address as ipaddr.IPv6).toIPv4Address(), Math.max(0, bits - 96)] : [address, bits]);
+        ranges.push(
+          address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()
+            ? [(address as ipaddr.IPv6).toIPv4Address(), Math.max(0, bits - 96)]
+            : [address, bits],
+        );
       } else if (net.isIP(bare) !== 0) {
         const address = unwrapIPv4(ipaddr.parse(bare));
         ranges.push([address, address.kind() === 'ipv4' ? 32 : 128]);
@@ -120,7 +124,9 @@ function describeForbidden(address: string): string | null {
   const kind = forbiddenAddressKind(address);
   if (kind === null) return null;
   const inner = ipaddr.isValid(address) ? unwrapIPv4(ipaddr.parse(address)) : null;
-  return inner && inner.kind() === 'ipv4' && net.isIPv6(address) ? `${address}, which carries ${inner.toString()}, a ${kind} address` : `${address}, a ${kind} address`;
+  return inner && inner.kind() === 'ipv4' && net.isIPv6(address)
+    ? `${address}, which carries ${inner.toString()}, a ${kind} address`
+    : `${address}, a ${kind} address`;
 }
 
 /** Whether the allow-list names `address` (or a network holding it). */
@@ -148,7 +154,10 @@ export async function checkCallbackUrl(
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CallbackUrlError('invalid', 'must use http or https');
   if (parsed.username || parsed.password) throw new CallbackUrlError('invalid', 'must not carry credentials');
   parsed.hash = '';
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/\.$/, '');
+  const host = parsed.hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (host === '') throw new CallbackUrlError('invalid', 'must name a host');
   const checked: CheckedCallbackUrl = { href: parsed.href, url: parsed, addresses: [] };
   const literal = net.isIP(host);
@@ -172,7 +181,10 @@ export async function checkCallbackUrl(
       const described = describeForbidden(address);
       if (described) {
         const where = literal !== 0 ? `is ${described}` : `names host '${host}', which resolves to ${described}`;
-        throw new CallbackUrlError('forbidden', `${where}; webhooks are only sent to public addresses (WEBHOOK_ALLOW_HOSTS lists exceptions)`);
+        throw new CallbackUrlError(
+          'forbidden',
+          `${where}; webhooks are only sent to public addresses (WEBHOOK_ALLOW_HOSTS lists exceptions)`,
+        );
       }
     }
   }
@@ -184,7 +196,10 @@ export async function checkCallbackUrl(
  * The submit-time check, as the API wires it: `(url) => normalised URL`, throwing a 400
  * problem naming `callbackUrl` when the URL is refused.
  */
-export function callbackUrlChecker(config: { readonly WEBHOOK_ALLOW_HOSTS: string }, lookup: LookupAll = systemLookup): (url: string) => Promise<string> {
+export function callbackUrlChecker(
+  config: { readonly WEBHOOK_ALLOW_HOSTS: string },
+  lookup: LookupAll = systemLookup,
+): (url: string) => Promise<string> {
   const allowList = parseAllowList(config.WEBHOOK_ALLOW_HOSTS);
   return async (url) => (await checkCallbackUrl(url, allowList, { lookup })).href;
 }
@@ -202,7 +217,11 @@ export function pinnedLookup(addresses: readonly ResolvedAddress[]): net.LookupF
       callback(Object.assign(new Error('no checked address of the requested family'), { code: 'ENOTFOUND' }), '', 0);
       return;
     }
-    if (options.all) callback(null, usable.map((a) => ({ address: a.address, family: a.family })));
+    if (options.all)
+      callback(
+        null,
+        usable.map((a) => ({ address: a.address, family: a.family })),
+      );
     else callback(null, first.address, first.family);
   };
 }

@@ -5,7 +5,10 @@ import { JobName, QueueName, webhookJobId, type DeliverWebhookData } from '../co
 import type { JobRecord } from '../jobs/job-record';
 import { EVENTS_MAX_LEN, queuePrefix } from '../queues';
 
-type WebhookConfig = Pick<Config, 'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'RESULT_TTL_SECONDS'>;
+type WebhookConfig = Pick<
+  Config,
+  'REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'WEBHOOK_ATTEMPTS' | 'WEBHOOK_BACKOFF_MS' | 'RESULT_TTL_SECONDS'
+>;
 
 /**
  * Options of every webhook job: WEBHOOK_ATTEMPTS attempts with exponential backoff from

@@ -81,11 +81,16 @@ class Column {
   }
 }
 
-async function openVocabulary(manifest: ModelManifest, versionDir: string, options: BaselineCommandOptions): Promise<{ reference: VocabularyReference; vocabulary: Vocabulary } | null> {
+async function openVocabulary(
+  manifest: ModelManifest,
+  versionDir: string,
+  options: BaselineCommandOptions,
+): Promise<{ reference: VocabularyReference; vocabulary: Vocabulary } | null> {
   const file = options.vocabulary ?? (existsSync(path.join(versionDir, 'vocabulary.txt')) ? 'vocabulary.txt' : undefined);
   if (file === undefined) return null;
   if (path.basename(file) !== file) throw new UsageError(`--vocabulary must name a file in ${versionDir}, not a path`);
-  if (!manifest.features.some((f) => f.type === 'string')) throw new UsageError(`${manifest.name} ${manifest.version} has no string feature: a vocabulary has nothing to measure`);
+  if (!manifest.features.some((f) => f.type === 'string'))
+    throw new UsageError(`${manifest.name} ${manifest.version} has no string feature: a vocabulary has nothing to measure`);
   const reference: VocabularyReference = {
     file,
     tokenPattern: options.tokenPattern ?? DEFAULT_TOKENIZER.tokenPattern,
@@ -119,7 +124,12 @@ export async function computeBaseline(options: BaselineCommandOptions): Promise<
   const predicts = predictionPlan(manifest) !== null;
   const chunkSize = options.chunkSize ?? manifest.chunkSize ?? loadConfig().CHUNK_SIZE;
   // The options of the worker's inference threads, one intra-op thread: predictions as served.
-  const session = await ort.InferenceSession.create(model.modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(model.modelPath, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
   const columns = plan.map(() => new Column());
   const predictions = new Column();
   const encoder = new ChunkEncoder(manifest, chunkSize);
@@ -195,9 +205,11 @@ function parseCommandLine(argv: string[]): (BaselineCommandOptions & { out?: str
   });
   if (values.help) return 'help';
   for (const name of ['model', 'version', 'input'] as const) if (values[name] === undefined) throw new UsageError(`--${name} is required`);
-  if (values.format !== undefined && values.format !== 'csv' && values.format !== 'ndjson') throw new UsageError(`--format must be csv or ndjson, not '${values.format}'`);
+  if (values.format !== undefined && values.format !== 'csv' && values.format !== 'ndjson')
+    throw new UsageError(`--format must be csv or ndjson, not '${values.format}'`);
   const minLength = values['token-min-length'] === undefined ? undefined : Number(values['token-min-length']);
-  if (minLength !== undefined && !(Number.isInteger(minLength) && minLength >= 1)) throw new UsageError('--token-min-length must be a positive integer');
+  if (minLength !== undefined && !(Number.isInteger(minLength) && minLength >= 1))
+    throw new UsageError('--token-min-length must be a positive integer');
   return {
     model: values.model as string,
     version: values.version as string,

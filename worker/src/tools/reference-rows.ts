@@ -51,9 +51,13 @@ export async function* referenceRows(file: string, format: ReferenceFormat, mani
       columns: (header: string[]) => {
         names = header.map((h) => h.trim());
         for (const name of names) {
-          if (name !== 'id' && !features.has(name)) throw new Error(`${file} line 1: column '${name}' is not a feature of ${manifest.name} (features: ${[...features.keys()].join(', ')})`);
+          if (name !== 'id' && !features.has(name))
+            throw new Error(
+              `${file} line 1: column '${name}' is not a feature of ${manifest.name} (features: ${[...features.keys()].join(', ')})`,
+            );
         }
-        for (const name of features.keys()) if (!names.includes(name)) throw new Error(`${file} line 1: the header has no column '${name}'`);
+        for (const name of features.keys())
+          if (!names.includes(name)) throw new Error(`${file} line 1: the header has no column '${name}'`);
         columns = names.map((n) => features.get(n));
         return names;
       },
