@@ -39,7 +39,7 @@ async function rowsCounted(redis, prefix, model) {
  */
 export async function benchDrift(ctx) {
   const { say, workers, sampler, redis, prefix } = ctx;
-  const rounds = Number(process.env.BENCH_DRIFT_ROUNDS || 3);
+  const rounds = Number(process.env.BENCH_DRIFT_ROUNDS || 2);
   const count = workers.length;
   const spam = loadDefaultModel(path.join(ctx.root, 'models'), 'spam');
   const texts = JSON.parse(readFileSync(path.join(path.dirname(spam.modelPath), 'golden.json'), 'utf8')).inputs;
