@@ -7,7 +7,7 @@
 // Every W6 answer must say `cached: true`, or the run fails: a figure for misses counted as hits
 // would be a lie.
 import path from 'node:path';
-import { Client, BenchError, percentile } from './bench-client.mjs';
+import { Client, BenchError, latencySummary, waitReady } from './bench-client.mjs';
 import { commandStats, commandsPerJob, cpuSeconds, freePort, processTree, startNode, stop } from './bench-procs.mjs';
 
 const MISSES = 300;
@@ -15,23 +15,14 @@ const HITS = 2000;
 const WARM_UP = 200;
 
 /**
- * `ctx` from bench.mjs: { say, root, workers (live array, replaced in place), sampler, serviceEnv(extra),
- * logBase, nodeArgs, waitForWorkers(count), waitReady(client, what), redis, version (iris's default) }.
+ * `ctx` from bench.mjs: { say, root, workers (how many), restartWorkers(tag, extraEnv) → the new worker entries, serviceEnv(extra),
+ * logBase, nodeArgs, redis, version (iris's default) }.
  */
 export async function benchCache(ctx) {
-  const { say, workers, redis } = ctx;
-  const count = workers.length;
+  const { say, redis } = ctx;
   const cacheEnv = { PREDICTION_CACHE_MODELS: 'iris' };
-  say(`bench: W6: restarting ${count} workers with PREDICTION_CACHE_MODELS=iris…`);
-  await Promise.all(workers.splice(0).map((w) => stop(w)));
-  for (let i = 0; i < count; i++) {
-    const name = `worker-cache-${i + 1}`;
-    workers.push(
-      startNode(name, path.join(ctx.root, 'worker/dist/main.js'), ctx.serviceEnv(cacheEnv), `${ctx.logBase}.${name}.log`, ctx.nodeArgs),
-    );
-  }
-  ctx.sampler.workerPids = workers.map((w) => w.child.pid);
-  await ctx.waitForWorkers(count);
+  say(`bench: W6: restarting ${ctx.workers} workers with PREDICTION_CACHE_MODELS=iris…`);
+  const workers = await ctx.restartWorkers('cache', cacheEnv);
 
   const port = await freePort();
   const api = startNode(
@@ -43,7 +34,7 @@ export async function benchCache(ctx) {
   );
   const client = new Client(`http://127.0.0.1:${port}`, 8);
   try {
-    await ctx.waitReady(client, 'the API with the prediction cache');
+    await waitReady(client, 'the API with the prediction cache', { logs: `${ctx.logBase}.*.log` });
     const predictPath = `/v1/models/iris/versions/${encodeURIComponent(ctx.version)}/predict`;
     const bodyOf = (row) => {
       const body = Buffer.from(JSON.stringify({ inputs: [row] }));
@@ -100,13 +91,7 @@ export async function benchCache(ctx) {
         cached,
         seconds,
         requestsPerSecond: requests / seconds,
-        latencyMs: {
-          p50: percentile(sorted, 50),
-          p95: percentile(sorted, 95),
-          p99: percentile(sorted, 99),
-          min: sorted[0],
-          max: sorted[sorted.length - 1],
-        },
+        latencyMs: latencySummary(sorted),
         apiCpuMsPerRequest: ((cpu() - apiBefore) * 1000) / requests,
         workersCpuMsPerRequest: ((workersCpu() - workersBefore) * 1000) / requests,
         redisCommandsPerRequest: commands.callsPerJob,

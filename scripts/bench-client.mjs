@@ -5,6 +5,7 @@
 // runs against onnx-batch and against the null service (bench-null-service.mjs).
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { unexpectedExits } from './bench-procs.mjs';
 
 export class BenchError extends Error {
   name = 'BenchError';
@@ -131,10 +132,40 @@ export async function runJob(client, submit, { pollMs = null, deadlineMs = 120_0
   return { ms: performance.now() - started, jobId, inline, polls };
 }
 
+/**
+ * Waits until `client`'s server answers `GET /readyz` with 200; throws when a started process
+ * exits meanwhile or after `timeoutMs`, pointing at `logs` (the log files to read).
+ */
+export async function waitReady(client, what, { logs, timeoutMs = 20_000 }) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const exits = unexpectedExits();
+    if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during start-up; see ${logs}`);
+    try {
+      if ((await client.request('GET', '/readyz')).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new BenchError(`${what} not ready after ${timeoutMs} ms; see ${logs}`);
+    await sleep(100);
+  }
+}
+
 /** Nearest-rank percentile of sorted values. */
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** p50, p95, p99, min and max of sorted latencies. */
+export function latencySummary(sorted) {
+  return {
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+  };
 }
 
 /**
@@ -170,14 +201,7 @@ export async function runJobs(client, { jobs, inFlight, submitFor, pollMs = null
     seconds,
     rowsPerSecond: rows / seconds,
     jobsPerSecond: jobs / seconds,
-    latencyMs: {
-      p50: percentile(sorted, 50),
-      p95: percentile(sorted, 95),
-      p99: percentile(sorted, 99),
-      min: sorted[0],
-      max: sorted[sorted.length - 1],
-      mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-    },
+    latencyMs: { ...latencySummary(sorted), mean: sorted.reduce((a, b) => a + b, 0) / sorted.length },
     pollsPerJob: polls / jobs,
     resultsStreamed: streamed,
   };

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRequire } from 'node:module';
 import { jsonSubmit, runJobs } from './bench-client.mjs';
-import { startNode, stop } from './bench-procs.mjs';
-import { loadDefaultModel } from './bench-raw.mjs';
+import { deleteKeys } from './bench-procs.mjs';
+import { goldenInputs, loadDefaultModel } from './bench-raw.mjs';
 
 const SPAM_JOBS = 10;
 const SPAM_JOB_ROWS = 2000;
@@ -33,16 +33,15 @@ async function rowsCounted(redis, prefix, model) {
 
 /**
  * Runs W2 and the spam workload with drift statistics off and on. `ctx` comes from bench.mjs:
- * { say, root, workers (the live array of worker entries, replaced in place), sampler, workerEnv(extra),
- *   logBase, nodeArgs, waitForWorkers(count), workload(id, description, model, spec), client, redis, prefix,
+ * { say, root, workers (how many), restartWorkers(tag, extraEnv), workload(id, description, model, spec), client, redis, prefix,
  *   w2: [description, model, spec] }.
  */
 export async function benchDrift(ctx) {
-  const { say, workers, sampler, redis, prefix } = ctx;
+  const { say, redis, prefix } = ctx;
   const rounds = Number(process.env.BENCH_DRIFT_ROUNDS || 2);
-  const count = workers.length;
+  const count = ctx.workers;
   const spam = loadDefaultModel(path.join(ctx.root, 'models'), 'spam');
-  const texts = JSON.parse(readFileSync(path.join(path.dirname(spam.modelPath), 'golden.json'), 'utf8')).inputs;
+  const texts = goldenInputs(spam);
   const spamSubmit = jsonSubmit(
     { model: 'spam', version: spam.version, inputs: Array.from({ length: SPAM_JOB_ROWS }, (_, i) => texts[i % texts.length]) },
     SPAM_JOB_ROWS,
@@ -60,25 +59,10 @@ export async function benchDrift(ctx) {
   ].filter((c) => !only || only.has(c.id));
   let generation = 0;
 
-  /** Replaces every worker process by one started with DRIFT_SAMPLE_RATE = rate. */
+  /** Replaces every worker process by one started with DRIFT_SAMPLE_RATE = rate, and warms them up. */
   const restart = async (rate) => {
     generation++;
-    const old = workers.splice(0);
-    await Promise.all(old.map((w) => stop(w)));
-    for (let i = 0; i < count; i++) {
-      const name = `worker-drift${rate}-${generation}-${i + 1}`;
-      workers.push(
-        startNode(
-          name,
-          path.join(ctx.root, 'worker/dist/main.js'),
-          ctx.workerEnv({ DRIFT_SAMPLE_RATE: String(rate) }),
-          `${ctx.logBase}.${name}.log`,
-          ctx.nodeArgs,
-        ),
-      );
-    }
-    sampler.workerPids = workers.map((w) => w.child.pid);
-    await ctx.waitForWorkers(count);
+    await ctx.restartWorkers(`drift${rate}-${generation}`, { DRIFT_SAMPLE_RATE: String(rate) });
     // Sessions, JIT and the threads' baselines before measuring.
     for (const c of cases) await runJobs(ctx.client, { jobs: 4, inFlight: 2, submitFor: c.spec.submitFor });
   };
@@ -195,12 +179,7 @@ async function measureWindowReads(ctx) {
     }),
   };
   out.fieldsPerBucket = countLayout(baseline).fields.length;
-  let cursor = '0';
-  do {
-    const [next, found] = await ctx.redis.scan(cursor, 'MATCH', `${ctx.prefix}-driftread:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length > 0) await ctx.redis.unlink(...found);
-  } while (cursor !== '0');
+  await deleteKeys(ctx.redis, `${ctx.prefix}-driftread:*`);
   return out;
 }
 

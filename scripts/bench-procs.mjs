@@ -36,17 +36,16 @@ function track(name, child) {
   return entry;
 }
 
-/** Starts a private, in-memory redis-server on `port` (no RDB, no AOF). */
-export async function startRedis(port) {
+/** Starts a private, in-memory redis-server on `port` (no RDB, no AOF), with `extraArgs` (e.g. cluster mode). */
+export async function startRedis(port, extraArgs = []) {
   if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) {
     throw new Error('redis-server is not installed (apt-get install redis-server); the bench starts its own on a free port');
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-bench-redis-'));
   tempDirs.push(dir);
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  const entry = track('redis', child);
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  const entry = Object.assign(track('redis', child), { port });
   for (let i = 0; i < 100; i++) {
     if (entry.exited) throw new Error(`redis-server exited at start (code ${entry.code})`);
     if (await redisAnswers('127.0.0.1', port, 500)) return entry;

@@ -27,6 +27,11 @@ export function loadDefaultModel(modelsDir, name) {
   return { name, version: chosen.version, manifest: chosen.manifest, modelPath: path.join(dir, chosen.version, 'model.onnx') };
 }
 
+/** The input rows of a model version's golden.json (as its training script wrote them). */
+export function goldenInputs(model) {
+  return JSON.parse(readFileSync(path.join(path.dirname(model.modelPath), 'golden.json'), 'utf8')).inputs;
+}
+
 /** The outputs the service fetches from a session (as shared fetchedOutputs()). */
 export function fetchedOutputs(manifest) {
   const spec = manifest.result;

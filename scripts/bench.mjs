@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { benchCache, printCache } from './bench-cache.mjs';
 import { benchDrift, printDrift } from './bench-drift.mjs';
-import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob } from './bench-client.mjs';
+import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob, waitReady } from './bench-client.mjs';
 import {
   commandsPerJob,
   commandStats,
@@ -38,7 +38,7 @@ import {
   unexpectedExits,
   usedMemory,
 } from './bench-procs.mjs';
-import { loadDefaultModel, measureRaw, storedBytesPerRow } from './bench-raw.mjs';
+import { goldenInputs, loadDefaultModel, measureRaw, storedBytesPerRow } from './bench-raw.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const requireFrom = path.join(root, 'package.json');
@@ -93,9 +93,8 @@ process.on('exit', killAllNow);
 // Data: the models' rows, as arrays of feature values in manifest order.
 
 function irisRows(model) {
-  const golden = JSON.parse(readFileSync(path.join(path.dirname(model.modelPath), 'golden.json'), 'utf8'));
   const names = model.manifest.features.map((f) => f.name);
-  return golden.inputs.map((row) => (Array.isArray(row) ? row : names.map((n) => row[n])));
+  return goldenInputs(model).map((row) => (Array.isArray(row) ? row : names.map((n) => row[n])));
 }
 
 /** 28×28 images as base64 strings: Fashion-MNIST t10k (10 000 images) when installed, else random bytes. */
@@ -142,19 +141,23 @@ function serviceEnv(extra) {
 /** Node flags of the service processes: --cpu-prof when BENCH_CPU_PROF names a directory. */
 const NODE_ARGS = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
 
-async function waitReady(http, what, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const exits = unexpectedExits();
-    if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during start-up; see ${logBase}.*.log`);
-    try {
-      if ((await http.request('GET', '/readyz')).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new BenchError(`${what} not ready after ${timeoutMs} ms; see ${logBase}.*.log`);
-    await sleep(100);
+/** waitReady with this run's log files named in its errors. */
+const ready = (client, what) => waitReady(client, what, { logs: `${logBase}.*.log` });
+
+/**
+ * Replaces every worker process of `workers` (the live array, changed in place) by one started
+ * with `extraEnv`, named `worker-<tag>-<n>`; the sampler follows them. Answers the new entries once they are registered.
+ */
+async function restartWorkers(workers, sampler, tag, extraEnv) {
+  const count = workers.length;
+  await Promise.all(workers.splice(0).map((w) => stop(w)));
+  for (let i = 0; i < count; i++) {
+    const name = `worker-${tag}-${i + 1}`;
+    workers.push(startNode(name, path.join(root, 'worker/dist/main.js'), serviceEnv(extraEnv), `${logBase}.${name}.log`, NODE_ARGS));
   }
+  sampler.workerPids = workers.map((w) => w.child.pid);
+  await waitForWorkers(count);
+  return workers;
 }
 
 async function waitForWorkers(count, timeoutMs = 20_000) {
@@ -196,7 +199,7 @@ async function measureRedisBytesPerRow(cases, firstSubmit) {
     return usedMemory(redis);
   };
   try {
-    await waitReady(http, 'the memory-measurement API');
+    await ready(http, 'the memory-measurement API');
     // A first tiny job creates the queue's and the limiter's own keys, so they do not count.
     const first = await http.request('POST', firstSubmit.path, { headers: firstSubmit.headers, body: firstSubmit.body });
     if (first.status !== 202)
@@ -683,7 +686,7 @@ async function main() {
     );
     client = new Client(`http://127.0.0.1:${port}`, 64);
     try {
-      await waitReady(client, 'the null service');
+      await ready(client, 'the null service');
       const nullSampler = new Sampler({ apiPids: () => [nullService.child.pid], workerPids: [], redis });
       samplers.add(nullSampler);
       nullSampler.start();
@@ -723,7 +726,7 @@ async function main() {
       startNode(`worker-${i + 1}`, path.join(root, 'worker/dist/main.js'), serviceEnv({}), `${logBase}.worker-${i + 1}.log`, NODE_ARGS),
     );
     client = new Client(`http://127.0.0.1:${apiPort}`, 64);
-    await waitReady(client, 'the API');
+    await ready(client, 'the API');
     const registered = await waitForWorkers(WORKERS);
     say(
       `bench: API pid ${api.child.pid} on port ${apiPort} (API_PROCESSES=${API_PROCESSES}); ${registered} worker processes (pids ` +
@@ -799,13 +802,11 @@ async function main() {
       report.cache = await benchCache({
         say,
         root,
-        workers,
-        sampler,
+        workers: workers.length,
+        restartWorkers: (tag, env) => restartWorkers(workers, sampler, tag, env),
         serviceEnv,
         logBase,
         nodeArgs: NODE_ARGS,
-        waitForWorkers,
-        waitReady,
         redis,
         version: iris.version,
       });
@@ -818,12 +819,8 @@ async function main() {
       report.drift = await benchDrift({
         say,
         root,
-        workers,
-        sampler,
-        workerEnv: serviceEnv,
-        logBase,
-        nodeArgs: NODE_ARGS,
-        waitForWorkers,
+        workers: workers.length,
+        restartWorkers: (tag, env) => restartWorkers(workers, sampler, tag, env),
         client,
         redis,
         prefix: PREFIX,
@@ -917,7 +914,7 @@ async function unfinishedPollDiagnostics(submit) {
   );
   const http = new Client(`http://127.0.0.1:${port}`, 64);
   try {
-    await waitReady(http, 'the API without workers');
+    await ready(http, 'the API without workers');
     const answer = await http.request('POST', submit.path, { headers: submit.headers, body: submit.body });
     if (answer.status !== 202)
       throw new BenchError(`unfinished-job diagnostic: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);

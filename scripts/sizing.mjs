@@ -8,16 +8,17 @@
 // From these it derives the jobs/s and rows/s at which one Redis main thread would be saturated
 // and how many workers one Redis feeds. Every phase has a fixed amount of work; the whole run is
 // stopped after SIZING_TIMEOUT_S (default 600). Results: stdout and bench-results/sizing-<stamp>.json.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs } from './bench-client.mjs';
+import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, waitReady } from './bench-client.mjs';
 import {
   commandStats,
+  commandsPerJob,
   cpuSeconds,
   deleteKeys,
   freePort,
@@ -26,11 +27,9 @@ import {
   startRedis,
   stop,
   stopAll,
-  unexpectedExits,
   usedMemory,
 } from './bench-procs.mjs';
-import { loadDefaultModel, storedBytesPerRow } from './bench-raw.mjs';
-import { redisAnswers } from './redis-probe.mjs';
+import { goldenInputs, loadDefaultModel, storedBytesPerRow } from './bench-raw.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const requireFromRoot = createRequire(path.join(root, 'package.json'));
@@ -44,12 +43,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const resultsDir = path.join(root, 'bench-results');
 const logBase = path.join(resultsDir, `sizing-${stamp}`);
 const say = (text) => process.stdout.write(`${text}\n`);
-const tempDirs = [];
-
-process.on('exit', () => {
-  killAllNow();
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+process.on('exit', killAllNow);
 process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
 const deadline = setTimeout(() => {
   say(`sizing: stopped after ${TIMEOUT_S} s (SIZING_TIMEOUT_S)`);
@@ -61,7 +55,7 @@ deadline.unref();
 
 function golden(name) {
   const model = loadDefaultModel(path.join(root, 'models'), name);
-  const rows = JSON.parse(readFileSync(path.join(path.dirname(model.modelPath), 'golden.json'), 'utf8')).inputs;
+  const rows = goldenInputs(model);
   return { model, rows };
 }
 const cycle = (rows, count, offset = 0) => Array.from({ length: count }, (_, i) => rows[(offset + i) % rows.length]);
@@ -89,6 +83,8 @@ function serviceEnv(redisEnv, extra = {}) {
     REDIS_PREFIX: PREFIX,
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
+    // One API process, as docs/operations.md describes the run (its CPU is read from that one pid).
+    API_PROCESSES: '1',
     RATE_LIMIT_PER_MINUTE: '0',
     MAX_ACTIVE_JOBS_PER_TENANT: '100000',
     RECOVERY_INTERVAL_MS: '5000',
@@ -115,18 +111,7 @@ async function startStack(name, redisEnv, workers, extra = {}) {
     ),
   );
   const client = new Client(`http://127.0.0.1:${port}`, 64);
-  const until = Date.now() + 30_000;
-  for (;;) {
-    const exits = unexpectedExits();
-    if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited at start; see ${logBase}.*.log`);
-    try {
-      if ((await client.request('GET', '/readyz')).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new BenchError(`${name} API not ready; see ${logBase}.${name}-api.log`);
-    await sleep(100);
-  }
+  await waitReady(client, `${name} API`, { logs: `${logBase}.${name}-*.log`, timeoutMs: 30_000 });
   await sleep(workers > 0 ? 1500 : 0); // workers load their models
   return {
     api,
@@ -214,11 +199,7 @@ async function perJobBySize(redis, redisEnv, redisPid) {
     const result = await runJobs(stack.client, { jobs: size.jobs, inFlight: size.inFlight, submitFor: (i) => bodies[i % bodies.length] });
     await sleep(200); // finalize-batch parents and outbox clean-up of the last jobs
     const [statsAfter, countersAfter, cpuAfter] = [await commandStats(redis), await redisCounters(redis), cpu()];
-    const commands = Object.entries(statsAfter)
-      .filter(([name]) => name !== 'info')
-      .map(([name, s]) => ({ name, calls: (s.calls - (statsBefore[name]?.calls ?? 0)) / size.jobs }))
-      .filter((c) => c.calls > 0)
-      .sort((a, b) => b.calls - a.calls);
+    const commands = commandsPerJob(statsBefore, statsAfter, size.jobs);
     const redisCpu = countersAfter.cpu - countersBefore.cpu;
     out.push({
       rowsPerJob: size.rows,
@@ -228,8 +209,8 @@ async function perJobBySize(redis, redisEnv, redisPid) {
       jobsPerSecond: result.jobsPerSecond,
       rowsPerSecond: result.rowsPerSecond,
       latencyP50Ms: result.latencyMs.p50,
-      redisCommandsPerJob: commands.reduce((s, c) => s + c.calls, 0),
-      topCommands: commands.slice(0, 8).map((c) => `${c.name} ${c.calls.toFixed(1)}`),
+      redisCommandsPerJob: commands.callsPerJob,
+      topCommands: commands.commands.slice(0, 8).map((c) => `${c.command} ${c.callsPerJob.toFixed(1)}`),
       redisCpuMsPerJob: (redisCpu / size.jobs) * 1000,
       redisCpuUsPerRow: (redisCpu / (size.jobs * size.rows)) * 1e6,
       redisMainThreadBusy: redisCpu / result.seconds,
@@ -243,7 +224,7 @@ async function perJobBySize(redis, redisEnv, redisPid) {
     });
     say(
       `  ${size.rows} rows/job: ${result.jobsPerSecond.toFixed(1)} jobs/s, Redis ${((redisCpu / size.jobs) * 1000).toFixed(3)} ` +
-        `ms CPU and ${commands.reduce((s, c) => s + c.calls, 0).toFixed(1)} commands per job`,
+        `ms CPU and ${commands.callsPerJob.toFixed(1)} commands per job`,
     );
     await deleteKeys(redis, `${PREFIX}*`); // start each size clean
     await sleep(300);
@@ -255,50 +236,24 @@ async function perJobBySize(redis, redisEnv, redisPid) {
 // ---------------------------------------------------------------------------------------------
 
 async function startCluster() {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-sizing-cluster-'));
-  tempDirs.push(dir);
   const nodes = [];
   for (let i = 0; i < 3; i++) {
     let port;
     do port = 20_000 + Math.floor(Math.random() * 30_000);
     while (!(await portsFree(port, port + 10_000)));
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        `nodes-${port}.conf`,
-      ],
-      { stdio: 'ignore' },
-    );
-    nodes.push({ port, child });
-    for (let t = 0; t < 100 && !(await redisAnswers('127.0.0.1', port, 500)); t++) await sleep(50);
+    nodes.push(await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`]));
   }
-  execFileSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-yes'], {
-    stdio: 'ignore',
-    timeout: 30_000,
-  });
+  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+  execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes'], { stdio: 'ignore', timeout: 30_000 });
   const clients = nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1' }));
   for (const client of clients) while (!/cluster_state:ok/.test(await client.cluster('INFO'))) await sleep(100);
   return {
     nodes,
     clients,
-    list: nodes.map((n) => `127.0.0.1:${n.port}`).join(','),
+    list: addresses.join(','),
     async stop() {
       for (const c of clients) c.disconnect();
-      for (const n of nodes) n.child.kill('SIGTERM');
-      await sleep(300);
+      await Promise.all(nodes.map((n) => stop(n)));
     },
   };
 }

@@ -26,16 +26,19 @@ function rollout(fields: Partial<Rollout> = {}): Rollout {
   };
 }
 
+/** A rollout with every part set, at revision 4. */
+const FULL_ROLLOUT = rollout({
+  default: '2',
+  canary: { version: '3', percent: 10 },
+  shadow: { version: '3', percent: 100 },
+  autoRollback: { minAgreement: 0.95, minRows: 1000 },
+  previousDefault: '2',
+  revision: 4,
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
+
 describe('cli rollout: what set sends', () => {
-  const current = rollout({
-    default: '2',
-    canary: { version: '3', percent: 10 },
-    shadow: { version: '3', percent: 100 },
-    autoRollback: { minAgreement: 0.95, minRows: 1000 },
-    previousDefault: '2',
-    revision: 4,
-    updatedAt: '2026-01-01T00:00:00.000Z',
-  });
+  const current = FULL_ROLLOUT;
 
   it('when one part is given, then the rest of the current rollout is sent as it is', () => {
     expect(rolloutSpec({ shadow: { version: '3', percent: 20 } }, current)).toEqual({
@@ -106,15 +109,7 @@ describe('cli rollout: what it prints', () => {
     const state: RolloutState = {
       model: 'iris',
       servingDefault: '2',
-      rollout: rollout({
-        default: '2',
-        canary: { version: '3', percent: 10 },
-        shadow: { version: '3', percent: 100 },
-        autoRollback: { minAgreement: 0.95, minRows: 1000 },
-        previousDefault: '2',
-        revision: 4,
-        updatedAt: '2026-01-01T00:00:00.000Z',
-      }),
+      rollout: FULL_ROLLOUT,
       report: {
         revision: 4,
         since: '2026-01-01T00:00:00.000Z',

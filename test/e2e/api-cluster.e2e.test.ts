@@ -2,7 +2,7 @@ import http from 'node:http';
 import { Queue } from 'bullmq';
 import { QueueName } from '@onnx-batch/shared';
 import { dropPrefix, newRedis, testEnv, type TestEnv } from '../helpers/env';
-import { spawnService, type Spawned } from '../helpers/processes';
+import { isAlive, spawnService, type Spawned } from '../helpers/processes';
 import { parseExposition, sampleValue } from '../helpers/prometheus';
 import { eventually, ProcessGroup, sleep } from '../helpers/reliability';
 
@@ -70,15 +70,6 @@ async function servedBy(api: Spawned, requestIds: string[]): Promise<number[]> {
 
 /** Pids of the API processes that have logged `api listening`. */
 const listeningPids = (api: Spawned): number[] => api.lines((l) => l.message === 'api listening').map((l) => l.pid as number);
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const irisJob = (version = '2') => ({ model: 'iris', version, inputs: [[5.1, 3.5, 1.4, 0.2]] });
 

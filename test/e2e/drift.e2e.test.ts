@@ -4,6 +4,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { Redis } from 'ioredis';
 import { dropPrefix, keysWithPrefix, MODELS_DIR, newRedis, testEnv, type TestEnv } from '../helpers/env';
 import { addVersionCopy, copyModels, type ModelsCopy } from '../helpers/model-files';
+import type { DriftReport, StatisticDrift } from '@onnx-batch/shared';
 import { parseExposition, sampleValue } from '../helpers/prometheus';
 import { eventually, ProcessGroup } from '../helpers/reliability';
 
@@ -13,29 +14,11 @@ import { eventually, ProcessGroup } from '../helpers/reliability';
  * worker counts them in its inference thread and flushes once a second; the API answers PSI.
  */
 type Json = Record<string, unknown>;
-interface Statistic {
-  psi: number | null;
-  status: string;
-  rows: number;
-  bins: { from?: number | null; to?: number | null; label?: string; reference: number; current: number | null }[];
-}
-interface Report {
-  model: string;
-  version: string;
-  window: string;
-  from: string;
-  to: string;
-  rows: number;
-  status: string;
-  features: Record<string, Statistic>;
-  prediction: Statistic | null;
-}
-
 const golden = (name: string, version: string): Json[] =>
   (JSON.parse(readFileSync(path.join(MODELS_DIR, name, version, 'golden.json'), 'utf8')) as { inputs: Json[] }).inputs;
 /** The share of the window's rows in the bins from `edge` up. */
-const shareFrom = (statistic: Statistic, edge: number): number =>
-  statistic.bins.filter((b) => b.from != null && b.from >= edge).reduce((sum, b) => sum + (b.current ?? 0), 0);
+const shareFrom = (statistic: StatisticDrift, edge: number): number =>
+  statistic.bins.filter((b) => 'from' in b && b.from != null && b.from >= edge).reduce((sum, b) => sum + (b.current ?? 0), 0);
 const repeat = <T>(rows: T[], times: number): T[] => Array.from({ length: rows.length * times }, (_, i) => rows[i % rows.length] as T);
 
 describe('drift statistics: workers count production rows, the API answers PSI and exports gauges', () => {
@@ -65,7 +48,7 @@ describe('drift statistics: workers count production rows, the API answers PSI a
     return { status: response.status, body: (await response.json()) as Json };
   };
   /** The report once the worker has flushed `rows` rows of the version (it flushes once a second). */
-  const reportWith = async (model: string, version: string, rows: number, query = ''): Promise<Report> => {
+  const reportWith = async (model: string, version: string, rows: number, query = ''): Promise<DriftReport> => {
     let last: Json = {};
     await eventually(
       `${model} ${version} counts ${rows} rows`,
@@ -76,9 +59,9 @@ describe('drift statistics: workers count production rows, the API answers PSI a
       15_000,
       200,
     );
-    return last as unknown as Report;
+    return last as unknown as DriftReport;
   };
-  const statuses = (report: Report): Record<string, string> =>
+  const statuses = (report: DriftReport): Record<string, string> =>
     Object.fromEntries(Object.entries(report.features).map(([name, s]) => [name, s.status]));
 
   beforeAll(async () => {
@@ -130,11 +113,11 @@ describe('drift statistics: workers count production rows, the API answers PSI a
       expect(statuses(report)).toEqual({ sepal_length: 'ok', sepal_width: 'ok', petal_length: 'ok', petal_width: 'ok' });
       for (const statistic of Object.values(report.features)) expect(statistic.psi).toBeLessThan(0.001);
       expect(report.prediction).toMatchObject({ status: 'ok', rows: 1200 });
-      const petal = report.features.petal_length as Statistic;
+      const petal = report.features.petal_length as StatisticDrift;
       expect(petal.bins[0]).toEqual({ from: null, to: 1.4, reference: 0.073333, current: 0.073333 });
       expect(petal.bins[1]).toMatchObject({ from: 1.4, to: 1.5 });
       expect(petal.bins.at(-1)).toMatchObject({ from: 5.8, to: null });
-      expect(report.prediction?.bins.map((b) => b.label)).toEqual(['setosa', 'versicolor', 'virginica']);
+      expect(report.prediction?.bins.map((b) => ('label' in b ? b.label : null))).toEqual(['setosa', 'versicolor', 'virginica']);
       // …and the answer is what /openapi.json says it is.
       const document = (await (await fetch(`${url}/openapi.json`)).json()) as { components: Json };
       const validate = new Ajv2020({ strict: false, validateFormats: false }).compile({
@@ -195,8 +178,8 @@ describe('drift statistics: workers count production rows, the API answers PSI a
       expect(longer.features['text.length']).toMatchObject({ status: 'drift', rows: 1000 });
       expect(longer.features['text.length']?.psi).toBeGreaterThan((plain.features['text.length']?.psi ?? 0) + 0.5);
       // The reference's longest fifth starts at 3456.8 characters: the golden texts (≤ 5000) rarely reach it, tripled a third do.
-      expect(shareFrom(plain.features['text.length'] as Statistic, 3456.8)).toBeLessThan(0.1);
-      expect(shareFrom(longer.features['text.length'] as Statistic, 3456.8)).toBeGreaterThan(0.3);
+      expect(shareFrom(plain.features['text.length'] as StatisticDrift, 3456.8)).toBeLessThan(0.1);
+      expect(shareFrom(longer.features['text.length'] as StatisticDrift, 3456.8)).toBeGreaterThan(0.3);
       // One row in four of each chunk (4000 rows a chunk: one chunk here).
       expect(longer.features['text.oov']).toMatchObject({ status: 'insufficient-data', psi: null, rows: 250 });
       expect(longer.status).toBe('drift');
@@ -219,8 +202,8 @@ describe('drift statistics: workers count production rows, the API answers PSI a
     expect(dark.features['image.mean']?.status).toBe('drift');
     expect(dark.features['image.mean']?.psi).toBeGreaterThan((plain.features['image.mean']?.psi ?? 0) + 0.5);
     // The reference's darkest fifth has a mean below 42.8875: every darkened image does.
-    expect(shareFrom(dark.features['image.mean'] as Statistic, 42.8875)).toBe(0);
-    expect(shareFrom(plain.features['image.mean'] as Statistic, 42.8875)).toBeGreaterThan(0.7);
+    expect(shareFrom(dark.features['image.mean'] as StatisticDrift, 42.8875)).toBe(0);
+    expect(shareFrom(plain.features['image.mean'] as StatisticDrift, 42.8875)).toBeGreaterThan(0.7);
     expect(dark.status).toBe('drift');
   });
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { dropPrefix, newRedis, ROOT, testEnv } from '../helpers/env';
-import { spawnService, type Spawned } from '../helpers/processes';
+import { isAlive, spawnService, type Spawned } from '../helpers/processes';
 import { eventually } from '../helpers/reliability';
 
 /**
@@ -22,15 +22,6 @@ function get(url: string, requestId: string): Promise<{ status: number; body: Re
       .on('error', reject);
   });
 }
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('npm start with API_PROCESSES', () => {
   const env = testEnv({ API_PROCESSES: '2', WORKERS: '1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '5000' });

@@ -101,3 +101,13 @@ export async function spawnScheduler(env: Record<string, string>): Promise<Spawn
   await proc.waitForLine((l) => l.message === 'scheduler started');
   return proc;
 }
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -85,6 +85,23 @@ async function startProcess(port: number, args: string[], ping: RedisOptions = {
 
 const COMMON = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'];
 
+/**
+ * What a topology of several servers keeps: a directory of its own, the servers started (in
+ * order) and the clients opened; `destroy` disconnects the clients, stops the servers and removes
+ * the directory.
+ */
+function scratch(kind: string): { dir: string; started: RedisProcess[]; clients: Redis[]; destroy: () => Promise<void> } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `onnx-batch-test-${kind}-`));
+  const started: RedisProcess[] = [];
+  const clients: Redis[] = [];
+  const destroy = async (): Promise<void> => {
+    for (const client of clients.splice(0)) client.disconnect();
+    await Promise.all(started.map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { dir, started, clients, destroy };
+}
+
 export interface RedisClusterHandle {
   /** `127.0.0.1:p1,127.0.0.1:p2,…`: REDIS_CLUSTER_NODES. */
   readonly nodes: string;
@@ -98,14 +115,7 @@ export interface RedisClusterHandle {
 
 /** A Redis Cluster of `masters` masters without replicas (redis-cli --cluster create). */
 export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-test-cluster-'));
-  const started: RedisProcess[] = [];
-  const clients: Redis[] = [];
-  const destroy = async (): Promise<void> => {
-    for (const client of clients.splice(0)) client.disconnect();
-    await Promise.all(started.map((p) => p.stop()));
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const { dir, started, clients, destroy } = scratch('cluster');
   try {
     for (let i = 0; i < masters; i++) {
       const port = await freeClusterPort();
@@ -161,14 +171,7 @@ export interface SentinelSetHandle {
  * without an answer, so a fail-over takes a few seconds.
  */
 export async function startSentinelSet(name = 'onnxbatch'): Promise<SentinelSetHandle> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-test-sentinel-'));
-  const started: RedisProcess[] = [];
-  const clients: Redis[] = [];
-  const destroy = async (): Promise<void> => {
-    for (const client of clients.splice(0)) client.disconnect();
-    await Promise.all(started.map((p) => p.stop()));
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const { dir, started, clients, destroy } = scratch('sentinel');
   try {
     const primaryPort = await freePort();
     // No 5 s wait for more replicas before the first (diskless) sync.

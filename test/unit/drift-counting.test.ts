@@ -5,43 +5,29 @@ import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   bucketExpiry,
   buildBaseline,
-  ChunkEncoder,
   countChunk,
   countLayout,
-  decodeChunk,
   driftReport,
   formatBaseline,
   loadBaseline,
   OOV_EVERY,
   RedisKeys,
   restoreBaseline,
-  RowValidator,
   statisticsPlan,
   transferBaseline,
   windowBuckets,
-  type DecodedChunk,
   type DriftSettings,
   type LoadedBaseline,
 } from '@onnx-batch/shared';
 import { driftSettings } from '@onnx-batch/api';
 import { MODELS_DIR, testConfig } from '../helpers/env';
 import { readManifest } from '../helpers/model-files';
-import { int64Manifest } from './fixtures';
+import { int64Manifest, storedChunk } from './fixtures';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 /** 2026-01-01T10:37:30Z: minute 37 of hour 10. */
 const AT_10_37 = Date.UTC(2026, 0, 1, 10, 37, 30);
-
-function storedChunk(manifest: ModelManifest, rows: unknown[]): DecodedChunk {
-  const validator = new RowValidator(manifest);
-  const encoder = new ChunkEncoder(manifest, rows.length);
-  for (const row of rows) {
-    expect(validator.check(row)).toBeNull();
-    expect(encoder.add(row)).toBeNull();
-  }
-  return decodeChunk(encoder.finish());
-}
 
 const iris = async (): Promise<{ manifest: ModelManifest; baseline: LoadedBaseline }> => {
   const manifest = readManifest('iris', '2');

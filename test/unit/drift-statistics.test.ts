@@ -1,29 +1,17 @@
-import {
-  ChunkEncoder,
-  DEFAULT_TOKENIZER,
-  RowValidator,
-  Vocabulary,
-  decodeChunk,
-  measureChunk,
-  predictionPlan,
-  predictionValues,
-  statisticsPlan,
-} from '@onnx-batch/shared';
+import { DEFAULT_TOKENIZER, Vocabulary, measureChunk, predictionPlan, predictionValues, statisticsPlan } from '@onnx-batch/shared';
 import type { ModelManifest } from '@onnx-batch/contracts';
-import type { DecodedChunk, OutputData } from '@onnx-batch/shared';
+import type { OutputData } from '@onnx-batch/shared';
 import { loadGolden } from '../helpers/golden';
-import { floatTensorManifest, grid, imageManifest, int64Manifest, multiInputManifest, realManifest, textManifest } from './fixtures';
-
-/** Rows as the API stores them: validated, encoded, then decoded as a worker reads them. */
-function storedChunk(manifest: ModelManifest, rows: unknown[]): DecodedChunk {
-  const validator = new RowValidator(manifest);
-  const encoder = new ChunkEncoder(manifest, rows.length);
-  for (const row of rows) {
-    expect(validator.check(row)).toBeNull();
-    expect(encoder.add(row)).toBeNull();
-  }
-  return decodeChunk(encoder.finish());
-}
+import {
+  floatTensorManifest,
+  grid,
+  imageManifest,
+  int64Manifest,
+  multiInputManifest,
+  realManifest,
+  storedChunk,
+  textManifest,
+} from './fixtures';
 
 function measured(manifest: ModelManifest, rows: unknown[], vocabulary?: Vocabulary): Record<string, number[]> {
   const plan = statisticsPlan(manifest, vocabulary);

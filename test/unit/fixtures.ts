@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ModelManifest } from '@onnx-batch/contracts';
+import { ChunkEncoder, decodeChunk, RowValidator, type DecodedChunk } from '@onnx-batch/shared';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -90,4 +91,15 @@ export function floatTensorManifest(): ModelManifest {
 /** A rows × cols nested array filled by `value(r, c)`. */
 export function grid(rows: number, cols: number, value: (r: number, c: number) => number): number[][] {
   return Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => value(r, c)));
+}
+
+/** Rows as the API stores them: validated, encoded, then decoded as a worker reads them. */
+export function storedChunk(manifest: ModelManifest, rows: unknown[]): DecodedChunk {
+  const validator = new RowValidator(manifest);
+  const encoder = new ChunkEncoder(manifest, rows.length);
+  for (const row of rows) {
+    expect(validator.check(row)).toBeNull();
+    expect(encoder.add(row)).toBeNull();
+  }
+  return decodeChunk(encoder.finish());
 }
