@@ -73,7 +73,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
   const router = new ModelRouter(repository, rollouts);
   const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(storeRedis, store.keys, config) : null;
   const submitter = new JobSubmitter(store, new ShardedEnqueuer(queues, config), config, logger, options.submitterHooks);
-  const ops = createApiOps({ config, logger, redis, store, submitter, existing: [...queues.queues(), webhooks] });
+  const ops = createApiOps({ config, logger, redis, submitter, existing: [...queues.queues(), webhooks] });
   registerRolloutGauges(ops.metrics.registry, async () => {
     const reports = await Promise.all(
       repository.list().map(async (entry) => {

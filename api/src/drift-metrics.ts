@@ -9,6 +9,7 @@ import {
   type RedisClient,
   type RedisKeys,
 } from '@onnx-batch/shared';
+import { memoPerScrape } from './scrape-memo';
 
 /** The window the drift gauges report over (the API answers others on request). */
 export const DRIFT_METRICS_WINDOW: DriftWindow = '15m';
@@ -34,20 +35,13 @@ export function driftReportsReader(
     );
 }
 
-/** Reports read once per scrape are shared by both gauges of that scrape. */
-const SCRAPE_MEMO_MS = 1000;
-
 /**
  * Drift of every model version with a baseline as Prometheus gauges, read at scrape time over
  * the last 15 minutes (the same on every API replica: aggregate with max). A series exists only
  * when its window holds at least DRIFT_MIN_ROWS rows: too few rows is no reading, never an alarm.
  */
 export function registerDriftGauges(registry: Registry, read: () => Promise<DriftReport[]>): void {
-  let memo: { at: number; reports: Promise<DriftReport[]> } | null = null;
-  const load = (): Promise<DriftReport[]> => {
-    if (!memo || Date.now() - memo.at > SCRAPE_MEMO_MS) memo = { at: Date.now(), reports: read() };
-    return memo.reports;
-  };
+  const load = memoPerScrape(read);
   const features: Gauge<'model' | 'version' | 'feature'> = new Gauge({
     name: `${METRIC_PREFIX}feature_psi`,
     help:

@@ -13,8 +13,6 @@ import { driftPaths, driftSchemas } from './routes/drift-routes';
 import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
 import { schedulePaths, scheduleSchemas } from './routes/schedule-routes';
 
-export { exampleRow } from './openapi-parts';
-
 /**
  * The OpenAPI 3.1 description of the API. Each router exports the paths and component schemas
  * of its own routes, generated from the schemas it validates with and from every model's

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '@onnx-batch/shared';
-import { createQueue, QueueName, type Config, type JobStore, type JobSubmitter, type Logger } from '@onnx-batch/shared';
+import { createQueue, QueueName, type Config, type JobSubmitter, type Logger } from '@onnx-batch/shared';
 import { ApiMetrics } from './metrics';
 
 /** What the API process adds for operators: its metrics and the queues they and Bull Board read. */
@@ -19,7 +19,6 @@ export function createApiOps(deps: {
   config: Config;
   logger: Logger;
   redis: RedisClient;
-  store: JobStore;
   submitter: JobSubmitter;
   existing?: readonly Queue[];
 }): ApiOps {

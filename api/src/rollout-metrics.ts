@@ -1,15 +1,13 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { RolloutReport } from '@onnx-batch/contracts';
 import { METRIC_PREFIX } from '@onnx-batch/shared';
+import { memoPerScrape } from './scrape-memo';
 
 /** One model's rollout report, as the gauges read it at scrape time. */
 export interface ModelRolloutReport {
   model: string;
   report: RolloutReport;
 }
-
-/** Reports read once per scrape are shared by every gauge of that scrape. */
-const SCRAPE_MEMO_MS = 1000;
 
 type Fill<L extends string> = (gauge: Gauge<L>, reports: ModelRolloutReport[]) => void;
 
@@ -19,11 +17,7 @@ type Fill<L extends string> = (gauge: Gauge<L>, reports: ModelRolloutReport[]) =
  * with a canary or shadow.
  */
 export function registerRolloutGauges(registry: Registry, read: () => Promise<ModelRolloutReport[]>): void {
-  let memo: { at: number; reports: Promise<ModelRolloutReport[]> } | null = null;
-  const load = (): Promise<ModelRolloutReport[]> => {
-    if (!memo || Date.now() - memo.at > SCRAPE_MEMO_MS) memo = { at: Date.now(), reports: read() };
-    return memo.reports;
-  };
+  const load = memoPerScrape(read);
   const gauge = <L extends string>(name: string, help: string, labelNames: L[], fill: Fill<L>): void => {
     const g: Gauge<L> = new Gauge({
       name: `${METRIC_PREFIX}${name}`,

@@ -1,4 +1,4 @@
-import type { FeatureSpec, JobStatus, JobStatusDocument, Rollout, RolloutAuditEntry, RolloutReport } from '@onnx-batch/contracts';
+import type { FeatureSpec, JobStatus, JobStatusDocument } from '@onnx-batch/contracts';
 
 export type { JobStatus } from '@onnx-batch/contracts';
 export type {
@@ -6,8 +6,10 @@ export type {
   Rollout,
   RolloutAction,
   RolloutAuditEntry,
+  RolloutHistory,
   RolloutReport,
   RolloutSpec,
+  RolloutState,
   ShadowReport,
   CanaryReport,
 } from '@onnx-batch/contracts';
@@ -86,20 +88,4 @@ export interface ModelVersionInfo {
   features: FeatureSpec[];
   inputSchema?: unknown;
   chunkSize?: number | null;
-}
-
-/** `GET /v1/models/:name/rollout` (and the answer of every change): docs/models-in-production.md. */
-export interface RolloutState {
-  model: string;
-  /** The version serving jobs that name none now: the rollout's default, or the repository's. */
-  servingDefault: string;
-  rollout: Rollout;
-  /** Canary and shadow statistics since the rollout last changed. */
-  report: RolloutReport;
-}
-
-/** `GET /v1/models/:name/rollout/history`: every change, newest first. */
-export interface RolloutHistory {
-  model: string;
-  entries: RolloutAuditEntry[];
 }

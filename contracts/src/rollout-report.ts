@@ -1,3 +1,5 @@
+import type { Rollout, RolloutAuditEntry } from './rollout';
+
 /** The sides a shadow compares: the version serving the job, and the shadow that ran the same rows. */
 export type Side = 'default' | 'shadow';
 /** The arms of a canary: jobs routed to the default, and those routed to the canary. */
@@ -30,4 +32,20 @@ export interface CanaryReport {
   failedRowRate: Record<Arm, number | null>;
   p50MsPerRow: Record<Arm, number | null>;
   p50JobMs: Record<Arm, number | null>;
+}
+
+/** `GET /v1/models/:name/rollout` (and the answer of every change): docs/models-in-production.md. */
+export interface RolloutState {
+  model: string;
+  /** The version serving jobs that name none now: the rollout's default, or the repository's. */
+  servingDefault: string;
+  rollout: Rollout;
+  /** Canary and shadow statistics since the rollout last changed. */
+  report: RolloutReport;
+}
+
+/** `GET /v1/models/:name/rollout/history`: every change, newest first. */
+export interface RolloutHistory {
+  model: string;
+  entries: RolloutAuditEntry[];
 }

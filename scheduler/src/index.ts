@@ -1,4 +1,3 @@
-export * from './atomic-file';
 export * from './result-file';
 export * from './schedule-runner';
 export * from './schedule-worker';

@@ -1,16 +1,13 @@
 import type { FileHandle } from 'node:fs/promises';
-import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import {
-  renderResultCsvRows,
-  renderResultLines,
-  resultCsvHeader,
-  resultCsvRow,
+  writeAtomically,
   type JobRecord,
   type JobStore,
   type OutputFormat,
+  resultChunkText,
+  resultCsvHeaderText,
 } from '@onnx-batch/shared';
-import { writeAtomically } from './atomic-file';
 
 /**
  * Writes a finished job's results to a file, in input order, exactly as the `/results`
@@ -25,7 +22,7 @@ export async function writeResultsFile(
   format: OutputFormat,
 ): Promise<void> {
   await writeAtomically(target, async (handle: FileHandle) => {
-    if (format === 'csv') await handle.write(stringify([resultCsvHeader(manifest)]));
+    if (format === 'csv') await handle.write(resultCsvHeaderText(manifest));
     let next = store.readResults(record.id, 0, Math.min(1, record.chunks));
     next.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled
     for (let chunk = 0; chunk < record.chunks; chunk++) {
@@ -35,11 +32,7 @@ export async function writeResultsFile(
         next.catch(() => undefined);
       }
       if (!results || results.rows === 0) continue;
-      const out =
-        format === 'csv'
-          ? stringify(renderResultCsvRows(results, (result) => resultCsvRow(manifest, result)))
-          : `${renderResultLines(results).join('\n')}\n`;
-      await handle.write(out);
+      await handle.write(resultChunkText(results, manifest, format === 'csv'));
     }
   });
 }

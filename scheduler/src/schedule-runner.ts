@@ -3,6 +3,9 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isFinished, ProblemError } from '@onnx-batch/contracts';
 import {
+  removeLeftovers,
+  writeAtomically,
+  finishedOrGone,
   csvRows,
   fileMatcher,
   ModelNotFoundError,
@@ -25,7 +28,6 @@ import {
   type ScheduleRoot,
   type ScheduleStore,
 } from '@onnx-batch/shared';
-import { removeLeftovers, writeAtomically } from './atomic-file';
 import { writeResultsFile } from './result-file';
 import { TickInterrupted } from './tick-interrupted';
 
@@ -301,15 +303,7 @@ export class ScheduleRunner {
     const { jobs, events } = this.deps;
     let record: JobRecord | null = submitted;
     while (!isFinished(record.status)) {
-      await events.waitFor(
-        submitted.id,
-        WAIT_SLICE_MS,
-        async () => {
-          const now = await jobs.get(submitted.id);
-          return now === null || isFinished(now.status);
-        },
-        stop,
-      );
+      await events.waitFor(submitted.id, WAIT_SLICE_MS, finishedOrGone(jobs, submitted.id), stop);
       // The job runs on in the workers; the resumed tick finds it by its idempotency key.
       if (stop.aborted) throw new TickInterrupted();
       record = await jobs.get(submitted.id);

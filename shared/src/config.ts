@@ -519,6 +519,10 @@ const COMBINATION_CHECKS: ((raw: Record<string, unknown>) => string | null)[] = 
       : null,
   (raw) =>
     Boolean(raw.TLS_CERT_FILE) !== Boolean(raw.TLS_KEY_FILE) ? 'TLS_CERT_FILE and TLS_KEY_FILE go together: set both or neither' : null,
+  (raw) =>
+    Number(raw.DRIFT_WARN_PSI) > Number(raw.DRIFT_ALERT_PSI)
+      ? `DRIFT_WARN_PSI=${String(raw.DRIFT_WARN_PSI)} must not exceed DRIFT_ALERT_PSI=${String(raw.DRIFT_ALERT_PSI)}`
+      : null,
 ];
 
 /** A variable's value as error messages show it: secrets are not shown. */
@@ -575,9 +579,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       return [`${variable}=${shown(env, variable)} ${error instanceof Error ? error.message : String(error)}`];
     }
   });
-  if (Number(raw.DRIFT_WARN_PSI) > Number(raw.DRIFT_ALERT_PSI)) {
-    formatProblems.push(`DRIFT_WARN_PSI=${String(raw.DRIFT_WARN_PSI)} must not exceed DRIFT_ALERT_PSI=${String(raw.DRIFT_ALERT_PSI)}`);
-  }
   if (formatProblems.length > 0) throw new ConfigError(`invalid configuration: ${formatProblems.join('; ')}`);
   const combinationProblems = COMBINATION_CHECKS.flatMap((check) => check(raw) ?? []);
   if (combinationProblems.length > 0) throw new ConfigError(`invalid configuration: ${combinationProblems.join('; ')}`);

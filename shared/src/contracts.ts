@@ -77,11 +77,12 @@ export const CONSUMER_OF = {
   [QueueName.Webhooks]: 'worker',
 } as const satisfies { readonly [Q in QueueName]: ProcessKind };
 
-export type Consumer = ProcessKind;
 /** The job names a kind of process handles (those of the queues it consumes); each checks its handlers at boot. */
-export type JobNameFor<C extends Consumer> = { [N in JobName]: (typeof CONSUMER_OF)[(typeof QUEUE_OF)[N]] extends C ? N : never }[JobName];
+export type JobNameFor<C extends ProcessKind> = {
+  [N in JobName]: (typeof CONSUMER_OF)[(typeof QUEUE_OF)[N]] extends C ? N : never;
+}[JobName];
 
-export function jobNamesFor<C extends Consumer>(consumer: C): JobNameFor<C>[] {
+export function jobNamesFor<C extends ProcessKind>(consumer: C): JobNameFor<C>[] {
   return Object.values(JobName).filter((name): name is JobNameFor<C> => CONSUMER_OF[QUEUE_OF[name]] === consumer);
 }
 

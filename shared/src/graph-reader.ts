@@ -2,8 +2,8 @@ import type { ModelManifest } from '@onnx-batch/contracts';
 
 /**
  * One input or output of a model's graph, as far as the manifest check needs it. `type` is the
- * element type in ONNX Runtime's names (`float32`, `int64`, `string`, `bool`…), null when the
- * file does not declare it; `rank` is 0 when the graph gives no shape.
+ * element type in ONNX Runtime's names, which are the manifest's dtypes (`float32`, `int64`,
+ * `string`, `bool`…), null when the file does not declare it; `rank` is 0 when the graph gives no shape.
  */
 export type GraphValue = { name: string; isTensor: true; type: string | null; rank: number } | { name: string; isTensor: false };
 
@@ -31,16 +31,6 @@ export interface GraphFinding {
   message: string;
 }
 
-const ORT_TYPES: Record<string, string> = {
-  float32: 'float32',
-  float64: 'float64',
-  int32: 'int32',
-  int64: 'int64',
-  uint8: 'uint8',
-  string: 'string',
-  bool: 'bool',
-};
-
 /** Checks that the graph's inputs and outputs agree with the manifest: names, element types, ranks. */
 export function checkGraph(manifest: ModelManifest, graph: GraphSignature): GraphFinding[] {
   const findings: GraphFinding[] = [];
@@ -54,7 +44,7 @@ export function checkGraph(manifest: ModelManifest, graph: GraphSignature): Grap
         message: `graph has no input '${input.name}' (graph inputs: ${[...graphInputs.keys()].join(', ')})`,
       });
     } else if (meta.isTensor) {
-      if (meta.type !== null && meta.type !== ORT_TYPES[input.dtype])
+      if (meta.type !== null && meta.type !== input.dtype)
         findings.push({ field: `inputs.${i}.dtype`, message: `is ${input.dtype} but the graph input is ${meta.type}` });
       if (meta.rank > 0 && meta.rank !== input.shape.length) {
         findings.push({ field: `inputs.${i}.shape`, message: `has rank ${input.shape.length} but the graph input has rank ${meta.rank}` });
@@ -77,7 +67,7 @@ export function checkGraph(manifest: ModelManifest, graph: GraphSignature): Grap
         field: `outputs.${i}.name`,
         message: `graph output '${output.name}' is not a tensor (onnxruntime-node cannot return maps or sequences)`,
       });
-    } else if (meta.type !== null && meta.type !== ORT_TYPES[output.dtype]) {
+    } else if (meta.type !== null && meta.type !== output.dtype) {
       findings.push({ field: `outputs.${i}.dtype`, message: `is ${output.dtype} but the graph output is ${meta.type}` });
     }
   });

@@ -64,3 +64,4 @@ export * from './schedules/schedule-root';
 export * from './schedules/schedule-store';
 export * from './submission/job-committer';
 export * from './submission/row-stager';
+export * from './atomic-file';

@@ -1,3 +1,5 @@
+import type { ErrorObject } from 'ajv';
+
 /**
  * JSON Schema of `model.json` (see docs/model-manifest.md). Checked at start-up and whenever a
  * model version appears in the repository.
@@ -98,3 +100,29 @@ export const MANIFEST_SCHEMA = {
     training: { type: 'object' },
   },
 } as const;
+
+/**
+ * A JSON Schema validator's errors as problems naming the field (dotted path; a missing or unknown
+ * property is named itself, not its parent object), `notAllowed` the message for an unknown one.
+ * Errors of `if` only say that a `then` failed, which has its own error: they are left out.
+ */
+export function schemaProblems(
+  errors: readonly ErrorObject[] | null | undefined,
+  notAllowed: string,
+): { field: string; message: string }[] {
+  return (errors ?? [])
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => {
+      const params = e.params as { missingProperty?: string; additionalProperty?: string };
+      const child =
+        e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
+      const field = [e.instancePath.replace(/^\//, '').replace(/\//g, '.'), child].filter(Boolean).join('.');
+      const message =
+        e.keyword === 'required'
+          ? 'is required'
+          : e.keyword === 'additionalProperties' || e.keyword === 'false schema'
+            ? notAllowed
+            : (e.message ?? 'is invalid');
+      return { field: field || '(root)', message };
+    });
+}

@@ -6,7 +6,7 @@ import { ModelNotFoundError, VersionNotFoundError } from './domain-errors';
 import { BASELINE_FILE, BaselineError, loadBaseline, type LoadedBaseline } from './drift/baseline';
 import { type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
 import { checkGraph, type GraphReader, type GraphSignature } from './graph-reader';
-import { MANIFEST_SCHEMA } from './manifest-schema';
+import { MANIFEST_SCHEMA, schemaProblems } from './manifest-schema';
 import { onnxFileReader } from './onnx-file-reader';
 
 export const MODEL_NAME_PATTERN = /^[a-z][a-z0-9-]{0,63}$/;
@@ -106,13 +106,28 @@ export class ModelRepository {
   }
 
   /** The model version a request names (default version when none); a ModelNotFoundError or VersionNotFoundError otherwise. */
-  resolve(name: string, version?: string): ModelVersion {
+  /** A model and all its versions; throws ModelNotFoundError. */
+  entry(name: string): ModelEntry {
     const entry = MODEL_NAME_PATTERN.test(name) ? this.models.get(name) : undefined;
     if (!entry)
       throw new ModelNotFoundError(
         name,
         this.list().map((m) => m.name),
       );
+    return entry;
+  }
+
+  /** A version as `resolve` finds it, or null when it is not (or no longer) served. */
+  find(name: string, version?: string): ModelVersion | null {
+    try {
+      return this.resolve(name, version);
+    } catch {
+      return null;
+    }
+  }
+
+  resolve(name: string, version?: string): ModelVersion {
+    const entry = this.entry(name);
     const wanted = version ?? entry.defaultVersion;
     const found = entry.versions.find((v) => v.manifest.version === wanted);
     if (!found)
@@ -226,14 +241,18 @@ export class ModelRepository {
   private async loadVersion(dir: string, name: string, version: string, problems: RepositoryProblem[]): Promise<ModelVersion | null> {
     const manifestPath = path.join(dir, 'model.json');
     const modelPath = path.join(dir, 'model.onnx');
-    const [m, o] = await Promise.allSettled([fs.stat(manifestPath), fs.stat(modelPath)]);
+    const [m, o, baselineStat] = await Promise.allSettled([
+      fs.stat(manifestPath),
+      fs.stat(modelPath),
+      fs.stat(path.join(dir, BASELINE_FILE)),
+    ]);
     if (m.status === 'rejected' || o.status === 'rejected') {
       // Both may be missing: name the manifest first, whichever stat failed first.
       problems.push({ file: m.status === 'rejected' ? manifestPath : modelPath, message: 'is missing' });
       return null;
     }
     // A baseline edited in place (or added, or removed) is a new fingerprint too: it is loaded again.
-    const b = await fs.stat(path.join(dir, BASELINE_FILE)).catch(() => null);
+    const b = baselineStat.status === 'fulfilled' ? baselineStat.value : null;
     const fingerprint = `${dir}|${m.value.mtimeMs}|${m.value.size}|${o.value.mtimeMs}|${o.value.size}${b ? `|${b.mtimeMs}|${b.size}` : ''}`;
     const known = this.byFingerprint.get(fingerprint);
     if (known) return known;
@@ -246,20 +265,7 @@ export class ModelRepository {
       return null;
     }
     if (!manifestValidator(manifest)) {
-      for (const e of manifestValidator.errors ?? []) {
-        // A missing or unknown property is named itself, not its parent object.
-        const params = e.params as { missingProperty?: string; additionalProperty?: string };
-        const child =
-          e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
-        const path = [e.instancePath.replace(/^\//, '').replace(/\//g, '.'), child].filter(Boolean).join('.');
-        const message =
-          e.keyword === 'required'
-            ? 'is required'
-            : e.keyword === 'additionalProperties'
-              ? 'is not a manifest field'
-              : (e.message ?? 'is invalid');
-        if (e.keyword !== 'if') problems.push({ file: manifestPath, field: path || '(root)', message });
-      }
+      for (const p of schemaProblems(manifestValidator.errors, 'is not a manifest field')) problems.push({ file: manifestPath, ...p });
       return null;
     }
     const semantic = checkManifest(manifest, name, version);

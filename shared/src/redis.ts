@@ -28,11 +28,6 @@ const backoff = (attempt: number): number => Math.min(50 * attempt, 2000);
  */
 const BASE_OPTIONS: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, retryStrategy: backoff };
 
-/** A Redis connection for onnx-batch to one server named by its URL. */
-export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { ...BASE_OPTIONS, ...options });
-}
-
 /**
  * The connection every onnx-batch process makes, as configured: an ioredis Cluster when
  * REDIS_CLUSTER_NODES is set, a Sentinel-managed primary (followed through fail-overs) when

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { isFinished, makeProblem, type ModelManifest, type RouteArm } from '@onnx-batch/contracts';
+import { isFinished, makeProblem, type RouteArm } from '@onnx-batch/contracts';
 import {
   decodeChunk,
   DecryptionError,
@@ -50,12 +50,7 @@ export interface ChunkListener {
   jobFinished?(record: JobRecord): void;
 }
 
-/**
- * Runs one chunk: reads its input, runs it through an inference thread, and records its
- * results exactly once. Throwing hands the chunk back to BullMQ for a retry with backoff;
- * on the last attempt the chunk's rows are recorded as failed instead, so the job still
- * finishes and says which rows failed and why.
- */
+/** What a ChunkProcessor works with. */
 export interface ChunkProcessorDeps {
   store: JobStore;
   repository: ModelRepository;
@@ -68,6 +63,12 @@ export interface ChunkProcessorDeps {
   cache?: PredictionCache | null;
 }
 
+/**
+ * Runs one chunk: reads its input, runs it through an inference thread, and records its
+ * results exactly once. Throwing hands the chunk back to BullMQ for a retry with backoff;
+ * on the last attempt the chunk's rows are recorded as failed instead, so the job still
+ * finishes and says which rows failed and why.
+ */
 export class ChunkProcessor {
   private readonly store: JobStore;
   private readonly repository: ModelRepository;
@@ -104,7 +105,7 @@ export class ChunkProcessor {
   }
 
   /**
-   * A group of one-chunk jobs queued together (see api/src/chunk-enqueuer.ts): each runs as a
+   * A group of one-chunk jobs queued together (see shared/src/submission/chunk-enqueuer.ts): each runs as a
    * chunk of its own, all at once (the inference pool joins them into one batch). A member that
    * fails in a way a retry may fix makes the group retry; members already done are then skipped.
    * On the last attempt a failing member's rows are recorded as failed, as for a lone chunk.
@@ -214,21 +215,17 @@ export class ChunkProcessor {
     if (!record) return { outcome: 'gone' };
     const rows = Math.max(0, Math.min(record.chunkSize, record.total - chunk * record.chunkSize));
     const message = `the chunk holding this row could not be run: ${reason}`;
-    const results = encodeResultChunk(failedResultChunk(this.manifestOf(record), rows, { code: 'OB_ERR_INFERENCE_FAILED', message }));
+    const results = encodeResultChunk(
+      failedResultChunk(this.repository.find(record.model, record.version)?.manifest ?? null, rows, {
+        code: 'OB_ERR_INFERENCE_FAILED',
+        message,
+      }),
+    );
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', message);
     const completed = await this.store.completeChunk(jobId, chunk, results, rows, rows, failure, new Date());
     if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkFailed?.(record, rows));
     await this.finished(completed, this.logger.child({ jobId, chunk }));
     return { outcome: completed.outcome };
-  }
-
-  /** The manifest of a job's version, or null when the version has left the repository. */
-  private manifestOf(record: JobRecord): ModelManifest | null {
-    try {
-      return this.repository.resolve(record.model, record.version).manifest;
-    } catch {
-      return null;
-    }
   }
 
   private async finished(completed: CompletedChunk, log: Logger): Promise<void> {

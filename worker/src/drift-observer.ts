@@ -17,12 +17,8 @@ export class DriftObserver implements ChunkListener {
   chunkRecorded(context: ChunkContext, outcome: ChunkOutcome): void {
     const drift = outcome.drift;
     if (!drift) return;
-    let baseline;
-    try {
-      baseline = this.repository.resolve(context.model, context.version).baseline;
-    } catch {
-      return; // the version left the repository meanwhile
-    }
+    // Absent when the version has no baseline or left the repository meanwhile.
+    const baseline = this.repository.find(context.model, context.version)?.baseline;
     if (baseline?.digest !== drift.digest) return;
     this.recorder.add(context.model, context.version, baseline, drift.counts);
   }

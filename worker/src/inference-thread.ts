@@ -3,12 +3,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import {
-  buildFeeds,
   countChunk,
   OOV_EVERY,
   decodeChunk,
-  fetchedOutputs,
-  decodeResultChunk,
+  encodedResultValues,
   encodeResultChunk,
   failedResultChunk,
   joinResultChunks,
@@ -18,9 +16,9 @@ import {
   sliceChunk,
   type DecodedChunk,
   type LoadedBaseline,
-  type OutputData,
 } from '@onnx-batch/shared';
 import type { ChunkOutcome, ModelRef, RunRequest, ThreadOptions, ThreadReply, ThreadRequest } from './inference-protocol';
+import { createSession, runSession } from './onnx-session';
 
 /**
  * An inference thread: owns one ONNX Runtime session per model version, created on first use
@@ -56,31 +54,11 @@ function session(model: ModelRef): Promise<ort.InferenceSession> {
     for (const key of sessions.keys()) {
       if (key.split('|')[0] === path.dirname(model.modelPath) && key !== model.fingerprint) release(key);
     }
-    existing = ort.InferenceSession.create(model.modelPath, {
-      intraOpNumThreads: options.intraOpThreads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-    });
+    existing = createSession(model.modelPath, options.intraOpThreads);
     existing.catch(() => sessions.delete(model.fingerprint));
     sessions.set(model.fingerprint, existing);
   }
   return existing;
-}
-
-async function run(
-  s: ort.InferenceSession,
-  manifest: ModelManifest,
-  chunks: DecodedChunk[],
-): Promise<{ outputs: Map<string, OutputData>; ms: number }> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, feed] of buildFeeds(manifest, chunks)) feeds[name] = new ort.Tensor(feed.dtype, feed.data, feed.dims);
-  const started = performance.now();
-  const result = await s.run(feeds, fetchedOutputs(manifest));
-  const ms = performance.now() - started;
-  const outputs = new Map<string, OutputData>();
-  for (const [name, value] of Object.entries(result)) outputs.set(name, { data: value.data, dims: value.dims });
-  return { outputs, ms };
 }
 
 /**
@@ -89,9 +67,9 @@ async function run(
  */
 function outcome(chunk: ResultChunk, ms: number, batchRows: number): ChunkOutcome {
   const results = encodeResultChunk(chunk);
-  const values = chunk.kind === 'lines' ? null : decodeResultChunk(results).values;
+  const values = chunk.kind === 'lines' ? null : encodedResultValues(results, chunk.rows * chunk.names.length);
   const failedRows = chunk.errors.size;
-  const firstError = failedRows > 0 ? ([...chunk.errors.values()][0]?.message ?? null) : null;
+  const firstError = failedRows > 0 ? (chunk.errors.values().next().value?.message ?? null) : null;
   return {
     results,
     rows: chunk.rows,
@@ -106,7 +84,7 @@ function outcome(chunk: ResultChunk, ms: number, batchRows: number): ChunkOutcom
 /** Runs one chunk on its own; when that fails, row by row, so only the bad rows fail. */
 async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk: DecodedChunk): Promise<ChunkOutcome> {
   try {
-    const { outputs, ms } = await run(s, manifest, [chunk]);
+    const { outputs, ms } = await runSession(s, manifest, [chunk]);
     return outcome(resultChunkFromOutputs(manifest, outputs, 0, chunk.rows, chunk.ids), ms, chunk.rows);
   } catch {
     const parts: ResultChunk[] = [];
@@ -114,7 +92,7 @@ async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk:
     for (let row = 0; row < chunk.rows; row++) {
       const single = sliceChunk(manifest, chunk, row, 1);
       try {
-        const { outputs, ms } = await run(s, manifest, [single]);
+        const { outputs, ms } = await runSession(s, manifest, [single]);
         totalMs += ms;
         parts.push(resultChunkFromOutputs(manifest, outputs, 0, 1, null));
       } catch (error) {
@@ -176,7 +154,7 @@ function countDrift(baseline: LoadedBaseline, chunks: readonly DecodedChunk[], o
 async function runChunks(s: ort.InferenceSession, manifest: ModelManifest, chunks: DecodedChunk[]): Promise<ChunkOutcome[]> {
   if (chunks.length === 1) return [await runAlone(s, manifest, chunks[0] as DecodedChunk)];
   try {
-    const { outputs, ms } = await run(s, manifest, chunks);
+    const { outputs, ms } = await runSession(s, manifest, chunks);
     const batchRows = chunks.reduce((n, c) => n + c.rows, 0);
     let first = 0;
     return chunks.map((chunk) => {

@@ -39,11 +39,8 @@ export class RolloutObserver implements ChunkListener {
     const rollout = await this.rollouts.get(context.model);
     if (!rollout.shadow || rollout.shadow.version === context.version || !inShadowSample(rollout, context.jobId, context.chunk))
       return null;
-    try {
-      return this.repository.resolve(context.model, rollout.shadow.version);
-    } catch {
-      return null; // the shadow version left the repository: nothing to compare with
-    }
+    // Null when the shadow version left the repository: nothing to compare with.
+    return this.repository.find(context.model, rollout.shadow.version);
   }
 
   /** A chunk's results were recorded (once): count it for the canary report, and run its shadow. */

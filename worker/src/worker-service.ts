@@ -45,7 +45,8 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
 
   const redis = connectRedis(config);
   const blocking = connectRedis(config);
-  for (const connection of [redis, blocking])
+  const subscriber = connectRedis(config);
+  for (const connection of [redis, blocking, subscriber])
     connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
   const metrics = new WorkerMetrics();
@@ -66,8 +67,6 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     logger,
   );
   repository.onChange(({ removed }) => removed.forEach((version) => pool.release(version.fingerprint)));
-  const subscriber = connectRedis(config);
-  subscriber.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const rollouts = new RolloutStore(redis, store.keys, subscriber);
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) =>
     logger.warn('could not write rollout statistics', { error: String(error) }),

@@ -3,6 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import Ajv2020 from 'ajv/dist/2020';
 import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError } from '@onnx-batch/contracts';
 import {
+  finishedOrGone,
   csvRows,
   JOB_ID_PATTERN,
   ndjsonRows,
@@ -235,10 +236,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     let record = await loadJob(req);
     res.locals.jobId = record.id;
     if (waitSeconds > 0 && !isFinished(record.status)) {
-      await events.waitFor(record.id, waitSeconds * 1000, async () => {
-        const now = await store.get(record.id);
-        return now === null || isFinished(now.status);
-      });
+      await events.waitFor(record.id, waitSeconds * 1000, finishedOrGone(store, record.id));
       record = await loadJob(req);
     }
     res.type('application/json').send(await renderJob(record, store, basePath, config));

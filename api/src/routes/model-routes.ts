@@ -2,6 +2,8 @@ import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import { isFinished, ProblemError, type ModelManifest } from '@onnx-batch/contracts';
 import {
+  resultNames,
+  finishedOrGone,
   ChunkEncoder,
   ROW_ID_SCHEMA,
   decodeChunk,
@@ -64,7 +66,7 @@ async function answerFromCache(cache: PredictionCache, selection: ModelSelection
   const chunk = decodeChunk(encoder.finish());
   const hits = await cache.get(manifest.name, manifest.version, rowDigests(manifest, chunk));
   if (hits.some((hit) => hit === null)) return null;
-  const names = manifest.result.kind === 'classification' ? [...(manifest.result.labels ?? [])] : [...(manifest.result.names ?? ['value'])];
+  const names = resultNames(manifest.result);
   const values = new Float32Array(rows.length * names.length);
   hits.forEach((hit, row) => values.set((hit as Float32Array).subarray(0, names.length), row * names.length));
   const results = renderResultLines({
@@ -149,10 +151,8 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
   });
 
   router.get('/models/:name', async (req, res) => {
-    const name = String(req.params.name);
-    repository.resolve(name);
-    const entry = repository.list().find((m) => m.name === name) as ModelEntry;
-    res.json(describeModel(entry, await deps.router.defaultVersion(name)));
+    const entry = repository.entry(String(req.params.name));
+    res.json(describeModel(entry, await deps.router.defaultVersion(entry.name)));
   });
 
   router.get('/models/:name/versions/:version', (req, res) => {
@@ -186,10 +186,7 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
       rowLocation: 'row',
     });
     res.locals.jobId = record.id;
-    await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, async () => {
-      const now = await store.get(record.id);
-      return now === null || isFinished(now.status);
-    });
+    await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, finishedOrGone(store, record.id));
     const finished = await store.get(record.id);
     if (!finished || !isFinished(finished.status)) {
       throw new ProblemError(

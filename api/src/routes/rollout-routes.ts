@@ -2,12 +2,13 @@ import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import type { RedisClient } from '@onnx-batch/shared';
 import {
-  ProblemError,
   ROLLOUT_SPEC_SCHEMA,
   type ModelManifest,
   type Rollout,
   type RolloutAction,
+  type RolloutHistory,
   type RolloutSpec,
+  type RolloutState,
 } from '@onnx-batch/contracts';
 import {
   nextRollout,
@@ -53,13 +54,9 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
   const { repository, rollouts } = deps;
   const admin = requireRole('admin');
 
-  const entryOf = (req: Request): ModelEntry => {
-    const name = String(req.params.name);
-    repository.resolve(name); // 404 for an unknown model
-    return repository.list().find((m) => m.name === name) as ModelEntry;
-  };
+  const entryOf = (req: Request): ModelEntry => repository.entry(String(req.params.name));
 
-  const document = async (entry: ModelEntry, rollout: Rollout): Promise<Record<string, unknown>> => ({
+  const document = async (entry: ModelEntry, rollout: Rollout): Promise<RolloutState> => ({
     model: entry.name,
     servingDefault: servingDefault(entry, rollout),
     rollout,
@@ -69,24 +66,12 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
   const change = async (req: Request, res: Response, action: RolloutAction, spec?: RolloutSpec): Promise<void> => {
     const entry = entryOf(req);
     const actor = { tenant: req.caller.tenant, keyId: req.caller.keyId };
-    let next: Rollout;
-    try {
-      next = await rollouts.update(entry.name, action, actor, null, (current) => {
-        const serving = servingDefault(entry, current);
-        const proposed = nextRollout(current, action, serving, spec);
-        checkVersions(entry, proposed);
-        return proposed;
-      });
-    } catch (error) {
-      if (error instanceof RolloutError) {
-        throw new ProblemError(
-          error.field ? 'OB_ERR_INVALID_REQUEST' : 'OB_ERR_ROLLOUT_CONFLICT',
-          error.message,
-          error.field ? { errors: [{ field: error.field, message: error.message }] } : {},
-        );
-      }
-      throw error;
-    }
+    const next = await rollouts.update(entry.name, action, actor, null, (current) => {
+      const serving = servingDefault(entry, current);
+      const proposed = nextRollout(current, action, serving, spec);
+      checkVersions(entry, proposed);
+      return proposed;
+    });
     res.json(await document(entry, next));
   };
 
@@ -110,7 +95,8 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
   router.get('/models/:name/rollout/history', async (req: Request, res: Response) => {
     const entry = entryOf(req);
     const { limit } = checkEnvelope<{ limit: number }>(validateHistoryQuery, { ...(req.query as Record<string, unknown>) });
-    res.json({ model: entry.name, entries: await rollouts.history(entry.name, limit) });
+    const history: RolloutHistory = { model: entry.name, entries: await rollouts.history(entry.name, limit) };
+    res.json(history);
   });
 
   return router;

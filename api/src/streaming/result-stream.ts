@@ -1,17 +1,15 @@
 import type { Request, Response } from 'express';
 import { writeDraining } from './write-draining';
-import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import {
-  renderResultCsvRows,
   renderResultLines,
-  resultCsvHeader,
-  resultCsvRow,
   type JobRecord,
   type JobStore,
   type Logger,
   type ModelRepository,
   type ResultChunk,
+  resultChunkText,
+  resultCsvHeaderText,
 } from '@onnx-batch/shared';
 
 export interface ResultStreamRequest {
@@ -56,7 +54,7 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     started = true;
     res.status(200).type(csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
     res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${csv ? 'csv' : 'ndjson'}"`);
-    if (csv) await writeDraining(res, stringify([resultCsvHeader(manifest)]));
+    if (csv) await writeDraining(res, resultCsvHeaderText(manifest));
   };
   let next = readChunk(store, record.id, 0);
   for (let chunk = 0; chunk < record.chunks && !aborted; chunk++) {
@@ -72,10 +70,7 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     if (chunk + 1 < record.chunks) next = readChunk(store, record.id, chunk + 1);
     if (!started) await start();
     if (read.results === null || read.results.rows === 0) continue;
-    const out = csv
-      ? stringify(renderResultCsvRows(read.results, (result) => resultCsvRow(manifest, result)))
-      : `${renderResultLines(read.results).join('\n')}\n`;
-    await writeDraining(res, out);
+    await writeDraining(res, resultChunkText(read.results, manifest, csv));
   }
   if (aborted) return;
   if (!started) await start();

@@ -1,7 +1,7 @@
 import type { ModelManifest } from '@onnx-batch/contracts';
 import type { RowId } from './chunk-codec';
 import { formatFloat } from './float-format';
-import { formatResults, type OutputData, type RowError } from './result-format';
+import { formatResults, formatRowError, jsonNumber, type OutputData, type RowError } from './result-format';
 
 /**
  * A chunk's results as stored: compact, rendered to JSON or CSV only when read. Classification
@@ -41,6 +41,11 @@ const MAGIC = 0x3152424f; // "OBR1" little-endian
 
 const pad8 = (n: number): number => (n + 7) & ~7;
 
+/** What a result's values are named: labels (classification), target names (regression; one unnamed target is `value`), none (tensor). */
+export function resultNames(spec: ModelManifest['result']): string[] {
+  return spec.kind === 'classification' ? [...(spec.labels ?? [])] : spec.kind === 'regression' ? [...(spec.names ?? ['value'])] : [];
+}
+
 /** The result chunk of rows [first, first + count) of a run's outputs (a dynamically batched run holds several chunks). */
 export function resultChunkFromOutputs(
   manifest: ModelManifest,
@@ -55,7 +60,7 @@ export function resultChunkFromOutputs(
     return { ...base, kind: 'lines', names: [], values: new Float32Array(0), lines: formatResults(manifest, outputs, first, count, ids) };
   const output = outputs.get(spec.output ?? '');
   if (!output) throw new Error(`model produced no output named ${String(spec.output)}`);
-  const names = spec.kind === 'classification' ? [...(spec.labels ?? [])] : [...(spec.names ?? ['value'])];
+  const names = resultNames(spec);
   const rows = output.dims[0] ?? 0;
   const width = rows === 0 ? names.length : output.data.length / rows;
   const values = new Float32Array(count * names.length);
@@ -68,8 +73,7 @@ export function resultChunkFromOutputs(
 /** A chunk of `rows` rows that all failed with `error` (the chunk could not be run; `manifest` null when its version is gone). */
 export function failedResultChunk(manifest: ModelManifest | null, rows: number, error: RowError): ResultChunk {
   const spec = manifest?.result ?? { kind: 'tensor' as const };
-  const names =
-    spec.kind === 'classification' ? [...(spec.labels ?? [])] : spec.kind === 'regression' ? [...(spec.names ?? ['value'])] : [];
+  const names = resultNames(spec);
   const errors = new Map<number, RowError>();
   for (let row = 0; row < rows; row++) errors.set(row, error);
   const kind = spec.kind === 'tensor' ? 'lines' : spec.kind;
@@ -144,24 +148,28 @@ export function decodeResultChunk(buffer: Buffer): ResultChunk {
     const text = buffer.toString('utf8', start);
     return { ...base, values: new Float32Array(0), lines: text === '' && header.rows === 0 ? [] : text.split('\n') };
   }
+  return { ...base, values: valuesAt(buffer, start, header.rows * header.names.length), lines: null };
+}
+
+/**
+ * The float32 values of a chunk just encoded (not `lines`), `count` of them, as a view of
+ * `buffer`: what decodeResultChunk answers as `values`, without parsing the header again.
+ */
+export function encodedResultValues(buffer: Buffer, count: number): Float32Array {
+  return valuesAt(buffer, pad8(8 + buffer.readUInt32LE(4)), count);
+}
+
+function valuesAt(buffer: Buffer, start: number, count: number): Float32Array {
   const bytes = buffer.subarray(start);
   // Float32Array needs a 4-aligned offset; copy once when the buffer does not give one.
   const aligned = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
-  return { ...base, values: new Float32Array(aligned.buffer, aligned.byteOffset, header.rows * header.names.length), lines: null };
+  return new Float32Array(aligned.buffer, aligned.byteOffset, count);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rendering.
 
-function jsonFloat(value: number): string {
-  return Number.isFinite(value) ? formatFloat(value) : `"${String(value)}"`;
-}
-
 const quoted = (names: readonly string[]): string[] => names.map((n) => JSON.stringify(n));
-
-function errorLine(error: RowError, id: RowId | null | undefined): string {
-  return JSON.stringify(id === undefined || id === null ? { error } : { id, error });
-}
 
 /** One JSON result line per row, as the API serves them (`{"id"?, "label", "confidence", "probabilities"}`, …). */
 export function renderResultLines(chunk: ResultChunk): string[] {
@@ -169,7 +177,7 @@ export function renderResultLines(chunk: ResultChunk): string[] {
   if (chunk.kind === 'lines') {
     for (let row = 0; row < chunk.rows; row++) {
       const error = chunk.errors.get(row);
-      out[row] = error ? errorLine(error, chunk.ids?.[row]) : (chunk.lines?.[row] ?? '');
+      out[row] = error ? formatRowError(error, chunk.ids?.[row] ?? undefined) : (chunk.lines?.[row] ?? '');
     }
     return out;
   }
@@ -180,7 +188,7 @@ export function renderResultLines(chunk: ResultChunk): string[] {
     const id = chunk.ids?.[row];
     const error = chunk.errors.get(row);
     if (error) {
-      out[row] = errorLine(error, id);
+      out[row] = formatRowError(error, id ?? undefined);
       continue;
     }
     const head = id === undefined || id === null ? '{' : `{"id":${JSON.stringify(id)},`;
@@ -191,15 +199,15 @@ export function renderResultLines(chunk: ResultChunk): string[] {
       for (let k = 0; k < width; k++) {
         const p = v[base + k] as number;
         if (p > (v[base + best] as number)) best = k;
-        probabilities += `${k === 0 ? '' : ','}${keys[k] as string}:${jsonFloat(p)}`;
+        probabilities += `${k === 0 ? '' : ','}${keys[k] as string}:${jsonNumber(p)}`;
       }
       out[row] =
-        `${head}"label":${keys[best] as string},"confidence":${jsonFloat(v[base + best] as number)},"probabilities":{${probabilities}}}`;
+        `${head}"label":${keys[best] as string},"confidence":${jsonNumber(v[base + best] as number)},"probabilities":{${probabilities}}}`;
     } else if (width === 1) {
-      out[row] = `${head}"value":${jsonFloat(v[base] as number)}}`;
+      out[row] = `${head}"value":${jsonNumber(v[base] as number)}}`;
     } else {
       let values = '';
-      for (let k = 0; k < width; k++) values += `${k === 0 ? '' : ','}${keys[k] as string}:${jsonFloat(v[base + k] as number)}`;
+      for (let k = 0; k < width; k++) values += `${k === 0 ? '' : ','}${keys[k] as string}:${jsonNumber(v[base + k] as number)}`;
       out[row] = `${head}"values":{${values}}}`;
     }
   }

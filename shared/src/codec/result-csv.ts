@@ -1,4 +1,6 @@
+import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
+import { renderResultCsvRows, renderResultLines, type ResultChunk } from './result-chunk';
 
 /**
  * The CSV form of results, derived from the manifest: `id`, the result's fields (for a
@@ -52,4 +54,16 @@ export function resultCsvRow(manifest: ModelManifest, result: Record<string, unk
       ];
     }
   }
+}
+
+/** The first line of a CSV results file (NDJSON has none). */
+export function resultCsvHeaderText(manifest: ModelManifest): string {
+  return stringify([resultCsvHeader(manifest)]);
+}
+
+/** A chunk's results as text, CSV or NDJSON: as the `/results` download and a schedule's results file write them. */
+export function resultChunkText(chunk: ResultChunk, manifest: ModelManifest, csv: boolean): string {
+  return csv
+    ? stringify(renderResultCsvRows(chunk, (result) => resultCsvRow(manifest, result)))
+    : `${renderResultLines(chunk).join('\n')}\n`;
 }

@@ -88,7 +88,7 @@ export function formatResults(
 }
 
 /** A float as JSON: finite numbers at float32 precision, anything else as a string (JSON has no NaN). */
-function jsonNumber(value: number): string {
+export function jsonNumber(value: number): string {
   return Number.isFinite(value) ? formatFloat(value) : `"${String(value)}"`;
 }
 

@@ -22,8 +22,6 @@ const TAG_BYTES = 16;
 const HEADER_BYTES = SEALED_MAGIC.length + 1 + KEY_ID_BYTES;
 const PREFIX_BYTES = HEADER_BYTES + IV_BYTES + TAG_BYTES;
 
-export { DecryptionError };
-
 /**
  * Parses ENCRYPTION_KEY: 32 bytes written as 64 hex characters or as base64 (padded or not).
  * Throws an Error saying what is wrong (never echoing the key).

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import type { ModelManifest } from '@onnx-batch/contracts';
+import { schemaProblems } from '../manifest-schema';
 import { BASELINE_SCHEMA } from './baseline-schema';
 import { binEdges, decileEdges, binProportions, roundProportion } from './bins';
 import type { Measure, PredictionPlan, StatisticPlan } from './statistics';
@@ -52,7 +53,7 @@ export interface LoadedBaseline {
   readonly plan: readonly StatisticPlan[];
   /** Per statistic, its edges as measured values compare with them (binIndex(bins[i], x)). */
   readonly bins: readonly Float64Array[];
-  /** The prediction statistic; `bins` only for kind 'value'. */
+  /** The prediction statistic; `bins` (float32 edges) only for kind 'value'. */
   readonly prediction: { readonly plan: PredictionPlan; readonly bins: Float64Array | null } | null;
   readonly vocabulary: Vocabulary | null;
   /**
@@ -137,20 +138,7 @@ export async function loadBaseline(versionDir: string, manifest: ModelManifest):
     problems.push({ file, field, message });
   };
   if (!validateSchema(baseline)) {
-    for (const e of validateSchema.errors ?? []) {
-      if (e.keyword === 'if') continue;
-      const params = e.params as { missingProperty?: string; additionalProperty?: string };
-      const child =
-        e.keyword === 'required' ? params.missingProperty : e.keyword === 'additionalProperties' ? params.additionalProperty : undefined;
-      const field = [e.instancePath.replace(/^\//, '').replace(/\//g, '.'), child].filter(Boolean).join('.');
-      const message =
-        e.keyword === 'required'
-          ? 'is required'
-          : e.keyword === 'additionalProperties' || e.keyword === 'false schema'
-            ? 'is not allowed here'
-            : (e.message ?? 'is invalid');
-      problem(field || '(root)', message);
-    }
+    for (const p of schemaProblems(validateSchema.errors, 'is not allowed here')) problem(p.field, p.message);
     throw new BaselineError(problems);
   }
 
@@ -243,10 +231,9 @@ function assemble(
     baseline,
     plan,
     bins: baseline.statistics.map((s, i) => binEdges(s.edges, plan[i]?.float32 ?? false)),
+    // Row outputs travel as float32 (drift-counts.ts): they are compared with float32 edges whatever the output's dtype.
     prediction:
-      expected && prediction
-        ? { plan: expected, bins: prediction.kind === 'value' ? binEdges(prediction.edges, expected.float32) : null }
-        : null,
+      expected && prediction ? { plan: expected, bins: prediction.kind === 'value' ? binEdges(prediction.edges, true) : null } : null,
     vocabulary,
     digest,
   });

@@ -1,6 +1,6 @@
 import type { DecodedChunk } from '../codec/chunk-codec';
 import type { LoadedBaseline } from './baseline';
-import { binIndex, binEdges } from './bins';
+import { binIndex } from './bins';
 import { measureChunk } from './statistics';
 
 /**
@@ -58,7 +58,7 @@ export interface ChunkOutputs {
   width: number;
 }
 
-const float32Bins = new WeakMap<LoadedBaseline, Float64Array>();
+const NO_EDGES = new Float64Array(0);
 
 /**
  * The `oov` statistic is counted on one row in OOV_EVERY (from a random row of each chunk): it
@@ -105,13 +105,7 @@ export function countChunk(loaded: LoadedBaseline, chunk: DecodedChunk, outputs:
       counted++;
     }
   } else {
-    // Row outputs travel as float32: compare them with float32 edges whatever the output's dtype.
-    let edges = float32Bins.get(loaded);
-    if (!edges)
-      float32Bins.set(
-        loaded,
-        (edges = binEdges(loaded.baseline.prediction?.kind === 'value' ? loaded.baseline.prediction.edges : [], true)),
-      );
+    const edges = prediction.bins ?? NO_EDGES;
     for (let r = 0, base = 0; r < rows; r++, base += width) {
       const value = data[base] as number;
       if (Number.isNaN(value)) continue;

@@ -50,8 +50,14 @@ export interface DriftWindowCounts {
 
 const SEVERITY: Record<DriftStatus, number> = { 'insufficient-data': -1, ok: 0, warn: 1, drift: 2 };
 
-function round(x: number): number {
-  return Math.round(x * 1e6) / 1e6;
+/** The bins between `edges` (the outer two open-ended), each with its reference share and `current(b)`. */
+function edgeBins(edges: readonly number[], proportions: readonly number[], current: (b: number) => number | null): DriftBin[] {
+  return proportions.map((reference, b) => ({
+    from: b === 0 ? null : (edges[b - 1] as number),
+    to: b === edges.length ? null : (edges[b] as number),
+    reference,
+    current: current(b),
+  }));
 }
 
 /** A statistic's verdict; none unless both the window and the statistic itself hold enough rows. */
@@ -65,7 +71,7 @@ function judge(
   const rows = counts.reduce((a, b) => a + b, 0);
   if (Math.min(rows, windowRows) < settings.minRows || rows === 0) return { psi: null, status: 'insufficient-data', rows, bins };
   const value = psi(reference, counts);
-  return { psi: round(value), status: psiStatus(value, settings.thresholds), rows, bins };
+  return { psi: roundProportion(value), status: psiStatus(value, settings.thresholds), rows, bins };
 }
 
 /**
@@ -87,12 +93,7 @@ export function driftReport(
     const entry = layout.statistics[s];
     const current = Array.from({ length: entry?.bins ?? 0 }, (_, b) => sum(statisticField(statistic.name, b)));
     const total = current.reduce((a, b) => a + b, 0);
-    const bins = statistic.proportions.map((reference, b): DriftBin => ({
-      from: b === 0 ? null : (statistic.edges[b - 1] as number),
-      to: b === statistic.edges.length ? null : (statistic.edges[b] as number),
-      reference,
-      current: total > 0 ? roundProportion((current[b] ?? 0) / total) : null,
-    }));
+    const bins = edgeBins(statistic.edges, statistic.proportions, (b) => (total > 0 ? roundProportion((current[b] ?? 0) / total) : null));
     features[statistic.name] = judge(statistic.proportions, current, bins, settings, rows);
   });
   let prediction: StatisticDrift | null = null;
@@ -104,12 +105,7 @@ export function driftReport(
     const bins =
       reference.kind === 'label'
         ? reference.labels.map((label, b): DriftBin => ({ label, reference: reference.proportions[b] as number, current: share(b) }))
-        : reference.proportions.map((p, b): DriftBin => ({
-            from: b === 0 ? null : (reference.edges[b - 1] as number),
-            to: b === reference.edges.length ? null : (reference.edges[b] as number),
-            reference: p,
-            current: share(b),
-          }));
+        : edgeBins(reference.edges, reference.proportions, share);
     prediction = judge(reference.proportions, current, bins, settings, rows);
   }
   let status: DriftStatus = 'insufficient-data';

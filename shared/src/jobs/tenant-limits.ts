@@ -1,3 +1,4 @@
+import { isFinished, type JobStatus } from '@onnx-batch/contracts';
 import { isCluster, type RedisClient } from '../redis';
 import type { RedisKeys } from '../redis-keys';
 
@@ -42,7 +43,7 @@ export class TenantLimits {
     const statuses = await this.jobStatuses(ids);
     const finished = ids.filter((_, i) => {
       const status = statuses[i];
-      return status === null || status === undefined || status === 'completed' || status === 'failed' || status === 'cancelled';
+      return status == null || isFinished(status as JobStatus);
     });
     if (finished.length > 0) await this.redis.zrem(key, ...finished);
     return ids.length - finished.length;

@@ -19,21 +19,13 @@ import { EXPIRE_FINISHED_JOB } from './expire-job';
  */
 export const COMPLETE_CHUNK = `${EXPIRE_FINISHED_JOB}
 local job = redis.call('HMGET', KEYS[1], 'status', 'chunks', 'total', 'done', 'failed', 'chunksDone', 'claimKey')
+-- The chunk has run: its input goes, whatever happens to its results below.
+redis.call('DEL', KEYS[3])
 local status = job[1]
 local chunks = tonumber(job[2])
-if not status or not chunks or tonumber(ARGV[9]) >= chunks then
-  redis.call('DEL', KEYS[3])
-  return {-1}
-end
-if status == 'cancelled' then
-  redis.call('DEL', KEYS[3])
-  return {-2}
-end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then
-  redis.call('DEL', KEYS[3])
-  return {0}
-end
-redis.call('DEL', KEYS[3])
+if not status or not chunks or tonumber(ARGV[9]) >= chunks then return {-1} end
+if status == 'cancelled' then return {-2} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {0} end
 local done = tonumber(job[4] or '0') + tonumber(ARGV[2])
 local failed = tonumber(job[5] or '0') + tonumber(ARGV[3])
 local chunksDone = tonumber(job[6] or '0') + 1

@@ -1,3 +1,5 @@
+import { isFinished } from '@onnx-batch/contracts';
+import type { JobRecord } from '../jobs/job-record';
 import type { Logger } from '../logger';
 import type { RedisClient } from '../redis';
 
@@ -53,4 +55,12 @@ export class JobEvents {
   async close(): Promise<void> {
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
+}
+
+/** The check `JobEvents.waitFor` wants for a stored job: it has finished, or it is gone. */
+export function finishedOrGone(jobs: { get(id: string): Promise<JobRecord | null> }, jobId: string): () => Promise<boolean> {
+  return async () => {
+    const now = await jobs.get(jobId);
+    return now === null || isFinished(now.status);
+  };
 }

@@ -1,4 +1,4 @@
-import type { ModelEntry, ModelRepository, ModelVersion } from '../model-repository';
+import type { ModelRepository, ModelVersion } from '../model-repository';
 import type { RouteArm } from '@onnx-batch/contracts';
 import { routeJob, servingDefault } from '../rollouts/rollout';
 import type { RolloutStore } from '../rollouts/rollout-store';
@@ -38,13 +38,13 @@ export class ModelRouter {
 
   /** The version serving jobs that name none: the rollout's default while it exists, else the repository's. */
   async defaultVersion(name: string): Promise<string> {
-    const entry = this.entry(name);
+    const entry = this.repository.entry(name);
     return servingDefault(entry, await this.rollouts.get(name));
   }
 
   async select(name: string, version?: string): Promise<ModelSelection> {
     if (version !== undefined) return pinnedSelection(this.repository.resolve(name, version));
-    const entry = this.entry(name);
+    const entry = this.repository.entry(name);
     const rollout = await this.rollouts.get(name);
     const defaultVersion = servingDefault(entry, rollout);
     const parsing = this.repository.resolve(name, defaultVersion);
@@ -57,10 +57,5 @@ export class ModelRouter {
         return { model, arm: model === parsing ? 'default' : arm, revision: rollout.revision };
       },
     };
-  }
-
-  private entry(name: string): ModelEntry {
-    this.repository.resolve(name); // throws the 404 problem for an unknown model
-    return this.repository.list().find((m) => m.name === name) as ModelEntry;
   }
 }

@@ -45,8 +45,6 @@ export type LookupAll = (hostname: string) => Promise<ResolvedAddress[]>;
 export const systemLookup: LookupAll = async (hostname) =>
   (await dns.promises.lookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 
-export { CallbackUrlError };
-
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/;
 
 /**

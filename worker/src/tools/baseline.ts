@@ -1,16 +1,13 @@
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   BASELINE_FILE,
   buildBaseline,
-  buildFeeds,
   ChunkEncoder,
   decodeChunk,
   DEFAULT_TOKENIZER,
-  fetchedOutputs,
   formatBaseline,
   loadConfig,
   measureChunk,
@@ -20,11 +17,12 @@ import {
   statisticsPlan,
   Vocabulary,
   type Baseline,
-  type OutputData,
+  writeAtomically,
   type VocabularyReference,
 } from '@onnx-batch/shared';
 import { formatOf, referenceRows, type ReferenceFormat } from './reference-rows';
 import { onnxRuntimeReader } from '../onnx-runtime-reader';
+import { createSession, runSession } from '../onnx-session';
 
 const USAGE = `Usage: npm run baseline -- --model NAME --version N --input FILE [options]
 
@@ -124,12 +122,7 @@ export async function computeBaseline(options: BaselineCommandOptions): Promise<
   const predicts = predictionPlan(manifest) !== null;
   const chunkSize = options.chunkSize ?? manifest.chunkSize ?? loadConfig().CHUNK_SIZE;
   // The options of the worker's inference threads, one intra-op thread: predictions as served.
-  const session = await ort.InferenceSession.create(model.modelPath, {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await createSession(model.modelPath, 1);
   const columns = plan.map(() => new Column());
   const predictions = new Column();
   const encoder = new ChunkEncoder(manifest, chunkSize);
@@ -139,10 +132,7 @@ export async function computeBaseline(options: BaselineCommandOptions): Promise<
     const chunk = decodeChunk(encoder.finish());
     measureChunk(plan, chunk).forEach((values, i) => columns[i]?.push(values));
     if (!predicts) return;
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, feed] of buildFeeds(manifest, [chunk])) feeds[name] = new ort.Tensor(feed.dtype, feed.data, feed.dims);
-    const result = await session.run(feeds, fetchedOutputs(manifest));
-    const outputs = new Map<string, OutputData>(Object.entries(result).map(([name, t]) => [name, { data: t.data, dims: t.dims }]));
+    const { outputs } = await runSession(session, manifest, [chunk]);
     predictions.push(predictionValues(manifest, outputs, 0, chunk.rows));
   };
 
@@ -169,18 +159,6 @@ export async function computeBaseline(options: BaselineCommandOptions): Promise<
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(vocabulary ? { vocabulary: vocabulary.reference } : {}),
   });
-}
-
-/** Writes a file whole or not at all (a service rescanning the repository never sees half of it). */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temporary = `${file}.${process.pid}.tmp`;
-  try {
-    await fs.writeFile(temporary, text);
-    await fs.rename(temporary, file);
-  } catch (error) {
-    await fs.rm(temporary, { force: true });
-    throw error;
-  }
 }
 
 function parseCommandLine(argv: string[]): (BaselineCommandOptions & { out?: string }) | 'help' {
@@ -245,7 +223,10 @@ export async function main(argv: string[]): Promise<number> {
     if (out === '-') {
       process.stdout.write(text);
     } else {
-      await writeAtomically(out, text);
+      // Whole or not at all: a service rescanning the repository never sees half of it.
+      await writeAtomically(out, async (handle) => {
+        await handle.writeFile(text);
+      });
       process.stderr.write(`baseline of ${options.model} ${options.version} from ${baseline.reference.rows} rows written to ${out}\n`);
     }
     return 0;
