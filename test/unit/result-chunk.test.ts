@@ -11,7 +11,7 @@ import {
   resultCsvRow,
   type OutputData,
 } from '@onnx-batch/shared';
-import { realManifest } from './fixtures';
+import { floatTensorManifest, realManifest } from './fixtures';
 
 const iris = realManifest('iris', '2');
 const regression: ModelManifest = {
@@ -83,6 +83,21 @@ describe('results stored compactly, rendered when read', () => {
       null,
       null,
       'OB_ERR_INFERENCE_FAILED: the model could not run this row: boom',
+    ]);
+  });
+
+  it('when a tensor model retried row by row has a failed row between two good ones, then every row keeps its own line and id', () => {
+    const tensor = floatTensorManifest();
+    const row = (value: number, id: string) =>
+      resultChunkFromOutputs(tensor, new Map([['out', { data: Float32Array.from([value, value]), dims: [1, 2] }]]), 0, 1, [id]);
+    const bad = failedResultChunk(tensor, 1, { code: 'OB_ERR_INFERENCE_FAILED', message: 'the model could not run this row: boom' });
+
+    const chunk = roundTrip(joinResultChunks([row(1, 'a'), bad, row(3, 'c')], ['a', 'b', 'c']));
+
+    expect(renderResultLines(chunk).map((l) => JSON.parse(l) as unknown)).toEqual([
+      { id: 'a', outputs: { out: [1, 1] } },
+      { id: 'b', error: { code: 'OB_ERR_INFERENCE_FAILED', message: 'the model could not run this row: boom' } },
+      { id: 'c', outputs: { out: [3, 3] } },
     ]);
   });
 

@@ -94,7 +94,7 @@ async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk:
       try {
         const { outputs, ms } = await runSession(s, manifest, [single]);
         totalMs += ms;
-        parts.push(resultChunkFromOutputs(manifest, outputs, 0, 1, null));
+        parts.push(resultChunkFromOutputs(manifest, outputs, 0, 1, single.ids));
       } catch (error) {
         parts.push(
           failedResultChunk(manifest, 1, {

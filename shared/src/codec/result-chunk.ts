@@ -90,7 +90,7 @@ export function failedResultChunk(manifest: ModelManifest | null, rows: number, 
 
 /** Joins chunks run row by row (a chunk whose run failed is retried a row at a time) into one. */
 export function joinResultChunks(parts: ResultChunk[], ids: readonly (RowId | null)[] | null): ResultChunk {
-  const first = parts.find((p) => p.kind !== 'lines' || p.lines !== null) ?? parts[0];
+  const first = parts[0];
   const kind = first?.kind ?? 'lines';
   const names = first?.names ?? [];
   const rows = parts.reduce((n, p) => n + p.rows, 0);
@@ -104,7 +104,8 @@ export function joinResultChunks(parts: ResultChunk[], ids: readonly (RowId | nu
         part.values.length === part.rows * names.length ? part.values : new Float32Array(part.rows * names.length).fill(Number.NaN),
         at * names.length,
       );
-    else lines.push(...(part.lines ?? Array.from({ length: part.rows }, () => '')));
+    // A failed part has no lines (its rows render from `errors`): hold their places, or every later line moves up.
+    else lines.push(...(part.lines?.length === part.rows ? part.lines : Array.from({ length: part.rows }, () => '')));
     for (const [row, error] of part.errors) errors.set(at + row, error);
     at += part.rows;
   }
