@@ -49,6 +49,8 @@ export function registerDriftGauges(registry: Registry, read: () => Promise<Drif
       `its baseline (docs/drift.md); absent with too few rows.`,
     labelNames: ['model', 'version', 'feature'],
     registers: [registry],
+    // Every API process reads the same reports: merged across processes, once, not summed.
+    aggregator: 'max',
     collect: async () => {
       const reports = await load().catch(() => []);
       features.reset();
@@ -65,6 +67,7 @@ export function registerDriftGauges(registry: Registry, read: () => Promise<Drif
       `baseline; absent with too few rows.`,
     labelNames: ['model', 'version'],
     registers: [registry],
+    aggregator: 'max',
     collect: async () => {
       const reports = await load().catch(() => []);
       predictions.reset();
