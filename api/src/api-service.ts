@@ -26,6 +26,8 @@ import {
 } from '@onnx-batch/shared';
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
+import { fastPolls } from './http/fast-polls';
+import { rateLimiterFor } from './http/rate-limit';
 import { createApiOps } from './ops';
 import { driftReportsReader, registerDriftGauges } from './drift-metrics';
 import { registerRolloutGauges } from './rollout-metrics';
@@ -37,6 +39,8 @@ export interface ApiService {
   readonly server: Server;
   /** The Express application the server dispatches to (tests walk its routes). */
   readonly app: Express;
+  /** How many polls the server answered without Express (http/fast-polls.ts). */
+  readonly fastPollsTaken: () => number;
   readonly url: string;
   readonly repository: ModelRepository;
   /** Stops taking requests, lets those in flight finish, then closes every connection. */
@@ -102,6 +106,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     );
   }
 
+  const limiter = rateLimiterFor(redis, store.keys.rateLimitPrefix(), config.RATE_LIMIT_PER_MINUTE, logger);
   let closing = false;
   const app = createApp({
     config,
@@ -118,6 +123,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
       if (cache?.enabledFor(manifest.name)) ops.metrics.observeCacheLookup(manifest, answer !== null);
     },
     keys,
+    limiter,
     checkCallbackUrl: callbackUrlChecker(config),
     notifyFinished: async (record) => {
       await enqueueWebhook(webhooks, record);
@@ -131,9 +137,11 @@ export async function startApiService(config: Config, logger: Logger, options: A
   // Express's router gives up on a request target it cannot parse (`GET http://[::1`) and its
   // default final handler would answer text/html; answer problem+json instead.
   const handle = app as unknown as (req: IncomingMessage, res: ServerResponse, done: () => void) => void;
+  const polls = fastPolls({ config, logger, store, events, keys, limiter, metrics: ops.metrics });
   const listening = await createApiServer(
     config,
     (req, res) =>
+      polls.take(req, res) ||
       handle(req, res, () => {
         res.statusCode = 400;
         res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
@@ -160,6 +168,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
   return {
     server,
     app,
+    fastPollsTaken: () => polls.taken,
     url,
     repository,
     async close() {

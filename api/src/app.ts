@@ -1,5 +1,4 @@
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import type {
   Config,
@@ -17,8 +16,9 @@ import type {
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
 import { notFoundHandler, problemHandler } from './http/problem';
-import { rateLimit } from './http/rate-limit';
+import { rateLimit, type RateLimiter } from './http/rate-limit';
 import { requestContext } from './http/request-context';
+import { securityHeaders } from './http/security-headers';
 import { OpenApiProvider } from './openapi';
 import { batchRoutes } from './routes/batch-routes';
 import { driftRoutes } from './routes/drift-routes';
@@ -42,6 +42,8 @@ export interface AppDeps {
   cache?: PredictionCache | null;
   onCacheLookup?: (manifest: ModelManifest, answer: string | null) => void;
   keys: KeyRing;
+  /** RATE_LIMIT_PER_MINUTE's limiter (null: no limit), shared with the fast poll path. */
+  limiter: RateLimiter | null;
   checkCallbackUrl: (url: string) => Promise<string>;
   notifyFinished: (record: JobRecord) => Promise<void>;
   onCancelled?: (record: JobRecord) => void;
@@ -60,17 +62,14 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   app.use(requestContext(deps.logger));
   if (deps.metrics) app.use(deps.metrics.httpMiddleware);
-  app.use(helmet());
+  app.use(securityHeaders);
   // 405 and OPTIONS from the route table, before the guard (the table is public: /openapi.json).
   app.use(methodNotAllowed(app));
   app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
   app.use(opsRoutes({ ...deps, openapi: new OpenApiProvider(deps.repository, deps.config) }));
   // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.
-  const guard = [
-    authenticate(deps.keys),
-    rateLimit(deps.redis, deps.store.keys.rateLimitPrefix(), deps.config.RATE_LIMIT_PER_MINUTE, deps.logger),
-    requireRole(roleForMethod),
-  ];
+  // Plain polls never get here: http/fast-polls.ts answers them first with these same guards (ADR 0006).
+  const guard = [authenticate(deps.keys), rateLimit(deps.limiter), requireRole(roleForMethod)];
   app.use(['/v1', '/batch-predict', '/batch-result'], ...guard);
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', modelRoutes(deps));

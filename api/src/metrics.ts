@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -161,13 +162,18 @@ export class ApiMetrics {
 
   /** Times every request; mount it before the routers. */
   readonly httpMiddleware: RequestHandler = (req, res, next) => {
+    this.timeRequest(req.method, res, () => routeLabel(req));
+    next();
+  };
+
+  /** Observes the request's duration under its route pattern (asked when the answer ends). */
+  timeRequest(method: string, res: ServerResponse, route: () => string): void {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.httpDuration.observe({ method: req.method, route: routeLabel(req), status: String(res.statusCode) }, seconds);
+      this.httpDuration.observe({ method, route: route(), status: String(res.statusCode) }, seconds);
     });
-    next();
-  };
+  }
 
   /** `GET /metrics` in the Prometheus text format. */
   readonly handler = async (_req: Request, res: Response): Promise<void> => {

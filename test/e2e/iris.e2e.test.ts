@@ -81,5 +81,11 @@ describe('end to end: real api and worker processes on iris', () => {
     expect(line.jobId).toBe(submitted.body.jobId);
     const workerLine = await worker.waitForLine((l) => l.jobId === submitted.body.jobId);
     expect(workerLine.jobId).toBe(submitted.body.jobId);
+
+    // Polls are answered without Express (api/src/http/fast-polls.ts): they log the same line.
+    const polled = await getJson(`${url}/v1/batch-result/${String(submitted.body.jobId)}?wait=10`, { 'x-request-id': 'e2e-trace-2' });
+    expect(polled.headers.get('x-request-id')).toBe('e2e-trace-2');
+    const pollLine = await api.waitForLine((l) => l.requestId === 'e2e-trace-2' && l.message === 'request');
+    expect(pollLine).toMatchObject({ jobId: submitted.body.jobId, method: 'GET', status: 200 });
   });
 });

@@ -12,8 +12,11 @@ export async function postJson(
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
 }
 
-export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const response = await fetch(url);
+export async function getJson(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(url, { headers });
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
 }
 

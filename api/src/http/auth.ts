@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler } from 'express';
 import { ProblemError } from '@onnx-batch/contracts';
 import { type Config } from '@onnx-batch/shared';
@@ -94,26 +95,29 @@ export class KeyRing {
   }
 }
 
-function presentedKey(authorization: string | undefined, apiKeyHeader: string | undefined): string | null {
-  if (apiKeyHeader) return apiKeyHeader;
+function presentedKey(headers: IncomingHttpHeaders): string | null {
+  const apiKeyHeader = headers['x-api-key'];
+  if (typeof apiKeyHeader === 'string' && apiKeyHeader) return apiKeyHeader;
+  const authorization = headers.authorization;
   const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
   return match?.[1] ?? null;
+}
+
+/** The caller a request's headers name: anyone while no key is configured, else the key's owner or null. */
+export function callerOf(keys: KeyRing, headers: IncomingHttpHeaders): Caller | null {
+  if (keys.open) return OPEN_CALLER;
+  const key = presentedKey(headers);
+  return key ? keys.identify(key) : null;
 }
 
 /** Identifies the caller (401 without a valid key when keys are configured). */
 export function authenticate(keys: KeyRing): RequestHandler {
   return (req, _res, next) => {
-    if (keys.open) {
-      req.caller = OPEN_CALLER;
-      next();
-      return;
-    }
-    const key = presentedKey(req.get('authorization'), req.get('x-api-key'));
-    const caller = key ? keys.identify(key) : null;
+    const caller = callerOf(keys, req.headers);
     if (!caller) {
       throw new ProblemError(
         'OB_ERR_UNAUTHORIZED',
-        key ? 'the API key is not valid' : 'send an API key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
+        presentedKey(req.headers) ? 'the API key is not valid' : 'send an API key as "Authorization: Bearer <key>" or "X-API-Key: <key>"',
       );
     }
     req.caller = caller;

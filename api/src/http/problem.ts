@@ -1,13 +1,22 @@
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode } from '@onnx-batch/contracts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type Problem } from '@onnx-batch/contracts';
 import { type Logger } from '@onnx-batch/shared';
 import { problemOfDomainError } from './domain-problems';
 
-export function sendProblem(res: Response, error: ProblemError, instance: string): void {
-  const problem = error.toProblem(instance);
+/** Writes a problem+json answer with node's own response API (Express and the fast poll path both answer through it). */
+function writeProblem(res: ServerResponse, problem: Problem): void {
+  const body = JSON.stringify(problem);
+  res.statusCode = problem.status;
+  res.setHeader('Content-Type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+export function sendProblem(res: ServerResponse, error: ProblemError, instance: string): void {
   const retryAfter = error.extensions.retryAfter;
   if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
-  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  writeProblem(res, error.toProblem(instance));
 }
 
 /** body-parser's error types, mapped to our catalogue. */
@@ -26,65 +35,72 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
+/** What answering an error needs of its request: the Express path and the fast poll path both have these. */
+export interface ErrorContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  requestId: string;
+  /** The request target as it arrived (`instance` of the problem). */
+  target: string;
+}
+
 /** Turns anything thrown into a problem+json answer; internals are logged, never sent. */
-export function problemHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => {
-    const instance = req.originalUrl.slice(0, 512);
-    // The body was not read to its end (refused early): the connection cannot carry another request.
-    if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
-    if (res.headersSent) {
-      logger.warn('error after the answer had started', { requestId: req.requestId, error: String(error) });
-      res.destroy();
-      return;
-    }
-    const known = error instanceof ProblemError ? error : problemOfDomainError(error);
-    if (known) {
-      sendProblem(res, known, instance);
-      return;
-    }
-    const bodyError = error as BodyParserError;
-    const code = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
-    if (code) {
-      const detail =
-        code === 'OB_ERR_MALFORMED_JSON'
-          ? `request body is not valid JSON: ${bodyError.message}`
-          : code === 'OB_ERR_PAYLOAD_TOO_LARGE'
-            ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as ` +
-              `application/x-ndjson or text/csv`
-            : bodyError.message;
-      sendProblem(res, new ProblemError(code, detail), instance);
-      return;
-    }
-    // Other client errors raised by Express and body-parser (a path parameter that is not valid
-    // percent-encoding, a body that does not match its Content-Encoding…) carry a 4xx status.
-    const status = (error as { status?: unknown }).status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      const zlibCode = (error as { code?: unknown }).code;
-      if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
-        // body-parser inflating a gzip body that is corrupt or cut short.
-        sendProblem(
-          res,
-          new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${(error as Error).message.slice(0, 200)})`),
-          instance,
-        );
-        return;
-      }
-      const fallback: ErrorCode =
-        status === 413 ? 'OB_ERR_PAYLOAD_TOO_LARGE' : status === 415 ? 'OB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'OB_ERR_INVALID_REQUEST';
+export function answerError(logger: Logger, error: unknown, { req, res, requestId, target }: ErrorContext): void {
+  const instance = target.slice(0, 512);
+  // The body was not read to its end (refused early): the connection cannot carry another request.
+  if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+  if (res.headersSent) {
+    logger.warn('error after the answer had started', { requestId, error: String(error) });
+    res.destroy();
+    return;
+  }
+  const known = error instanceof ProblemError ? error : problemOfDomainError(error);
+  if (known) {
+    sendProblem(res, known, instance);
+    return;
+  }
+  const bodyError = error as BodyParserError;
+  const code = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
+  if (code) {
+    const detail =
+      code === 'OB_ERR_MALFORMED_JSON'
+        ? `request body is not valid JSON: ${bodyError.message}`
+        : code === 'OB_ERR_PAYLOAD_TOO_LARGE'
+          ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as ` +
+            `application/x-ndjson or text/csv`
+          : bodyError.message;
+    sendProblem(res, new ProblemError(code, detail), instance);
+    return;
+  }
+  // Other client errors raised by Express and body-parser (a path parameter that is not valid
+  // percent-encoding, a body that does not match its Content-Encoding…) carry a 4xx status.
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const zlibCode = (error as { code?: unknown }).code;
+    if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
+      // body-parser inflating a gzip body that is corrupt or cut short.
       sendProblem(
         res,
-        new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'),
+        new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${(error as Error).message.slice(0, 200)})`),
         instance,
       );
       return;
     }
-    logger.error('request failed', { requestId: req.requestId, error: error instanceof Error ? error.stack : String(error) });
-    const problem = makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', {
+    const fallback: ErrorCode =
+      status === 413 ? 'OB_ERR_PAYLOAD_TOO_LARGE' : status === 415 ? 'OB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'OB_ERR_INVALID_REQUEST';
+    sendProblem(
+      res,
+      new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'),
       instance,
-      requestId: req.requestId,
-    });
-    res.status(500).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
-  };
+    );
+    return;
+  }
+  logger.error('request failed', { requestId, error: error instanceof Error ? error.stack : String(error) });
+  writeProblem(res, makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', { instance, requestId }));
+}
+
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => answerError(logger, error, { req, res, requestId: req.requestId, target: req.originalUrl });
 }
 
 export const notFoundHandler: RequestHandler = (req) => {

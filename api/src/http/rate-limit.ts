@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import { ProblemError } from '@onnx-batch/contracts';
 import { type Logger, type RedisClient } from '@onnx-batch/shared';
@@ -99,18 +100,22 @@ export class RateLimiter {
   }
 }
 
-/** The limiter as middleware: `RateLimit-Limit` and `RateLimit-Remaining` on every answer. */
-export function rateLimit(redis: RedisClient, keyPrefix: string, perMinute: number, logger: Logger): RequestHandler {
-  if (perMinute <= 0) return (_req, _res, next) => next();
-  const limiter = new RateLimiter(redis, keyPrefix, perMinute, logger);
+/** A limiter for RATE_LIMIT_PER_MINUTE, or null when it is 0 (no limit). */
+export function rateLimiterFor(redis: RedisClient, keyPrefix: string, perMinute: number, logger: Logger): RateLimiter | null {
+  return perMinute > 0 ? new RateLimiter(redis, keyPrefix, perMinute, logger) : null;
+}
+
+/** Spends one token of the caller's key and sets `RateLimit-Limit` and `RateLimit-Remaining`; rejects with the 429 problem. */
+export async function spendToken(limiter: RateLimiter, keyId: string, res: ServerResponse): Promise<void> {
+  const remaining = await limiter.consume(keyId);
+  res.setHeader('RateLimit-Limit', String(limiter.perMinute));
+  res.setHeader('RateLimit-Remaining', String(remaining));
+}
+
+/** The limiter as middleware (a pass-through without a limit). */
+export function rateLimit(limiter: RateLimiter | null): RequestHandler {
+  if (!limiter) return (_req, _res, next) => next();
   return (req, res, next) => {
-    limiter.consume(req.caller.keyId).then(
-      (remaining) => {
-        res.setHeader('RateLimit-Limit', String(perMinute));
-        res.setHeader('RateLimit-Remaining', String(remaining));
-        next();
-      },
-      (error: unknown) => next(error),
-    );
+    spendToken(limiter, req.caller.keyId, res).then(() => next(), next);
   };
 }

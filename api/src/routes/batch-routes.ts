@@ -3,9 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import Ajv2020 from 'ajv/dist/2020';
 import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError } from '@onnx-batch/contracts';
 import {
-  finishedOrGone,
   csvRows,
-  JOB_ID_PATTERN,
   ndjsonRows,
   type Config,
   type JobEvents,
@@ -19,7 +17,7 @@ import {
 } from '@onnx-batch/shared';
 import { jsonBody, streamedBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import { renderJob } from '../job-view';
+import { findJob, MAX_WAIT_SECONDS, pollJob, waitSeconds } from '../job-view';
 import {
   componentName,
   copy,
@@ -52,7 +50,6 @@ export interface BatchRouteDeps {
 
 /** Priority of a job: 1 is the most urgent, 1000 the least; interactive work should use less than bulk. */
 export const DEFAULT_PRIORITY = 100;
-export const MAX_WAIT_SECONDS = 60;
 /** Most results one JSON page of `/results` holds. */
 export const MAX_PAGE = 10_000;
 
@@ -137,18 +134,6 @@ function idempotencyKeyHash(req: Request): string | undefined {
 
 export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
 
-function parseWait(req: Request): number {
-  const raw = req.query.wait;
-  if (raw === undefined) return 0;
-  const seconds = Number(raw);
-  if (typeof raw !== 'string' || !Number.isFinite(seconds) || seconds < 0 || seconds > MAX_WAIT_SECONDS) {
-    throw new ProblemError('OB_ERR_INVALID_REQUEST', `query parameter 'wait' must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`, {
-      errors: [{ field: 'wait', message: `must be 0–${MAX_WAIT_SECONDS}` }],
-    });
-  }
-  return seconds;
-}
-
 /**
  * Submit, poll, download, cancel, delete. Mounted twice: under /v1, and at the root for the
  * seed's unversioned paths, where `model` defaults to DEFAULT_MODEL and a bare JSON array is
@@ -156,17 +141,10 @@ function parseWait(req: Request): number {
  */
 export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router {
   const router = Router();
-  const { config, repository, store, submitter, events } = deps;
+  const { config, repository, store, submitter } = deps;
   const checkCallback = async (url: string | undefined): Promise<string | null> => (url === undefined ? null : deps.checkCallbackUrl(url));
 
-  const loadJob = async (req: Request): Promise<JobRecord> => {
-    const id = String(req.params.id);
-    const found = JOB_ID_PATTERN.test(id) ? await store.get(id) : null;
-    // Another tenant's job is answered exactly as one that does not exist.
-    const record = found && found.tenant === req.caller.tenant ? found : null;
-    if (!record) throw new ProblemError('OB_ERR_JOB_NOT_FOUND', `no job with id '${id.slice(0, 64)}'`);
-    return record;
-  };
+  const loadJob = (req: Request): Promise<JobRecord> => findJob(store, String(req.params.id), req.caller.tenant);
 
   const accepted = (res: Response, outcome: { record: JobRecord; created: boolean }): void => {
     const { record } = outcome;
@@ -232,14 +210,9 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
   router.post('/batch-predict', streamedSubmit, jsonBody(config.MAX_BODY_BYTES), jsonSubmit);
 
   router.get('/batch-result/:id', async (req: Request, res: Response) => {
-    const waitSeconds = parseWait(req);
-    let record = await loadJob(req);
-    res.locals.jobId = record.id;
-    if (waitSeconds > 0 && !isFinished(record.status)) {
-      await events.waitFor(record.id, waitSeconds * 1000, finishedOrGone(store, record.id));
-      record = await loadJob(req);
-    }
-    res.type('application/json').send(await renderJob(record, store, basePath, config));
+    const poll = { basePath, id: String(req.params.id), tenant: req.caller.tenant, wait: waitSeconds(req.query.wait) };
+    const body = await pollJob(deps, poll, (jobId) => (res.locals.jobId = jobId));
+    res.type('application/json').send(body);
   });
 
   router.get('/batch-result/:id/results', async (req: Request, res: Response) => {
