@@ -6,7 +6,7 @@ import { callerOf, type KeyRing } from './auth';
 import { answerError } from './problem';
 import { spendToken, type RateLimiter } from './rate-limit';
 import { beginRequest } from './request-context';
-import { staticSecurityHeaders } from './security-headers';
+import { setSecurityHeaders } from './security-headers';
 
 export interface FastPollDeps extends PollDeps {
   logger: Logger;
@@ -19,19 +19,18 @@ export interface FastPollDeps extends PollDeps {
 const POLL_TARGET = /^(\/v1)?\/batch-result\/([^/?]+)(?:\?wait=([0-9]{1,2}(?:\.[0-9]{1,6})?))?$/;
 
 /**
- * Polls, the request clients send most, answered without Express: Express's routing, helmet
- * and the 405 route walk cost polls more than the poll itself (docs/adr/0006). Only the plain
+ * Polls, the request clients send most, answered without Express: Express's routing and the
+ * 405 route walk cost polls more than the poll itself (docs/adr/0006). Only the plain
  * form is taken: a GET of a well-formed job id, with a valid key of the `read` role and at most
  * a valid `?wait=`. Anything else (HEAD, another query, a bad or missing key, an id that is not
  * one) is left to Express, which answers it as before; nothing is consumed or written first.
  * A poll taken here runs what Express runs, in the same order, through the same functions:
- * request id and log line, metrics, helmet's headers, the rate limit, `pollJob`, errors as
+ * request id and log line, metrics, the security headers, the rate limit, `pollJob`, errors as
  * problem+json. `test/integration/fast-polls.test.ts` compares both paths answer by answer.
  *
  * Answers whether it took the request.
  */
 export function fastPolls(deps: FastPollDeps): { take(req: IncomingMessage, res: ServerResponse): boolean; readonly taken: number } {
-  const security = staticSecurityHeaders();
   let taken = 0;
 
   const answer = async (
@@ -43,7 +42,7 @@ export function fastPolls(deps: FastPollDeps): { take(req: IncomingMessage, res:
     let jobId: string | undefined;
     const requestId = beginRequest(deps.logger, req, res, () => jobId);
     deps.metrics?.timeRequest('GET', res, () => `${poll.basePath}/batch-result/:id`);
-    for (const [name, value] of security) res.setHeader(name, value);
+    setSecurityHeaders(res);
     try {
       if (deps.limiter) await spendToken(deps.limiter, keyId, res);
       const body = await pollJob(deps, poll, (id) => (jobId = id));
