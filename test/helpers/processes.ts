@@ -23,6 +23,21 @@ export function spawnService(
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return follow(kind, child);
+}
+
+/** Runs `npm run <script>` in the repository, as a user would, with its env (the service's lines come through npm). */
+export function spawnNpmScript(script: string, env: Record<string, string>): Spawned {
+  const child = spawn('npm', ['run', '--silent', script], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return follow(`npm run ${script}`, child);
+}
+
+/** Collects a spawned process's output and JSON log lines. */
+function follow(kind: string, child: ChildProcess): Spawned {
   const output: string[] = [];
   const parsedLines: Record<string, unknown>[] = [];
   const listeners = new Set<(line: Record<string, unknown>) => void>();
