@@ -20,9 +20,12 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
   });
 
   async function queuedChunks(): Promise<number> {
-    const queue = new Queue(QueueName.Chunks, { connection: redis.duplicate(), prefix: stack.config.REDIS_PREFIX });
+    // BullMQ does not close a connection it was given: this one is quit here, or it holds the jest worker open.
+    const connection = redis.duplicate();
+    const queue = new Queue(QueueName.Chunks, { connection, prefix: stack.config.REDIS_PREFIX });
     const counts = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
     await queue.close();
+    await connection.quit();
     return Object.values(counts).reduce((a, b) => a + b, 0);
   }
 
