@@ -1,6 +1,7 @@
 import request, { type Response } from 'supertest';
 import { createLogger } from '@onnx-batch/shared';
 import { startWorkerService } from '@onnx-batch/worker';
+import { clearOfMinuteEnd } from '../helpers/clock';
 import { startStack, type Stack } from '../helpers/stack';
 import { parseExposition, sampleValue } from '../helpers/prometheus';
 
@@ -203,6 +204,7 @@ describe('the rate limit holds across the fast path and Express', () => {
     const viaServer = () => request(stack.url).get(path).set(headers);
     const viaExpress = () => request(stack.api.app).get(path).set(headers);
     const takenBefore = stack.api.fastPollsTaken();
+    await clearOfMinuteEnd();
 
     const statuses = [(await viaServer()).status, (await viaExpress()).status, (await viaServer()).status, (await viaExpress()).status];
     expect(statuses).toEqual([404, 404, 404, 404]);

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
+import { clearOfMinuteEnd } from '../helpers/clock';
 import { startStack, type Stack } from '../helpers/stack';
 
 const ROW = [5.1, 3.5, 1.4, 0.2];
@@ -166,6 +167,7 @@ describe('rate limit shared through Redis', () => {
     const a = await startStack({ API_KEYS: `acme:${ACME}`, RATE_LIMIT_PER_MINUTE: '5' }, false);
     const b = await startStack({ API_KEYS: `acme:${ACME}`, RATE_LIMIT_PER_MINUTE: '5', REDIS_PREFIX: a.config.REDIS_PREFIX }, false);
     try {
+      await clearOfMinuteEnd();
       const statuses: number[] = [];
       for (let i = 0; i < 6; i++) {
         const target = i % 2 === 0 ? a : b;
