@@ -616,13 +616,15 @@ async function main() {
   const W2_SPEC = { jobs: 10, inFlight: 2, submitFor: () => submits.bigNdjson };
   // The workloads, in the order they run. `pollMs` null = long polls (`?wait=30`), a number = the
   // integration guide's client (poll without `?wait=` every pollMs). `ceiling: true` also runs it
-  // against the null service. (New workloads go here; their targets go in TARGETS.)
+  // against the null service; `smallJobs: true` (figures that depend on a warm JIT) gets the long
+  // warm-up. (New workloads go here; their targets go in TARGETS.)
   const plan = [
     {
       id: 'W1',
       description: '200 jobs × 100 iris rows (JSON), long polls, 8 in flight',
       model: iris,
       ceiling: true,
+      smallJobs: true,
       spec: { jobs: 200, inFlight: 8, submitFor: () => submits.hundred },
     },
     {
@@ -630,6 +632,7 @@ async function main() {
       description: `200 jobs × 100 iris rows (JSON), polls every ${POLL_MS} ms, 8 in flight`,
       model: iris,
       ceiling: true,
+      smallJobs: true,
       spec: { jobs: 200, inFlight: 8, pollMs: POLL_MS, submitFor: () => submits.hundred },
     },
     { id: 'W2', description: W2_DESCRIPTION, model: iris, spec: W2_SPEC },
@@ -644,6 +647,7 @@ async function main() {
       description: '1000 jobs × 1 iris row (JSON), long polls, 32 in flight',
       model: iris,
       ceiling: true,
+      smallJobs: true,
       spec: { jobs: 1000, inFlight: 32, submitFor: () => submits.one },
     },
     {
@@ -651,12 +655,14 @@ async function main() {
       description: `1000 jobs × 1 iris row (JSON), polls every ${POLL_MS} ms, 32 in flight`,
       model: iris,
       ceiling: true,
+      smallJobs: true,
       spec: { jobs: 1000, inFlight: 32, pollMs: POLL_MS, submitFor: () => submits.one },
     },
     {
       id: 'W5',
       description: '300 jobs × 1 iris row (JSON), long polls, one at a time',
       model: iris,
+      smallJobs: true,
       spec: { jobs: 300, inFlight: 1, submitFor: () => submits.one },
     },
     {
@@ -738,7 +744,7 @@ async function main() {
     // service's were (V8 keeps optimising the submit and poll paths for the first thousands of jobs).
     say('bench: warming up…');
     // (Only the kinds of job selected, so a profile of one workload is not diluted.)
-    if (plan.some((w) => SMALL_JOBS.has(w.id))) await warmUpSmallJobs(client, submits);
+    if (plan.some((w) => w.smallJobs)) await warmUpSmallJobs(client, submits);
     else {
       await runJobs(client, { jobs: 40, inFlight: 8, submitFor: () => submits.hundred });
       await runJobs(client, { jobs: 40, inFlight: 8, submitFor: () => submits.one });
@@ -852,9 +858,6 @@ const topCommands = (commands, n) =>
     .slice(0, n)
     .map((c) => `${c.command} ${num(c.callsPerJob, 1)}`)
     .join(', ');
-
-/** The workloads of small jobs, whose figures depend on a warm JIT. */
-const SMALL_JOBS = new Set(['W1', 'W1poll', 'W3', 'W3poll', 'W5']);
 
 /**
  * The same warm-up for onnx-batch and the null service before the small-job workloads: 1000

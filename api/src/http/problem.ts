@@ -13,7 +13,7 @@ function writeProblem(res: ServerResponse, problem: Problem): void {
   res.end(body);
 }
 
-export function sendProblem(res: ServerResponse, error: ProblemError, instance: string): void {
+function sendProblem(res: ServerResponse, error: ProblemError, instance: string): void {
   const retryAfter = error.extensions.retryAfter;
   if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
   writeProblem(res, error.toProblem(instance));
