@@ -20,6 +20,7 @@ import {
   replicaWaitFor,
   RolloutStore,
   ShardedEnqueuer,
+  StorageGuard,
   type Config,
   type Logger,
   type SubmitterHooks,
@@ -76,8 +77,14 @@ export async function startApiService(config: Config, logger: Logger, options: A
   const rollouts = new RolloutStore(storeRedis, store.keys, subscriber);
   const router = new ModelRouter(repository, rollouts);
   const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(storeRedis, store.keys, config) : null;
-  const submitter = new JobSubmitter(store, new ShardedEnqueuer(queues, config), config, logger, options.submitterHooks);
-  const ops = createApiOps({ config, logger, redis, submitter, existing: [...queues.queues(), webhooks] });
+  // Refuses new jobs while a Redis server may evict keys or is short of room (docs/operations.md, "Redis memory").
+  const storage = StorageGuard.fromConfig(redis, config, logger, true);
+  storage.start();
+  const submitter = new JobSubmitter(store, new ShardedEnqueuer(queues, config), config, logger, {
+    hooks: options.submitterHooks,
+    admission: storage,
+  });
+  const ops = createApiOps({ config, logger, redis, submitter, storage, existing: [...queues.queues(), webhooks] });
   registerRolloutGauges(ops.metrics.registry, async () => {
     const reports = await Promise.all(
       repository.list().map(async (entry) => {
@@ -130,6 +137,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     },
     onCancelled: ops.metrics.jobCancelled,
     isShuttingDown: () => closing,
+    storage,
     metrics: ops.metrics,
     adminQueues: ops.queues,
     schedules: schedules?.service,
@@ -179,6 +187,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
         server.closeIdleConnections();
       });
       await schedules?.close();
+      storage.close();
       repository.close();
       await events.close();
       await ops.close();

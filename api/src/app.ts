@@ -12,6 +12,7 @@ import type {
   PredictionCache,
   RedisClient,
   RolloutStore,
+  StorageGuard,
 } from '@onnx-batch/shared';
 import { authenticate, requireRole, roleForMethod, type KeyRing } from './http/auth';
 import { methodNotAllowed } from './http/method-not-allowed';
@@ -48,6 +49,8 @@ export interface AppDeps {
   notifyFinished: (record: JobRecord) => Promise<void>;
   onCancelled?: (record: JobRecord) => void;
   isShuttingDown?: () => boolean;
+  /** The Redis eviction-policy and memory checks (readiness reads them). */
+  storage: StorageGuard;
   metrics?: OpsRouteDeps['metrics'];
   adminQueues?: OpsRouteDeps['adminQueues'];
   /** Built-in schedules; absent when SCHEDULES_ROOT is not set. */
@@ -65,7 +68,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(securityHeaders);
   // 405 and OPTIONS from the route table, before the guard (the table is public: /openapi.json).
   app.use(methodNotAllowed(app));
-  app.use(healthRoutes(deps.redis, deps.repository, deps.isShuttingDown ?? (() => false)));
+  app.use(healthRoutes(deps.redis, deps.repository, deps.storage, deps.isShuttingDown ?? (() => false)));
   app.use(opsRoutes({ ...deps, openapi: new OpenApiProvider(deps.repository, deps.config) }));
   // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.
   // Plain polls never get here: http/fast-polls.ts answers them first with these same guards (ADR 0006).

@@ -38,6 +38,10 @@ export function componentName(version: ModelVersion, part: 'Row' | 'Result'): st
 
 /** Guard failures any authenticated route can answer. */
 export const GUARD_CODES: ErrorCode[] = ['OB_ERR_UNAUTHORIZED', 'OB_ERR_FORBIDDEN', 'OB_ERR_RATE_LIMITED', 'OB_ERR_INTERNAL'];
+/** What a route that writes to Redis may also answer: Redis is full (507, `Retry-After`; nothing of the request kept). */
+export const WRITE_GUARD_CODES: ErrorCode[] = [...GUARD_CODES, 'OB_ERR_STORAGE_FULL'];
+/** What a route that creates jobs may also answer: Redis is full or above its high watermark (507), or may evict keys (503). */
+export const SUBMIT_GUARD_CODES: ErrorCode[] = [...WRITE_GUARD_CODES, 'OB_ERR_REDIS_EVICTING'];
 
 /** problem+json answers, one per status, each naming the codes it can carry. */
 export function problemResponses(codes: readonly ErrorCode[]): Record<string, unknown> {

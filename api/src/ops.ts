@@ -1,7 +1,8 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '@onnx-batch/shared';
-import { createQueue, QueueName, type Config, type JobSubmitter, type Logger } from '@onnx-batch/shared';
+import { createQueue, QueueName, type Config, type JobSubmitter, type Logger, type StorageGuard } from '@onnx-batch/shared';
 import { ApiMetrics } from './metrics';
+import { registerStorageGauges } from './storage-metrics';
 
 /** What the API process adds for operators: its metrics and the queues they and Bull Board read. */
 export interface ApiOps {
@@ -20,6 +21,7 @@ export function createApiOps(deps: {
   logger: Logger;
   redis: RedisClient;
   submitter: JobSubmitter;
+  storage: StorageGuard;
   existing?: readonly Queue[];
 }): ApiOps {
   const existing = deps.existing ?? [];
@@ -34,6 +36,7 @@ export function createApiOps(deps: {
   const queues = [...existing, ...created];
   const metrics = new ApiMetrics(queues, deps.logger);
   deps.submitter.onAccepted(metrics.jobSubmitted);
+  registerStorageGauges(metrics.registry, deps.storage);
   return {
     metrics,
     queues,

@@ -29,6 +29,8 @@ export const ERRORS = {
   OB_ERR_INTERNAL: { status: 500, title: 'Internal error' },
   OB_ERR_NOT_READY: { status: 503, title: 'Service not ready' },
   OB_ERR_STAGING_LOST: { status: 503, title: 'Staged upload lost' },
+  OB_ERR_REDIS_EVICTING: { status: 503, title: 'Redis may evict accepted jobs' },
+  OB_ERR_STORAGE_FULL: { status: 507, title: 'Storage full' },
   OB_ERR_TIMEOUT: { status: 504, title: 'Timed out waiting for the result' },
   OB_ERR_INFERENCE_FAILED: { status: 500, title: 'Inference failed' },
   OB_ERR_DECRYPTION_FAILED: { status: 500, title: 'Stored data could not be decrypted' },

@@ -13,6 +13,7 @@ import {
   ScheduleRoot,
   ScheduleStore,
   ShardedEnqueuer,
+  StorageGuard,
   type Config,
   type Logger,
 } from '@onnx-batch/shared';
@@ -49,7 +50,10 @@ export async function startSchedulerService(config: Config, logger: Logger): Pro
   queues.onError((error: Error) => logger.warn('queue error', { error: error.message }));
   const events = new JobEvents(subscriber, jobs.keys.finishedChannel(), logger);
   const router = new ModelRouter(repository, new RolloutStore(redis, jobs.keys, subscriber));
-  const submitter = new JobSubmitter(jobs, new ShardedEnqueuer(queues, config), config, logger);
+  // A tick meeting an evicting or full Redis fails with a domain error and is retried later (schedule-runner.ts).
+  const storage = StorageGuard.fromConfig(redis, config, logger, true);
+  storage.start();
+  const submitter = new JobSubmitter(jobs, new ShardedEnqueuer(queues, config), config, logger, { admission: storage });
   const schedules = new ScheduleStore(redis, config.REDIS_PREFIX);
   const runner = new ScheduleRunner({ config, schedules, jobs, submitter, events, repository, router, root, logger });
   const worker = new ScheduleWorker(runner, blocking, config, logger);
@@ -64,6 +68,7 @@ export async function startSchedulerService(config: Config, logger: Logger): Pro
   return {
     async close() {
       await worker.close();
+      storage.close();
       await queues.close();
       await events.close();
       repository.close();

@@ -102,6 +102,31 @@ export const CONFIG_VARIABLES = {
     default: 1000,
     doc: 'How long a commit waits for REDIS_WAIT_REPLICAS replicas.',
   },
+  ALLOW_EVICTING_REDIS: {
+    type: 'string',
+    enum: ['false', 'true'],
+    default: 'false',
+    doc:
+      '`true`: accept jobs even when a Redis server has a `maxmemory-policy` other than `noeviction` (an evicted job is lost ' +
+      'without a word; logged as an error at start). Default: such a Redis fails `/readyz` and submits answer 503 ' +
+      '`OB_ERR_REDIS_EVICTING`. See docs/operations.md, "Redis memory".',
+  },
+  REDIS_MEMORY_HIGH_WATERMARK: {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: 1,
+    default: 0.85,
+    doc:
+      "Share of Redis' `maxmemory` from which new jobs are refused (507 `OB_ERR_STORAGE_FULL`), so that the jobs already " +
+      'accepted still have room for their results; polls and downloads go on. 1: refuse only when Redis itself refuses.',
+  },
+  REDIS_MEMORY_CHECK_INTERVAL_MS: {
+    type: 'integer',
+    minimum: 100,
+    maximum: 600_000,
+    default: 1000,
+    doc: "How often each process reads every Redis server's eviction policy and memory use (also read on every `/readyz`).",
+  },
   QUEUE_SHARDS: {
     type: 'integer',
     minimum: 1,

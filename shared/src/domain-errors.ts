@@ -51,6 +51,27 @@ export class CallbackUrlError extends Error {
   }
 }
 
+/**
+ * Redis has no room for what a client asked to store: it is above REDIS_MEMORY_HIGH_WATERMARK
+ * (new jobs are refused so accepted ones can finish), or it refused a write at maxmemory.
+ */
+export class StorageFullError extends Error {
+  override name = 'StorageFullError';
+
+  constructor(
+    message: string,
+    /** How long the client should wait before trying again. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A Redis server written to may evict keys (its maxmemory-policy is not noeviction): new jobs are refused. */
+export class RedisEvictingError extends Error {
+  override name = 'RedisEvictingError';
+}
+
 function truncate(value: string): string {
   return value.length > 64 ? `${value.slice(0, 64)}…` : value;
 }

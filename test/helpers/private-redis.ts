@@ -46,8 +46,11 @@ async function waitForPing(port: number): Promise<void> {
   throw new Error(`redis-server on port ${port} did not answer`);
 }
 
-/** A redis-server of the test's own, on a free port; `aof` keeps data across restarts. */
-export async function startPrivateRedis(options: { aof?: boolean } = {}): Promise<PrivateRedis> {
+/**
+ * A redis-server of the test's own, on a free port; `aof` keeps data across restarts, `args`
+ * adds (or overrides) server options (`['--maxmemory', '20mb']`).
+ */
+export async function startPrivateRedis(options: { aof?: boolean; args?: string[] } = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-test-redis-'));
   const args = [
@@ -65,6 +68,7 @@ export async function startPrivateRedis(options: { aof?: boolean } = {}): Promis
     'always',
     '--maxmemory-policy',
     'noeviction',
+    ...(options.args ?? []),
   ];
   let child: ChildProcess;
   const launch = async (): Promise<void> => {

@@ -160,10 +160,12 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
     expect(response.body.code).toBe('OB_ERR_NOT_FOUND');
   });
 
-  it('when Redis answers and models are loaded, then livez and readyz answer 200', async () => {
+  it('when Redis answers, cannot evict keys and models are loaded, then livez and readyz answer 200', async () => {
     expect((await request(stack.url).get('/livez')).status).toBe(200);
     const ready = await request(stack.url).get('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ redis: true, models: true, accepting: true });
+    expect(ready.body.checks).toEqual({ redis: true, redisEviction: true, models: true, accepting: true, storage: true });
+    expect(ready.body.storage).toMatchObject({ acceptingJobs: true, highWatermark: 0.85, evictionAllowed: false, refusal: null });
+    expect(ready.body.storage.nodes).toEqual([expect.objectContaining({ policy: 'noeviction', policySource: 'config' })]);
   });
 });

@@ -4,6 +4,7 @@ import {
   decodeChunk,
   DecryptionError,
   encodeResultChunk,
+  isOutOfMemoryError,
   failedResultChunk,
   ModelNotFoundError,
   peekRows,
@@ -61,6 +62,20 @@ export interface ChunkProcessorDeps {
   listeners?: readonly ChunkListener[];
   /** Filled with the results of small chunks of the models it is on for. */
   cache?: PredictionCache | null;
+  /**
+   * Where a write Redis refused at maxmemory waits for room (StorageGuard): a full Redis delays a
+   * chunk, it never fails it or marks its rows failed. Without it such a write fails the attempt.
+   */
+  storage?: { waitForRoom(signal?: AbortSignal): Promise<void> } | null;
+  /** Aborted when the worker shuts down: a chunk still waiting for room is then handed back (a failed attempt). */
+  closing?: AbortSignal;
+  hooks?: ChunkProcessorHooks;
+}
+
+/** Points tests hook into to make Redis full at the worst moment (test/reliability/redis-memory.test.ts). */
+export interface ChunkProcessorHooks {
+  /** Called when a chunk job is taken, before its chunk is begun in Redis. */
+  beforeBegin?: (jobId: string, chunk: number) => Promise<void>;
 }
 
 /**
@@ -77,6 +92,9 @@ export class ChunkProcessor {
   private readonly notifyFinished: (record: JobRecord) => Promise<void>;
   private readonly listeners: readonly ChunkListener[];
   private readonly cache: PredictionCache | null;
+  private readonly storage: ChunkProcessorDeps['storage'];
+  private readonly closing: AbortSignal | undefined;
+  private readonly hooks: ChunkProcessorHooks;
 
   constructor(deps: ChunkProcessorDeps) {
     this.store = deps.store;
@@ -86,6 +104,9 @@ export class ChunkProcessor {
     this.notifyFinished = deps.notifyFinished ?? (() => Promise.resolve());
     this.listeners = deps.listeners ?? [];
     this.cache = deps.cache ?? null;
+    this.storage = deps.storage ?? null;
+    this.closing = deps.closing;
+    this.hooks = deps.hooks ?? {};
   }
 
   async process(job: Job<RunChunkData>): Promise<ChunkResult> {
@@ -138,10 +159,13 @@ export class ChunkProcessor {
   }
 
   private async run(jobId: string, chunk: number, log: Logger): Promise<ChunkResult> {
-    const begun = await this.store.beginChunk(jobId, chunk, new Date()).catch((error: unknown) => {
-      // Input encrypted under another key (or not at all): no retry can read it.
-      throw error instanceof DecryptionError ? new UnrecoverableError(error.message) : error;
-    });
+    await this.hooks.beforeBegin?.(jobId, chunk);
+    const begun = await this.whenStored('beginning the chunk', log, () => this.store.beginChunk(jobId, chunk, new Date())).catch(
+      (error: unknown) => {
+        // Input encrypted under another key (or not at all): no retry can read it.
+        throw error instanceof DecryptionError ? new UnrecoverableError(error.message) : error;
+      },
+    );
     // A re-run of a chunk whose results exist may follow a crash before its job's webhook was queued.
     if (begun.state === 'done') await this.announceIfFinished(jobId);
     if (begun.state !== 'running') {
@@ -167,7 +191,9 @@ export class ChunkProcessor {
     const digests = caching ? rowDigests(model.manifest, decodeChunk(begun.input)) : null;
     const outcome = await this.pool.run(model, begun.input);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
-    const completed = await this.store.completeChunk(jobId, chunk, outcome.results, outcome.rows, outcome.failedRows, failure, new Date());
+    const completed = await this.whenStored('recording its results', log, () =>
+      this.store.completeChunk(jobId, chunk, outcome.results, outcome.rows, outcome.failedRows, failure, new Date()),
+    );
     log.debug('chunk done', {
       rows: outcome.rows,
       failedRows: outcome.failedRows,
@@ -211,6 +237,7 @@ export class ChunkProcessor {
 
   /** Records every row of a chunk as failed with the reason (the chunk cannot be run). */
   async recordChunkFailure(jobId: string, chunk: number, reason: string): Promise<ChunkResult> {
+    const log = this.logger.child({ jobId, chunk });
     const record = await this.store.get(jobId);
     if (!record) return { outcome: 'gone' };
     const rows = Math.max(0, Math.min(record.chunkSize, record.total - chunk * record.chunkSize));
@@ -222,9 +249,11 @@ export class ChunkProcessor {
       }),
     );
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', message);
-    const completed = await this.store.completeChunk(jobId, chunk, results, rows, rows, failure, new Date());
+    const completed = await this.whenStored('recording its failed rows', log, () =>
+      this.store.completeChunk(jobId, chunk, results, rows, rows, failure, new Date()),
+    );
     if (completed.outcome === 'recorded' || completed.outcome === 'finished') this.tell((l) => l.chunkFailed?.(record, rows));
-    await this.finished(completed, this.logger.child({ jobId, chunk }));
+    await this.finished(completed, log);
     return { outcome: completed.outcome };
   }
 
@@ -233,7 +262,26 @@ export class ChunkProcessor {
     if (completed.outcome !== 'finished' || !record) return;
     log.info('job finished', { model: record.model, version: record.version, status: record.status });
     this.tell((l) => l.jobFinished?.(record));
-    await this.notifyFinished(record);
+    await this.whenStored('queueing its webhook', log, () => this.notifyFinished(record));
+  }
+
+  /**
+   * Runs a Redis write, and again once there is room whenever Redis refuses it at maxmemory (an
+   * `OOM` reply): the work it records is already done, and a retry through BullMQ would count an
+   * attempt and, on the last one, mark the chunk's rows failed. Each write below is idempotent.
+   */
+  private async whenStored<T>(what: string, log: Logger, write: () => Promise<T>): Promise<T> {
+    for (let waited = false; ; waited = true) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!this.storage || !isOutOfMemoryError(error)) throw error;
+        if (this.closing?.aborted)
+          throw new Error(`Redis is full and the worker is shutting down: ${what} is handed back`, { cause: error });
+        if (!waited) log.warn(`Redis is full (maxmemory): ${what} waits for room`, { error: (error as Error).message });
+        await this.storage.waitForRoom(this.closing);
+      }
+    }
   }
 
   /** Tells notifyFinished about a job that has finished (nothing when it is gone or running). */

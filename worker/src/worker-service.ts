@@ -5,6 +5,7 @@ import {
   createWebhookQueue,
   DriftRecorder,
   enqueueWebhook,
+  isOutOfMemoryError,
   jobDispatcher,
   JobName,
   JobStore,
@@ -15,12 +16,13 @@ import {
   QueueShards,
   RolloutStatsRecorder,
   RolloutStore,
+  StorageGuard,
   type Config,
   type Logger,
   type JobRecord,
 } from '@onnx-batch/shared';
 import { BatchFinalizer } from './batch-finalizer';
-import { ChunkProcessor } from './chunk-processor';
+import { ChunkProcessor, type ChunkProcessorHooks } from './chunk-processor';
 import { DriftObserver } from './drift-observer';
 import { InferencePool } from './inference-pool';
 import { onnxRuntimeReader } from './onnx-runtime-reader';
@@ -29,6 +31,7 @@ import { RolloutGuard } from './rollout-guard';
 import { RolloutObserver } from './rollout-observer';
 import { WorkerMetrics } from './metrics';
 import { startMetricsServer } from './metrics-server';
+import { PauseWhileFull } from './pause-while-full';
 import { WebhookDeliverer } from './webhook-deliverer';
 
 export interface WorkerService {
@@ -38,8 +41,13 @@ export interface WorkerService {
   close(): Promise<void>;
 }
 
+export interface WorkerServiceOptions {
+  /** Test hooks of the chunk processor (a test makes Redis full between taking a chunk and beginning it). */
+  processorHooks?: ChunkProcessorHooks;
+}
+
 /** Starts a worker process's machinery: BullMQ worker, inference threads, model repository. */
-export async function startWorkerService(config: Config, logger: Logger): Promise<WorkerService> {
+export async function startWorkerService(config: Config, logger: Logger, options: WorkerServiceOptions = {}): Promise<WorkerService> {
   const repository = await ModelRepository.open(config.MODELS_DIR, onnxRuntimeReader);
   repository.watch(config.MODEL_RELOAD_INTERVAL_MS, (error) => logger.error('model repository rescan failed', { error: String(error) }));
 
@@ -49,6 +57,10 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
   for (const connection of [redis, blocking, subscriber])
     connection.on('error', (error: Error) => logger.warn('redis connection error', { error: error.message }));
   const store = new JobStore(redis, config.REDIS_PREFIX, config.RESULT_TTL_SECONDS, AtRestCipher.fromConfig(config));
+  // Logs an evicting Redis at start; a write refused at maxmemory waits here for room (docs/operations.md, "Redis memory").
+  const storage = StorageGuard.fromConfig(redis, config, logger, false);
+  storage.start();
+  const closing = new AbortController();
   const metrics = new WorkerMetrics();
   const webhooks = createWebhookQueue(redis, config);
   webhooks.on('error', (error: Error) => logger.warn('queue error', { queue: webhooks.name, error: error.message }));
@@ -85,6 +97,9 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     notifyFinished,
     listeners: [metrics, observer, new DriftObserver(repository, drift)],
     cache,
+    storage,
+    closing: closing.signal,
+    ...(options.processorHooks ? { hooks: options.processorHooks } : {}),
   });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
   const deliverer = new WebhookDeliverer(store, config, logger);
@@ -125,8 +140,13 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     ]),
     workerFor(QueueName.Webhooks, config.WEBHOOK_CONCURRENCY),
   ];
+  const pause = new PauseWhileFull(workers, storage, closing.signal, logger);
   for (const w of workers) {
-    w.on('error', (error) => logger.warn('worker error', { queue: w.name, error: error.message }));
+    w.on('error', (error) => {
+      // BullMQ retries a refused fetch at once, thousands of times a second: pause instead, and say so once.
+      if (isOutOfMemoryError(error)) pause.outOfMemory();
+      else logger.warn('worker error', { queue: w.name, error: error.message });
+    });
     w.on('failed', (job: Job<{ jobId: string }> | undefined, error) => {
       if (!job) return;
       logger.warn('job attempt failed', { queue: w.name, jobId: job.data.jobId, error: error.message });
@@ -153,6 +173,9 @@ export async function startWorkerService(config: Config, logger: Logger): Promis
     repository,
     pool,
     async close() {
+      closing.abort();
+      storage.close();
+      await pause.settled();
       await reconciler.close();
       await Promise.all(workers.map((w) => w.close()));
       await queues.close();

@@ -1,5 +1,15 @@
 import { ProblemError } from '@onnx-batch/contracts';
-import { CallbackUrlError, DecryptionError, ModelNotFoundError, RolloutError, VersionNotFoundError } from '@onnx-batch/shared';
+import {
+  CallbackUrlError,
+  DecryptionError,
+  isOutOfMemoryError,
+  ModelNotFoundError,
+  RedisEvictingError,
+  RolloutError,
+  STORAGE_FULL_RETRY_AFTER_SECONDS,
+  StorageFullError,
+  VersionNotFoundError,
+} from '@onnx-batch/shared';
 
 /**
  * The problem+json answer of an error thrown below the HTTP layer (shared/src/domain-errors.ts),
@@ -16,5 +26,16 @@ export function problemOfDomainError(error: unknown): ProblemError | null {
     return error.field
       ? new ProblemError('OB_ERR_INVALID_REQUEST', error.message, { errors: [{ field: error.field, message: error.message }] })
       : new ProblemError('OB_ERR_ROLLOUT_CONFLICT', error.message);
+  if (error instanceof StorageFullError)
+    return new ProblemError('OB_ERR_STORAGE_FULL', error.message, { retryAfter: error.retryAfterSeconds });
+  if (error instanceof RedisEvictingError) return new ProblemError('OB_ERR_REDIS_EVICTING', error.message, { retryAfter: 60 });
+  // Redis refused a write at maxmemory, wherever it was met: what the request wrote is removed by the code that wrote it.
+  if (isOutOfMemoryError(error))
+    return new ProblemError(
+      'OB_ERR_STORAGE_FULL',
+      'Redis is full (maxmemory reached) and refused to store this request; nothing of it was kept: retry once jobs have ' +
+        'finished or been deleted',
+      { retryAfter: STORAGE_FULL_RETRY_AFTER_SECONDS },
+    );
   return null;
 }

@@ -4,6 +4,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError } from '@onnx-batch/contracts';
 import {
   csvRows,
+  isOutOfMemoryError,
   ndjsonRows,
   type Config,
   type JobEvents,
@@ -24,6 +25,8 @@ import {
   exampleRow,
   exampleVersion,
   GUARD_CODES,
+  SUBMIT_GUARD_CODES,
+  WRITE_GUARD_CODES,
   json,
   problemResponses,
   ref,
@@ -254,8 +257,14 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
   router.delete('/batch-result/:id', async (req: Request, res: Response) => {
     const record = await loadJob(req);
     res.locals.jobId = record.id;
-    // Cancel first so no chunk starts after the keys are gone, then remove everything.
-    if ((await store.cancel(record.id, new Date())) === 'cancelled') deps.onCancelled?.(record);
+    // Cancel first so no chunk starts after the keys are gone, then remove everything. Redis at
+    // maxmemory refuses the cancel's write; deleting is how room is made, so delete all the same
+    // (a chunk that starts afterwards finds no record and is skipped).
+    const cancelled = await store.cancel(record.id, new Date()).catch((error: unknown) => {
+      if (isOutOfMemoryError(error)) return 'refused' as const;
+      throw error;
+    });
+    if (cancelled === 'cancelled') deps.onCancelled?.(record);
     await store.remove(record.id, record.chunks);
     res.status(204).end();
   });
@@ -450,7 +459,7 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
           '200': { description: 'The same Idempotency-Key and body were sent before: the job they created.', ...json(ref('Submitted')) },
           '202': accepted,
           ...problemResponses([
-            ...GUARD_CODES,
+            ...SUBMIT_GUARD_CODES,
             'OB_ERR_MALFORMED_JSON',
             'OB_ERR_INVALID_REQUEST',
             'OB_ERR_INVALID_ROWS',
@@ -531,7 +540,7 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
         parameters: [JOB_ID_PARAMETER],
         responses: {
           '200': { description: 'The cancelled job.', ...json(ref('JobView')) },
-          ...problemResponses([...GUARD_CODES, 'OB_ERR_JOB_NOT_FOUND', 'OB_ERR_JOB_FINISHED']),
+          ...problemResponses([...WRITE_GUARD_CODES, 'OB_ERR_JOB_NOT_FOUND', 'OB_ERR_JOB_FINISHED']),
         },
       },
     },

@@ -1,7 +1,6 @@
 import { Router } from 'express';
-import type { RedisClient } from '@onnx-batch/shared';
 import { makeProblem, PROBLEM_CONTENT_TYPE } from '@onnx-batch/contracts';
-import { type ModelRepository } from '@onnx-batch/shared';
+import { memoryRatio, type ModelRepository, type RedisClient, type StorageGuard } from '@onnx-batch/shared';
 import { json, problemResponses, type Paths } from '../openapi-parts';
 
 const PING_TIMEOUT_MS = 1000;
@@ -21,26 +20,77 @@ async function redisAnswers(redis: RedisClient): Promise<boolean> {
   }
 }
 
-/** Liveness (the process answers) and readiness (Redis answers and models are loaded). */
-export function healthRoutes(redis: RedisClient, repository: ModelRepository, isShuttingDown: () => boolean): Router {
+/** Reads every Redis server's policy and memory again; false when they did not all answer in time. */
+async function storageChecked(storage: StorageGuard): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), PING_TIMEOUT_MS);
+    });
+    await Promise.race([storage.refresh(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What readiness tells of Redis memory: the verdicts, the figures of each server, and why new jobs are refused. */
+function storageReport(storage: StorageGuard): Record<string, unknown> {
+  const { nodes, memoryRatio: ratio } = storage.state;
+  return {
+    memoryRatio: Number(ratio.toFixed(4)),
+    highWatermark: storage.settings.highWatermark,
+    acceptingJobs: storage.refusal() === null,
+    evictionAllowed: storage.settings.allowEvicting,
+    refusal: storage.refusal()?.message ?? null,
+    nodes: nodes.map((n) => ({
+      node: n.node,
+      policy: n.policy,
+      policySource: n.policySource,
+      usedBytes: n.usedBytes,
+      maxBytes: n.maxBytes,
+      memoryRatio: Number(memoryRatio(n).toFixed(4)),
+    })),
+  };
+}
+
+/**
+ * Liveness (the process answers) and readiness: Redis answers and evicts no key (its
+ * maxmemory-policy is noeviction, or ALLOW_EVICTING_REDIS), models are loaded, the process is not
+ * shutting down. Redis above REDIS_MEMORY_HIGH_WATERMARK keeps the API ready (polls and downloads
+ * go on) and says so in `checks.storage`: only new jobs are refused.
+ */
+export function healthRoutes(
+  redis: RedisClient,
+  repository: ModelRepository,
+  storage: StorageGuard,
+  isShuttingDown: () => boolean,
+): Router {
   const router = Router();
   router.get('/livez', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
+    const [answers, checked] = await Promise.all([redisAnswers(redis), storageChecked(storage)]);
     const checks = {
-      redis: await redisAnswers(redis),
+      redis: answers && checked,
+      redisEviction: checked && storage.policyAccepted,
       models: repository.list().length > 0,
       accepting: !isShuttingDown(),
+      storage: checked && storage.belowWatermark,
     };
-    if (checks.redis && checks.models && checks.accepting) {
-      res.json({ status: 'ready', checks, modelProblems: repository.problems });
+    const report = storageReport(storage);
+    if (checks.redis && checks.redisEviction && checks.models && checks.accepting) {
+      res.json({ status: 'ready', checks, storage: report, modelProblems: repository.problems });
       return;
     }
     const failing = Object.entries(checks)
-      .filter(([, ok]) => !ok)
+      .filter(([name, ok]) => !ok && name !== 'storage')
       .map(([name]) => name);
-    const problem = makeProblem('OB_ERR_NOT_READY', `not ready: ${failing.join(', ')}`, { checks });
+    const why = checks.redis && !checks.redisEviction ? `: ${String(report.refusal)}` : '';
+    const problem = makeProblem('OB_ERR_NOT_READY', `not ready: ${failing.join(', ')}${why}`, { checks, storage: report });
     res.status(503).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   return router;
@@ -65,7 +115,9 @@ export function healthPaths(): Paths {
         ...open,
         tags,
         operationId: 'readyz',
-        summary: 'Readiness: Redis answers, models are loaded, and the process is not shutting down.',
+        summary:
+          'Readiness: Redis answers and cannot evict keys (maxmemory-policy noeviction), models are loaded, and the process is ' +
+          'not shutting down. Redis above REDIS_MEMORY_HIGH_WATERMARK keeps it ready (checks.storage false: only new jobs are refused).',
         responses: {
           '200': {
             description: 'Ready.',
@@ -75,6 +127,11 @@ export function healthPaths(): Paths {
               properties: {
                 status: { const: 'ready' },
                 checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+                storage: {
+                  type: 'object',
+                  description:
+                    'Redis memory: the fullest server\u2019s share of maxmemory, the watermark, each server\u2019s policy and figures.',
+                },
                 modelProblems: { type: 'array' },
               },
             }),

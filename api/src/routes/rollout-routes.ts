@@ -24,7 +24,17 @@ import {
 import { requireRole } from '../http/auth';
 import { jsonBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import { copy, GUARD_CODES, json, modelNameParameter, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
+import {
+  copy,
+  GUARD_CODES,
+  WRITE_GUARD_CODES,
+  json,
+  modelNameParameter,
+  problemResponses,
+  ref,
+  type Paths,
+  type Schema,
+} from '../openapi-parts';
 
 export interface RolloutRouteDeps {
   config: Pick<Config, 'MAX_BODY_BYTES'>;
@@ -246,7 +256,7 @@ export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
     ...extra,
     responses: {
       ...state,
-      ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']),
+      ...problemResponses([...WRITE_GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']),
     },
   });
   return {

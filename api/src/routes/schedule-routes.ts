@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { JOB_STATUSES, ProblemError, type ErrorCode } from '@onnx-batch/contracts';
 import { type Config } from '@onnx-batch/shared';
 import { jsonBody } from '../http/body';
-import { copy, GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
+import { copy, GUARD_CODES, WRITE_GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 import { SCHEDULE_BODY_SCHEMA } from '../schedules/schedule-definition';
 import type { ScheduleService } from '../schedules/schedule-service';
 
@@ -119,6 +119,7 @@ export function schedulePaths(): Paths {
   const disabled: ErrorCode[] = [...GUARD_CODES, 'OB_ERR_SCHEDULE_NOT_FOUND'];
   const writeCodes: ErrorCode[] = [
     ...disabled,
+    ...WRITE_GUARD_CODES,
     'OB_ERR_MALFORMED_JSON',
     'OB_ERR_INVALID_REQUEST',
     'OB_ERR_MODEL_NOT_FOUND',

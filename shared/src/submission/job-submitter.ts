@@ -4,6 +4,7 @@ import type { JobStore } from '../jobs/job-store';
 import type { Logger } from '../logger';
 import { idempotencyClaimName, newJobId } from '../redis-keys';
 import type { JobEnqueuer } from './chunk-enqueuer';
+import type { JobAdmission } from './job-admission';
 import { JobCommitter, tooManyActiveJobs } from './job-committer';
 import type { ModelSelection } from './model-router';
 import { RowStager, type RowsToStage } from './row-stager';
@@ -18,6 +19,11 @@ export interface SubmitRequest extends RowsToStage {
   idempotency?: { keyHash: string; bodyHash: () => string };
 }
 
+export interface SubmitterOptions {
+  hooks?: SubmitterHooks | undefined;
+  admission?: JobAdmission | undefined;
+}
+
 /** Points tests can hook into to crash the process at the worst moment (see test/reliability). */
 export interface SubmitterHooks {
   /** Called after a job is committed and before it is queued. */
@@ -25,10 +31,10 @@ export interface SubmitterHooks {
 }
 
 /**
- * Submits a batch in four steps, each in its own file: route (pick the version by job id,
- * model-router.ts), stage (validate, encode, write chunk by chunk, row-stager.ts), commit (one
- * atomic step with the Idempotency-Key and the tenant's limit, job-committer.ts), enqueue
- * (chunk-enqueuer.ts). Anything staged for a refused batch is deleted, so nothing of it can run.
+ * Submits a batch in four steps, each in its own file, once Redis is known to have room for it
+ * (JobAdmission): route (pick the version by job id, model-router.ts), stage (validate, encode,
+ * write chunk by chunk, row-stager.ts), commit (one atomic step with the Idempotency-Key and the
+ * tenant's limit, job-committer.ts), enqueue (chunk-enqueuer.ts). Anything staged for a refused batch is deleted, so nothing of it can run.
  * The API submits uploads through it, the scheduler the files of a schedule's tick.
  *
  * A 202 is a promise that every row runs: staged inputs are kept alive while the upload is
@@ -46,9 +52,9 @@ export class JobSubmitter {
     private readonly enqueuer: JobEnqueuer,
     private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS' | 'MAX_ACTIVE_JOBS_PER_TENANT'>,
     private readonly logger: Logger,
-    private readonly hooks: SubmitterHooks = {},
+    private readonly options: SubmitterOptions = {},
   ) {
-    this.stager = new RowStager(store, config, logger);
+    this.stager = new RowStager(store, config, logger, options.admission);
     this.committer = new JobCommitter(store, config, logger);
   }
 
@@ -63,6 +69,7 @@ export class JobSubmitter {
    * Idempotency-Key with the same body answers the job it created first.
    */
   async submit(request: SubmitRequest): Promise<{ record: JobRecord; created: boolean }> {
+    await this.options.admission?.admit();
     // A streamed upload may be long: refuse it before reading when the tenant is at its limit.
     // (The commit checks the limit again, atomically; a JSON body is already read.)
     const streamed = request.rowLocation !== 'row';
@@ -118,7 +125,7 @@ export class JobSubmitter {
    */
   private async enqueueCommitted(record: JobRecord): Promise<{ record: JobRecord; created: boolean }> {
     const id = record.id;
-    this.hooks.afterCommit?.(id);
+    this.options.hooks?.afterCommit?.(id);
     const warn = (message: string) => (error: unknown) => this.logger.warn(message, { jobId: id, error: String(error) });
     try {
       await this.enqueuer.enqueue(record);

@@ -4,6 +4,7 @@ import { ProblemError, type FieldError } from '@onnx-batch/contracts';
 import type { JobStore } from '../jobs/job-store';
 import type { Logger } from '../logger';
 import type { ModelVersion } from '../model-repository';
+import type { JobAdmission } from './job-admission';
 
 /** Most row errors reported for one rejected JSON batch; validation stops there. */
 export const MAX_REPORTED_ROW_ERRORS = 20;
@@ -45,6 +46,8 @@ export class RowStager {
     private readonly store: JobStore,
     private readonly config: Pick<Config, 'CHUNK_SIZE' | 'MAX_ROWS_PER_JOB' | 'STAGING_TTL_SECONDS'>,
     private readonly logger: Logger,
+    /** Asked before every chunk is written: a long upload stops as soon as Redis has no room left for new jobs. */
+    private readonly admission?: JobAdmission,
   ) {}
 
   /** Stages `source` for job `id`; `staged()` always tells how many chunks were written so far (for cleanup). */
@@ -58,6 +61,8 @@ export class RowStager {
     const locate = (index: number): FieldError =>
       source.rowLocation === 'row' ? { row: index, message: '' } : { line: source.rowLocation(), message: '' };
     const write = async (): Promise<void> => {
+      const refusal = this.admission?.refusal();
+      if (refusal) throw refusal;
       const done = this.store.staging.stage(id, staged.chunks++, encoder.finish(), this.config.STAGING_TTL_SECONDS);
       inFlight.add(done);
       void done.finally(() => inFlight.delete(done)).catch(() => undefined);
