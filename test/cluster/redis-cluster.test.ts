@@ -183,4 +183,24 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     },
     60_000,
   );
+
+  it('when one master of the cluster may evict keys, then /readyz names that master and submits are refused until it is fixed', async () => {
+    const [, master] = cluster.clients();
+    const port = cluster.masters[1]?.port;
+    if (!master || !port) throw new Error('the cluster has no second master');
+    await master.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    try {
+      const ready = await getJson(`${clusterUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(String(ready.body.detail)).toContain(`127.0.0.1:${port} (maxmemory-policy allkeys-lru)`);
+      const nodes = (ready.body.storage as { nodes: { node: string; policy: string }[] }).nodes;
+      expect(nodes.map((n) => n.node).sort()).toEqual(cluster.nodes.split(',').sort());
+      const refused = await postJson(`${clusterUrl}/v1/batch-predict`, { model: 'iris', inputs: smallRows(1) });
+      expect(refused.status).toBe(503);
+      expect(refused.body.code).toBe('OB_ERR_REDIS_EVICTING');
+    } finally {
+      await master.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+    expect((await getJson(`${clusterUrl}/readyz`)).status).toBe(200);
+  });
 });

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { jobKey, testEnv, type TestEnv } from '../helpers/env';
-import { postJson } from '../helpers/http';
+import { getJson, postJson } from '../helpers/http';
 import { startSentinelSet, type SentinelSetHandle } from '../helpers/redis-topologies';
 import {
   countOf,
@@ -141,6 +141,12 @@ describe('Redis Sentinel: the primary dies mid-job', () => {
       expect(unreplicated.length).toBeGreaterThanOrEqual(after.length);
       expect(unreplicated.filter((line) => line.includes(accepted[1]?.jobId ?? '?'))).toEqual([]);
       expect(promotedMs).toBeLessThan(30_000);
+      // Readiness checks the server written to: the promoted primary, found through the Sentinels.
+      const ready = await getJson(`${url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect((ready.body.storage as { nodes: { node: string; policy: string }[] }).nodes).toEqual([
+        expect.objectContaining({ node: `127.0.0.1:${set.replica.port}`, policy: 'noeviction' }),
+      ]);
     },
     180_000,
   );

@@ -28,11 +28,15 @@ interface Bucket {
  * are lost, so with P processes a key may be refused up to P hundredths early. Windows are
  * whole minutes of the clock, the same in every process.
  *
- * If Redis cannot be asked, the request goes through: the submit itself will fail clearly.
+ * If Redis cannot be asked (down, or at maxmemory: a lease is a write), requests go through, a
+ * lease's worth at a time, and that is logged once a window: polls and downloads go on, and a
+ * submit is refused by what it would store (507 OB_ERR_STORAGE_FULL, or the connection error).
  */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly lease: number;
+  /** The last window in which a failed lease was logged. */
+  private warnedWindow = -1;
 
   constructor(
     private readonly redis: RedisClient,
@@ -80,8 +84,11 @@ export class RateLimiter {
       bucket.granted += got;
       if (got < this.lease) bucket.exhausted = true;
     } catch (error) {
-      this.logger.warn('rate limiter unavailable; letting the request through', { error: String(error) });
-      bucket.granted += 1;
+      if (this.warnedWindow !== bucket.window) {
+        this.warnedWindow = bucket.window;
+        this.logger.warn('rate limiter unavailable; letting requests through (logged once a minute)', { error: String(error) });
+      }
+      bucket.granted += this.lease;
     }
   }
 
