@@ -184,7 +184,7 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     60_000,
   );
 
-  it('when one master of the cluster may evict keys, then /readyz names that master and submits are refused until it is fixed', async () => {
+  it('when one master of the cluster may evict keys, then /readyz names it and submits are refused until it is fixed', async () => {
     const [, master] = cluster.clients();
     const port = cluster.masters[1]?.port;
     if (!master || !port) throw new Error('the cluster has no second master');
