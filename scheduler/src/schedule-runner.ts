@@ -37,7 +37,7 @@ export const SCHEDULE_JOB_PRIORITY = 500;
 const WAIT_SLICE_MS = 30_000;
 
 export interface ScheduleRunnerDeps {
-  config: Pick<Config, 'MAX_BODY_BYTES'>;
+  config: Pick<Config, 'MAX_ROW_BYTES'>;
   schedules: ScheduleStore;
   jobs: JobStore;
   submitter: JobSubmitter;
@@ -281,7 +281,7 @@ export class ScheduleRunner {
     const stream = handle.createReadStream();
     try {
       const source: RowSource =
-        reader === 'csv' ? csvRows(stream, model.parsing.manifest, config.MAX_BODY_BYTES) : ndjsonRows(stream, config.MAX_BODY_BYTES);
+        reader === 'csv' ? csvRows(stream, model.parsing.manifest, config.MAX_ROW_BYTES) : ndjsonRows(stream, config.MAX_ROW_BYTES);
       // A client's Idempotency-Key is printable ASCII without spaces, so this one cannot collide with any.
       const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
       const { record } = await submitter.submit({

@@ -214,6 +214,25 @@ export const CONFIG_VARIABLES = {
     default: 67_108_864,
     doc: 'Largest JSON request body accepted (413 above).',
   },
+  MAX_ROW_BYTES: {
+    type: 'integer',
+    minimum: 1024,
+    maximum: 1_073_741_824,
+    default: 1_048_576,
+    doc:
+      'Longest row of a streamed upload: an NDJSON line or a CSV record (413 naming the line as soon as that many bytes of it ' +
+      'have arrived, so one endless line cannot fill memory).',
+  },
+  HTTP_REQUEST_TIMEOUT_MS: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 86_400_000,
+    default: 300_000,
+    doc:
+      "Longest time the API waits for a whole request, body included (Node's `requestTimeout`; 408 and the connection closed " +
+      'after it; 0 = no limit). It bounds how long a client trickling bytes can hold a connection; raise it for uploads that ' +
+      'take longer over slow links.',
+  },
   MAX_ROWS_PER_JOB: {
     type: 'integer',
     minimum: 1,

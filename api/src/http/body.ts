@@ -51,7 +51,16 @@ export function jsonBody(limitBytes: number): RequestHandler {
           : 'send the body as application/json',
       );
     }
-    contentCoding(req);
+    // body-parser refuses a declared length past the limit only after reading (and dropping) the
+    // whole body; a client declaring 1 GB and sending it slowly would hold the request that long.
+    const declared = Number(req.get('content-length'));
+    if (contentCoding(req) === 'identity' && declared > limitBytes) {
+      throw new ProblemError(
+        'OB_ERR_PAYLOAD_TOO_LARGE',
+        `request body declares ${declared} bytes, more than the limit of ${limitBytes} (MAX_BODY_BYTES); stream large batches as ` +
+          'application/x-ndjson or text/csv',
+      );
+    }
     parse(req, res, next);
   };
 }
@@ -92,6 +101,15 @@ function meteredBody(limitBytes: number): { stream: Transform; hash: () => strin
  */
 export function streamedBody(req: Request, limitBytes: number): { stream: Readable; hash: () => string } {
   const coding = contentCoding(req);
+  // A declared length past the limit is refused before a byte is read (a gzip body's length is
+  // its compressed size, so only the limit after decompression can refuse it).
+  const declared = Number(req.get('content-length'));
+  if (coding === 'identity' && declared > limitBytes) {
+    throw new ProblemError(
+      'OB_ERR_PAYLOAD_TOO_LARGE',
+      `the upload declares ${declared} bytes, more than the limit of ${limitBytes} (MAX_STREAM_BYTES); split it into several jobs`,
+    );
+  }
   const metered = meteredBody(limitBytes);
   if (coding === 'identity') {
     pipeline(req, metered.stream, () => undefined);

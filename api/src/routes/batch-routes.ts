@@ -174,8 +174,8 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const metered = streamedBody(req, config.MAX_STREAM_BYTES);
     const body = metered.stream;
     const source = req.is('text/csv')
-      ? csvRows(body, model.parsing.manifest, config.MAX_BODY_BYTES)
-      : ndjsonRows(body, config.MAX_BODY_BYTES);
+      ? csvRows(body, model.parsing.manifest, config.MAX_ROW_BYTES)
+      : ndjsonRows(body, config.MAX_ROW_BYTES);
     const outcome = await submitter.submit({
       model,
       rows: source.rows,

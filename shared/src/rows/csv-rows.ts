@@ -8,6 +8,7 @@ import type { RowSource } from './row-source';
  * Rows of a `text/csv` body whose header row names the features (and optionally `id`), parsed
  * as they arrive. The header is checked first: an unknown or missing column rejects the batch.
  */
+/** `maxCellBytes`: the longest record (MAX_ROW_BYTES), header included; a longer one is refused (413) naming its line. */
 export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: number): RowSource {
   const features = new Map(manifest.features.map((f) => [f.name, f]));
   let line = 1;
@@ -64,6 +65,13 @@ export function csvRows(body: Readable, manifest: ModelManifest, maxCellBytes: n
       if (error instanceof ProblemError) throw error;
       const e = error as Error & { code?: string; lines?: number };
       const where = e.lines ?? line + 1;
+      if (e.code === 'CSV_MAX_RECORD_SIZE') {
+        throw new ProblemError(
+          'OB_ERR_PAYLOAD_TOO_LARGE',
+          `line ${where} is longer than ${maxCellBytes} bytes (MAX_ROW_BYTES); nothing was queued`,
+          { errors: [{ line: where, message: `is longer than ${maxCellBytes} bytes` }] },
+        );
+      }
       throw new ProblemError('OB_ERR_INVALID_ROWS', `line ${where}: ${e.message}; nothing was queued`, {
         errors: [{ line: where, message: e.message }],
       });

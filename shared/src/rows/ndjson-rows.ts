@@ -5,7 +5,9 @@ import type { RowSource } from './row-source';
 /**
  * Rows of an `application/x-ndjson` body, one JSON value a line, parsed as they arrive: memory
  * holds one network chunk and one line, never the batch. Blank lines are skipped; a line longer
- * than `maxLineBytes` or that is not JSON rejects the batch naming the line.
+ * than `maxLineBytes` (MAX_ROW_BYTES) rejects the batch as soon as that much of it has arrived,
+ * and a line that is not JSON rejects it too, each naming the line. Each byte is looked at once:
+ * a long line arriving in many pieces is not searched again for every piece.
  */
 export function ndjsonRows(body: Readable, maxLineBytes: number): RowSource {
   let line = 0;
@@ -22,17 +24,24 @@ export function ndjsonRows(body: Readable, maxLineBytes: number): RowSource {
     };
     body.setEncoding('utf8');
     for await (const piece of body as AsyncIterable<string>) {
-      pending += piece;
-      let newline = pending.indexOf('\n');
+      // The newline search starts in the new piece: what is pending holds none.
+      let newline = piece.indexOf('\n');
+      let from = 0;
       while (newline !== -1) {
         line++;
-        const text = pending.slice(0, newline).trim();
-        pending = pending.slice(newline + 1);
+        const text = (pending + piece.slice(from, newline)).trim();
+        pending = '';
+        from = newline + 1;
         if (text !== '') yield parse(text);
-        newline = pending.indexOf('\n');
+        newline = piece.indexOf('\n', from);
       }
+      pending += piece.slice(from);
       if (pending.length > maxLineBytes) {
-        throw new ProblemError('OB_ERR_PAYLOAD_TOO_LARGE', `line ${line + 1} is longer than ${maxLineBytes} bytes`);
+        throw new ProblemError(
+          'OB_ERR_PAYLOAD_TOO_LARGE',
+          `line ${line + 1} is longer than ${maxLineBytes} bytes (MAX_ROW_BYTES); nothing was queued`,
+          { errors: [{ line: line + 1, message: `is longer than ${maxLineBytes} bytes` }] },
+        );
       }
     }
     const last = pending.trim();
