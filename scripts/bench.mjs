@@ -183,16 +183,17 @@ async function waitForWorkers(count, timeoutMs = 20_000) {
 // ---------------------------------------------------------------------------------------------
 // Measurements.
 
-/** Redis bytes per stored input row: used_memory delta of submits to an API with no workers. */
+/**
+ * Redis bytes per row: of a queued input (used_memory delta of submits to an API with no workers),
+ * then of a finished job's results (a worker runs the jobs; each job's results are what its
+ * DELETE frees). What sizing maxmemory needs (docs/operations.md, "Redis memory").
+ */
 async function measureRedisBytesPerRow(cases, firstSubmit) {
   const memPrefix = 'bench-mem';
   const port = await freePort();
-  const api = startNode(
-    'mem-api',
-    path.join(root, 'api/dist/main.js'),
-    serviceEnv({ PORT: String(port), REDIS_PREFIX: memPrefix }),
-    `${logBase}.mem-api.log`,
-  );
+  const memEnv = serviceEnv({ PORT: String(port), REDIS_PREFIX: memPrefix });
+  const api = startNode('mem-api', path.join(root, 'api/dist/main.js'), memEnv, `${logBase}.mem-api.log`);
+  let worker = null;
   const http = new Client(`http://127.0.0.1:${port}`, 4);
   const settle = async () => {
     await sleep(300);
@@ -205,11 +206,13 @@ async function measureRedisBytesPerRow(cases, firstSubmit) {
     if (first.status !== 202)
       throw new BenchError(`memory measurement: submit answered ${first.status}: ${first.body.toString().slice(0, 300)}`);
     const out = {};
+    const jobs = {};
     for (const c of cases) {
       const before = await settle();
       const answer = await http.request('POST', c.submit.path, { headers: c.submit.headers, body: c.submit.body });
       if (answer.status !== 202)
         throw new BenchError(`memory measurement: submit answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`);
+      jobs[c.name] = JSON.parse(answer.body.toString()).jobId;
       const after = await settle();
       const perRow = (after - before) / c.submit.rows;
       out[c.name] = {
@@ -220,76 +223,27 @@ async function measureRedisBytesPerRow(cases, firstSubmit) {
         overhead: perRow / c.rawBytesPerRow,
       };
     }
+    worker = startNode('mem-worker', path.join(root, 'worker/dist/main.js'), memEnv, `${logBase}.mem-worker.log`);
+    for (const c of cases) {
+      for (;;) {
+        const status = JSON.parse((await http.request('GET', `/v1/batch-result/${jobs[c.name]}?wait=10`)).body.toString());
+        if (status.status === 'completed') break;
+        if (status.status !== 'queued' && status.status !== 'running')
+          throw new BenchError(`memory measurement: job ended ${status.status}`);
+      }
+    }
+    for (const c of cases) {
+      const kept = await settle();
+      await http.request('DELETE', `/v1/batch-result/${jobs[c.name]}`);
+      out[c.name].resultBytesPerRow = (kept - (await settle())) / c.submit.rows;
+    }
     return out;
   } finally {
     http.close();
+    if (worker) await stop(worker);
     await stop(api);
     await deleteKeys(redis, `${memPrefix}:*`);
   }
-}
-
-/**
- * Runs one workload against `processes` (the service, or the null service as `api` with no
- * workers) with `sampler` reset; answers its numbers.
- */
-async function workload({ id, description, model, spec, processes, sampler }) {
-  await deleteKeys(redis, `${PREFIX}:job:*`); // the previous workload's jobs: keep Redis peaks per workload
-  await sleep(200);
-  const redisBaseline = await usedMemory(redis);
-  const cpuBefore = processCpu(processes);
-  const benchCpuBefore = process.cpuUsage();
-  const commandsBefore = await commandStats(redis);
-  sampler.reset();
-  // CLOCK_MONOTONIC in µs, the clock of .cpuprofile timestamps: lets a profile be cut to this workload.
-  const monotonicStartUs = Number(process.hrtime.bigint() / 1000n);
-  const result = await runJobs(client, spec);
-  const monotonicEndUs = Number(process.hrtime.bigint() / 1000n);
-  const peaks = sampler.snapshot();
-  const commands = commandsPerJob(commandsBefore, await commandStats(redis), spec.jobs);
-  const cpuAfter = processCpu(processes);
-  const benchCpu = process.cpuUsage(benchCpuBefore);
-  const cpu = {
-    api: cpuAfter.api - cpuBefore.api,
-    workers: cpuAfter.workers - cpuBefore.workers,
-    redis: cpuAfter.redis - cpuBefore.redis,
-    benchClient: (benchCpu.user + benchCpu.system) / 1e6,
-    machine: cpuAfter.machine - cpuBefore.machine,
-  };
-  // Whatever else ran on the machine meanwhile (other test runs…): the numbers are suspect if large.
-  cpu.others = Math.max(0, cpu.machine - cpu.api - cpu.workers - cpu.redis - cpu.benchClient);
-  const exits = unexpectedExits();
-  if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during ${id}; see ${logBase}.*.log`);
-  return {
-    id,
-    description,
-    model: `${model.name}@${model.version}`,
-    ...result,
-    memory: {
-      apiPeakRss: peaks.apiRss,
-      workersPeakRssSum: peaks.workersRssSum,
-      workerPeakRssMax: peaks.workerRssMax,
-      redisBaselineUsedMemory: redisBaseline,
-      redisPeakUsedMemory: peaks.redisUsedMemory,
-      samples: peaks.samples,
-    },
-    // Commands Redis ran per job (INFO commandstats delta; commands inside Lua scripts count too).
-    redisCommandsPerJob: commands.callsPerJob,
-    redisCommands: commands,
-    monotonicUs: { start: monotonicStartUs, end: monotonicEndUs },
-    cpuSeconds: cpu,
-    cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1000) / result.jobs])),
-    cpuUtilisation: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / result.seconds])),
-  };
-}
-
-/** CPU seconds so far of the API (every process of its tree), the workers, Redis and the whole machine. */
-function processCpu({ api, workers, redisServer }) {
-  return {
-    api: processTree(api.child.pid).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
-    workers: workers.reduce((s, w) => s + cpuSeconds(w.child.pid), 0),
-    redis: cpuSeconds(redisServer.child.pid),
-    machine: machineBusySeconds(),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -472,16 +426,17 @@ function printReport(report) {
     say('');
   }
   if (report.redisBytesPerRow) {
-    say('Redis memory per queued input row (used_memory delta, API without workers):');
+    say('Redis memory per row: a queued input (used_memory delta, API without workers) and a finished job\'s results:');
     say(
       table(
-        ['model', 'rows', 'bytes/row', 'packed input bytes/row', 'ratio'],
+        ['model', 'rows', 'queued bytes/row', 'packed input bytes/row', 'ratio', 'result bytes/row'],
         Object.entries(report.redisBytesPerRow).map(([name, m]) => [
           name,
           num(m.rows),
           num(m.bytesPerRow, 1),
           m.rawInputBytesPerRow,
           `${m.overhead.toFixed(2)}×`,
+          num(m.resultBytesPerRow, 1),
         ]),
       ),
     );
