@@ -246,6 +246,70 @@ async function measureRedisBytesPerRow(cases, firstSubmit) {
   }
 }
 
+/**
+ * Runs one workload against `processes` (the service, or the null service as `api` with no
+ * workers) with `sampler` reset; answers its numbers.
+ */
+async function workload({ id, description, model, spec, processes, sampler }) {
+  await deleteKeys(redis, `${PREFIX}:job:*`); // the previous workload's jobs: keep Redis peaks per workload
+  await sleep(200);
+  const redisBaseline = await usedMemory(redis);
+  const cpuBefore = processCpu(processes);
+  const benchCpuBefore = process.cpuUsage();
+  const commandsBefore = await commandStats(redis);
+  sampler.reset();
+  // CLOCK_MONOTONIC in µs, the clock of .cpuprofile timestamps: lets a profile be cut to this workload.
+  const monotonicStartUs = Number(process.hrtime.bigint() / 1000n);
+  const result = await runJobs(client, spec);
+  const monotonicEndUs = Number(process.hrtime.bigint() / 1000n);
+  const peaks = sampler.snapshot();
+  const commands = commandsPerJob(commandsBefore, await commandStats(redis), spec.jobs);
+  const cpuAfter = processCpu(processes);
+  const benchCpu = process.cpuUsage(benchCpuBefore);
+  const cpu = {
+    api: cpuAfter.api - cpuBefore.api,
+    workers: cpuAfter.workers - cpuBefore.workers,
+    redis: cpuAfter.redis - cpuBefore.redis,
+    benchClient: (benchCpu.user + benchCpu.system) / 1e6,
+    machine: cpuAfter.machine - cpuBefore.machine,
+  };
+  // Whatever else ran on the machine meanwhile (other test runs…): the numbers are suspect if large.
+  cpu.others = Math.max(0, cpu.machine - cpu.api - cpu.workers - cpu.redis - cpu.benchClient);
+  const exits = unexpectedExits();
+  if (exits.length > 0) throw new BenchError(`${exits.join(', ')} exited during ${id}; see ${logBase}.*.log`);
+  return {
+    id,
+    description,
+    model: `${model.name}@${model.version}`,
+    ...result,
+    memory: {
+      apiPeakRss: peaks.apiRss,
+      workersPeakRssSum: peaks.workersRssSum,
+      workerPeakRssMax: peaks.workerRssMax,
+      redisBaselineUsedMemory: redisBaseline,
+      redisPeakUsedMemory: peaks.redisUsedMemory,
+      samples: peaks.samples,
+    },
+    // Commands Redis ran per job (INFO commandstats delta; commands inside Lua scripts count too).
+    redisCommandsPerJob: commands.callsPerJob,
+    redisCommands: commands,
+    monotonicUs: { start: monotonicStartUs, end: monotonicEndUs },
+    cpuSeconds: cpu,
+    cpuMsPerJob: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, (v * 1000) / result.jobs])),
+    cpuUtilisation: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / result.seconds])),
+  };
+}
+
+/** CPU seconds so far of the API (every process of its tree), the workers, Redis and the whole machine. */
+function processCpu({ api, workers, redisServer }) {
+  return {
+    api: processTree(api.child.pid).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+    workers: workers.reduce((s, w) => s + cpuSeconds(w.child.pid), 0),
+    redis: cpuSeconds(redisServer.child.pid),
+    machine: machineBusySeconds(),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output.
 
@@ -426,7 +490,7 @@ function printReport(report) {
     say('');
   }
   if (report.redisBytesPerRow) {
-    say('Redis memory per row: a queued input (used_memory delta, API without workers) and a finished job\'s results:');
+    say("Redis memory per row: a queued input (used_memory delta, API without workers) and a finished job's results:");
     say(
       table(
         ['model', 'rows', 'queued bytes/row', 'packed input bytes/row', 'ratio', 'result bytes/row'],
