@@ -38,9 +38,10 @@ function peakRss(pid) {
 /**
  * One raw HTTP exchange on its own connection: writes `head` (and `body` pieces, each after
  * `pauseMs`), collects what comes back until the server closes or `timeoutMs` passes. Answers
- * { status, headers, body, ms (to the first byte of the answer), closed, error }.
+ * { status, headers, body, ms (to the first byte of the answer), closed, error }. With
+ * `readAfterWriting` nothing is read before the whole body is written, as simple clients do.
  */
-function exchange(port, head, { body = [], pauseMs = 0, timeoutMs = 30_000, endAfterAnswer = true } = {}) {
+function exchange(port, head, { body = [], pauseMs = 0, timeoutMs = 30_000, endAfterAnswer = true, readAfterWriting = false } = {}) {
   return new Promise((resolve) => {
     const started = process.hrtime.bigint();
     const socket = net.connect({ port, host: '127.0.0.1' });
@@ -75,6 +76,7 @@ function exchange(port, head, { body = [], pauseMs = 0, timeoutMs = 30_000, endA
     });
     socket.on('close', () => finish({ closed: true }));
     socket.on('error', (error) => finish({ closed: true, error: error.code ?? error.message }));
+    if (readAfterWriting) socket.pause();
     socket.on('connect', async () => {
       socket.write(head);
       for (const piece of body) {
@@ -83,6 +85,7 @@ function exchange(port, head, { body = [], pauseMs = 0, timeoutMs = 30_000, endA
         if (!socket.writable) return;
         if (!socket.write(piece)) await new Promise((r) => socket.once('drain', r).once('close', r));
       }
+      socket.resume();
     });
   });
 }
@@ -337,6 +340,25 @@ async function main() {
         }),
       ),
     );
+
+    // A client that writes its whole (too large) body before reading, as simple HTTP clients do:
+    // the early 413 must still reach it, not a connection reset.
+    const overLimit = Array.from({ length: 80 }, () => Buffer.alloc(1024 * 1024, 0x20));
+    const writers = [];
+    for (let i = 0; i < 5; i++) {
+      writers.push(
+        await exchange(port, request('POST', '/v1/batch-predict', { 'content-type': 'application/json' }, 80 * 1024 * 1024), {
+          body: overLimit,
+          readAfterWriting: true,
+        }),
+      );
+    }
+    record('json-over-limit-written-before-reading', {
+      ...summary(writers[0]),
+      tries: writers.length,
+      answered413: writers.filter((a) => a.status === 413 && problemCode(a) === 'OB_ERR_PAYLOAD_TOO_LARGE').length,
+      resets: writers.filter((a) => a.status === 0).map((a) => a.error ?? 'closed'),
+    });
 
     // -0 is a number like any other: its row's result is the result of 0.
     const minusZeroId = JSON.parse(minusZero.body).jobId;

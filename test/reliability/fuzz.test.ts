@@ -76,6 +76,8 @@ interface Answer {
   error?: string;
   /** The request died on a kept-alive connection: the case whose answer came last on it. */
   resetAfter?: number;
+  /** How long that connection had been idle when this request went out on it. */
+  idleMs?: number;
 }
 
 // ---------------------------------------------------------------- building blocks
@@ -1081,8 +1083,13 @@ function generate(index: number): Case {
 // ---------------------------------------------------------------- sending and judging
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-/** Which case was answered last on each kept-alive connection. */
-const lastAnsweredOn = new WeakMap<net.Socket, number>();
+/** Which case was answered last on each kept-alive connection, and when. */
+const lastAnsweredOn = new WeakMap<net.Socket, { index: number; at: number }>();
+
+function resetOn(socket: net.Socket, sentAt: number): Pick<Answer, 'resetAfter' | 'idleMs'> {
+  const last = lastAnsweredOn.get(socket);
+  return { resetAfter: last?.index ?? -1, idleMs: last ? sentAt - last.at : 0 };
+}
 
 function sendHttp(baseUrl: URL, c: HttpCase, index: number, keepAlive = true): Promise<Answer> {
   return new Promise((resolve) => {
@@ -1103,15 +1110,17 @@ function sendHttp(baseUrl: URL, c: HttpCase, index: number, keepAlive = true): P
       return;
     }
     let socket: net.Socket | null = null;
+    let sentAt = 0;
     req.on('socket', (s) => {
       socket = s;
+      sentAt = Date.now();
     });
     req.setTimeout(30_000, () => req.destroy(new Error('timed out')));
     req.on('response', (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => {
-        if (socket) lastAnsweredOn.set(socket, index);
+        if (socket) lastAnsweredOn.set(socket, { index, at: Date.now() });
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers as Record<string, string>,
@@ -1127,7 +1136,7 @@ function sendHttp(baseUrl: URL, c: HttpCase, index: number, keepAlive = true): P
         headers: {},
         body: '',
         error: error.message,
-        ...(reset && socket ? { resetAfter: lastAnsweredOn.get(socket) ?? -1 } : {}),
+        ...(reset && socket ? resetOn(socket, sentAt) : {}),
       });
     });
     if (c.body && c.chunked) {
@@ -1272,7 +1281,9 @@ async function run(baseUrl: URL, indexes: number[]): Promise<Tally> {
           // same connection said keep-alive: that answer is at fault. This case is sent again.
           const previous = answer.resetAfter;
           const culprit = previous >= 0 ? generate(previous) : null;
-          const why = 'answered with Connection: keep-alive, then closed the connection (the next request on it was reset)';
+          const why =
+            `answered with Connection: keep-alive, then closed the connection (the next request on it, #${index} ${c.kind} ` +
+            `${answer.idleMs ?? 0} ms later, was reset)`;
           bump(tally.violationsByKind, `${culprit?.kind ?? '?'} → ${why.slice(0, 40)}`);
           if (tally.violations.length < 25) tally.violations.push(`${culprit ? describeCase(previous, culprit) : '#?'}\n      → ${why}`);
           answer = await sendHttp(baseUrl, c, index, false);

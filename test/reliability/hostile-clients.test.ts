@@ -102,6 +102,10 @@ describe('reliability: hostile and slow clients', () => {
       expect({ name, connection: attack(name).connection }).toEqual({ name, connection: 'close' });
   });
 
+  it('when a client writes a body over the limit whole before reading, then it still reads the 413 (no reset)', () => {
+    expect(attack('json-over-limit-written-before-reading')).toMatchObject({ tries: 5, answered413: 5, resets: [], connection: 'close' });
+  });
+
   it('when a row carries -0, then it is accepted and its result is the result of 0', () => {
     expect(attack('number-minus-0')).toMatchObject({ status: 202 });
     expect(attack('number-minus-0-result')).toMatchObject({ sameAsZero: true });

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type Problem } from '@onnx-batch/contracts';
 import { type Logger } from '@onnx-batch/shared';
@@ -35,6 +36,26 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
+/** How long a connection refused mid-upload goes on reading (and dropping) the body after the answer. */
+const LINGER_MS = 5000;
+
+/**
+ * Node closes a `Connection: close` answer's socket as soon as the answer is written. When the
+ * client is still uploading, the kernel then answers its next bytes with a reset, which can destroy
+ * the answer before the client has read it (RFC 9112 §9.6 asks for a lingering close). This socket
+ * half-closes instead, drops what still arrives, and closes once the client stops sending or after
+ * LINGER_MS.
+ */
+function closeLingering(socket: Socket): void {
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => clearTimeout(timer));
+  };
+}
+
 /** What answering an error needs of its request: the Express path and the fast poll path both have these. */
 export interface ErrorContext {
   req: IncomingMessage;
@@ -48,7 +69,12 @@ export interface ErrorContext {
 export function answerError(logger: Logger, error: unknown, { req, res, requestId, target }: ErrorContext): void {
   const instance = target.slice(0, 512);
   // The body was not read to its end (refused early): the connection cannot carry another request.
-  if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+  if (!req.complete && !res.headersSent) {
+    res.setHeader('Connection', 'close');
+    // A request a failed pipeline has destroyed no longer holds its socket; the response still does.
+    const socket = req.socket ?? res.socket;
+    if (socket) closeLingering(socket);
+  }
   if (res.headersSent) {
     logger.warn('error after the answer had started', { requestId, error: String(error) });
     res.destroy();
