@@ -343,11 +343,13 @@ async function main() {
 
     // A client that writes its whole (too large) body before reading, as simple HTTP clients do:
     // the early 413 must still reach it, not a connection reset.
-    const overLimit = Array.from({ length: 80 }, () => Buffer.alloc(1024 * 1024, 0x20));
+    const megabyte = Buffer.alloc(1024 * 1024, 0x20);
+    const overLimit = Array.from({ length: 80 }, () => megabyte);
+    const overLimitHead = request('POST', '/v1/batch-predict', { 'content-type': 'application/json' }, overLimit.length * megabyte.length);
     const writers = [];
     for (let i = 0; i < 5; i++) {
       writers.push(
-        await exchange(port, request('POST', '/v1/batch-predict', { 'content-type': 'application/json' }, 80 * 1024 * 1024), {
+        await exchange(port, overLimitHead, {
           body: overLimit,
           readAfterWriting: true,
         }),
