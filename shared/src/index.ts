@@ -68,3 +68,4 @@ export * from './submission/row-stager';
 export * from './atomic-file';
 export * from './storage/redis-memory';
 export * from './storage/storage-guard';
+export * from './columnar/esm-packages';

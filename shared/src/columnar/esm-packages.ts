@@ -1,0 +1,30 @@
+import { createRequire } from 'node:module';
+
+/**
+ * hyparquet and its companions ship as ES modules only. These packages are CommonJS, so they load
+ * them with Node's own require (Node ≥ 20.19 requires an ES module synchronously). It is Node's
+ * require, not the one a caller may have been given: under jest's module registry, which cannot
+ * load ES modules, the Parquet paths work as they do in production. Loaded on first use, so a
+ * process that never sees Parquet never pays for it.
+ */
+const nodeRequire = createRequire(__filename);
+
+type Hyparquet = typeof import('hyparquet', { with: { 'resolution-mode': 'import' } });
+type HyparquetWriter = typeof import('hyparquet-writer', { with: { 'resolution-mode': 'import' } });
+type HyparquetCompressors = typeof import('hyparquet-compressors', { with: { 'resolution-mode': 'import' } });
+
+let reader: Hyparquet | undefined;
+let writer: HyparquetWriter | undefined;
+let compressors: HyparquetCompressors | undefined;
+
+export function hyparquet(): Hyparquet {
+  return (reader ??= nodeRequire('hyparquet') as Hyparquet);
+}
+
+export function hyparquetWriter(): HyparquetWriter {
+  return (writer ??= nodeRequire('hyparquet-writer') as HyparquetWriter);
+}
+
+export function hyparquetCompressors(): HyparquetCompressors {
+  return (compressors ??= nodeRequire('hyparquet-compressors') as HyparquetCompressors);
+}
