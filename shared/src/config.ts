@@ -223,6 +223,20 @@ export const CONFIG_VARIABLES = {
       'Longest row of a streamed upload: an NDJSON line or a CSV record (413 naming the line as soon as that many bytes of it ' +
       'have arrived, so one endless line cannot fill memory).',
   },
+  PARQUET_MAX_ROW_GROUP_BYTES: {
+    type: 'integer',
+    minimum: 1024,
+    maximum: 4_294_967_296,
+    default: 134_217_728,
+    doc:
+      'Largest row group (uncompressed, as the file states it) of a Parquet upload: a row group is decoded whole, so a larger ' +
+      'one is refused (413 naming the row group and how to rewrite the file).',
+  },
+  SPOOL_DIR: {
+    type: 'string',
+    default: '',
+    doc: 'Directory Parquet uploads are spooled to while they are read (each removed when its request ends). Empty: the OS temp directory.',
+  },
   HTTP_REQUEST_TIMEOUT_MS: {
     type: 'integer',
     minimum: 0,

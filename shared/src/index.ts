@@ -69,3 +69,6 @@ export * from './atomic-file';
 export * from './storage/redis-memory';
 export * from './storage/storage-guard';
 export * from './columnar/esm-packages';
+export * from './columnar/column-batch';
+export * from './columnar/arrow-batches';
+export * from './columnar/parquet-batches';

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { RowValidator } from './codec/row-validator';
+import { ColumnValidator } from './columnar/column-batch';
 import { ModelNotFoundError, VersionNotFoundError } from './domain-errors';
 import { BASELINE_FILE, BaselineError, loadBaseline, type LoadedBaseline } from './drift/baseline';
 import { type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
@@ -20,6 +21,8 @@ export interface ModelVersion {
   /** Changes whenever model.onnx, model.json or baseline.json changes on disk; sessions are cached by it. */
   readonly fingerprint: string;
   readonly validator: RowValidator;
+  /** The same checks over typed columns (Arrow, Parquet). */
+  readonly columnValidator: ColumnValidator;
   /** The version's drift reference (`baseline.json`), null when it has none. */
   readonly baseline: LoadedBaseline | null;
 }
@@ -283,7 +286,15 @@ export class ModelRepository {
       problems.push(...error.problems);
       return null;
     }
-    return Object.freeze({ manifest, modelPath, manifestPath, fingerprint, validator: new RowValidator(manifest), baseline });
+    return Object.freeze({
+      manifest,
+      modelPath,
+      manifestPath,
+      fingerprint,
+      validator: new RowValidator(manifest),
+      columnValidator: new ColumnValidator(manifest),
+      baseline,
+    });
   }
 
   /** Reads the graph's inputs and outputs and checks them against the manifest. */

@@ -3,7 +3,11 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import Ajv2020 from 'ajv/dist/2020';
 import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError } from '@onnx-batch/contracts';
 import {
+  ARROW_STREAM_TYPE,
+  arrowColumnBatches,
   csvRows,
+  PARQUET_TYPE,
+  parquetColumnBatches,
   isOutOfMemoryError,
   ndjsonRows,
   type Config,
@@ -17,6 +21,7 @@ import {
   type ModelRouter,
 } from '@onnx-batch/shared';
 import { jsonBody, streamedBody } from '../http/body';
+import { spoolBody } from '../http/spool';
 import { checkEnvelope } from '../http/envelope';
 import { findJob, MAX_WAIT_SECONDS, pollJob, waitSeconds } from '../job-view';
 import {
@@ -135,7 +140,19 @@ function idempotencyKeyHash(req: Request): string | undefined {
   return createHash('sha256').update(key).digest('hex');
 }
 
-export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
+export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv', ARROW_STREAM_TYPE, PARQUET_TYPE];
+
+/** `Content-Rows`: the row count a columnar upload declares, checked when it has been read. */
+function declaredRows(req: Request): number | undefined {
+  const header = req.get('content-rows');
+  if (header === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(header.trim())) {
+    throw new ProblemError('OB_ERR_INVALID_REQUEST', "header 'Content-Rows' must be a row count", {
+      errors: [{ field: 'Content-Rows', message: 'must be a non-negative integer' }],
+    });
+  }
+  return Number(header.trim());
+}
 
 /**
  * Submit, poll, download, cancel, delete. Mounted twice: under /v1, and at the root for the
@@ -171,21 +188,37 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const model = await deps.router.select(envelope.model, envelope.version);
     const keyHash = idempotencyKeyHash(req);
     const callbackUrl = await checkCallback(envelope.callbackUrl);
+    const rows = declaredRows(req);
     const metered = streamedBody(req, config.MAX_STREAM_BYTES);
     const body = metered.stream;
-    const source = req.is('text/csv')
-      ? csvRows(body, model.parsing.manifest, config.MAX_ROW_BYTES)
-      : ndjsonRows(body, config.MAX_ROW_BYTES);
-    const outcome = await submitter.submit({
+    const { manifest } = model.parsing;
+    const common = {
       model,
-      rows: source.rows,
       tenant: req.caller.tenant,
       priority: envelope.priority,
       callbackUrl,
-      rowLocation: source.currentLine,
       ...(keyHash ? { idempotency: { keyHash, bodyHash: () => `${req.originalUrl} ${metered.hash()}` } } : {}),
-    });
-    accepted(res, outcome);
+    };
+    if (req.is(PARQUET_TYPE)) {
+      // Parquet's schema is in its footer: the whole file is on disk before a row is read.
+      const spooled = await spoolBody(body, config.SPOOL_DIR);
+      try {
+        const columns = parquetColumnBatches(spooled.path, manifest, {
+          maxRowGroupBytes: config.PARQUET_MAX_ROW_GROUP_BYTES,
+          declaredRows: rows,
+        });
+        accepted(res, await submitter.submit({ ...common, columns }));
+      } finally {
+        await spooled.remove();
+      }
+      return;
+    }
+    if (req.is(ARROW_STREAM_TYPE)) {
+      accepted(res, await submitter.submit({ ...common, columns: arrowColumnBatches(body, manifest, { declaredRows: rows }) }));
+      return;
+    }
+    const source = req.is('text/csv') ? csvRows(body, manifest, config.MAX_ROW_BYTES) : ndjsonRows(body, config.MAX_ROW_BYTES);
+    accepted(res, await submitter.submit({ ...common, rows: source.rows, rowLocation: source.currentLine }));
   };
 
   const jsonSubmit = async (req: Request, res: Response): Promise<void> => {

@@ -1,4 +1,5 @@
 import { type FeatureSpec, type GraphInputSpec, type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
+import type { ColumnBatch, NumberColumn } from '../columnar/column-batch';
 
 /**
  * Compact binary form of a chunk of validated rows, written once at submit time and read by
@@ -111,6 +112,11 @@ export class ChunkEncoder {
     return this.count;
   }
 
+  /** Rows that still fit. */
+  get room(): number {
+    return this.capacity - this.count;
+  }
+
   get full(): boolean {
     return this.count >= this.capacity;
   }
@@ -158,6 +164,42 @@ export class ChunkEncoder {
     return null;
   }
 
+  /**
+   * Appends rows [from, from + count) of a validated column batch (ColumnValidator), copying each
+   * column into place without making row objects: the Arrow and Parquet path.
+   */
+  addColumns(batch: ColumnBatch, from: number, count: number): void {
+    if (this.count + count > this.capacity) throw new Error('chunk is full');
+    for (const slot of this.slots) {
+      let featureOffset = 0;
+      for (const feature of slot.features) {
+        const column = batch.features.get(feature.spec.name);
+        if (!column) throw new Error(`column batch lacks feature ${feature.spec.name}`);
+        if (column.kind === 'strings') {
+          for (let r = from; r < from + count; r++) slot.strings.push((column.values[r] as string).replaceAll('\0', ' '));
+        } else if (slot.numbers !== null) {
+          copyColumn(
+            column.values,
+            from * feature.size,
+            count,
+            feature.size,
+            slot.numbers,
+            this.count * slot.perRow + featureOffset,
+            slot.perRow,
+          );
+        }
+        featureOffset += feature.size;
+      }
+    }
+    if (batch.ids) {
+      this.hasIds = true;
+      for (let r = from; r < from + count; r++) this.ids.push(batch.ids[r] ?? null);
+    } else {
+      for (let r = 0; r < count; r++) this.ids.push(null);
+    }
+    this.count += count;
+  }
+
   /** The chunk in binary form; the encoder is then empty and reusable. */
   finish(): Buffer {
     const sections: { header: SectionHeader; bytes: Uint8Array }[] = this.slots.map((slot) => {
@@ -195,6 +237,30 @@ export class ChunkEncoder {
     this.ids = [];
     this.hasIds = false;
     for (const slot of this.slots) slot.strings = [];
+  }
+}
+
+/**
+ * Copies `rows` runs of `size` values from `source` (starting at `start`) to `target`, one run every
+ * `stride` values from `offset`. A graph input fed by one column is one contiguous copy.
+ */
+function copyColumn(
+  source: NumberColumn,
+  start: number,
+  rows: number,
+  size: number,
+  target: NumericArray,
+  offset: number,
+  stride: number,
+): void {
+  if (size === stride && !Array.isArray(source)) {
+    target.set(source.subarray(start, start + rows * size), offset);
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    const from = start + r * size;
+    const to = offset + r * stride;
+    for (let k = 0; k < size; k++) target[to + k] = source[from + k] as number;
   }
 }
 

@@ -9,7 +9,9 @@ import { JobCommitter, tooManyActiveJobs } from './job-committer';
 import type { ModelSelection } from './model-router';
 import { RowStager, type RowsToStage } from './row-stager';
 
-export interface SubmitRequest extends RowsToStage {
+export type SubmitRequest = RowsToStage & SubmitEnvelope;
+
+interface SubmitEnvelope {
   /** The model asked for; its version is chosen (by the rollout) once the job has an id. */
   model: ModelSelection;
   tenant: string;
@@ -72,7 +74,7 @@ export class JobSubmitter {
     await this.options.admission?.admit();
     // A streamed upload may be long: refuse it before reading when the tenant is at its limit.
     // (The commit checks the limit again, atomically; a JSON body is already read.)
-    const streamed = request.rowLocation !== 'row';
+    const streamed = 'columns' in request || request.rowLocation !== 'row';
     if (
       (streamed || !this.store.singleNode) &&
       !(await this.store.tenants.belowActiveLimit(request.tenant, this.config.MAX_ACTIVE_JOBS_PER_TENANT))

@@ -1,4 +1,5 @@
 import { ChunkEncoder } from '../codec/chunk-codec';
+import type { ColumnBatch } from '../columnar/column-batch';
 import type { Config } from '../config';
 import { ProblemError, type FieldError } from '@onnx-batch/contracts';
 import type { JobStore } from '../jobs/job-store';
@@ -15,8 +16,15 @@ export const MAX_REPORTED_ROW_ERRORS = 20;
  */
 const STAGING_WINDOW = 4;
 
-/** Where rows come from and how a bad one is named. */
-export interface RowsToStage {
+/** Where rows come from and how a bad one is named: row by row (JSON, NDJSON, CSV) or as typed columns (Arrow, Parquet). */
+export type RowsToStage = RowObjectsToStage | ColumnsToStage;
+
+/** Columnar input (Arrow, Parquet): validated a column at a time, errors name the column and the 0-based row. */
+export interface ColumnsToStage {
+  columns: AsyncIterable<ColumnBatch>;
+}
+
+export interface RowObjectsToStage {
   rows: Iterable<unknown> | AsyncIterable<unknown>;
   /**
    * How a row is named in errors: by 0-based index (JSON, up to MAX_REPORTED_ROW_ERRORS errors are
@@ -52,14 +60,9 @@ export class RowStager {
 
   /** Stages `source` for job `id`; `staged()` always tells how many chunks were written so far (for cleanup). */
   async stage(id: string, model: ModelVersion, source: RowsToStage, staged: { chunks: number }): Promise<StagedUpload> {
-    const { manifest, validator } = model;
-    const chunkSize = manifest.chunkSize ?? this.config.CHUNK_SIZE;
-    const encoder = new ChunkEncoder(manifest, chunkSize);
-    const errors: FieldError[] = [];
-    const maxErrors = source.rowLocation === 'row' ? MAX_REPORTED_ROW_ERRORS : 1;
+    const chunkSize = model.manifest.chunkSize ?? this.config.CHUNK_SIZE;
+    const encoder = new ChunkEncoder(model.manifest, chunkSize);
     const inFlight = new Set<Promise<unknown>>();
-    const locate = (index: number): FieldError =>
-      source.rowLocation === 'row' ? { row: index, message: '' } : { line: source.rowLocation(), message: '' };
     const write = async (): Promise<void> => {
       const refusal = this.admission?.refusal();
       if (refusal) throw refusal;
@@ -70,33 +73,77 @@ export class RowStager {
     };
     const keepAlive = this.keepAlive(id, () => staged.chunks);
     try {
-      let index = 0;
-      for await (const row of source.rows) {
-        if (index >= this.config.MAX_ROWS_PER_JOB)
-          throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `a job may hold at most ${this.config.MAX_ROWS_PER_JOB} rows`);
-        const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
-        if (problem) {
-          errors.push({ ...locate(index), ...problem });
-          if (errors.length >= maxErrors) break; // streamed: answer now, while the client is still sending
-        } else if (errors.length === 0 && encoder.full) {
-          await write();
-        }
-        index++;
-      }
-      if (errors.length > 0) throw invalidRows(errors);
-      if (index === 0)
+      const rows =
+        'columns' in source ? await this.addColumns(model, source, encoder, write) : await this.addRows(model, source, encoder, write);
+      if (rows === 0)
         throw new ProblemError('OB_ERR_INVALID_REQUEST', 'the batch holds no rows', {
           errors: [{ field: 'inputs', message: 'must not be empty' }],
         });
       const lastInput = encoder.rows > 0 ? encoder.finish() : undefined;
       await Promise.all(inFlight);
-      return { rows: index, chunks: staged.chunks + (lastInput ? 1 : 0), chunkSize, lastInput };
+      return { rows, chunks: staged.chunks + (lastInput ? 1 : 0), chunkSize, lastInput };
     } catch (error) {
       await Promise.allSettled(inFlight);
       throw error;
     } finally {
       keepAlive.stop();
     }
+  }
+
+  /** Validates and encodes row objects; answers how many there were. */
+  private async addRows(
+    model: ModelVersion,
+    source: RowObjectsToStage,
+    encoder: ChunkEncoder,
+    write: () => Promise<void>,
+  ): Promise<number> {
+    const { validator } = model;
+    const errors: FieldError[] = [];
+    const maxErrors = source.rowLocation === 'row' ? MAX_REPORTED_ROW_ERRORS : 1;
+    const locate = (index: number): FieldError =>
+      source.rowLocation === 'row' ? { row: index, message: '' } : { line: source.rowLocation(), message: '' };
+    let index = 0;
+    for await (const row of source.rows) {
+      if (index >= this.config.MAX_ROWS_PER_JOB)
+        throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `a job may hold at most ${this.config.MAX_ROWS_PER_JOB} rows`);
+      const problem = validator.check(row) ?? (errors.length === 0 ? encoder.add(row) : null);
+      if (problem) {
+        errors.push({ ...locate(index), ...problem });
+        if (errors.length >= maxErrors) break; // streamed: answer now, while the client is still sending
+      } else if (errors.length === 0 && encoder.full) {
+        await write();
+      }
+      index++;
+    }
+    if (errors.length > 0) throw invalidRows(errors);
+    return index;
+  }
+
+  /**
+   * Validates column batches a column at a time and copies them into chunks, cutting a batch
+   * where a chunk fills. The first bad value ends the upload, named by column and row.
+   */
+  private async addColumns(
+    model: ModelVersion,
+    source: ColumnsToStage,
+    encoder: ChunkEncoder,
+    write: () => Promise<void>,
+  ): Promise<number> {
+    let index = 0;
+    for await (const batch of source.columns) {
+      if (index + batch.rows > this.config.MAX_ROWS_PER_JOB)
+        throw new ProblemError('OB_ERR_TOO_MANY_ROWS', `a job may hold at most ${this.config.MAX_ROWS_PER_JOB} rows`);
+      const problem = model.columnValidator.check(batch);
+      if (problem) throw invalidRows([{ ...problem, row: index + problem.row }]);
+      for (let offset = 0; offset < batch.rows;) {
+        const count = Math.min(batch.rows - offset, encoder.room);
+        encoder.addColumns(batch, offset, count);
+        offset += count;
+        if (encoder.full) await write();
+      }
+      index += batch.rows;
+    }
+    return index;
   }
 
   private keepAlive(id: string, staged: () => number): { stop: () => void } {
