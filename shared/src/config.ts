@@ -229,8 +229,8 @@ export const CONFIG_VARIABLES = {
     maximum: 4_294_967_296,
     default: 134_217_728,
     doc:
-      'Largest row group (uncompressed, as the file states it) of a Parquet upload: a row group is decoded whole, so a larger ' +
-      'one is refused (413 naming the row group and how to rewrite the file).',
+      'Largest row group of a Parquet upload, uncompressed (as the file states it, or 8 bytes a number once decoded, whichever ' +
+      'is larger): a row group is decoded whole, so a larger one is refused (413 naming the row group and how to rewrite the file).',
   },
   SPOOL_DIR: {
     type: 'string',

@@ -12,7 +12,15 @@ import {
 } from 'apache-arrow';
 import { type FeatureSpec, type ModelManifest, ProblemError, featureSize } from '@onnx-batch/contracts';
 import type { RowId } from '../codec/chunk-codec';
-import { type ColumnBatch, type FeatureColumn, type NumberColumn, checkColumnNames, invalidUpload, invalidValue } from './column-batch';
+import {
+  type ColumnBatch,
+  type FeatureColumn,
+  type NumberColumn,
+  checkColumnNames,
+  invalidColumn,
+  invalidUpload,
+  invalidValue,
+} from './column-batch';
 import { hyparquetCompressors } from './esm-packages';
 
 /** The IPC end-of-stream marker: a continuation token and a zero-length message. */
@@ -155,8 +163,7 @@ function mapColumns(fields: Field<DataType>[], manifest: ModelManifest): ColumnM
   const id = byName.get('id') ?? null;
   if (id !== null) {
     const type = (fields[id] as Field<DataType>).type;
-    if (!isInteger(type) && !isText(type))
-      throw invalidUpload(`column 'id' must be text (Utf8) or an integer, not ${typeName(type)}`, 'id');
+    if (!isInteger(type) && !isText(type)) throw invalidColumn('id', `must be text (Utf8) or an integer, not ${typeName(type)}`);
   }
   return { features, id };
 }
@@ -173,7 +180,7 @@ function readerFor(spec: FeatureSpec, type: DataType): (data: Data, field: strin
   const values = valueType(type);
   const name = spec.name;
   const refuse = (wanted: string): never => {
-    throw invalidUpload(`column '${name}' must be ${wanted}, not ${typeName(type)}`, name);
+    throw invalidColumn(name, `must be ${wanted}, not ${typeName(type)}`);
   };
   switch (spec.type) {
     case 'number':
@@ -323,7 +330,7 @@ function utf8Values(data: Data): string[] {
 /** A dictionary-encoded column decoded: each row's index looked up in its dictionary. */
 function dictionaryValues<T>(data: Data, cast: (value: unknown) => T, field: string, firstRow: number): T[] {
   const dictionary = data.dictionary;
-  if (!dictionary) throw invalidUpload(`column '${field}' is dictionary-encoded but its dictionary is missing`, field);
+  if (!dictionary) throw invalidColumn(field, 'is dictionary-encoded but its dictionary is missing');
   const indices = data.values as ArrayLike<number | bigint>;
   const decoded = dictionary.toArray() as ArrayLike<unknown>;
   const out = new Array<T>(data.length);

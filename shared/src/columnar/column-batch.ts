@@ -30,6 +30,13 @@ export function invalidUpload(message: string, field?: string): ProblemError {
   });
 }
 
+/** A column that cannot be read as the feature it names (its type, its shape, a missing dictionary). */
+export function invalidColumn(field: string, message: string): ProblemError {
+  return new ProblemError('OB_ERR_INVALID_REQUEST', `column '${field}' ${message}; nothing was queued`, {
+    errors: [{ field, message }],
+  });
+}
+
 /** A bad value, named by column and 0-based row, worded as the stager words a bad JSON row. */
 export function invalidValue(field: string, row: number, message: string): ProblemError {
   return new ProblemError('OB_ERR_INVALID_ROWS', `row ${row}: field '${field}' ${message}; nothing was queued`, {
@@ -46,10 +53,10 @@ export function checkColumnNames(names: readonly string[], manifest: ModelManife
   const known = new Set(['id', ...features]);
   const extra = names.find((name) => !known.has(name));
   if (extra !== undefined) {
-    throw invalidUpload(`column '${extra}' is not a feature of this model (features: ${features.join(', ')}, and an optional id)`, extra);
+    throw invalidColumn(extra, `is not a feature of this model (features: ${features.join(', ')}, and an optional id)`);
   }
   const missing = features.find((name) => !names.includes(name));
-  if (missing !== undefined) throw invalidUpload(`column '${missing}' is missing`, missing);
+  if (missing !== undefined) throw invalidColumn(missing, 'is missing');
 }
 
 const MAX_ID_LENGTH = 256;

@@ -1,6 +1,14 @@
 import { type FeatureSpec, type ModelManifest, ProblemError, featureSize } from '@onnx-batch/contracts';
 import type { RowId } from '../codec/chunk-codec';
-import { type ColumnBatch, type FeatureColumn, type NumberColumn, checkColumnNames, invalidUpload, invalidValue } from './column-batch';
+import {
+  type ColumnBatch,
+  type FeatureColumn,
+  type NumberColumn,
+  checkColumnNames,
+  invalidColumn,
+  invalidUpload,
+  invalidValue,
+} from './column-batch';
 import { hyparquet, hyparquetCompressors } from './esm-packages';
 
 export const PARQUET_TYPE = 'application/vnd.apache.parquet';
@@ -38,12 +46,14 @@ export async function* parquetColumnBatches(
   if (options.declaredRows !== undefined && options.declaredRows !== total) {
     throw invalidUpload(`the upload declared ${options.declaredRows} rows but the file holds ${total}`, 'Content-Rows');
   }
+  // Decoded, a row group takes at least 8 bytes a number (dictionary-encoded pages can be far smaller on disk).
+  const numbersPerRow = manifest.features.reduce((sum, f) => sum + (f.type === 'string' ? 0 : featureSize(f)), 0);
   metadata.row_groups.forEach((group, i) => {
-    const bytes = Number(group.total_byte_size);
+    const bytes = Math.max(Number(group.total_byte_size), Number(group.num_rows) * numbersPerRow * 8);
     if (bytes > options.maxRowGroupBytes) {
       throw new ProblemError(
         'OB_ERR_PAYLOAD_TOO_LARGE',
-        `row group ${i} holds ${bytes} bytes uncompressed, more than the limit of ${options.maxRowGroupBytes} ` +
+        `row group ${i} takes ${bytes} bytes uncompressed, more than the limit of ${options.maxRowGroupBytes} ` +
           '(PARQUET_MAX_ROW_GROUP_BYTES); ' +
           'rewrite the file with smaller row groups, e.g. pyarrow.parquet.write_table(table, path, row_group_size=100_000) or ' +
           "DuckDB COPY … TO 'x.parquet' (ROW_GROUP_SIZE 100000); nothing was queued",
@@ -114,8 +124,7 @@ function assemble(pieces: { start: number; data: Decoded }[], start: number, end
     const to = Math.min(end, piece.start + piece.data.length) - piece.start;
     for (let i = from; i < to; i++) out.push(piece.data[i]);
   }
-  if (out.length !== end - start)
-    throw invalidUpload(`column '${name}' holds ${out.length} values in rows ${start}–${end - 1}, not ${end - start}`, name);
+  if (out.length !== end - start) throw invalidColumn(name, `holds ${out.length} values in rows ${start}–${end - 1}, not ${end - start}`);
   return out;
 }
 
