@@ -1,4 +1,7 @@
 import { createRequire } from 'node:module';
+import type * as HyparquetModule from 'hyparquet' with { 'resolution-mode': 'import' };
+import type * as HyparquetCompressorsModule from 'hyparquet-compressors' with { 'resolution-mode': 'import' };
+import type * as HyparquetWriterModule from 'hyparquet-writer' with { 'resolution-mode': 'import' };
 
 /**
  * hyparquet and its companions ship as ES modules only. These packages are CommonJS, so they load
@@ -9,9 +12,9 @@ import { createRequire } from 'node:module';
  */
 const nodeRequire = createRequire(__filename);
 
-type Hyparquet = typeof import('hyparquet', { with: { 'resolution-mode': 'import' } });
-type HyparquetWriter = typeof import('hyparquet-writer', { with: { 'resolution-mode': 'import' } });
-type HyparquetCompressors = typeof import('hyparquet-compressors', { with: { 'resolution-mode': 'import' } });
+type Hyparquet = typeof HyparquetModule;
+type HyparquetWriter = typeof HyparquetWriterModule;
+type HyparquetCompressors = typeof HyparquetCompressorsModule;
 
 let reader: Hyparquet | undefined;
 let writer: HyparquetWriter | undefined;
