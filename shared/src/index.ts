@@ -69,3 +69,6 @@ export * from './atomic-file';
 export * from './storage/redis-memory';
 export * from './storage/storage-guard';
 export * from './columnar/esm-packages';
+export * from './codec/result-columns';
+export * from './columnar/arrow-results';
+export * from './columnar/parquet-results';
