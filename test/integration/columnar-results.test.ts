@@ -250,19 +250,20 @@ describe('results as Arrow IPC and Parquet, read back by apache-arrow and DuckDB
     const reader = await db.runAndReadAll(
       `SELECT * EXCLUDE (file_row_number) FROM read_parquet('${file}', file_row_number = true) ORDER BY file_row_number`,
     );
-    return reader.getRowObjectsJS() as Record<string, unknown>[];
+    return reader.getRowObjectsJS();
   }
 
   async function parquetFacts(body: Buffer): Promise<{ groups: number[]; types: Record<string, string> }> {
     const file = path.join(tmp, `${Math.random().toString(36).slice(2)}.parquet`);
     writeFileSync(file, body);
     const groups = await db.runAndReadAll(
-      `SELECT row_group_id, any_value(row_group_num_rows) AS n FROM parquet_metadata('${file}') GROUP BY row_group_id ORDER BY row_group_id`,
+      `SELECT row_group_id, any_value(row_group_num_rows) AS n FROM parquet_metadata('${file}') ` +
+        'GROUP BY row_group_id ORDER BY row_group_id',
     );
-    const described = await db.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${file}')`);
+    const described = await db.runAndReadAll(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('${file}'))`);
     return {
       groups: groups.getRowObjectsJS().map((r) => Number(r.n)),
-      types: Object.fromEntries(described.getRowObjectsJS().map((r) => [String(r.column_name), String(r.column_type)])),
+      types: Object.fromEntries(described.getRowObjectsJson().map((r) => [r.column_name as string, r.column_type as string])),
     };
   }
 
@@ -483,7 +484,7 @@ describe('results as Arrow IPC and Parquet, read back by apache-arrow and DuckDB
     },
   );
 
-  it('when a stored chunk cannot be read after an Arrow download began, then the body is cut short: no end-of-stream marker, not complete', async () => {
+  it('when a stored chunk cannot be read after an Arrow download began, then the body is cut short, no end-of-stream marker', async () => {
     const { id } = jobs.truncated as { id: string };
 
     const answer = await download(url(id), { accept: ARROW });
@@ -505,7 +506,7 @@ describe('results as Arrow IPC and Parquet, read back by apache-arrow and DuckDB
     await expect(parquetRows(answer.body)).rejects.toThrow();
   });
 
-  it('when the OpenAPI document describes the results route, then it lists the Arrow and Parquet media types and the format parameter', async () => {
+  it('when the OpenAPI document describes the results route, then it lists the Arrow and Parquet media types and `format`', async () => {
     const doc = (await request(stack.url).get('/openapi.json')).body as {
       paths: Record<
         string,
