@@ -72,3 +72,6 @@ export * from './columnar/esm-packages';
 export * from './columnar/column-batch';
 export * from './columnar/arrow-batches';
 export * from './columnar/parquet-batches';
+export * from './codec/result-columns';
+export * from './columnar/arrow-results';
+export * from './columnar/parquet-results';

@@ -38,6 +38,7 @@ import {
   type Paths,
   type Schema,
 } from '../openapi-parts';
+import { RESULT_FORMAT_NAMES, RESULT_FORMAT_SCHEMA, RESULT_FORMATS, resultFormatOf } from '../streaming/result-formats';
 import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {
@@ -254,9 +255,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
   router.get('/batch-result/:id/results', async (req: Request, res: Response) => {
     const record = await loadJob(req);
     res.locals.jobId = record.id;
-    const format = req.accepts(['application/json', 'application/x-ndjson', 'text/csv']);
-    if (!format)
-      throw new ProblemError('OB_ERR_NOT_ACCEPTABLE', 'results come as application/json (pages), application/x-ndjson or text/csv');
+    const format = resultFormatOf(req);
     if (record.status === 'cancelled') throw new ProblemError('OB_ERR_JOB_CANCELLED', 'the job was cancelled; it has no results');
     if (!isFinished(record.status)) {
       throw new ProblemError(
@@ -264,10 +263,8 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
         `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`,
       );
     }
-    const query =
-      format === 'application/json'
-        ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, { ...(req.query as Record<string, unknown>) })
-        : null;
+    const { format: _format, ...pageQuery } = req.query as Record<string, unknown>;
+    const query = format === 'json' ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, pageQuery) : null;
     await streamResults({ record, store, repository, logger: deps.logger, format, page: query, basePath, req, res });
   });
 
@@ -466,6 +463,7 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
     headers: { Location: { description: 'The job’s status URL.', schema: { type: 'string' } } },
     ...json(ref('Submitted')),
   };
+  const formatList = RESULT_FORMAT_NAMES.map((f) => `${f} (${RESULT_FORMATS[f]})`).join(', ');
   return {
     [`${base}/batch-predict`]: {
       post: {
@@ -542,15 +540,41 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
         ...flags,
         tags,
         operationId: legacy ? 'legacyGetResults' : 'getResults',
-        summary: 'A finished job’s results, in input order: JSON pages, or the whole of them streamed as NDJSON or CSV (by Accept).',
-        parameters: [JOB_ID_PARAMETER, ...queryParameters(copy(RESULTS_QUERY_SCHEMA), 'JSON pages only.')],
+        summary:
+          'A finished job’s results, in input order: JSON pages, or the whole of them streamed as NDJSON, CSV, an Arrow IPC ' +
+          'stream or Parquet (by Accept or `format`).',
+        parameters: [
+          JOB_ID_PARAMETER,
+          {
+            name: 'format',
+            in: 'query',
+            required: false,
+            description: `The form of the results, overriding Accept: ${formatList}.`,
+            schema: { ...RESULT_FORMAT_SCHEMA, enum: [...RESULT_FORMAT_SCHEMA.enum] },
+          },
+          ...queryParameters(copy(RESULTS_QUERY_SCHEMA), 'JSON pages only.'),
+        ],
         responses: {
           '200': {
-            description: 'One page (application/json), or every result line (application/x-ndjson, text/csv; as an attachment).',
+            description:
+              'One page (application/json), or every result (as an attachment): a line each (application/x-ndjson, text/csv), ' +
+              'or the columns of the CSV, typed, one Arrow record batch or Parquet row group per stored chunk.',
             content: {
-              'application/json': { schema: ref('ResultsPage') },
-              'application/x-ndjson': { schema: { type: 'string', description: 'One result line (ResultRow) a line.' } },
-              'text/csv': { schema: { type: 'string' } },
+              [RESULT_FORMATS.json]: { schema: ref('ResultsPage') },
+              [RESULT_FORMATS.ndjson]: { schema: { type: 'string', description: 'One result line (ResultRow) a line.' } },
+              [RESULT_FORMATS.csv]: { schema: { type: 'string' } },
+              [RESULT_FORMATS.arrow]: {
+                schema: {
+                  type: 'string',
+                  format: 'binary',
+                  description:
+                    'An Arrow IPC stream: `id` Utf8, the result columns (float32; a tensor output FixedSizeList<float32> or JSON ' +
+                    'Utf8), `error` Utf8; ends with the end-of-stream marker.',
+                },
+              },
+              [RESULT_FORMATS.parquet]: {
+                schema: { type: 'string', format: 'binary', description: 'A Parquet file (snappy) with the columns of the Arrow stream.' },
+              },
             },
           },
           ...problemResponses([

@@ -1,23 +1,16 @@
 import type { Request, Response } from 'express';
-import { writeDraining } from './write-draining';
+import { resultEncoder } from './result-encoders';
+import type { ResultFormat } from './result-formats';
 import type { ModelManifest } from '@onnx-batch/contracts';
-import {
-  renderResultLines,
-  type JobRecord,
-  type JobStore,
-  type Logger,
-  type ModelRepository,
-  type ResultChunk,
-  resultChunkText,
-  resultCsvHeaderText,
-} from '@onnx-batch/shared';
+import { renderResultLines, type JobRecord, type JobStore, type Logger, type ModelRepository, type ResultChunk } from '@onnx-batch/shared';
 
 export interface ResultStreamRequest {
   record: JobRecord;
   store: JobStore;
   repository: ModelRepository;
   logger: Logger;
-  format: string;
+  format: ResultFormat;
+  /** The page of a `json` request (its checked `offset` and `limit`). */
   page: { offset: number; limit: number } | null;
   basePath: string;
   req: Request;
@@ -30,20 +23,22 @@ type ChunkRead = { ok: true; results: ResultChunk | null } | { ok: false; error:
 /**
  * Writes a finished job's results in input order: reading chunk by chunk (one chunk in memory
  * at a time) and waiting for the socket to drain, so a million-row job streams in bounded memory.
+ * The format's encoder (result-encoders.ts) writes the beginning, each chunk and the end.
  *
  * A chunk that cannot be read (Redis lost, stored results that fail to decrypt) before anything
  * is sent is an ordinary error answer; once the body has started, the response is destroyed so
  * the chunked body has no terminating chunk and every client sees a truncated download, never
- * one that looks complete.
+ * one that looks complete. A chunk the encoder cannot write is treated the same way.
  */
 export async function streamResults(r: ResultStreamRequest): Promise<void> {
   const { record, store, res } = r;
-  if (r.page) {
+  const format = r.format;
+  if (format === 'json') {
+    if (!r.page) throw new Error('a JSON results request needs its page');
     await sendPage(r, r.page);
     return;
   }
-  const manifest = manifestOf(r);
-  const csv = r.format === 'text/csv';
+  const encoder = resultEncoder(format, manifestOf(r), res);
   let aborted = false;
   r.req.on('close', () => {
     aborted = !res.writableFinished;
@@ -52,15 +47,27 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
   // Headers go out with the first chunk, so a first chunk that cannot be read is still an error answer.
   const start = async (): Promise<void> => {
     started = true;
-    res.status(200).type(csv ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
-    res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${csv ? 'csv' : 'ndjson'}"`);
-    if (csv) await writeDraining(res, resultCsvHeaderText(manifest));
+    res.status(200);
+    res.setHeader('Content-Type', encoder.contentType);
+    res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${encoder.extension}"`);
+    await encoder.start();
+  };
+  /** Runs one step of writing; false (the response destroyed, the failure logged) when it threw. */
+  const written = async (chunk: number | string, step: () => Promise<void>): Promise<boolean> => {
+    try {
+      await step();
+      return true;
+    } catch (error) {
+      logFailure(r, 'stored results could not be written', chunk, error, 'truncated');
+      res.destroy();
+      return false;
+    }
   };
   let next = readChunk(store, record.id, 0);
   for (let chunk = 0; chunk < record.chunks && !aborted; chunk++) {
     const read = await next;
     if (!read.ok) {
-      logReadFailure(r, chunk, read.error, started ? 'truncated' : 'error');
+      logFailure(r, 'stored results could not be read', chunk, read.error, started ? 'truncated' : 'error');
       if (!started) throw read.error; // nothing sent yet: the problem handler answers it
       res.destroy();
       return;
@@ -68,12 +75,14 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     // The prefetch runs while this chunk waits for the socket; readChunk never rejects, so a
     // failure then cannot become an unhandled rejection, and one left behind by an abort is harmless.
     if (chunk + 1 < record.chunks) next = readChunk(store, record.id, chunk + 1);
-    if (!started) await start();
-    if (read.results === null || read.results.rows === 0) continue;
-    await writeDraining(res, resultChunkText(read.results, manifest, csv));
+    if (!started && !(await written(chunk, start))) return;
+    const results = read.results;
+    if (results === null || results.rows === 0) continue;
+    if (!(await written(chunk, () => encoder.chunk(results)))) return;
   }
   if (aborted) return;
-  if (!started) await start();
+  if (!started && !(await written('start', start))) return;
+  if (!(await written('end', () => encoder.end()))) return;
   res.end();
 }
 
@@ -85,8 +94,8 @@ function readChunk(store: JobStore, id: string, chunk: number): Promise<ChunkRea
 }
 
 /** `answer`: what the client got, an error answer or a body cut short. */
-function logReadFailure(r: ResultStreamRequest, chunk: number | string, error: unknown, answer: 'error' | 'truncated'): void {
-  r.logger.error('stored results could not be read', {
+function logFailure(r: ResultStreamRequest, message: string, chunk: number | string, error: unknown, answer: 'error' | 'truncated'): void {
+  r.logger.error(message, {
     requestId: r.req.requestId,
     jobId: r.record.id,
     chunk,
@@ -107,7 +116,7 @@ async function sendPage(r: ResultStreamRequest, page: { offset: number; limit: n
     try {
       chunks = await store.readResults(record.id, first, last + 1);
     } catch (error) {
-      logReadFailure(r, first === last ? first : `${first}-${last}`, error, 'error');
+      logFailure(r, 'stored results could not be read', first === last ? first : `${first}-${last}`, error, 'error');
       throw error; // nothing sent yet: the problem handler answers it
     }
     chunks.forEach((stored, i) => {

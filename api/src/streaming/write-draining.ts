@@ -6,8 +6,8 @@ import type { Writable } from 'node:stream';
  * removed as soon as either fires: a long download waits thousands of times, and a listener left
  * behind each time would pile up on the response.
  */
-export async function writeDraining(out: Writable, text: string): Promise<void> {
-  if (out.write(text)) return;
+export async function writeDraining(out: Writable, bytes: string | Uint8Array): Promise<void> {
+  if (out.write(bytes)) return;
   const settled = new AbortController();
   try {
     await Promise.race([once(out, 'drain', { signal: settled.signal }), once(out, 'close', { signal: settled.signal })]);

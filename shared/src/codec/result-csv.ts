@@ -1,21 +1,15 @@
 import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
+import { resultColumns } from './result-columns';
 import { renderResultCsvRows, renderResultLines, type ResultChunk } from './result-chunk';
 
 /**
  * The CSV form of results, derived from the manifest: `id`, the result's fields (for a
- * classifier `label`, `confidence` and one `p_<label>` column per class), then `error`.
+ * classifier `label`, `confidence` and one `p_<label>` column per class), then `error`: the
+ * names of resultColumns (result-columns.ts), which the Arrow and Parquet downloads type.
  */
 export function resultCsvHeader(manifest: ModelManifest): string[] {
-  const spec = manifest.result;
-  switch (spec.kind) {
-    case 'classification':
-      return ['id', 'label', 'confidence', ...(spec.labels ?? []).map((l) => `p_${l}`), 'error'];
-    case 'regression':
-      return ['id', ...(spec.names && spec.names.length > 1 ? spec.names : ['value']), 'error'];
-    case 'tensor':
-      return ['id', ...(spec.outputs ?? manifest.outputs.map((o) => o.name)), 'error'];
-  }
+  return resultColumns(manifest).map((column) => column.name);
 }
 
 type Cell = string | number | boolean | null;

@@ -5,10 +5,9 @@ import type * as HyparquetWriterModule from 'hyparquet-writer' with { 'resolutio
 
 /**
  * hyparquet and its companions ship as ES modules only. These packages are CommonJS, so they load
- * them with Node's own require (Node ≥ 20.19 requires an ES module synchronously). It is Node's
- * require, not the one a caller may have been given: under jest's module registry, which cannot
- * load ES modules, the Parquet paths work as they do in production. Loaded on first use, so a
- * process that never sees Parquet never pays for it.
+ * them with require, which Node (≥ 20.19) answers with the ES module, synchronously. (jest's own
+ * require cannot; jest.config.js compiles these packages to CommonJS for the tests.) Loaded on
+ * first use, so a process that never sees Parquet never pays for it.
  */
 const nodeRequire = createRequire(__filename);
 
