@@ -6,7 +6,7 @@
 //
 // Knobs (environment): WORKERS (worker processes, default = CPUs), API_PROCESSES (API processes
 // sharing the port, default 1 here), BENCH_ONLY (comma list of raw,mem,null,W1,W1poll,W2,W2json,
-// W3,W3poll,W5,W4,W4x4,http,W6,drift to run a subset; `null` adds the null-service runs of the selected
+// W2arrow,W2parquet,W3,W3poll,W5,W4,W4arrow,W4parquet,W4x4,http,W6,drift to run a subset; `null` adds the null-service runs of the selected
 // workloads that have one), BENCH_CPU_PROF (directory: the API and workers run with --cpu-prof
 // and write .cpuprofile files there when they stop). Other onnx-batch variables (CHUNK_SIZE,
 // WORKER_CONCURRENCY, MAX_BATCH_ROWS, …) pass through to the processes.
@@ -19,7 +19,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { benchCache, printCache } from './bench-cache.mjs';
 import { benchDrift, printDrift } from './bench-drift.mjs';
-import { BenchError, Client, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob, waitReady } from './bench-client.mjs';
+import { FixedSizeBinary, Table, makeData, makeVector, tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { parquetMetadata } from 'hyparquet';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { BenchError, Client, binarySubmit, jsonSubmit, ndjsonSubmit, runJobs, runRequests, runJob, waitReady } from './bench-client.mjs';
 import {
   commandsPerJob,
   commandStats,
@@ -117,6 +120,40 @@ const ndjsonLines = (rows, count) => {
   for (let i = 0; i < count; i++) out += lines[i % lines.length];
   return out;
 };
+const ARROW = 'application/vnd.apache.arrow.stream';
+const PARQUET = 'application/vnd.apache.parquet';
+const ARROW_RESULTS = { type: ARROW, countRows: (body) => tableFromIPC(body).numRows };
+const PARQUET_RESULTS = {
+  type: PARQUET,
+  countRows: (body) => Number(parquetMetadata(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)).num_rows),
+};
+
+/** Rows as float32 columns named by the manifest's features, as a data team's table holds them. */
+function irisColumns(model, rows, count) {
+  return Object.fromEntries(
+    model.manifest.features.map((f, k) => [f.name, Float32Array.from({ length: count }, (_, i) => rows[i % rows.length][k])]),
+  );
+}
+
+/** An IPC stream of record batches of `batchRows` rows (as pyarrow writes a table of several batches). */
+function arrowStream(table, batchRows = 65_536) {
+  const batches = [];
+  for (let start = 0; start < table.numRows; start += batchRows) batches.push(...table.slice(start, start + batchRows).batches);
+  return Buffer.from(tableToIPC(new Table(batches), 'stream'));
+}
+
+/** A Parquet file with row groups of `groupRows` rows. */
+function parquetFile(columnData, groupRows = 65_536) {
+  return Buffer.from(parquetWriteBuffer({ columnData, rowGroupSize: groupRows }));
+}
+
+/** `count` images (base64 strings) as one flat byte array. */
+function imageBytes(images, count, offset = 0) {
+  const out = Buffer.alloc(count * 784);
+  for (let i = 0; i < count; i++) out.write(images[(offset + i) % images.length], i * 784, 'base64');
+  return out;
+}
+
 const cycle = (rows, count, offset = 0) => Array.from({ length: count }, (_, i) => rows[(offset + i) % rows.length]);
 
 // ---------------------------------------------------------------------------------------------
@@ -547,6 +584,32 @@ async function main() {
     ),
   };
   const fashionSubmit = (i) => submits.fashion[i % submits.fashion.length];
+  // The same rows as columnar bodies: Arrow in and out, Parquet in and out.
+  const irisTable = irisColumns(iris, irisData, 100_000);
+  submits.bigArrow = binarySubmit('iris', iris.version, ARROW, arrowStream(tableFromArrays(irisTable)), 100_000, ARROW_RESULTS);
+  submits.bigParquet = binarySubmit(
+    'iris',
+    iris.version,
+    PARQUET,
+    parquetFile(Object.entries(irisTable).map(([name, data]) => ({ name, data, type: 'FLOAT' }))),
+    100_000,
+    PARQUET_RESULTS,
+  );
+  const imageName = fashion.manifest.features[0].name;
+  const fashionColumnar = (k) => {
+    const bytes = imageBytes(images, FASHION_JOB_ROWS, k * FASHION_JOB_ROWS);
+    const data = makeData({ type: new FixedSizeBinary(784), length: FASHION_JOB_ROWS, nullCount: 0, data: bytes });
+    const arrow = arrowStream(new Table({ [imageName]: makeVector(data) }));
+    const values = Array.from({ length: FASHION_JOB_ROWS }, (_, i) => bytes.subarray(i * 784, (i + 1) * 784));
+    const parquet = parquetFile([{ name: imageName, data: values, type: 'BYTE_ARRAY' }]);
+    return {
+      arrow: binarySubmit('fashion', fashion.version, ARROW, arrow, FASHION_JOB_ROWS, ARROW_RESULTS),
+      parquet: binarySubmit('fashion', fashion.version, PARQUET, parquet, FASHION_JOB_ROWS, PARQUET_RESULTS),
+    };
+  };
+  submits.fashionColumnar = submits.fashion.map((_, k) => fashionColumnar(k));
+  const fashionArrow = (i) => submits.fashionColumnar[i % submits.fashionColumnar.length].arrow;
+  const fashionParquet = (i) => submits.fashionColumnar[i % submits.fashionColumnar.length].parquet;
 
   const report = {
     date: new Date().toISOString(),
@@ -662,6 +725,18 @@ async function main() {
       spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigJson },
     },
     {
+      id: 'W2arrow',
+      description: '10 jobs × 100 000 iris rows (Arrow IPC stream in, Arrow out), 2 in flight',
+      model: iris,
+      spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigArrow },
+    },
+    {
+      id: 'W2parquet',
+      description: '10 jobs × 100 000 iris rows (Parquet in, Parquet out), 2 in flight',
+      model: iris,
+      spec: { jobs: 10, inFlight: 2, submitFor: () => submits.bigParquet },
+    },
+    {
       id: 'W3',
       description: '1000 jobs × 1 iris row (JSON), long polls, 32 in flight',
       model: iris,
@@ -689,6 +764,18 @@ async function main() {
       description: `${FASHION_ROWS} Fashion-MNIST images as base64 (JSON), jobs of ${FASHION_JOB_ROWS}, 2 in flight`,
       model: fashion,
       spec: { jobs: FASHION_ROWS / FASHION_JOB_ROWS, inFlight: 2, submitFor: fashionSubmit },
+    },
+    {
+      id: 'W4arrow',
+      description: `${FASHION_ROWS} Fashion-MNIST images as FixedSizeBinary(784) (Arrow in, out), jobs of ${FASHION_JOB_ROWS}, 2 in flight`,
+      model: fashion,
+      spec: { jobs: FASHION_ROWS / FASHION_JOB_ROWS, inFlight: 2, submitFor: fashionArrow },
+    },
+    {
+      id: 'W4parquet',
+      description: `${FASHION_ROWS} Fashion-MNIST images as BYTE_ARRAY (Parquet in, out), jobs of ${FASHION_JOB_ROWS}, 2 in flight`,
+      model: fashion,
+      spec: { jobs: FASHION_ROWS / FASHION_JOB_ROWS, inFlight: 2, submitFor: fashionParquet },
     },
     // Diagnostic, not a target: W4 with the pipeline kept fuller (shows what 2 in flight leaves idle).
     {
@@ -769,7 +856,11 @@ async function main() {
       await runJobs(client, { jobs: 40, inFlight: 8, submitFor: () => submits.one });
     }
     if (wanted('W2') || wanted('W2json')) await runJobs(client, { jobs: 2, inFlight: 2, submitFor: () => submits.bigNdjson });
+    if (wanted('W2arrow')) await runJobs(client, { jobs: 2, inFlight: 2, submitFor: () => submits.bigArrow });
+    if (wanted('W2parquet')) await runJobs(client, { jobs: 2, inFlight: 2, submitFor: () => submits.bigParquet });
     if (wanted('W4') || wanted('W4x4')) await runJobs(client, { jobs: 4, inFlight: 2, submitFor: fashionSubmit });
+    if (wanted('W4arrow')) await runJobs(client, { jobs: 4, inFlight: 2, submitFor: fashionArrow });
+    if (wanted('W4parquet')) await runJobs(client, { jobs: 4, inFlight: 2, submitFor: fashionParquet });
 
     for (const w of plan) {
       say(`bench: ${w.id}: ${w.description}…`);
@@ -788,6 +879,8 @@ async function main() {
           `${num(result.cpuMsPerJob.redis, 2)}, bench client ${num(result.cpuMsPerJob.benchClient, 2)}, others ` +
           `${num(result.cpuMsPerJob.others, 2)}`,
       );
+      result.apiCpuMicrosPerRow = (result.cpuSeconds.api * 1e6) / result.rows;
+      say(`bench:   API CPU ${num(result.apiCpuMicrosPerRow, 3)} µs/row, ${pct(result.ratioToRaw)} of raw ONNX Runtime`);
       say(
         `bench:   Redis: ${num(result.redisCommandsPerJob, 1)} commands/job (${topCommands(result.redisCommands, 8)}), ` +
           `${num(result.redisCommands.usecPerJob)} µs/job inside Redis`,
@@ -1018,6 +1111,49 @@ const TARGETS = [
       return w && { measured: `${num(w.rowsPerSecond)} rows/s (${w.id})`, met: w.rowsPerSecond >= 500_000 };
     },
   },
+  {
+    target: 'W2arrow ≥ 2 000 000 rows/s (≥ 25 % of raw), API CPU ≤ 0.1 µs/row',
+    measure: (r) => {
+      const w = byId(r.workloads, 'W2arrow');
+      return (
+        w && {
+          measured: `${num(w.rowsPerSecond)} rows/s = ${pct(w.ratioToRaw)} of raw, API ${num(w.apiCpuMicrosPerRow, 3)} µs/row`,
+          met: w.rowsPerSecond >= 2_000_000 && w.ratioToRaw >= 0.25 && w.apiCpuMicrosPerRow <= 0.1,
+        }
+      );
+    },
+  },
+  {
+    target: 'W4arrow ≥ 70 % of raw ONNX Runtime, API CPU ≤ 2 µs/image',
+    measure: (r) => {
+      const w = byId(r.workloads, 'W4arrow');
+      return (
+        w && {
+          measured: `${pct(w.ratioToRaw)} of raw, API ${num(w.apiCpuMicrosPerRow, 2)} µs/image`,
+          met: w.ratioToRaw >= 0.7 && w.apiCpuMicrosPerRow <= 2,
+        }
+      );
+    },
+  },
+  ...[
+    ['W2parquet', 'W2arrow'],
+    ['W4parquet', 'W4arrow'],
+  ].map(([parquet, arrow]) => ({
+    target: `${parquet} ≥ half of ${arrow}'s rows/s`,
+    measure: (r) => {
+      const p = byId(r.workloads, parquet);
+      const a = byId(r.workloads, arrow);
+      return (
+        p &&
+        a && {
+          measured:
+            `${num(p.rowsPerSecond)} of ${num(a.rowsPerSecond)} rows/s (${pct(p.rowsPerSecond / a.rowsPerSecond)}), ` +
+            `API ${num(p.apiCpuMicrosPerRow, 2)} µs/row`,
+          met: p.rowsPerSecond >= a.rowsPerSecond / 2,
+        }
+      );
+    },
+  })),
   {
     target: 'W5 p50 ≤ 2 ms',
     measure: (r) =>

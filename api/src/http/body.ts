@@ -47,7 +47,8 @@ export function jsonBody(limitBytes: number): RequestHandler {
       throw new ProblemError(
         'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
         got
-          ? `content type '${got.slice(0, 100)}' is not accepted here; send application/json, application/x-ndjson or text/csv`
+          ? `content type '${got.slice(0, 100)}' is not accepted here; send application/json, application/x-ndjson, text/csv, ` +
+              'application/vnd.apache.arrow.stream or application/vnd.apache.parquet'
           : 'send the body as application/json',
       );
     }
@@ -58,7 +59,7 @@ export function jsonBody(limitBytes: number): RequestHandler {
       throw new ProblemError(
         'OB_ERR_PAYLOAD_TOO_LARGE',
         `request body declares ${declared} bytes, more than the limit of ${limitBytes} (MAX_BODY_BYTES); stream large batches as ` +
-          'application/x-ndjson or text/csv',
+          'application/x-ndjson, text/csv, Arrow or Parquet',
       );
     }
     parse(req, res, next);

@@ -93,7 +93,7 @@ export function answerError(logger: Logger, error: unknown, { req, res, requestI
         ? `request body is not valid JSON: ${bodyError.message}`
         : code === 'OB_ERR_PAYLOAD_TOO_LARGE'
           ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as ` +
-            `application/x-ndjson or text/csv`
+            'application/x-ndjson, text/csv, Arrow or Parquet'
           : bodyError.message;
     sendProblem(res, new ProblemError(code, detail), instance);
     return;

@@ -143,6 +143,26 @@ function idempotencyKeyHash(req: Request): string | undefined {
 
 export const STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv', ARROW_STREAM_TYPE, PARQUET_TYPE];
 
+const STREAM_DESCRIPTIONS: Record<string, string> = {
+  'text/csv': 'A header line of feature names (and optionally `id`), then one row a line.',
+  [ARROW_STREAM_TYPE]:
+    'An Arrow IPC stream, read as it arrives: one column per feature, by name (numbers of any width; a FixedSizeList of ' +
+    'numbers, FixedSizeBinary or Binary for a tensor or image; Utf8 or a dictionary of Utf8 for text), and an optional `id` ' +
+    'column (Utf8 or integer). No nulls in features. Must end with its end-of-stream marker. Record batches may be ' +
+    'ZSTD-compressed; LZ4 is refused.',
+  [PARQUET_TYPE]:
+    'A Parquet file, spooled to disk and read a row group at a time: the same columns as Arrow (a BLOB or a LIST of numbers ' +
+    'for a tensor or image). A row group larger than PARQUET_MAX_ROW_GROUP_BYTES is refused with 413.',
+};
+
+const CONTENT_ROWS_PARAMETER = {
+  name: 'Content-Rows',
+  in: 'header',
+  required: false,
+  description: 'Arrow and Parquet bodies: the rows the body holds; a body holding another count is refused with 400.',
+  schema: { type: 'integer', minimum: 0 },
+};
+
 /** `Content-Rows`: the row count a columnar upload declares, checked when it has been read. */
 function declaredRows(req: Request): number | undefined {
   const header = req.get('content-rows');
@@ -450,10 +470,8 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
       {
         schema: {
           type: 'string',
-          description:
-            type === 'text/csv'
-              ? 'A header line of feature names (and optionally `id`), then one row a line.'
-              : 'One row (JSON object or array) a line.',
+          ...(type === ARROW_STREAM_TYPE || type === PARQUET_TYPE ? { format: 'binary' } : {}),
+          description: STREAM_DESCRIPTIONS[type] ?? 'One row (JSON object or array) a line.',
         },
       },
     ]),
@@ -472,12 +490,16 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
         operationId: legacy ? 'legacySubmitBatch' : 'submitBatch',
         summary: legacy ? 'Submit a batch (unversioned; the default model).' : 'Submit a batch of rows for a model.',
         description:
-          'A JSON body carries the envelope and its rows; an NDJSON, JSONL or CSV body carries only rows, streamed (the envelope ' +
-          'then comes in the query). ' +
+          'A JSON body carries the envelope and its rows; an NDJSON, JSONL, CSV, Arrow IPC stream or Parquet body carries only ' +
+          'rows, streamed (the envelope then comes in the query). ' +
           'Every row is validated before anything runs: one bad row refuses the batch with 400 naming it.',
         parameters: [
           IDEMPOTENCY_PARAMETER,
-          ...queryParameters(copy(SUBMIT_QUERY_SCHEMA), 'Streamed (NDJSON/CSV) bodies only; JSON bodies carry it in the body.'),
+          CONTENT_ROWS_PARAMETER,
+          ...queryParameters(
+            copy(SUBMIT_QUERY_SCHEMA),
+            'Streamed (NDJSON, CSV, Arrow, Parquet) bodies only; JSON bodies carry it in the body.',
+          ),
         ],
         requestBody: {
           required: true,
