@@ -199,7 +199,7 @@ export const CONFIG_VARIABLES = {
     minimum: 1024,
     maximum: 1_099_511_627_776,
     default: 10_737_418_240,
-    doc: 'Largest streamed (NDJSON/CSV) upload accepted (413 above).',
+    doc: 'Largest streamed (NDJSON, CSV, Arrow, Parquet) upload accepted (413 above).',
   },
   LOG_LEVEL: {
     type: 'string',
