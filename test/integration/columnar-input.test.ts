@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import {
   makeData,
   makeVector,
   tableFromArrays,
+  tableFromIPC,
   tableToIPC,
   vectorFromArray,
   type Vector,
@@ -410,3 +411,95 @@ describe('Parquet in', () => {
     expect(await jobKeys()).toBe(before);
   });
 });
+
+describe('passthrough', () => {
+  it('when an Arrow upload names passthrough columns, then every results format returns them beside the predictions', async () => {
+    const n = 1500; // two chunks of CHUNK_SIZE 1000
+    const table = new Table({
+      ...mapVectors(irisColumns(n)),
+      id: vectorFromArray(
+        Array.from({ length: n }, (_, i) => `r${i}`),
+        new Utf8(),
+      ),
+      customer: vectorFromArray(
+        Array.from({ length: n }, (_, i) => (i % 7 === 0 ? null : `c-${i % 5}`)),
+        new Utf8(),
+      ),
+      amount: makeVector(BigInt64Array.from({ length: n }, (_, i) => BigInt(i) * 1000n)),
+      flag: vectorFromArray(Array.from({ length: n }, (_, i) => i % 2 === 0)),
+    });
+    const response = await fetch(`${stack.url}/v1/batch-predict?model=iris&passthrough=customer,amount,flag`, {
+      method: 'POST',
+      headers: { 'content-type': ARROW },
+      body: tableToIPC(table, 'stream'),
+    });
+    expect(response.status).toBe(202);
+    const { jobId } = (await response.json()) as { jobId: string };
+    expect((await waitForJob(stack.url, jobId)).status).toBe('completed');
+    const download = async (format: string): Promise<Buffer> =>
+      Buffer.from(await (await fetch(`${stack.url}/v1/batch-result/${jobId}/results?format=${format}`)).arrayBuffer());
+
+    const lines = (await download('ndjson'))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(n);
+    expect(lines[7]).toMatchObject({ id: 'r7', passthrough: { customer: null, amount: 7000, flag: false } });
+    expect(lines[1201]).toMatchObject({ id: 'r1201', passthrough: { customer: 'c-1', amount: 1_201_000, flag: false } });
+
+    const csv = (await download('csv')).toString().split('\n');
+    expect(csv[0]).toBe('id,customer,amount,flag,label,confidence,p_setosa,p_versicolor,p_virginica,error');
+    expect(csv[2]).toMatch(/^r1,c-1,1000,false,/);
+
+    for (const format of ['arrow', 'parquet']) {
+      const file = path.join(work, `passthrough.${format}`);
+      writeFileSync(file, await download(format));
+      const reader = format === 'parquet' ? `read_parquet('${file}')` : null;
+      const rows = reader
+        ? (await duck.runAndReadAll(`SELECT id, customer, amount, flag, label FROM ${reader}`)).getRowObjectsJson()
+        : tableFromIPCRows(readFileSync(file));
+      expect(rows).toHaveLength(n);
+      expect(rows[7]).toEqual({ id: 'r7', customer: null, amount: '7000', flag: 'false', label: lines[7]?.label });
+      expect(rows[1201]).toEqual({ id: 'r1201', customer: 'c-1', amount: '1201000', flag: 'false', label: lines[1201]?.label });
+    }
+  });
+
+  it('when passthrough is misused, then 400 names the parameter or the column and nothing is queued', async () => {
+    const body = tableToIPC(new Table({ ...mapVectors(irisColumns(3)), note: vectorFromArray(['a', 'b', 'c'], new Utf8()) }), 'stream');
+    const ask = async (query: string, type = ARROW, payload: Uint8Array = body): Promise<Record<string, unknown>> => {
+      const before = await jobKeys();
+      const r = await fetch(`${stack.url}/v1/batch-predict?model=iris&${query}`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: payload,
+      });
+      expect(r.status).toBe(400);
+      expect(await jobKeys()).toBe(before);
+      return ((await r.json()) as { errors: Record<string, unknown>[] }).errors[0] ?? {};
+    };
+    expect(await ask('passthrough=note', 'application/x-ndjson', Buffer.from('[1,2,3,4]\n'))).toMatchObject({ field: 'passthrough' });
+    expect(await ask('passthrough=label')).toMatchObject({
+      field: 'passthrough',
+      message: expect.stringMatching(/results have a column/) as unknown,
+    });
+    expect(await ask('passthrough=note,note')).toMatchObject({ field: 'passthrough' });
+    expect(await ask('passthrough=colour')).toEqual({ field: 'colour', message: 'is named in passthrough but is not in the input' });
+    expect(await ask('')).toMatchObject({
+      field: 'note',
+      message: expect.stringMatching(/name it in \?passthrough= to keep it/) as unknown,
+    });
+  });
+});
+
+/** An Arrow IPC file's rows as plain objects (apache-arrow, the second independent reader). */
+function tableFromIPCRows(bytes: Uint8Array): Record<string, unknown>[] {
+  const table = tableFromIPC(bytes);
+  return Array.from({ length: table.numRows }, (_, row) => ({
+    id: table.getChild('id')?.get(row) as unknown,
+    customer: table.getChild('customer')?.get(row) as unknown,
+    amount: table.getChild('amount')?.get(row) as unknown,
+    flag: table.getChild('flag')?.get(row) as unknown,
+    label: table.getChild('label')?.get(row) as unknown,
+  }));
+}

@@ -441,7 +441,7 @@ describe('buildFeeds and sliceChunk', () => {
 
   it('when a chunk lacks an input section, then buildFeeds names the input', () => {
     // Arrange
-    const chunk: DecodedChunk = { rows: 1, inputs: new Map(), ids: null };
+    const chunk: DecodedChunk = { rows: 1, inputs: new Map(), ids: null, passthrough: null };
 
     // Act & Assert
     expect(() => buildFeeds(iris, [chunk])).toThrow('chunk has no data for input input');

@@ -65,8 +65,9 @@ function session(model: ModelRef): Promise<ort.InferenceSession> {
  * A chunk's outcome: its results encoded compactly (result-chunk.ts), and a view of their values
  * as the row outputs shadow comparisons and statistics read (the same memory: one transfer).
  */
-function outcome(chunk: ResultChunk, ms: number, batchRows: number): ChunkOutcome {
-  const results = encodeResultChunk(chunk);
+function outcome(chunk: ResultChunk, ms: number, batchRows: number, input: DecodedChunk): ChunkOutcome {
+  // Input columns kept beside the predictions travel with them, untouched.
+  const results = encodeResultChunk(input.passthrough ? { ...chunk, passthrough: input.passthrough } : chunk);
   const values = chunk.kind === 'lines' ? null : encodedResultValues(results, chunk.rows * chunk.names.length);
   const failedRows = chunk.errors.size;
   const firstError = failedRows > 0 ? (chunk.errors.values().next().value?.message ?? null) : null;
@@ -85,7 +86,7 @@ function outcome(chunk: ResultChunk, ms: number, batchRows: number): ChunkOutcom
 async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk: DecodedChunk): Promise<ChunkOutcome> {
   try {
     const { outputs, ms } = await runSession(s, manifest, [chunk]);
-    return outcome(resultChunkFromOutputs(manifest, outputs, 0, chunk.rows, chunk.ids), ms, chunk.rows);
+    return outcome(resultChunkFromOutputs(manifest, outputs, 0, chunk.rows, chunk.ids), ms, chunk.rows, chunk);
   } catch {
     const parts: ResultChunk[] = [];
     let totalMs = 0;
@@ -104,7 +105,7 @@ async function runAlone(s: ort.InferenceSession, manifest: ModelManifest, chunk:
         );
       }
     }
-    return outcome(joinResultChunks(parts, chunk.ids), totalMs, 1);
+    return outcome(joinResultChunks(parts, chunk.ids), totalMs, 1, chunk);
   }
 }
 
@@ -160,7 +161,7 @@ async function runChunks(s: ort.InferenceSession, manifest: ModelManifest, chunk
     return chunks.map((chunk) => {
       const results = resultChunkFromOutputs(manifest, outputs, first, chunk.rows, chunk.ids);
       first += chunk.rows;
-      return outcome(results, ms, batchRows);
+      return outcome(results, ms, batchRows, chunk);
     });
   } catch {
     // One bad chunk must not fail the others it was batched with.

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError } from '@onnx-batch/contracts';
+import { JOB_STATUSES, isFinished, jobStatusDocument, ProblemError, type ModelManifest } from '@onnx-batch/contracts';
 import {
   ARROW_STREAM_TYPE,
   arrowColumnBatches,
   csvRows,
   PARQUET_TYPE,
   parquetColumnBatches,
+  resultColumns,
   isOutOfMemoryError,
   ndjsonRows,
   type Config,
@@ -102,8 +103,45 @@ export const SUBMIT_QUERY_SCHEMA = {
     version: { type: 'string', maxLength: 16 },
     priority: PRIORITY_SCHEMA,
     callbackUrl: { type: 'string', minLength: 1, maxLength: 2048 },
+    passthrough: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 4096,
+      description:
+        'Arrow and Parquet bodies: input columns (comma-separated, at most 32) kept beside the predictions in every results ' +
+        'format. Each kept value is stored twice as JSON text, in the input chunk until it runs and in the results until the job ' +
+        'expires.',
+    },
   },
 } as const;
+
+/** Most input columns one job may keep beside its predictions. */
+const MAX_PASSTHROUGH = 32;
+
+/**
+ * The input columns a columnar upload keeps beside its predictions: distinct, not `id` (always
+ * echoed) and not a results column's name (they share one table).
+ */
+function passthroughNames(value: string | undefined, columnar: boolean, manifest: ModelManifest): string[] {
+  if (value === undefined) return [];
+  const refuse = (message: string): never => {
+    throw new ProblemError('OB_ERR_INVALID_REQUEST', `query parameter 'passthrough' ${message}`, {
+      errors: [{ field: 'passthrough', message }],
+    });
+  };
+  if (!columnar) refuse('works with Arrow and Parquet bodies, whose other columns it keeps');
+  const names = value.split(',').map((name) => name.trim());
+  if (names.length > MAX_PASSTHROUGH) refuse(`names at most ${MAX_PASSTHROUGH} columns`);
+  const taken = new Set(resultColumns(manifest).map((c) => c.name));
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (name === '') refuse('must be column names separated by commas');
+    if (seen.has(name)) refuse(`names '${name}' twice`);
+    if (taken.has(name)) refuse(`cannot keep '${name}': the results have a column of that name`);
+    seen.add(name);
+  }
+  return names;
+}
 
 export const RESULTS_QUERY_SCHEMA = {
   type: 'object',
@@ -205,7 +243,10 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     }
     const query = { ...(req.query as Record<string, unknown>) };
     if (basePath === '' && query.model === undefined) query.model = config.DEFAULT_MODEL;
-    const envelope = checkEnvelope<{ model: string; version?: string; priority: number; callbackUrl?: string }>(validateSubmitQuery, query);
+    const envelope = checkEnvelope<{ model: string; version?: string; priority: number; callbackUrl?: string; passthrough?: string }>(
+      validateSubmitQuery,
+      query,
+    );
     const model = await deps.router.select(envelope.model, envelope.version);
     const keyHash = idempotencyKeyHash(req);
     const callbackUrl = await checkCallback(envelope.callbackUrl);
@@ -213,6 +254,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const metered = streamedBody(req, config.MAX_STREAM_BYTES);
     const body = metered.stream;
     const { manifest } = model.parsing;
+    const passthrough = passthroughNames(envelope.passthrough, Boolean(req.is([ARROW_STREAM_TYPE, PARQUET_TYPE])), manifest);
     const common = {
       model,
       tenant: req.caller.tenant,
@@ -227,15 +269,17 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
         const columns = parquetColumnBatches(spooled.path, manifest, {
           maxRowGroupBytes: config.PARQUET_MAX_ROW_GROUP_BYTES,
           declaredRows: rows,
+          passthrough,
         });
-        accepted(res, await submitter.submit({ ...common, columns }));
+        accepted(res, await submitter.submit({ ...common, columns, passthrough }));
       } finally {
         await spooled.remove();
       }
       return;
     }
     if (req.is(ARROW_STREAM_TYPE)) {
-      accepted(res, await submitter.submit({ ...common, columns: arrowColumnBatches(body, manifest, { declaredRows: rows }) }));
+      const columns = arrowColumnBatches(body, manifest, { declaredRows: rows, passthrough });
+      accepted(res, await submitter.submit({ ...common, columns, passthrough }));
       return;
     }
     const source = req.is('text/csv') ? csvRows(body, manifest, config.MAX_ROW_BYTES) : ndjsonRows(body, config.MAX_ROW_BYTES);

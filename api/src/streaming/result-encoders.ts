@@ -29,7 +29,13 @@ export interface ResultEncoder {
 export type StreamedFormat = Exclude<ResultFormat, 'json'>;
 
 /** The encoder of a streamed format for one model version's results, writing to `out`. */
-export function resultEncoder(format: StreamedFormat, manifest: ModelManifest, out: Writable): ResultEncoder {
+export function resultEncoder(
+  format: StreamedFormat,
+  manifest: ModelManifest,
+  out: Writable,
+  /** The job's kept input columns (`passthrough=` at submit). */
+  passthrough: readonly string[] = [],
+): ResultEncoder {
   switch (format) {
     case 'ndjson':
       return {
@@ -43,12 +49,12 @@ export function resultEncoder(format: StreamedFormat, manifest: ModelManifest, o
       return {
         contentType: 'text/csv; charset=utf-8',
         extension: 'csv',
-        start: () => writeDraining(out, resultCsvHeaderText(manifest)),
-        chunk: (results) => writeDraining(out, resultChunkText(results, manifest, true)),
+        start: () => writeDraining(out, resultCsvHeaderText(manifest, passthrough)),
+        chunk: (results) => writeDraining(out, resultChunkText(results, manifest, true, passthrough)),
         end: () => Promise.resolve(),
       };
     case 'arrow': {
-      const columns = resultColumns(manifest);
+      const columns = resultColumns(manifest, passthrough);
       const writer = new ArrowResultsWriter(columns);
       return {
         contentType: RESULT_FORMATS.arrow,
@@ -59,7 +65,7 @@ export function resultEncoder(format: StreamedFormat, manifest: ModelManifest, o
       };
     }
     case 'parquet': {
-      const columns = resultColumns(manifest);
+      const columns = resultColumns(manifest, passthrough);
       const writer = new ParquetResultsWriter(columns, (bytes) => writeDraining(out, bytes));
       return {
         contentType: RESULT_FORMATS.parquet,

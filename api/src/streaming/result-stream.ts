@@ -38,7 +38,7 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     await sendPage(r, r.page);
     return;
   }
-  const encoder = resultEncoder(format, manifestOf(r), res);
+  const encoder = resultEncoder(format, manifestOf(r), res, r.record.passthrough);
   let aborted = false;
   r.req.on('close', () => {
     aborted = !res.writableFinished;

@@ -1,5 +1,5 @@
 import { type FeatureSpec, type GraphInputSpec, type ModelManifest, featureSize, rowElements } from '@onnx-batch/contracts';
-import type { ColumnBatch, NumberColumn } from '../columnar/column-batch';
+import type { ColumnBatch, NumberColumn, PassthroughColumns, PassthroughValue } from '../columnar/column-batch';
 
 /**
  * Compact binary form of a chunk of validated rows, written once at submit time and read by
@@ -26,6 +26,8 @@ interface ChunkHeader {
   rows: number;
   sections: SectionHeader[];
   ids?: number;
+  /** Byte length of the passthrough section (JSON PassthroughColumns), after the ids. */
+  passthrough?: number;
 }
 
 export interface DecodedChunk {
@@ -33,6 +35,8 @@ export interface DecodedChunk {
   /** Per graph input: `rows × elementsPerRow` values in storage form. */
   inputs: Map<string, Float32Array | Float64Array | Int32Array | Uint8Array | string[]>;
   ids: (RowId | null)[] | null;
+  /** Input columns kept beside the predictions (`passthrough=`), or null. */
+  passthrough: PassthroughColumns | null;
 }
 
 const MAGIC = 0x3143424f; // "OBC1" little-endian
@@ -83,11 +87,15 @@ export class ChunkEncoder {
   private ids: (RowId | null)[] = [];
   private hasIds = false;
   private count = 0;
+  private passthrough: PassthroughValue[][];
 
   constructor(
     manifest: ModelManifest,
     private readonly capacity: number,
+    /** Input columns kept beside the predictions (columnar input only). */
+    private readonly passthroughNames: readonly string[] = [],
   ) {
+    this.passthrough = passthroughNames.map(() => []);
     const byName = new Map(manifest.features.map((f) => [f.name, f]));
     const indexOf = new Map(manifest.features.map((f, i) => [f.name, i]));
     this.slots = manifest.inputs.map((spec) => {
@@ -191,6 +199,10 @@ export class ChunkEncoder {
         featureOffset += feature.size;
       }
     }
+    batch.passthrough?.forEach((values, k) => {
+      const kept = this.passthrough[k];
+      if (kept) for (let r = from; r < from + count; r++) kept.push(values[r] ?? null);
+    });
     if (batch.ids) {
       this.hasIds = true;
       for (let r = from; r < from + count; r++) this.ids.push(batch.ids[r] ?? null);
@@ -212,12 +224,17 @@ export class ChunkEncoder {
       return { header, bytes };
     });
     const idBytes = this.hasIds ? Buffer.from(JSON.stringify(this.ids)) : null;
+    const kept: PassthroughColumns | null =
+      this.passthroughNames.length > 0 ? { names: [...this.passthroughNames], columns: this.passthrough } : null;
+    const passthroughBytes = kept ? Buffer.from(JSON.stringify(kept)) : null;
     const header: ChunkHeader = { rows: this.count, sections: sections.map((s) => s.header) };
     if (idBytes) header.ids = idBytes.byteLength;
+    if (passthroughBytes) header.passthrough = passthroughBytes.byteLength;
     const headerBytes = Buffer.from(JSON.stringify(header));
     let total = pad8(8 + headerBytes.byteLength);
     for (const s of sections) total += pad8(s.bytes.byteLength);
     if (idBytes) total += pad8(idBytes.byteLength);
+    if (passthroughBytes) total += passthroughBytes.byteLength;
     const out = Buffer.alloc(total);
     out.writeUInt32LE(MAGIC, 0);
     out.writeUInt32LE(headerBytes.byteLength, 4);
@@ -227,7 +244,11 @@ export class ChunkEncoder {
       out.set(s.bytes, offset);
       offset += pad8(s.bytes.byteLength);
     }
-    if (idBytes) idBytes.copy(out, offset);
+    if (idBytes) {
+      idBytes.copy(out, offset);
+      offset += pad8(idBytes.byteLength);
+    }
+    if (passthroughBytes) passthroughBytes.copy(out, offset);
     this.reset();
     return out;
   }
@@ -236,6 +257,7 @@ export class ChunkEncoder {
     this.count = 0;
     this.ids = [];
     this.hasIds = false;
+    this.passthrough = this.passthroughNames.map(() => []);
     for (const slot of this.slots) slot.strings = [];
   }
 }
@@ -323,7 +345,11 @@ export function decodeChunk(buffer: Buffer): DecodedChunk {
     offset += pad8(bytes);
   }
   const ids = header.ids ? (JSON.parse(aligned.toString('utf8', offset, offset + header.ids)) as (RowId | null)[]) : null;
-  return { rows: header.rows, inputs, ids };
+  if (header.ids) offset += pad8(header.ids);
+  const passthrough = header.passthrough
+    ? (JSON.parse(aligned.toString('utf8', offset, offset + header.passthrough)) as PassthroughColumns)
+    : null;
+  return { rows: header.rows, inputs, ids, passthrough };
 }
 
 /** Rows in an encoded chunk, read from its header alone. */

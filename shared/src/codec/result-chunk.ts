@@ -1,5 +1,6 @@
 import type { ModelManifest } from '@onnx-batch/contracts';
 import type { RowId } from './chunk-codec';
+import type { PassthroughColumns } from '../columnar/column-batch';
 import { formatFloat } from './float-format';
 import { formatResults, formatRowError, jsonNumber, type OutputData, type RowError } from './result-format';
 
@@ -24,6 +25,8 @@ export interface ResultChunk {
   errors: Map<number, RowError>;
   /** 'lines' only. */
   lines: string[] | null;
+  /** Input columns kept beside the predictions (`passthrough=`), as the input chunk carried them. */
+  passthrough?: PassthroughColumns | null;
 }
 
 interface ResultHeader {
@@ -35,6 +38,7 @@ interface ResultHeader {
   errors?: [number, string, string][];
   /** Every row failed with this error (a chunk that could not be run at all). */
   allFailed?: [string, string];
+  passthrough?: PassthroughColumns;
 }
 
 const MAGIC = 0x3152424f; // "OBR1" little-endian
@@ -115,6 +119,7 @@ export function joinResultChunks(parts: ResultChunk[], ids: readonly (RowId | nu
 export function encodeResultChunk(chunk: ResultChunk): Buffer {
   const header: ResultHeader = { rows: chunk.rows, kind: chunk.kind, names: chunk.names };
   if (chunk.ids && chunk.ids.some((id) => id !== null)) header.ids = chunk.ids;
+  if (chunk.passthrough) header.passthrough = chunk.passthrough;
   if (chunk.errors.size > 0) {
     const distinct = new Set([...chunk.errors.values()].map((e) => `${e.code}\n${e.message}`));
     const only = chunk.errors.get(0);
@@ -144,7 +149,14 @@ export function decodeResultChunk(buffer: Buffer): ResultChunk {
   if (header.allFailed)
     for (let row = 0; row < header.rows; row++) errors.set(row, { code: header.allFailed[0], message: header.allFailed[1] });
   for (const [row, code, message] of header.errors ?? []) errors.set(row, { code, message });
-  const base = { rows: header.rows, kind: header.kind, names: header.names, ids: header.ids ?? null, errors };
+  const base = {
+    rows: header.rows,
+    kind: header.kind,
+    names: header.names,
+    ids: header.ids ?? null,
+    errors,
+    ...(header.passthrough ? { passthrough: header.passthrough } : {}),
+  };
   if (header.kind === 'lines') {
     const text = buffer.toString('utf8', start);
     return { ...base, values: new Float32Array(0), lines: text === '' && header.rows === 0 ? [] : text.split('\n') };
@@ -180,7 +192,7 @@ export function renderResultLines(chunk: ResultChunk): string[] {
       const error = chunk.errors.get(row);
       out[row] = error ? formatRowError(error, chunk.ids?.[row] ?? undefined) : (chunk.lines?.[row] ?? '');
     }
-    return out;
+    return withPassthrough(chunk, out);
   }
   const keys = quoted(chunk.names);
   const width = chunk.names.length;
@@ -212,7 +224,21 @@ export function renderResultLines(chunk: ResultChunk): string[] {
       out[row] = `${head}"values":{${values}}}`;
     }
   }
-  return out;
+  return withPassthrough(chunk, out);
+}
+
+/** Each line with the row's kept input columns appended as `"passthrough":{name: value, …}`. */
+function withPassthrough(chunk: ResultChunk, lines: string[]): string[] {
+  const kept = chunk.passthrough;
+  if (!kept) return lines;
+  const keys = quoted(kept.names);
+  for (let row = 0; row < lines.length; row++) {
+    let fields = '';
+    kept.columns.forEach((values, k) => (fields += `${k === 0 ? '' : ','}${keys[k] as string}:${JSON.stringify(values[row] ?? null)}`));
+    const line = lines[row] as string;
+    lines[row] = `${line.slice(0, -1)},"passthrough":{${fields}}}`;
+  }
+  return lines;
 }
 
 export type CsvCell = string | number | boolean | null;

@@ -1,5 +1,6 @@
 import type { ModelManifest, OutputDtype } from '@onnx-batch/contracts';
 import type { RowId } from './chunk-codec';
+import type { PassthroughValue } from '../columnar/column-batch';
 import type { ResultChunk } from './result-chunk';
 
 /**
@@ -29,6 +30,8 @@ export type ResultColumnSource =
   | { from: 'value'; index: number }
   /** A tensor output, flattened row-major (`float32-list`) or as JSON (`utf8`). */
   | { from: 'output'; output: string }
+  /** An input column kept beside the predictions (`passthrough=`), as text. */
+  | { from: 'passthrough'; name: string }
   | { from: 'error' };
 
 export interface ResultColumn {
@@ -43,8 +46,17 @@ const FLOAT32 = { kind: 'float32' } as const;
 /** Output dtypes whose values float32 holds as the JSON results print them. */
 const FLOAT32_EXACT: ReadonlySet<OutputDtype> = new Set(['float32', 'float64', 'uint8']);
 
-/** The results columns of a model version, in the CSV download's order. */
-export function resultColumns(manifest: ModelManifest): ResultColumn[] {
+/**
+ * The results columns of a model version, in the CSV download's order; a job's `passthrough`
+ * input columns follow `id`, as text (numbers in their JSON form, dates as ISO text).
+ */
+export function resultColumns(manifest: ModelManifest, passthrough: readonly string[] = []): ResultColumn[] {
+  const [id, ...rest] = modelColumns(manifest);
+  const kept = passthrough.map((name): ResultColumn => ({ name, type: UTF8, source: { from: 'passthrough', name } }));
+  return [id as ResultColumn, ...kept, ...rest];
+}
+
+function modelColumns(manifest: ModelManifest): ResultColumn[] {
   const spec = manifest.result;
   const id: ResultColumn = { name: 'id', type: UTF8, source: { from: 'id' } };
   const error: ResultColumn = { name: 'error', type: UTF8, source: { from: 'error' } };
@@ -169,6 +181,13 @@ export function resultChunkColumns(columns: readonly ResultColumn[], chunk: Resu
       }
       case 'output':
         return outputColumn(column, source.output, parsed, rows, valid);
+      case 'passthrough': {
+        const k = chunk.passthrough?.names.indexOf(source.name) ?? -1;
+        const kept = k >= 0 ? chunk.passthrough?.columns[k] : undefined;
+        const values = new Array<string | null>(rows).fill(null);
+        if (kept) for (let row = 0; row < rows; row++) values[row] = passthroughText(kept[row]);
+        return { kind: 'utf8', values };
+      }
     }
   });
   return { rows, columns: out };
@@ -231,4 +250,9 @@ function outputColumn(
     if (value !== undefined) values[row] = JSON.stringify(value);
   }
   return { kind: 'utf8', values };
+}
+
+/** A kept input value as the text columns hold it (null stays null). */
+export function passthroughText(value: PassthroughValue | undefined): string | null {
+  return value === null || value === undefined ? null : typeof value === 'string' ? value : String(value);
 }

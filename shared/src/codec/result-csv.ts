@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import type { ModelManifest } from '@onnx-batch/contracts';
-import { resultColumns } from './result-columns';
+import { passthroughText, resultColumns } from './result-columns';
 import { renderResultCsvRows, renderResultLines, type ResultChunk } from './result-chunk';
 
 /**
@@ -8,8 +8,8 @@ import { renderResultCsvRows, renderResultLines, type ResultChunk } from './resu
  * classifier `label`, `confidence` and one `p_<label>` column per class), then `error`: the
  * names of resultColumns (result-columns.ts), which the Arrow and Parquet downloads type.
  */
-export function resultCsvHeader(manifest: ModelManifest): string[] {
-  return resultColumns(manifest).map((column) => column.name);
+export function resultCsvHeader(manifest: ModelManifest, passthrough: readonly string[] = []): string[] {
+  return resultColumns(manifest, passthrough).map((column) => column.name);
 }
 
 type Cell = string | number | boolean | null;
@@ -51,13 +51,21 @@ export function resultCsvRow(manifest: ModelManifest, result: Record<string, unk
 }
 
 /** The first line of a CSV results file (NDJSON has none). */
-export function resultCsvHeaderText(manifest: ModelManifest): string {
-  return stringify([resultCsvHeader(manifest)]);
+export function resultCsvHeaderText(manifest: ModelManifest, passthrough: readonly string[] = []): string {
+  return stringify([resultCsvHeader(manifest, passthrough)]);
 }
 
-/** A chunk's results as text, CSV or NDJSON: as the `/results` download and a schedule's results file write them. */
-export function resultChunkText(chunk: ResultChunk, manifest: ModelManifest, csv: boolean): string {
-  return csv
-    ? stringify(renderResultCsvRows(chunk, (result) => resultCsvRow(manifest, result)))
-    : `${renderResultLines(chunk).join('\n')}\n`;
+/**
+ * A chunk's results as text, CSV or NDJSON: as the `/results` download and a schedule's results
+ * file write them. CSV rows hold the job's `passthrough` columns after `id` (empty where a chunk
+ * kept none: one that could not be run).
+ */
+export function resultChunkText(chunk: ResultChunk, manifest: ModelManifest, csv: boolean, passthrough: readonly string[] = []): string {
+  if (!csv) return `${renderResultLines(chunk).join('\n')}\n`;
+  const rows = renderResultCsvRows(chunk, (result) => resultCsvRow(manifest, result));
+  if (passthrough.length > 0) {
+    const kept = passthrough.map((name) => chunk.passthrough?.columns[chunk.passthrough.names.indexOf(name)]);
+    rows.forEach((cells, row) => cells.splice(1, 0, ...kept.map((values) => passthroughText(values?.[row]))));
+  }
+  return stringify(rows);
 }

@@ -78,7 +78,10 @@ export function sliceChunk(manifest: ModelManifest, chunk: DecodedChunk, start: 
         : source.subarray(start * perRow, (start + count) * perRow),
     );
   }
-  return { rows: count, inputs, ids: chunk.ids ? chunk.ids.slice(start, start + count) : null };
+  const passthrough = chunk.passthrough
+    ? { names: chunk.passthrough.names, columns: chunk.passthrough.columns.map((c) => c.slice(start, start + count)) }
+    : null;
+  return { rows: count, inputs, ids: chunk.ids ? chunk.ids.slice(start, start + count) : null, passthrough };
 }
 
 function sameElementType(data: Float32Array | Float64Array | Int32Array | Uint8Array, dtype: InputDtype): boolean {

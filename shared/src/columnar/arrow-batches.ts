@@ -9,6 +9,7 @@ import {
   RecordBatchReader,
   Type,
   compressionRegistry,
+  makeVector,
 } from 'apache-arrow';
 import { type FeatureSpec, type ModelManifest, ProblemError, featureSize } from '@onnx-batch/contracts';
 import type { RowId } from '../codec/chunk-codec';
@@ -20,6 +21,7 @@ import {
   invalidColumn,
   invalidUpload,
   invalidValue,
+  passthroughValue,
 } from './column-batch';
 import { hyparquetCompressors } from './esm-packages';
 
@@ -78,6 +80,8 @@ class ByteTap extends Transform {
 export interface ArrowInputOptions {
   /** Rows the client declared (Content-Rows); the schema's `rows` metadata is checked too. */
   declaredRows?: number | undefined;
+  /** Input columns to keep beside the predictions. */
+  passthrough?: readonly string[] | undefined;
 }
 
 /**
@@ -109,7 +113,7 @@ export async function* arrowColumnBatches(
       if (++streams > 1) throw invalidUpload('the body holds more than one Arrow stream; send one stream per job');
       for await (const batch of reader) {
         if (!mapping) {
-          mapping = mapColumns(batch.schema.fields as Field<DataType>[], manifest);
+          mapping = mapColumns(batch.schema.fields as Field<DataType>[], manifest, options.passthrough ?? []);
           declared = checkedDeclaration(declared, batch.schema.metadata.get('rows'));
         }
         if (batch.numRows === 0) continue;
@@ -146,14 +150,17 @@ function checkedDeclaration(header: number | undefined, metadata: string | undef
 interface ColumnMapping {
   features: { spec: FeatureSpec; index: number; read: (data: Data, field: string, firstRow: number) => FeatureColumn }[];
   id: number | null;
+  /** Field index of each passthrough column, in the order they were named. */
+  passthrough: number[];
 }
 
 /** Maps schema fields to features by name and picks how each is read; refuses what cannot be, by column. */
-function mapColumns(fields: Field<DataType>[], manifest: ModelManifest): ColumnMapping {
+function mapColumns(fields: Field<DataType>[], manifest: ModelManifest, passthrough: readonly string[]): ColumnMapping {
   const byName = new Map(fields.map((f, i) => [f.name, i]));
   checkColumnNames(
     fields.map((f) => f.name),
     manifest,
+    passthrough,
   );
   const features = manifest.features.map((spec) => {
     const index = byName.get(spec.name) ?? -1; // present: checkColumnNames saw to it
@@ -165,7 +172,7 @@ function mapColumns(fields: Field<DataType>[], manifest: ModelManifest): ColumnM
     const type = (fields[id] as Field<DataType>).type;
     if (!isInteger(type) && !isText(type)) throw invalidColumn('id', `must be text (Utf8) or an integer, not ${typeName(type)}`);
   }
-  return { features, id };
+  return { features, id, passthrough: passthrough.map((name) => byName.get(name) ?? -1) };
 }
 
 /** A type as Arrow names it (Int, Float, Utf8, Dictionary, …). */
@@ -229,7 +236,14 @@ function readBatch(batch: RecordBatch, mapping: ColumnMapping, firstRow: number)
     features.set(feature.spec.name, feature.read(data, feature.spec.name, firstRow));
   }
   const ids = mapping.id === null ? null : idsOf(batch.data.children[mapping.id] as Data, firstRow);
-  return { rows: batch.numRows, features, ids };
+  const passthrough =
+    mapping.passthrough.length === 0
+      ? null
+      : mapping.passthrough.map((index) => {
+          const vector = makeVector(batch.data.children[index] as Data);
+          return Array.from({ length: batch.numRows }, (_, row) => passthroughValue(vector.get(row)));
+        });
+  return { rows: batch.numRows, features, ids, passthrough };
 }
 
 function refuseNulls(data: Data, field: string, firstRow: number): void {

@@ -21,6 +21,17 @@ export interface ColumnBatch {
   features: Map<string, FeatureColumn>;
   /** Row ids to echo (a null where a row has none), or null when the input has no id column. */
   ids: (RowId | null)[] | null;
+  /** The values of the columns named by `passthrough` at submit, in that order (one array each), or null. */
+  passthrough: PassthroughValue[][] | null;
+}
+
+/** An input value kept beside the predictions (`passthrough=`): as JSON carries it. */
+export type PassthroughValue = string | number | boolean | null;
+
+/** Input columns kept beside the predictions: their names, and each one's values for the rows of one chunk. */
+export interface PassthroughColumns {
+  names: string[];
+  columns: PassthroughValue[][];
 }
 
 /** A problem with the upload as a whole (its framing, a column's type), naming the column when there is one. */
@@ -48,12 +59,17 @@ export function invalidValue(field: string, row: number, message: string): Probl
  * Checks a columnar input's column names against the manifest: every feature present, nothing
  * else but an optional `id` (as a JSON row may hold no other field).
  */
-export function checkColumnNames(names: readonly string[], manifest: ModelManifest): void {
+export function checkColumnNames(names: readonly string[], manifest: ModelManifest, passthrough: readonly string[] = []): void {
   const features = manifest.features.map((f) => f.name);
-  const known = new Set(['id', ...features]);
+  const known = new Set(['id', ...features, ...passthrough]);
+  const absent = passthrough.find((name) => !names.includes(name));
+  if (absent !== undefined) throw invalidColumn(absent, 'is named in passthrough but is not in the input');
   const extra = names.find((name) => !known.has(name));
   if (extra !== undefined) {
-    throw invalidColumn(extra, `is not a feature of this model (features: ${features.join(', ')}, and an optional id)`);
+    throw invalidColumn(
+      extra,
+      `is not a feature of this model (features: ${features.join(', ')}, and an optional id); name it in ?passthrough= to keep it`,
+    );
   }
   const missing = features.find((name) => !names.includes(name));
   if (missing !== undefined) throw invalidColumn(missing, 'is missing');
@@ -139,4 +155,15 @@ function checkNumbers(feature: FeatureSpec, values: NumberColumn, perRow: number
     return { row, message: `${where ? `element ${where} ` : ''}must be <= ${max}` };
   }
   return null;
+}
+
+/** A passthrough value as JSON carries it: bigints as numbers when exact (else decimal text), dates as ISO text, bytes as base64. */
+export function passthroughValue(value: unknown): PassthroughValue {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }

@@ -8,6 +8,7 @@ import {
   invalidColumn,
   invalidUpload,
   invalidValue,
+  passthroughValue,
 } from './column-batch';
 import { hyparquet, hyparquetCompressors } from './esm-packages';
 
@@ -17,6 +18,8 @@ export interface ParquetInputOptions {
   /** Largest uncompressed row group accepted: a row group is decoded whole. */
   maxRowGroupBytes: number;
   declaredRows?: number | undefined;
+  /** Input columns to keep beside the predictions. */
+  passthrough?: readonly string[] | undefined;
 }
 
 type Decoded = ArrayLike<unknown> & { slice(start: number, end: number): ArrayLike<unknown> };
@@ -40,7 +43,8 @@ export async function* parquetColumnBatches(
     throw invalidUpload(`the body is not a readable Parquet file (${error instanceof Error ? error.message : String(error)})`);
   }
   const top = topLevelColumns(metadata.schema);
-  checkColumnNames(top, manifest);
+  const passthrough = options.passthrough ?? [];
+  checkColumnNames(top, manifest, passthrough);
   const columns = top;
   const total = Number(metadata.num_rows);
   if (options.declaredRows !== undefined && options.declaredRows !== total) {
@@ -90,7 +94,8 @@ export async function* parquetColumnBatches(
     const features = new Map<string, FeatureColumn>();
     for (const feature of manifest.features) features.set(feature.name, toFeatureColumn(feature, column(feature.name), rowStart));
     const ids = columns.includes('id') ? toIds(column('id'), rowStart) : null;
-    if (rows > 0) yield { rows, features, ids };
+    const kept = passthrough.length === 0 ? null : passthrough.map((name) => Array.from(column(name), (value) => passthroughValue(value)));
+    if (rows > 0) yield { rows, features, ids, passthrough: kept };
     rowStart = rowEnd;
   }
 }

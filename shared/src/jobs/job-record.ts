@@ -24,6 +24,8 @@ export interface JobRecord {
   startedAt: string | null;
   finishedAt: string | null;
   error: Problem | null;
+  /** Input columns kept beside the predictions (`passthrough=` at submit), in the order named. */
+  passthrough?: string[];
 }
 
 /** How a job's version was chosen, from its stored field (records written before rollouts say nothing: pinned). */
@@ -62,5 +64,6 @@ export function deserialiseRecord(hash: Record<string, string>): JobRecord {
     startedAt: hash.startedAt ?? null,
     finishedAt: hash.finishedAt ?? null,
     error: hash.error ? (JSON.parse(hash.error) as Problem) : null,
+    ...(hash.passthrough ? { passthrough: JSON.parse(hash.passthrough) as string[] } : {}),
   };
 }

@@ -109,6 +109,7 @@ export class JobSubmitter {
         startedAt: null,
         finishedAt: null,
         error: null,
+        ...('columns' in request && request.passthrough?.length ? { passthrough: request.passthrough } : {}),
       };
       const idempotency = claim && request.idempotency ? { claim, bodyHash: request.idempotency.bodyHash() } : undefined;
       outcome = await this.committer.commit({ record, lastInput: staged.lastInput, idempotency });

@@ -22,6 +22,8 @@ export type RowsToStage = RowObjectsToStage | ColumnsToStage;
 /** Columnar input (Arrow, Parquet): validated a column at a time, errors name the column and the 0-based row. */
 export interface ColumnsToStage {
   columns: AsyncIterable<ColumnBatch>;
+  /** Input columns kept beside the predictions, in the order named (the readers fill ColumnBatch.passthrough so). */
+  passthrough?: string[] | undefined;
 }
 
 export interface RowObjectsToStage {
@@ -61,7 +63,7 @@ export class RowStager {
   /** Stages `source` for job `id`; `staged()` always tells how many chunks were written so far (for cleanup). */
   async stage(id: string, model: ModelVersion, source: RowsToStage, staged: { chunks: number }): Promise<StagedUpload> {
     const chunkSize = model.manifest.chunkSize ?? this.config.CHUNK_SIZE;
-    const encoder = new ChunkEncoder(model.manifest, chunkSize);
+    const encoder = new ChunkEncoder(model.manifest, chunkSize, 'columns' in source ? (source.passthrough ?? []) : []);
     const inFlight = new Set<Promise<unknown>>();
     const write = async (): Promise<void> => {
       const refusal = this.admission?.refusal();
