@@ -212,7 +212,9 @@ describe('measureChunk', () => {
 
   it('when a plan misses its chunk section, then it throws naming the input', () => {
     const plan = statisticsPlan(realManifest('iris', '2'));
-    expect(() => measureChunk(plan, { rows: 1, inputs: new Map(), ids: null, passthrough: null })).toThrow('chunk has no data for input input');
+    expect(() => measureChunk(plan, { rows: 1, inputs: new Map(), ids: null, passthrough: null })).toThrow(
+      'chunk has no data for input input',
+    );
   });
 });
 
