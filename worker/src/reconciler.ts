@@ -97,11 +97,12 @@ export class Reconciler {
     await this.deps.guard?.check();
   }
 
-  /** Committed jobs still in their outbox after the grace period: queue them unless they are. */
+  /** Committed jobs still in their outbox after the grace period: list them (idempotent) and queue them unless they are. */
   private async queueOrphans(before: number): Promise<void> {
     const { store, queues, config, logger } = this.deps;
     for (const id of await store.outbox.staleEntries(before, OUTBOX_BATCH)) {
       const record = await store.get(id);
+      if (record && !store.singleNode) await store.list.add(record);
       if (record && record.status === 'queued' && !(await queues.isEnqueued(record))) {
         await queues.enqueue(record, config);
         logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
