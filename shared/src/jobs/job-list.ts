@@ -88,6 +88,12 @@ export class JobList {
     await this.redis.zadd(this.keys.tenantJobsExpiring(tenant), String(expiresAt), id);
   }
 
+  /** The creation time (ms) of a job in the tenant's list; null when it is not in it. */
+  async createdOf(tenant: string, id: string): Promise<number | null> {
+    const score = await this.redis.zscore(this.keys.tenantJobs(tenant), id);
+    return score === null ? null : Number(score);
+  }
+
   /** Drops a job's entries (it was deleted, or is found gone). */
   async forget(tenant: string, ...ids: string[]): Promise<void> {
     if (ids.length === 0) return;
