@@ -74,7 +74,7 @@ describe('GET /v1/jobs', () => {
     return id;
   };
 
-  it('when jobs are submitted through the API, then the list shows them newest first, as their status documents without results', async () => {
+  it('when jobs are submitted through the API, then the list shows them newest first, as status documents without results', async () => {
     const submit = async () =>
       (
         await request(stack.url)

@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { JOB_STATUSES, jobStatusDocument, ProblemError, type JobStatus, type JobStatusDocument } from '@onnx-batch/contracts';
+import { JOB_STATUSES, jobStatusDocument, ProblemError, type JobListAnswer, type JobStatus } from '@onnx-batch/contracts';
 import { JOB_ID_PATTERN, type JobListCursor, type JobListQuery, type JobStore } from '@onnx-batch/shared';
 import { GUARD_CODES, json, problemResponses, ref, type Paths, type Schema } from '../openapi-parts';
 
@@ -10,15 +10,6 @@ export interface JobRouteDeps {
 /** Most jobs one page of `GET /v1/jobs` holds, and how many it holds when not told. */
 export const MAX_JOB_PAGE = 1000;
 export const DEFAULT_JOB_PAGE = 100;
-
-/** The page `GET /v1/jobs` answers. */
-export interface JobListAnswer {
-  data: JobStatusDocument[];
-  has_more: boolean;
-  first_id: string | null;
-  last_id: string | null;
-  next: string | null;
-}
 
 const BASE_PATH = '/v1';
 const QUERY_FIELDS = ['status', 'model', 'created_after', 'created_before', 'limit', 'after'] as const;
