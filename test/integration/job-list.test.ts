@@ -236,6 +236,15 @@ describe('GET /v1/jobs', () => {
       expect(await redis.zscore(keys.tenantJobs(tenant), evicted)).toBeNull();
     });
 
+    it('when a listed job is listed again (the recovery sweep repairing a cluster commit), then it is still listed once', async () => {
+      const id = await commit(tenant, BASE + 1);
+      const record = await store.get(id);
+      if (!record) throw new Error('the job is gone');
+      await store.list.add(record);
+      await store.list.add(record);
+      expect((await page()).records.map((r) => r.id)).toEqual([id]);
+    });
+
     it('when two jobs are created in the same millisecond, then pages of one list each once', async () => {
       const older = await commit(tenant, BASE);
       const a = await commit(tenant, BASE + 5, 'iris', `00${newJobId().slice(2)}`);

@@ -102,11 +102,12 @@ export class Reconciler {
     const { store, queues, config, logger } = this.deps;
     for (const id of await store.outbox.staleEntries(before, OUTBOX_BATCH)) {
       const record = await store.get(id);
-      if (record && !store.singleNode) await store.list.add(record);
       if (record && record.status === 'queued' && !(await queues.isEnqueued(record))) {
         await queues.enqueue(record, config);
         logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
       }
+      // On a cluster the API lists a job right after its commit and leaves the entry here when it could not.
+      if (record && !store.singleNode) await store.list.add(record);
       await store.outbox.markQueued(id);
     }
   }
