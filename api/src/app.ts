@@ -22,6 +22,7 @@ import { requestContext } from './http/request-context';
 import { securityHeaders } from './http/security-headers';
 import { OpenApiProvider } from './openapi';
 import { batchRoutes } from './routes/batch-routes';
+import { jobRoutes } from './routes/job-routes';
 import { driftRoutes } from './routes/drift-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): Express {
   const guard = [authenticate(deps.keys), rateLimit(deps.limiter), requireRole(roleForMethod)];
   app.use(['/v1', '/batch-predict', '/batch-result'], ...guard);
   app.use('/v1', batchRoutes(deps, '/v1'));
+  app.use('/v1', jobRoutes(deps));
   app.use('/v1', modelRoutes(deps));
   app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', driftRoutes({ ...deps, keys: deps.store.keys }));

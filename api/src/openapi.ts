@@ -5,6 +5,7 @@ import { ROLES } from './http/auth';
 import { problemSchemas, type PathItem, type Schema } from './openapi-parts';
 import { adminPaths } from './routes/admin-routes';
 import { batchPaths, batchSchemas } from './routes/batch-routes';
+import { jobPaths, jobSchemas } from './routes/job-routes';
 import { docsPaths } from './routes/docs-routes';
 import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
@@ -72,6 +73,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
     security: [{ bearerAuth: [] }, { apiKey: [] }, {}],
     paths: {
       ...batchPaths('/v1', entries, config),
+      ...jobPaths(),
       ...modelPaths(entries, config),
       ...schedulePaths(),
       ...rolloutPaths(entries),
@@ -97,6 +99,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...problemSchemas(),
         ...modelSchemas(versions, config),
         ...batchSchemas(entries, config),
+        ...jobSchemas(),
         ...scheduleSchemas(),
         ...rolloutSchemas(),
         ...driftSchemas(),

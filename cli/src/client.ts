@@ -5,7 +5,18 @@ import { Agent } from 'undici';
 import { OnnxBatchError, UnreachableError, WaitTimeoutError } from './errors';
 import { STREAM_CONTENT_TYPE, type OutputFormat, type StreamFormat } from './formats';
 import { jsonArrayText, ndjsonValues, splitLines } from './ndjson';
-import type { JobStatusAnswer, ModelList, ResultRow, RolloutHistory, RolloutSpec, RolloutState, SubmitAnswer } from './types';
+import type {
+  JobListAnswer,
+  JobListQuery,
+  JobStatusAnswer,
+  JobStatusDocument,
+  ModelList,
+  ResultRow,
+  RolloutHistory,
+  RolloutSpec,
+  RolloutState,
+  SubmitAnswer,
+} from './types';
 
 export interface OnnxBatchClientOptions {
   /** Base URL of the API, e.g. `http://127.0.0.1:8080` (a path prefix is kept: `https://host/onnx`). */
@@ -222,6 +233,37 @@ export class OnnxBatchClient {
   async delete(id: string, options: CallOptions = {}): Promise<void> {
     const response = await this.request('DELETE', `/v1/batch-result/${jobPath(id)}`, { signal: options.signal });
     await response.body?.cancel();
+  }
+
+  /**
+   * One page of the caller's jobs, newest first (`GET /v1/jobs`): filtered by status (one or
+   * several), model and creation time; `after` is the `next` cursor (or last job id) of the page before.
+   */
+  async jobs(query: JobListQuery = {}, options: CallOptions = {}): Promise<JobListAnswer> {
+    const response = await this.request('GET', '/v1/jobs', {
+      query: {
+        status: query.status?.length ? query.status.join(',') : undefined,
+        model: query.model,
+        created_after: query.createdAfter,
+        created_before: query.createdBefore,
+        limit: query.limit,
+        after: query.after,
+      },
+      signal: options.signal,
+    });
+    return (await response.json()) as JobListAnswer;
+  }
+
+  /** Every job that matches, page after page (`limit` per request). */
+  async *allJobs(query: JobListQuery = {}, options: CallOptions = {}): AsyncGenerator<JobStatusDocument> {
+    let after = query.after;
+    for (;;) {
+      const page = await this.jobs({ ...query, after }, options);
+      yield* page.data;
+      if (!page.has_more || page.next === null) return;
+      after = new URL(page.next, 'http://x').searchParams.get('after') ?? undefined;
+      if (after === undefined) return;
+    }
   }
 
   /** The models the server serves, with their versions, tasks, labels and features. */

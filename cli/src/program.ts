@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { addCancelCommand } from './commands/cancel';
 import { cliVersion, commandContext, DEFAULT_URL, type CliIo } from './commands/command-kit';
 import { addDeleteCommand } from './commands/delete';
+import { addJobsCommand } from './commands/jobs';
 import { addModelsCommand } from './commands/models';
 import { addResultsCommand } from './commands/results';
 import { addRolloutCommand } from './commands/rollout';
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo, signal: AbortSignal, setExitCode: (code:
   addResultsCommand(ctx);
   addCancelCommand(ctx);
   addDeleteCommand(ctx);
+  addJobsCommand(ctx);
   addModelsCommand(ctx);
   addRolloutCommand(ctx);
   return program;

@@ -1,6 +1,6 @@
 import type { FeatureSpec, JobStatus, JobStatusDocument } from '@onnx-batch/contracts';
 
-export type { JobStatus } from '@onnx-batch/contracts';
+export type { JobListAnswer, JobStatus, JobStatusDocument } from '@onnx-batch/contracts';
 export type {
   AutoRollbackRule,
   Rollout,
@@ -20,6 +20,20 @@ export interface SubmitAnswer {
   status: JobStatus;
   /** Path of the job's status document, e.g. `/v1/batch-result/<id>`. */
   resultUrl: string;
+}
+
+/** The filters and place of a page of `GET /v1/jobs`. */
+export interface JobListQuery {
+  /** Only jobs in one of these states. */
+  status?: readonly JobStatus[];
+  model?: string;
+  /** RFC 3339 timestamps: only jobs created after / before them. */
+  createdAfter?: string;
+  createdBefore?: string;
+  /** Jobs per page, 1–1000 (server default 100). */
+  limit?: number;
+  /** The `next` cursor of a page, or its last job id. */
+  after?: string;
 }
 
 /** `GET /v1/batch-result/:id`: the status document, with results inline only for small finished jobs. */

@@ -48,3 +48,14 @@ export function jobStatusDocument(record: JobStatusFields, basePath: string): Jo
     error: record.error,
   };
 }
+
+/** One page of `GET /v1/jobs`: a tenant's jobs, newest first, as their status documents. */
+export interface JobListAnswer {
+  data: JobStatusDocument[];
+  /** More jobs may follow (`next`); a sparse filter may answer a short, even empty, page with has_more true. */
+  has_more: boolean;
+  first_id: string | null;
+  last_id: string | null;
+  /** URL (path and query) of the next page, with the same filters; null on the last. */
+  next: string | null;
+}

@@ -1,6 +1,7 @@
 export * from './config';
 export * from './contracts';
 export * from './jobs/job-record';
+export * from './jobs/job-list';
 export * from './jobs/job-store';
 export * from './jobs/outbox';
 export * from './jobs/staged-inputs';

@@ -16,6 +16,8 @@ import { createHash, randomUUID } from 'node:crypto';
  *                                           time in ms); workers re-queue entries left behind
  *   <prefix>:events:finished          pub/sub channel: the id of each job that finished
  *   <prefix>:tenant:{<t>}:active      zset   a tenant's jobs that may be unfinished (pruned lazily)
+ *   <prefix>:tenant:{<t>}:jobs        zset   a tenant's jobs by creation time (ms): GET /v1/jobs (job-list.ts)
+ *   <prefix>:tenant:{<t>}:jobs:expiring  zset the finished ones of them by when their keys expire (ms)
  *   <prefix>:ratelimit:<key id>:<minute>  string tokens of a key's minute leased by API processes (rate-limit.ts)
  *   <prefix>:reconciler               string lock of the worker running the recovery sweep
  *   <prefix>:rollout:{<model>}        string the model's rollout (JSON; see rollouts/rollout.ts)
@@ -49,6 +51,16 @@ export class RedisKeys {
 
   tenantActive(tenant: string): string {
     return `${this.prefix}:tenant:{${tenant}}:active`;
+  }
+
+  /** A tenant's job list: job ids scored by creation time (ms). */
+  tenantJobs(tenant: string): string {
+    return `${this.prefix}:tenant:{${tenant}}:jobs`;
+  }
+
+  /** The finished jobs of a tenant's list, scored by when their keys expire (ms); the finish scripts name it `<list>:expiring`. */
+  tenantJobsExpiring(tenant: string): string {
+    return `${this.tenantJobs(tenant)}:expiring`;
   }
 
   /** The claim of an Idempotency-Key: in the slot of the job ids it may name (see newJobId). */

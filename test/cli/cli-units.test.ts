@@ -135,7 +135,7 @@ describe('cli: exit codes', () => {
     expect(run.stderr).toMatch(/cannot tell the format of input 'rows.txt'/);
   });
 
-  it.each(['submit', 'status', 'wait', 'results', 'cancel', 'delete', 'models'])(
+  it.each(['submit', 'status', 'wait', 'results', 'cancel', 'delete', 'jobs', 'models'])(
     'when %s --help is asked, then it prints usage and exits 0',
     async (command) => {
       const run = await cliInProcess(command, '--help');

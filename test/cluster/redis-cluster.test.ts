@@ -127,6 +127,18 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
     for (const keys of perMaster) expect(keys.filter((key) => !key.includes(':in:') && !key.includes(':out:')).length).toBeGreaterThan(10);
     const tags = new Set(onCluster.smallIds.map(jobTag));
     expect(tags.size).toBeGreaterThan(150);
+    // The tenant's job list (one slot of its own) names every job, finished, newest first.
+    const listed: { jobId: string; status: string; createdAt: string }[] = [];
+    for (let next: string | null = '/v1/jobs?limit=1000'; next !== null;) {
+      const page = (await (await fetch(`${clusterUrl}${next}`)).json()) as { data: typeof listed; next: string | null };
+      listed.push(...page.data);
+      next = page.next;
+    }
+    expect(listed.map((job) => job.jobId)).toEqual(expect.arrayContaining(onCluster.smallIds));
+    expect(new Set(listed.map((job) => job.jobId)).size).toBe(listed.length);
+    expect(listed.every((job) => job.status === 'completed')).toBe(true);
+    const created = listed.map((job) => Date.parse(job.createdAt));
+    expect(created).toEqual([...created].sort((a, b) => b - a));
     // Every queue shard (its own hash tag) carried chunks; nothing is left in any of them.
     for (const shard of [0, 1, 2]) {
       const prefix = `{${clusterEnv.REDIS_PREFIX}-s${shard}}`;

@@ -97,7 +97,7 @@ export class Reconciler {
     await this.deps.guard?.check();
   }
 
-  /** Committed jobs still in their outbox after the grace period: queue them unless they are. */
+  /** Committed jobs still in their outbox after the grace period: list them (idempotent) and queue them unless they are. */
   private async queueOrphans(before: number): Promise<void> {
     const { store, queues, config, logger } = this.deps;
     for (const id of await store.outbox.staleEntries(before, OUTBOX_BATCH)) {
@@ -106,6 +106,8 @@ export class Reconciler {
         await queues.enqueue(record, config);
         logger.warn('queued a job its API committed but did not queue (it stopped in between)', { jobId: id, chunks: record.chunks });
       }
+      // On a cluster the API lists a job right after its commit and leaves the entry here when it could not.
+      if (record && !store.singleNode) await store.list.add(record);
       await store.outbox.markQueued(id);
     }
   }

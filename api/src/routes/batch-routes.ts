@@ -359,7 +359,7 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
       throw error;
     });
     if (cancelled === 'cancelled') deps.onCancelled?.(record);
-    await store.remove(record.id, record.chunks);
+    await store.remove(record.id, record.chunks, record.tenant);
     res.status(204).end();
   });
 

@@ -11,6 +11,7 @@ import { jobTag, RedisKeys, type IdempotencyClaimName } from '../redis-keys';
 import type { ReplicaWait } from '../replica-wait';
 import type { Problem, RouteArm } from '@onnx-batch/contracts';
 import { deserialiseRecord, routeOf, serialiseRecord, type JobRecord } from './job-record';
+import { createdMs, JobList } from './job-list';
 import { Outbox } from './outbox';
 import { inputPlace, StagedInputs } from './staged-inputs';
 import { TenantLimits } from './tenant-limits';
@@ -38,7 +39,15 @@ const COMPLETE_OUTCOMES: Record<string, CompleteChunkOutcome> = {
 
 interface ScriptedCommands {
   beginChunkBuffer(job: string, input: string, output: string, now: string, chunk: number): Promise<(Buffer | null)[]>;
-  commitJob(job: string, outbox: string, claim: string, active: string, ...argv: (string | number | Buffer)[]): Promise<string[]>;
+  commitJob(
+    job: string,
+    outbox: string,
+    claim: string,
+    active: string,
+    list: string,
+    expiring: string,
+    ...argv: (string | number | Buffer)[]
+  ): Promise<string[]>;
   removeJob(job: string, outbox: string, id: string, chunks: number): Promise<number>;
   completeChunk(job: string, output: string, input: string, ...argv: (string | number | Buffer)[]): Promise<(string | number)[]>;
   cancelJob(job: string, ...argv: (string | number)[]): Promise<number>;
@@ -59,8 +68,10 @@ export type CommitOutcome =
   /**
    * `countedActive`: the job was added to its tenant's active set by the commit itself.
    * `replicas`: when commits wait for replicas (REDIS_WAIT_REPLICAS), how many acknowledged it, of how many wanted.
+   * `listed`: the job is in its tenant's job list (false: listing it after the commit failed, on a cluster; the
+   * recovery sweep lists it when its outbox entry is left behind).
    */
-  | { state: 'committed'; countedActive: boolean; replicas?: { acknowledged: number; wanted: number } }
+  | { state: 'committed'; countedActive: boolean; listed: boolean; replicas?: { acknowledged: number; wanted: number } }
   /** The tenant's active set is full; nothing was written (prune it, then try again or refuse). */
   | { state: 'limit' }
   /** The Idempotency-Key already names an existing job; nothing was written. */
@@ -82,6 +93,7 @@ export class JobStore {
   readonly staging: StagedInputs;
   readonly outbox: Outbox;
   readonly tenants: TenantLimits;
+  readonly list: JobList;
   readonly webhooks: WebhookStates;
   private readonly redis: ScriptedRedis;
 
@@ -101,10 +113,10 @@ export class JobStore {
     redis.defineCommand('beginChunk', { numberOfKeys: 3, lua: BEGIN_CHUNK });
     redis.defineCommand('completeChunk', { numberOfKeys: 3, lua: COMPLETE_CHUNK });
     redis.defineCommand('cancelJob', { numberOfKeys: 1, lua: CANCEL_JOB });
-    redis.defineCommand('commitJob', { numberOfKeys: 4, lua: COMMIT_JOB });
+    redis.defineCommand('commitJob', { numberOfKeys: 6, lua: COMMIT_JOB });
     redis.defineCommand('removeJob', { numberOfKeys: 2, lua: REMOVE_JOB });
     this.redis = redis as ScriptedRedis;
-    replicaWait?.redis.defineCommand('commitJob', { numberOfKeys: 4, lua: COMMIT_JOB });
+    replicaWait?.redis.defineCommand('commitJob', { numberOfKeys: 6, lua: COMMIT_JOB });
     this.committer = (replicaWait?.redis ?? redis) as ScriptedRedis;
     // One Redis node holds every key (not a cluster): the commit script also checks and counts the
     // tenant's unfinished jobs, in the same step. On a cluster that set lives in another slot.
@@ -112,6 +124,7 @@ export class JobStore {
     this.staging = new StagedInputs(redis, this.keys, cipher);
     this.outbox = new Outbox(redis, this.keys);
     this.tenants = new TenantLimits(redis, this.keys, ttlSeconds);
+    this.list = new JobList(redis, this.keys);
     this.webhooks = new WebhookStates(redis, this.keys);
   }
 
@@ -120,7 +133,8 @@ export class JobStore {
   /**
    * Makes a staged job real, atomically (one Lua script, see lua/commit-job.ts): claims its
    * Idempotency-Key, checks every staged input still exists, writes the record and the job's
-   * outbox entry. The last chunk's input may come along (`lastInput`), saving a round trip (a
+   * outbox entry, and lists it for its tenant (on a cluster, where the list is in another slot,
+   * right after: see `listed`). The last chunk's input may come along (`lastInput`), saving a round trip (a
    * 1-row job is one script). Nothing is written unless the answer is `committed`. With a
    * ReplicaWait, a commit is answered once enough replicas have it, or its timeout passed.
    */
@@ -133,11 +147,15 @@ export class JobStore {
     const fields = Object.entries(serialiseRecord(record)).flat();
     const limit = this.singleNode ? (options.activeLimit ?? 0) : 0;
     const active = limit > 0 ? this.keys.tenantActive(record.tenant) : key;
+    const list = this.singleNode ? this.keys.tenantJobs(record.tenant) : key;
+    const expiring = this.singleNode ? this.keys.tenantJobsExpiring(record.tenant) : key;
     const reply = await this.committer.commitJob(
       key,
       this.keys.outbox(jobTag(record.id)),
       claimKey,
       active,
+      list,
+      expiring,
       staged,
       last,
       claimValue,
@@ -145,13 +163,21 @@ export class JobStore {
       record.id,
       limit,
       this.ttlSeconds,
+      createdMs(record.createdAt),
+      this.singleNode ? '1' : '0',
       ...fields,
     );
     const state = String(reply[0]);
     if (state === 'committed') {
       const countedActive = limit > 0;
-      if (!this.replicaWait) return { state, countedActive };
-      return { state, countedActive, replicas: { acknowledged: await this.replicaWait.wait(), wanted: this.replicaWait.replicas } };
+      const listed =
+        this.singleNode ||
+        (await this.list.add(record).then(
+          () => true,
+          () => false,
+        ));
+      if (!this.replicaWait) return { state, countedActive, listed };
+      return { state, countedActive, listed, replicas: { acknowledged: await this.replicaWait.wait(), wanted: this.replicaWait.replicas } };
     }
     if (state === 'limit') return { state };
     if (state === 'lost') return { state, chunk: Number(reply[1]) };
@@ -161,9 +187,13 @@ export class JobStore {
     return { state: 'claimed', jobId: claim.slice(first + 1, second), bodyHash: claim.slice(second + 1) };
   }
 
-  /** Removes every key of a job now: its record, inputs, results, idempotency claim and outbox entry. */
-  async remove(id: string, chunks: number): Promise<void> {
+  /**
+   * Removes every key of a job now: its record, inputs, results, idempotency claim, outbox entry
+   * and its entries in the tenant's job list (on a cluster those go after, when `tenant` is given).
+   */
+  async remove(id: string, chunks: number, tenant?: string): Promise<void> {
     await this.redis.removeJob(this.keys.job(id), this.keys.outbox(jobTag(id)), id, chunks);
+    if (!this.singleNode && tenant !== undefined) await this.list.forget(tenant, id);
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -218,18 +248,40 @@ export class JobStore {
       this.keys.finishedChannel(),
       id,
       chunk,
+      now.getTime(),
     );
     const outcome = COMPLETE_OUTCOMES[String(reply[0])] ?? 'gone';
     if (outcome !== 'finished') return { outcome, record: null };
     const hash: Record<string, string> = {};
     for (let i = 1; i + 1 < reply.length; i += 2) hash[String(reply[i])] = String(reply[i + 1]);
-    return { outcome, record: deserialiseRecord(hash) };
+    const record = deserialiseRecord(hash);
+    if (!this.singleNode) await this.listExpiring(record.tenant, id, now);
+    return { outcome, record };
   }
 
   /** Cancels an unfinished job: 'cancelled', 'finished' (too late; unchanged) or 'gone'. */
   async cancel(id: string, now: Date): Promise<'cancelled' | 'finished' | 'gone'> {
-    const reply = await this.redis.cancelJob(this.keys.job(id), now.toISOString(), this.ttlSeconds, this.keys.finishedChannel(), id);
+    const reply = await this.redis.cancelJob(
+      this.keys.job(id),
+      now.toISOString(),
+      this.ttlSeconds,
+      this.keys.finishedChannel(),
+      id,
+      now.getTime(),
+    );
+    if (reply === 1 && !this.singleNode) {
+      const tenant = await this.redis.hget(this.keys.job(id), 'tenant');
+      if (tenant !== null) await this.listExpiring(tenant, id, now);
+    }
     return reply === 1 ? 'cancelled' : reply === 0 ? 'finished' : 'gone';
+  }
+
+  /**
+   * On a cluster, where the finish scripts cannot reach the tenant's list: the job's entries go
+   * when its keys expire. A failure here only leaves them until a list request finds the job gone.
+   */
+  private async listExpiring(tenant: string, id: string, now: Date): Promise<void> {
+    await this.list.expiring(tenant, id, now.getTime() + this.ttlSeconds * 1000).catch(() => undefined);
   }
 
   /** Chunks of a job that have no results recorded. */

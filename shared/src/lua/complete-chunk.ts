@@ -12,13 +12,13 @@ import { EXPIRE_FINISHED_JOB } from './expire-job';
  * ARGV[3] rows that failed                  ARGV[4] now (ISO 8601)
  * ARGV[5] TTL in seconds after the finish   ARGV[6] problem JSON used if every row failed
  * ARGV[7] channel announcing finished jobs  ARGV[8] job id
- * ARGV[9] chunk index
+ * ARGV[9] chunk index                     ARGV[10] now (ms)
  *
  * Returns {code} where code is -1 job gone (or no such chunk), -2 job cancelled, 0 already
  * recorded, 1 recorded; or {2, field, value, …}: recorded and the job finished, with its record.
  */
 export const COMPLETE_CHUNK = `${EXPIRE_FINISHED_JOB}
-local job = redis.call('HMGET', KEYS[1], 'status', 'chunks', 'total', 'done', 'failed', 'chunksDone', 'claimKey')
+local job = redis.call('HMGET', KEYS[1], 'status', 'chunks', 'total', 'done', 'failed', 'chunksDone', 'claimKey', 'listKey')
 -- The chunk has run: its input goes, whatever happens to its results below.
 redis.call('DEL', KEYS[3])
 local status = job[1]
@@ -47,7 +47,7 @@ else
   table.insert(fields, 'completed')
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-expireFinishedJob(tonumber(ARGV[5]), chunks, job[7])
+expireFinishedJob(tonumber(ARGV[5]), chunks, job[7], job[8], ARGV[10], ARGV[8])
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 local reply = redis.call('HGETALL', KEYS[1])
 table.insert(reply, 1, 2)

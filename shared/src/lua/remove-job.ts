@@ -1,6 +1,7 @@
 /**
  * Removes every key of a job now: record, chunk inputs and results, its idempotency claim (when
- * the claim still names this job) and its outbox entry.
+ * the claim still names this job), its outbox entry and its entries in its tenant's job list (when
+ * the record names the list: one Redis node; on a cluster JobStore drops them after).
  *
  * KEYS[1] job hash   KEYS[2] outbox zset
  * ARGV[1] job id     ARGV[2] chunks (used when the record is already gone)
@@ -10,6 +11,11 @@
 export const REMOVE_JOB = `
 local chunks = tonumber(redis.call('HGET', KEYS[1], 'chunks') or ARGV[2])
 local claimKey = redis.call('HGET', KEYS[1], 'claimKey')
+local listKey = redis.call('HGET', KEYS[1], 'listKey')
+if listKey then
+  redis.call('ZREM', listKey, ARGV[1])
+  redis.call('ZREM', listKey .. ':expiring', ARGV[1])
+end
 local deleted = 0
 if claimKey then
   local claim = redis.call('GET', claimKey)

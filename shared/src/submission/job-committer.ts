@@ -16,6 +16,13 @@ export interface CommitRequest {
   idempotency?: { claim: IdempotencyClaimName; bodyHash: string } | undefined;
 }
 
+/** A job committed now (`created`) or earlier under the same Idempotency-Key; `listed` false: not in its tenant's list yet. */
+export interface CommittedJob {
+  record: JobRecord;
+  created: boolean;
+  listed?: boolean;
+}
+
 /**
  * Makes a staged job real in one atomic step (JobStore.commit): claims its Idempotency-Key,
  * checks its staged chunks are all there, checks and counts the tenant's unfinished jobs. Answers
@@ -29,7 +36,7 @@ export class JobCommitter {
     private readonly logger: Logger,
   ) {}
 
-  async commit(request: CommitRequest): Promise<{ record: JobRecord; created: boolean }> {
+  async commit(request: CommitRequest): Promise<CommittedJob> {
     const { record, lastInput, idempotency } = request;
     const id = record.id;
     let pruned = false;
@@ -51,7 +58,8 @@ export class JobCommitter {
             this.store.tenants
               .add(record.tenant, id)
               .catch((error: unknown) => this.logger.warn('could not count an active job', { jobId: id, error: String(error) }));
-          return { record, created: true };
+          if (!outcome.listed) this.logger.warn('job committed but not listed yet; the recovery sweep will list it', { jobId: id });
+          return { record, created: true, listed: outcome.listed };
         }
         case 'limit':
           // The set also holds jobs that finished since it was last pruned: prune, then try once more.

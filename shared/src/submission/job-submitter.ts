@@ -5,7 +5,7 @@ import type { Logger } from '../logger';
 import { idempotencyClaimName, newJobId } from '../redis-keys';
 import type { JobEnqueuer } from './chunk-enqueuer';
 import type { JobAdmission } from './job-admission';
-import { JobCommitter, tooManyActiveJobs } from './job-committer';
+import { JobCommitter, tooManyActiveJobs, type CommittedJob } from './job-committer';
 import type { ModelSelection } from './model-router';
 import { RowStager, type RowsToStage } from './row-stager';
 
@@ -85,7 +85,7 @@ export class JobSubmitter {
     const id = newJobId(claim);
     const routed = request.model.choose(id);
     const written = { chunks: 0 };
-    let outcome: { record: JobRecord; created: boolean };
+    let outcome: CommittedJob;
     try {
       const staged = await this.stager.stage(id, routed.model, request, written);
       const { manifest } = routed.model;
@@ -119,20 +119,21 @@ export class JobSubmitter {
         .catch((e: unknown) => this.logger.warn('could not remove a rejected job', { jobId: id, error: String(e) }));
       throw error;
     }
-    return outcome.created ? this.enqueueCommitted(outcome.record) : outcome;
+    return outcome.created ? this.enqueueCommitted(outcome.record, outcome.listed !== false) : outcome;
   }
 
   /**
    * Queues a committed job. From the commit on the job will run whatever happens next (its
    * outbox entry outlives a crash here), so the answer is 202 even when queueing fails now.
    */
-  private async enqueueCommitted(record: JobRecord): Promise<{ record: JobRecord; created: boolean }> {
+  private async enqueueCommitted(record: JobRecord, listed: boolean): Promise<{ record: JobRecord; created: boolean }> {
     const id = record.id;
     this.options.hooks?.afterCommit?.(id);
     const warn = (message: string) => (error: unknown) => this.logger.warn(message, { jobId: id, error: String(error) });
     try {
       await this.enqueuer.enqueue(record);
-      this.store.outbox.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
+      // A job not listed yet (a cluster's list was out of reach) keeps its outbox entry: the sweep lists it.
+      if (listed) this.store.outbox.markQueued(id).catch(warn('could not clear an outbox entry; the recovery sweep will'));
     } catch (error) {
       warn("job committed but not queued yet; the workers' recovery sweep will queue it")(error);
     }
