@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { tableToIPC, Table, vectorFromArray, Float64, Utf8 } from 'apache-arrow';
+import { tableFromIPC, tableToIPC, Table, vectorFromArray, Float64, Utf8 } from 'apache-arrow';
 import { Queue, type Job } from 'bullmq';
 import { parse } from 'csv-parse/sync';
 import request from 'supertest';
@@ -628,7 +628,7 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
 
   it(
     'when the input directory holds a Parquet file DuckDB wrote and an Arrow stream apache-arrow wrote, then a tick runs both ' +
-      'and writes Parquet results that DuckDB reads back row by row',
+      'and writes Parquet results that DuckDB reads back row by row (and Arrow results, for another schedule)',
     async () => {
       mkdirSync(path.join(root, 'columnar', 'in'), { recursive: true });
       mkdirSync(path.join(root, 'columnar', 'out'), { recursive: true });
@@ -670,12 +670,26 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
           ),
         )
         .expect(201);
+      mkdirSync(path.join(root, 'columnar', 'out-arrow'));
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(
+          body(
+            'columnar-arrow',
+            { input: 'columnar/in', output: 'columnar/out-arrow' },
+            { cron: YEARLY, input: { dir: 'columnar/in', pattern: '*.parquet' }, output: { dir: 'columnar/out-arrow', format: 'arrow' } },
+          ),
+        )
+        .expect(201);
       const tick = Math.floor(Date.now() / 1000) * 1000;
       const connection = newRedis();
       const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
 
       await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'columnar' }, { jobId: `repeat:acme/columnar:${tick}` });
+      await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'columnar-arrow' }, { jobId: `repeat:acme/columnar-arrow:${tick}` });
       const summary = await until('the summary', () => summaries(outDir)[0]);
+      const arrowSummary = await until('the summary of the Arrow schedule', () => summaries(path.join(root, 'columnar', 'out-arrow'))[0]);
       await ticks.close();
       await connection.quit();
       const read = async (file: string): Promise<Record<string, unknown>[]> =>
@@ -696,6 +710,15 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
       expect(fromArrow.map((r) => r.label)).toEqual(iris.labels);
       expect(fromArrow.every((r) => r.error === null && typeof r.confidence === 'number')).toBe(true);
       expect(fromParquet).toEqual(fromArrow);
+      expect(arrowSummary.files.map((f) => [f.output, f.status])).toEqual([
+        [`columnar/out-arrow/from-duckdb.${stamp(tick)}.results.arrow`, 'completed'],
+      ]);
+      const arrowResults = tableFromIPC(readFileSync(path.join(root, String(arrowSummary.files[0]?.output))))
+        .toArray()
+        .map((row: { toJSON(): Record<string, unknown> }) => row.toJSON());
+      const float32 = (rows: Record<string, unknown>[]): unknown[] =>
+        rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Math.fround(v) : v])));
+      expect(float32(arrowResults)).toEqual(float32(fromParquet));
       expect(readdirSync(outDir).filter((f) => f.startsWith('.'))).toEqual([]);
       const openapi = await api().get('/openapi.json');
       expect(openapi.body.components.schemas.ScheduleRequest.properties.output.properties.format.enum).toEqual([
@@ -706,6 +729,7 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
       ]);
       db.closeSync();
       await api().delete('/v1/schedules/columnar').set('x-api-key', ACME).expect(204);
+      await api().delete('/v1/schedules/columnar-arrow').set('x-api-key', ACME).expect(204);
     },
   );
 
