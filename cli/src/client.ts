@@ -53,7 +53,10 @@ export interface SubmitRowsOptions extends SubmitOptions {
 
 export interface SubmitStreamOptions extends SubmitOptions {
   format: StreamFormat;
-  /** The batch file's bytes: NDJSON (one row a line) or CSV with a header row. Read as it is sent. */
+  /**
+   * The batch file's bytes: NDJSON (one row a line), CSV with a header row, an Arrow IPC stream
+   * or a Parquet file (columns named as the model's features). Read as it is sent, never parsed.
+   */
   body: Readable | AsyncIterable<Uint8Array>;
 }
 
@@ -81,6 +84,8 @@ const ACCEPT: Record<OutputFormat, string> = {
   ndjson: 'application/x-ndjson',
   csv: 'text/csv',
   json: 'application/x-ndjson', // re-framed as one JSON array on the way to the file
+  arrow: 'application/vnd.apache.arrow.stream',
+  parquet: 'application/vnd.apache.parquet',
 };
 
 interface RequestOptions extends CallOptions {
@@ -139,7 +144,7 @@ export class OnnxBatchClient {
     return (await response.json()) as SubmitAnswer;
   }
 
-  /** Submits a batch file as a streamed NDJSON or CSV body; gigabytes go up in bounded memory. */
+  /** Submits a batch file as a streamed NDJSON, CSV, Arrow or Parquet body; gigabytes go up in bounded memory. */
   async submitStream(options: SubmitStreamOptions): Promise<SubmitAnswer> {
     const response = await this.request('POST', '/v1/batch-predict', {
       query: {
@@ -210,8 +215,8 @@ export class OnnxBatchClient {
   }
 
   /**
-   * Streams a finished job's results into `destination` as CSV (the server's columns), NDJSON or
-   * one JSON array, and ends it.
+   * Streams a finished job's results into `destination` as CSV (the server's columns), NDJSON,
+   * one JSON array, or the server's Arrow IPC stream or Parquet file (bytes as they come), and ends it.
    */
   async downloadResults(id: string, format: OutputFormat, destination: Writable, options: CallOptions = {}): Promise<void> {
     const response = await this.request('GET', `/v1/batch-result/${jobPath(id)}/results`, {

@@ -1,18 +1,78 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import {
+  ArrowResultsWriter,
+  ParquetResultsWriter,
+  resultChunkColumns,
+  resultChunkText,
+  resultColumns,
+  resultCsvHeaderText,
   writeAtomically,
+  type ByteSink,
   type JobRecord,
   type JobStore,
   type OutputFormat,
-  resultChunkText,
-  resultCsvHeaderText,
+  type ResultChunk,
 } from '@onnx-batch/shared';
+
+/** How one results format goes into the file: its beginning, each stored chunk (never an empty one), its end. */
+interface FileEncoder {
+  start(): Promise<void>;
+  chunk(results: ResultChunk): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** A sink into a file handle: each piece is written whole, at the end of what came before, before the next is taken. */
+function handleSink(handle: FileHandle): ByteSink {
+  return async (bytes) => {
+    let done = 0;
+    while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
+  };
+}
+
+function fileEncoder(format: OutputFormat, manifest: ModelManifest, handle: FileHandle): FileEncoder {
+  const sink = handleSink(handle);
+  const text = (value: string): Promise<void> => sink(Buffer.from(value, 'utf8'));
+  switch (format) {
+    case 'ndjson':
+      return {
+        start: () => Promise.resolve(),
+        chunk: (results) => text(resultChunkText(results, manifest, false)),
+        end: () => Promise.resolve(),
+      };
+    case 'csv':
+      return {
+        start: () => text(resultCsvHeaderText(manifest)),
+        chunk: (results) => text(resultChunkText(results, manifest, true)),
+        end: () => Promise.resolve(),
+      };
+    case 'arrow': {
+      const columns = resultColumns(manifest);
+      const writer = new ArrowResultsWriter(columns);
+      return {
+        start: () => sink(writer.start()),
+        chunk: (results) => sink(writer.batch(resultChunkColumns(columns, results))),
+        end: () => sink(writer.end()),
+      };
+    }
+    case 'parquet': {
+      const columns = resultColumns(manifest);
+      const writer = new ParquetResultsWriter(columns, sink);
+      return {
+        start: () => Promise.resolve(), // the leading magic goes out with the first row group
+        chunk: (results) => writer.write(resultChunkColumns(columns, results)),
+        end: () => writer.finish(),
+      };
+    }
+  }
+}
 
 /**
  * Writes a finished job's results to a file, in input order, exactly as the `/results`
- * download formats them: NDJSON lines, or CSV with the manifest's header. One chunk
- * is in memory at a time (the next is prefetched), and the file appears only once complete.
+ * download formats them: NDJSON lines, CSV with the manifest's header, an Arrow IPC stream
+ * (one record batch per stored chunk) or a Parquet file (one row group per stored chunk). One
+ * chunk is in memory at a time (the next is prefetched), every write is awaited, and the file
+ * appears only once complete.
  */
 export async function writeResultsFile(
   target: string,
@@ -22,7 +82,8 @@ export async function writeResultsFile(
   format: OutputFormat,
 ): Promise<void> {
   await writeAtomically(target, async (handle: FileHandle) => {
-    if (format === 'csv') await handle.write(resultCsvHeaderText(manifest));
+    const encoder = fileEncoder(format, manifest, handle);
+    await encoder.start();
     let next = store.readResults(record.id, 0, Math.min(1, record.chunks));
     next.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled
     for (let chunk = 0; chunk < record.chunks; chunk++) {
@@ -32,7 +93,8 @@ export async function writeResultsFile(
         next.catch(() => undefined);
       }
       if (!results || results.rows === 0) continue;
-      await handle.write(resultChunkText(results, manifest, format === 'csv'));
+      await encoder.chunk(results);
     }
+    await encoder.end();
   });
 }

@@ -3,6 +3,8 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isFinished, ProblemError } from '@onnx-batch/contracts';
 import {
+  arrowColumnBatches,
+  parquetColumnBatches,
   removeLeftovers,
   writeAtomically,
   finishedOrGone,
@@ -37,7 +39,7 @@ export const SCHEDULE_JOB_PRIORITY = 500;
 const WAIT_SLICE_MS = 30_000;
 
 export interface ScheduleRunnerDeps {
-  config: Pick<Config, 'MAX_ROW_BYTES'>;
+  config: Pick<Config, 'MAX_ROW_BYTES' | 'PARQUET_MAX_ROW_GROUP_BYTES'>;
   schedules: ScheduleStore;
   jobs: JobStore;
   submitter: JobSubmitter;
@@ -66,8 +68,17 @@ function resultsName(file: string, tick: number, format: OutputFormat): string {
   return `${path.basename(file, path.extname(file))}.${tickStamp(tick)}.results.${format}`;
 }
 
-/** How a file's rows are read, by its extension. */
-const READERS: Record<string, 'csv' | 'ndjson'> = { '.csv': 'csv', '.ndjson': 'ndjson', '.jsonl': 'ndjson' };
+type Reader = 'csv' | 'ndjson' | 'arrow' | 'parquet';
+
+/** How a file's rows are read, by its extension: Arrow as an IPC stream, Parquet by its footer, in place. */
+const READERS: Record<string, Reader> = {
+  '.csv': 'csv',
+  '.ndjson': 'ndjson',
+  '.jsonl': 'ndjson',
+  '.arrow': 'arrow',
+  '.arrows': 'arrow',
+  '.parquet': 'parquet',
+};
 
 /**
  * Runs one tick of a schedule. Every input file becomes a job of the schedule's tenant through
@@ -228,7 +239,7 @@ export class ScheduleRunner {
     });
     if (!model) return rejected(modelError ?? 'the model cannot be resolved');
     const reader = READERS[extension];
-    if (!reader) return rejected(`files ending in '${extension}' cannot be read; use .csv, .ndjson or .jsonl`);
+    if (!reader) return rejected(`files ending in '${extension}' cannot be read; use .csv, .ndjson, .jsonl, .arrow, .arrows or .parquet`);
 
     let record: JobRecord;
     try {
@@ -272,28 +283,41 @@ export class ScheduleRunner {
     model: ModelSelection,
     inputDir: string,
     file: string,
-    reader: 'csv' | 'ndjson',
+    reader: Reader,
     tick: number,
     stop: AbortSignal,
   ): Promise<JobRecord> {
     const { config, root, submitter } = this.deps;
+    const { manifest } = model.parsing;
+    // Opened without following a symlink (ScheduleRoot.openInput); every reader reads this handle.
     const handle = await root.openInput(inputDir, file);
+    // A client's Idempotency-Key is printable ASCII without spaces, so this one cannot collide with any.
+    const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
+    const common = {
+      model,
+      tenant: definition.tenant,
+      priority: SCHEDULE_JOB_PRIORITY,
+      callbackUrl: null,
+      idempotency: { keyHash: createHash('sha256').update(key).digest('hex'), bodyHash: () => 'schedule-tick' },
+    };
+    if (reader === 'parquet') {
+      // The footer first, then a row group at a time, read at their offsets in the file: nothing is spooled.
+      try {
+        const columns = parquetColumnBatches(handle, manifest, { maxRowGroupBytes: config.PARQUET_MAX_ROW_GROUP_BYTES });
+        return (await submitter.submit({ ...common, columns: untilStopped(columns, stop) })).record;
+      } finally {
+        await handle.close();
+      }
+    }
+    // A byte stream (never object mode), which closes the handle when destroyed.
     const stream = handle.createReadStream();
     try {
+      if (reader === 'arrow') {
+        return (await submitter.submit({ ...common, columns: untilStopped(arrowColumnBatches(stream, manifest), stop) })).record;
+      }
       const source: RowSource =
-        reader === 'csv' ? csvRows(stream, model.parsing.manifest, config.MAX_ROW_BYTES) : ndjsonRows(stream, config.MAX_ROW_BYTES);
-      // A client's Idempotency-Key is printable ASCII without spaces, so this one cannot collide with any.
-      const key = `schedule ${definition.tenant} ${definition.name} ${tickStamp(tick)} ${file}`;
-      const { record } = await submitter.submit({
-        model,
-        rows: untilStopped(source.rows, stop),
-        tenant: definition.tenant,
-        priority: SCHEDULE_JOB_PRIORITY,
-        callbackUrl: null,
-        rowLocation: source.currentLine,
-        idempotency: { keyHash: createHash('sha256').update(key).digest('hex'), bodyHash: () => 'schedule-tick' },
-      });
-      return record;
+        reader === 'csv' ? csvRows(stream, manifest, config.MAX_ROW_BYTES) : ndjsonRows(stream, config.MAX_ROW_BYTES);
+      return (await submitter.submit({ ...common, rows: untilStopped(source.rows, stop), rowLocation: source.currentLine })).record;
     } finally {
       stream.destroy();
     }
@@ -314,13 +338,13 @@ export class ScheduleRunner {
 }
 
 /**
- * The rows of a file until `stop` aborts; then TickInterrupted, which makes the submitter delete
- * what it staged (nothing was committed, so the resumed tick reads the file again).
+ * The rows (or column batches) of a file until `stop` aborts; then TickInterrupted, which makes
+ * the submitter delete what it staged (nothing was committed, so the resumed tick reads the file again).
  */
-async function* untilStopped(rows: AsyncIterable<unknown>, stop: AbortSignal): AsyncGenerator<unknown> {
-  for await (const row of rows) {
+async function* untilStopped<T>(items: AsyncIterable<T>, stop: AbortSignal): AsyncGenerator<T> {
+  for await (const item of items) {
     if (stop.aborted) throw new TickInterrupted();
-    yield row;
+    yield item;
   }
 }
 

@@ -57,6 +57,9 @@ describe('cli: formats', () => {
     ['rows.ndjson', 'ndjson'],
     ['/data/nightly/rows.jsonl', 'ndjson'],
     ['rows.json', 'json'],
+    ['rows.arrow', 'arrow'],
+    ['rows.arrows', 'arrow'],
+    ['/data/Rows.PARQUET', 'parquet'],
   ])('when the input is %s, then the format is %s', (file, format) => {
     expect(inputFormat(file)).toBe(format);
   });
@@ -85,6 +88,13 @@ describe('cli: formats', () => {
     expect(outputFormat('results.json', undefined)).toBe('json');
     expect(outputFormat('results.bin', 'csv')).toBe('csv');
     expect(() => outputFormat('results.bin', undefined)).toThrow(/--out-format/);
+    expect(outputFormat('results.parquet', undefined)).toBe('parquet');
+    expect(outputFormat('results.arrow', undefined)).toBe('arrow');
+    expect(outputFormat('results.bin', 'parquet')).toBe('parquet');
+  });
+
+  it('EXPECTED FAILURE – when an output extension tells nothing, then the usage error lists the extensions it knows', () => {
+    expect(() => outputFormat('results.feather', undefined)).toThrow(/\.arrow, \.arrows or \.parquet\); pass --out-format/);
   });
 });
 
@@ -133,6 +143,28 @@ describe('cli: exit codes', () => {
     const run = await cliInProcess('submit', '-m', 'iris', '-i', 'rows.txt', '--url', 'http://127.0.0.1:9');
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/cannot tell the format of input 'rows.txt'/);
+  });
+
+  it.each([
+    [
+      '--format and --input-format',
+      ['-i', 'rows.csv', '--format', 'csv', '--input-format', 'parquet'],
+      /--format 'csv' and --input-format 'parquet' disagree/,
+    ],
+    ['--out-format and --output-format', ['-i', 'rows.csv', '-o', 'r.csv', '--out-format', 'csv', '--output-format', 'arrow'], /disagree/],
+    ['--output-format without --out', ['-i', 'rows.parquet', '--output-format', 'parquet'], /needs --out <file>/],
+    ['an --out extension it does not know', ['-i', 'rows.parquet', '-o', 'results.feather'], /cannot tell the format of output/],
+    ['an unknown --input-format', ['-i', 'rows.parquet', '--input-format', 'orc'], /argument 'orc' is invalid/],
+  ])('EXPECTED FAILURE – when submit is given %s, then the exit code is 2 before anything is sent', async (_what, args, message) => {
+    const run = await cliInProcess('submit', '-m', 'iris', ...args, '--url', 'http://127.0.0.1:9');
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(2);
+  });
+
+  it('EXPECTED FAILURE – when results is given --format and --output-format that disagree, then the exit code is 2', async () => {
+    const run = await cliInProcess('results', 'job-1', '-o', 'r.parquet', '--format', 'parquet', '--output-format', 'csv');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--format 'parquet' and --output-format 'csv' disagree/);
   });
 
   it.each(['submit', 'status', 'wait', 'results', 'cancel', 'delete', 'jobs', 'models'])(

@@ -1,6 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Float64, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
+import { formatFloat } from '@onnx-batch/shared';
 import { runCli, unusedPort, type CliRun } from '../helpers/cli';
 import { dropPrefix, newRedis, testEnv } from '../helpers/env';
 import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
@@ -18,6 +21,41 @@ function irisCsv(rows: number, edit: (i: number, line: string) => string = (_i, 
     lines.push(edit(i, `${r.id},${r.sepal_length},${r.sepal_width},${r.petal_length},${r.petal_width}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+interface IrisResult {
+  id: string;
+  label: string;
+  confidence: number;
+  probabilities: Record<string, number>;
+}
+
+function ndjsonResults(text: string): IrisResult[] {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as IrisResult);
+}
+
+/**
+ * A typed results row (Parquet read by DuckDB, Arrow by apache-arrow) against the NDJSON result of
+ * the same row: ids and labels equal, every float32 printed as the JSON prints it equal to it.
+ */
+function expectRowsEqualResults(rows: Record<string, unknown>[], results: IrisResult[]): void {
+  expect(rows).toHaveLength(results.length);
+  const mismatches: string[] = [];
+  rows.forEach((row, i) => {
+    const want = results[i] as IrisResult;
+    const float = (value: unknown): number => Number(formatFloat(value as number));
+    const same =
+      row.id === want.id &&
+      row.label === want.label &&
+      row.error === null &&
+      float(row.confidence) === want.confidence &&
+      Object.entries(want.probabilities).every(([label, p]) => float(row[`p_${label}`]) === p);
+    if (!same) mismatches.push(`row ${i}: ${JSON.stringify(row)} vs ${JSON.stringify(want)}`);
+  });
+  expect(mismatches.slice(0, 5)).toEqual([]);
 }
 
 async function stopAndClean(prefix: string, ...procs: (Spawned | undefined)[]): Promise<void> {
@@ -127,6 +165,84 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
       .map((l) => JSON.parse(l) as { id?: string; label: string });
     expect(results.map((r) => r.id)).toEqual(['r0', 'r1', undefined]);
     expect(results[2]?.label).toBe('virginica');
+  });
+
+  it(
+    'when a Parquet file DuckDB wrote is submitted with --out out.parquet and with --out out.ndjson, then DuckDB reads ' +
+      'out.parquet back and every value equals the NDJSON result of the same row',
+    async () => {
+      writeFileSync(path.join(dir, 'duck.csv'), irisCsv(1000));
+      const duck = await DuckDBInstance.create(':memory:');
+      const db = await duck.connect();
+      // What a user's own `duckdb -c "COPY (SELECT …) TO 'in.parquet'"` does, in several row groups.
+      await db.run(
+        `COPY (SELECT * FROM read_csv('${path.join(dir, 'duck.csv')}')) TO '${path.join(dir, 'in.parquet')}' (ROW_GROUP_SIZE 300)`,
+      );
+
+      const parquet = await cli(['submit', '--model', 'iris', '--input', 'in.parquet', '--out', 'out.parquet', '--wait']);
+      const ndjson = await cli(['submit', '--model', 'iris', '--input', 'in.parquet', '--out', 'out.ndjson', '-q']);
+      const again = await cli(['results', parquet.stdout.trim(), '--out', 'again.bin', '--output-format', 'parquet']);
+
+      expect(parquet.stderr).not.toMatch(/onnx-batch:/);
+      expect(parquet.code).toBe(0);
+      expect(parquet.stdout.trim()).toMatch(JOB_ID);
+      expect(parquet.stderr).toContain('results written to out.parquet');
+      expect(ndjson.code).toBe(0);
+      expect(again.code).toBe(0);
+      const read = await db.runAndReadAll(
+        `SELECT * EXCLUDE (file_row_number) FROM read_parquet('${path.join(dir, 'out.parquet')}', file_row_number = true) ` +
+          'ORDER BY file_row_number',
+      );
+      const rows = read.getRowObjectsJS() as Record<string, unknown>[];
+      const results = ndjsonResults(readFileSync(path.join(dir, 'out.ndjson'), 'utf8'));
+      expect(results.map((r) => r.id)).toEqual(Array.from({ length: 1000 }, (_, i) => `r${i}`));
+      expectRowsEqualResults(rows, results);
+      expect(readFileSync(path.join(dir, 'again.bin')).equals(readFileSync(path.join(dir, 'out.parquet')))).toBe(true);
+      expect(readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+      db.closeSync();
+    },
+  );
+
+  it('when an Arrow IPC stream apache-arrow wrote is submitted with --out out.arrow, then its rows equal the NDJSON results', async () => {
+    const rows = Array.from({ length: 500 }, (_, i) => irisRow(i));
+    const features = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] as const;
+    const table = new Table({
+      id: vectorFromArray(
+        rows.map((r) => r.id),
+        new Utf8(),
+      ),
+      ...Object.fromEntries(
+        features.map((f) => [
+          f,
+          vectorFromArray(
+            rows.map((r) => r[f]),
+            new Float64(),
+          ),
+        ]),
+      ),
+    });
+    writeFileSync(path.join(dir, 'in.arrow'), tableToIPC(table, 'stream'));
+
+    const run = await cli(['submit', '-m', 'iris', '-i', 'in.arrow', '-o', 'out.arrow', '-q']);
+    const streamed = await cli(['results', run.stdout.trim()]);
+
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const results = tableFromIPC(readFileSync(path.join(dir, 'out.arrow')));
+    const plain = results.toArray().map((row: { toJSON(): Record<string, unknown> }) => row.toJSON());
+    expectRowsEqualResults(plain, ndjsonResults(streamed.stdout));
+    expect(plain.map((r) => r.id)).toEqual(rows.map((r) => r.id));
+  });
+
+  it('EXPECTED FAILURE – when an .arrow file is not an Arrow stream, then the server refuses it, exit 3, nothing written', async () => {
+    writeFileSync(path.join(dir, 'broken.arrow'), 'id,sepal_length\nr0,1\n');
+
+    const run = await cli(['submit', '-m', 'iris', '-i', 'broken.arrow', '-o', 'broken-results.parquet']);
+
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/Arrow/);
+    expect(run.stdout).toBe('');
+    expect(readdirSync(dir).filter((f) => f.startsWith('broken-results') || f.includes('.partial-'))).toEqual([]);
   });
 
   it(

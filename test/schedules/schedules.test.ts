@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { tableFromIPC, tableToIPC, Table, vectorFromArray, Float64, Utf8 } from 'apache-arrow';
 import { Queue, type Job } from 'bullmq';
 import { parse } from 'csv-parse/sync';
 import request from 'supertest';
@@ -621,6 +623,113 @@ describe('built-in schedules (two API processes, two scheduler processes, one wo
       expect(warned).toHaveLength(1);
       expect((warned[0]?.files as string[]).sort()).toEqual([...left].sort());
       await api().delete('/v1/schedules/leftover').set('x-api-key', ACME).expect(204);
+    },
+  );
+
+  it(
+    'when the input directory holds a Parquet file DuckDB wrote and an Arrow stream apache-arrow wrote, then a tick runs both ' +
+      'and writes Parquet results that DuckDB reads back row by row (and Arrow results, for another schedule)',
+    async () => {
+      mkdirSync(path.join(root, 'columnar', 'in'), { recursive: true });
+      mkdirSync(path.join(root, 'columnar', 'out'), { recursive: true });
+      const inDir = path.join(root, 'columnar', 'in');
+      const outDir = path.join(root, 'columnar', 'out');
+      writeFileSync(path.join(root, 'columnar', 'iris.csv'), iris.csv);
+      const duck = await DuckDBInstance.create(':memory:');
+      const db = await duck.connect();
+      await db.run(
+        `COPY (SELECT * FROM read_csv('${path.join(root, 'columnar', 'iris.csv')}')) TO '${path.join(inDir, 'from-duckdb.parquet')}' ` +
+          '(FORMAT parquet, ROW_GROUP_SIZE 100)',
+      );
+      const golden = loadGolden('iris', '1');
+      const arrowTable = new Table({
+        id: vectorFromArray(iris.ids, new Utf8()),
+        ...Object.fromEntries(
+          FEATURES.map((f) => [
+            f,
+            vectorFromArray(
+              golden.inputs.map((row) => Number(row[f])),
+              new Float64(),
+            ),
+          ]),
+        ),
+      });
+      writeFileSync(path.join(inDir, 'from-arrow.arrow'), tableToIPC(arrowTable, 'stream'));
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(
+          body(
+            'columnar',
+            { input: 'columnar/in', output: 'columnar/out' },
+            {
+              cron: YEARLY,
+              input: { dir: 'columnar/in', pattern: '*.{parquet,arrow}' },
+              output: { dir: 'columnar/out', format: 'parquet' },
+            },
+          ),
+        )
+        .expect(201);
+      mkdirSync(path.join(root, 'columnar', 'out-arrow'));
+      await api()
+        .post('/v1/schedules')
+        .set('x-api-key', ACME)
+        .send(
+          body(
+            'columnar-arrow',
+            { input: 'columnar/in', output: 'columnar/out-arrow' },
+            { cron: YEARLY, input: { dir: 'columnar/in', pattern: '*.parquet' }, output: { dir: 'columnar/out-arrow', format: 'arrow' } },
+          ),
+        )
+        .expect(201);
+      const tick = Math.floor(Date.now() / 1000) * 1000;
+      const connection = newRedis();
+      const ticks = new Queue(QueueName.Schedules, { connection, prefix: env.REDIS_PREFIX });
+
+      await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'columnar' }, { jobId: `repeat:acme/columnar:${tick}` });
+      await ticks.add(JobName.RunSchedule, { tenant: 'acme', name: 'columnar-arrow' }, { jobId: `repeat:acme/columnar-arrow:${tick}` });
+      const summary = await until('the summary', () => summaries(outDir)[0]);
+      const arrowSummary = await until('the summary of the Arrow schedule', () => summaries(path.join(root, 'columnar', 'out-arrow'))[0]);
+      await ticks.close();
+      await connection.quit();
+      const read = async (file: string): Promise<Record<string, unknown>[]> =>
+        (
+          await db.runAndReadAll(
+            `SELECT * EXCLUDE (file_row_number) FROM read_parquet('${file}', file_row_number = true) ORDER BY file_row_number`,
+          )
+        ).getRowObjectsJson();
+
+      expect(summary).toMatchObject({ status: 'completed' });
+      expect(summary.files.map((f) => [f.input, f.output, f.rows, f.failedRows, f.status])).toEqual([
+        ['columnar/in/from-arrow.arrow', `columnar/out/from-arrow.${stamp(tick)}.results.parquet`, iris.ids.length, 0, 'completed'],
+        ['columnar/in/from-duckdb.parquet', `columnar/out/from-duckdb.${stamp(tick)}.results.parquet`, iris.ids.length, 0, 'completed'],
+      ]);
+      const fromArrow = await read(path.join(root, String(summary.files[0]?.output)));
+      const fromParquet = await read(path.join(root, String(summary.files[1]?.output)));
+      expect(fromArrow.map((r) => r.id)).toEqual(iris.ids);
+      expect(fromArrow.map((r) => r.label)).toEqual(iris.labels);
+      expect(fromArrow.every((r) => r.error === null && typeof r.confidence === 'number')).toBe(true);
+      expect(fromParquet).toEqual(fromArrow);
+      expect(arrowSummary.files.map((f) => [f.output, f.status])).toEqual([
+        [`columnar/out-arrow/from-duckdb.${stamp(tick)}.results.arrow`, 'completed'],
+      ]);
+      const arrowResults = tableFromIPC(readFileSync(path.join(root, String(arrowSummary.files[0]?.output))))
+        .toArray()
+        .map((row: { toJSON(): Record<string, unknown> }) => row.toJSON());
+      const float32 = (rows: Record<string, unknown>[]): unknown[] =>
+        rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Math.fround(v) : v])));
+      expect(float32(arrowResults)).toEqual(float32(fromParquet));
+      expect(readdirSync(outDir).filter((f) => f.startsWith('.'))).toEqual([]);
+      const openapi = await api().get('/openapi.json');
+      expect(openapi.body.components.schemas.ScheduleRequest.properties.output.properties.format.enum).toEqual([
+        'csv',
+        'ndjson',
+        'parquet',
+        'arrow',
+      ]);
+      db.closeSync();
+      await api().delete('/v1/schedules/columnar').set('x-api-key', ACME).expect(204);
+      await api().delete('/v1/schedules/columnar-arrow').set('x-api-key', ACME).expect(204);
     },
   );
 

@@ -49,7 +49,9 @@ export const SCHEDULE_BODY_SCHEMA = {
           minLength: 1,
           maxLength: 256,
           pattern: '^[^/\\\\\\u0000]+$',
-          description: 'Glob over file names (`*.csv`, `day-*.ndjson`); no directory part.',
+          description:
+            'Glob over file names (`*.csv`, `day-*.ndjson`, `*.parquet`); no directory part. Files are read by extension: ' +
+            '.csv, .ndjson/.jsonl, .arrow/.arrows (an Arrow IPC stream), .parquet.',
         },
       },
     },
@@ -59,7 +61,12 @@ export const SCHEDULE_BODY_SCHEMA = {
       additionalProperties: false,
       properties: {
         dir: DIR_SCHEMA,
-        format: { enum: OUTPUT_FORMATS },
+        format: {
+          enum: OUTPUT_FORMATS,
+          description:
+            'Format of the results files (`<input name>.<tick>.results.<format>`), as the results download writes it: csv, ndjson, ' +
+            'parquet (one row group per stored chunk) or arrow (an Arrow IPC stream, one record batch per stored chunk).',
+        },
       },
     },
   },

@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { OnnxBatchClient } from '../client';
 import { UsageError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { inputFormat, INPUT_FORMATS, OUTPUT_FORMATS, outputFormat } from '../formats';
+import { eitherFlag, inputFormat, INPUT_FORMATS, OUTPUT_FORMATS, outputFormat } from '../formats';
 import { countingBytes, UploadProgress } from '../progress';
 import type { SubmitAnswer } from '../types';
 import { parseSeconds, type CliIo, type CommandContext } from './command-kit';
@@ -15,8 +15,10 @@ interface SubmitFlags extends WaitFlags {
   version?: string;
   input: string;
   format?: string;
+  inputFormat?: string;
   wait?: boolean;
   outFormat?: string;
+  outputFormat?: string;
   priority?: number;
   idempotencyKey?: string;
   callbackUrl?: string;
@@ -35,11 +37,16 @@ export function addSubmitCommand(ctx: CommandContext): void {
     .description('Submit a batch file; with --wait (or --out) follow it and download its results. Prints the job id on stdout.')
     .requiredOption('-m, --model <name>', 'model name (see: onnx-batch models)')
     .option('--version <version>', "model version (the model's default when absent)")
-    .requiredOption('-i, --input <file>', "batch file, or '-' for standard input; CSV and NDJSON stream up in bounded memory")
+    .requiredOption(
+      '-i, --input <file>',
+      "batch file, or '-' for standard input; CSV, NDJSON, Arrow and Parquet go up as the file's bytes, in bounded memory",
+    )
     .addOption(new Option('-f, --format <format>', 'input format (default: from the file extension)').choices(INPUT_FORMATS))
+    .addOption(new Option('--input-format <format>', 'the same as --format').choices(INPUT_FORMATS))
     .option('-w, --wait', 'wait for the job to finish, showing progress on stderr')
     .option('-o, --out <file>', "write the results here when the job completes ('-' = stdout); implies --wait")
     .addOption(new Option('--out-format <format>', 'results format (default: from the --out extension)').choices(OUTPUT_FORMATS))
+    .addOption(new Option('--output-format <format>', 'the same as --out-format').choices(OUTPUT_FORMATS))
     .option('-p, --priority <n>', '1 = most urgent … 1000 = least (server default 100)', parsePriority)
     .option('--idempotency-key <key>', 'a retried submit with the same key and body answers the first job')
     .option('--callback-url <url>', 'http(s) URL the server POSTs the job status to when it finishes')
@@ -48,11 +55,14 @@ export function addSubmitCommand(ctx: CommandContext): void {
       'after',
       `
 Formats: .csv (header row of feature names, optional 'id' column), .ndjson/.jsonl (one row object
-or array a line), .json (one JSON array of rows, read into memory). Results: .csv, .ndjson/.jsonl
-or .json by the --out extension.
+or array a line), .json (one JSON array of rows, read into memory), .arrow/.arrows (an Arrow IPC
+stream, columns named as the features, optional 'id' column), .parquet (a Parquet file, the same
+columns). Arrow and Parquet are sent as they are, never parsed here. Results: .csv, .ndjson/.jsonl,
+.json, .arrow/.arrows (Arrow IPC stream) or .parquet by the --out extension.
 
-Example:
-  onnx-batch submit --model iris --input rows.csv --wait --out results.csv`,
+Examples:
+  onnx-batch submit --model iris --input rows.csv --wait --out results.csv
+  onnx-batch submit --model iris --input rows.parquet --out results.parquet`,
     )
     .action(ctx.run<SubmitFlags>((_id, opts) => submit(ctx.clientOf(opts), opts, ctx.io, ctx.signal)));
 }
@@ -94,9 +104,20 @@ async function readJsonRows(file: string, io: CliIo): Promise<object[]> {
 }
 
 async function submit(client: OnnxBatchClient, opts: SubmitFlags, io: CliIo, signal: AbortSignal): Promise<ExitCode> {
-  const format = inputFormat(opts.input, opts.format);
+  const format = inputFormat(
+    opts.input,
+    eitherFlag([
+      ['--format', opts.format],
+      ['--input-format', opts.inputFormat],
+    ]),
+  );
   // Check everything about the output before anything is uploaded.
-  const outFormat = opts.out === undefined ? null : outputFormat(opts.out, opts.outFormat);
+  const explicitOut = eitherFlag([
+    ['--out-format', opts.outFormat],
+    ['--output-format', opts.outputFormat],
+  ]);
+  if (opts.out === undefined && explicitOut !== undefined) throw new UsageError('--out-format/--output-format needs --out <file>');
+  const outFormat = opts.out === undefined ? null : outputFormat(opts.out, explicitOut);
   const common = {
     model: opts.model,
     version: opts.version,

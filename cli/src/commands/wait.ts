@@ -2,7 +2,7 @@ import { Option } from 'commander';
 import type { OnnxBatchClient } from '../client';
 import { OnnxBatchError } from '../errors';
 import { exitCodeForStatus, type ExitCode } from '../exit-codes';
-import { OUTPUT_FORMATS, outputFormat, type OutputFormat } from '../formats';
+import { OUTPUT_FORMATS, resultsFormat, type OutputFormat, type OutputFormatFlags } from '../formats';
 import { BarJobProgress, formatDuration, PlainJobProgress, type JobProgress } from '../progress';
 import type { JobStatusAnswer } from '../types';
 import { parseSeconds, type CliIo, type CommandContext, type ConnectionOptions } from './command-kit';
@@ -25,10 +25,11 @@ export function addWaitCommand(ctx: CommandContext): void {
     .argument('<id>', 'job id')
     .option('-o, --out <file>', "write the results here when the job completes ('-' = stdout)")
     .addOption(new Option('-f, --format <format>', 'results format (default: from the --out extension)').choices(OUTPUT_FORMATS))
+    .addOption(new Option('--output-format <format>', 'the same as --format').choices(OUTPUT_FORMATS))
     .option('-t, --timeout <seconds>', 'stop waiting after this long (exit 6; the job goes on)', parseSeconds)
     .action(
-      ctx.run<WaitFlags & { format?: string }>((id, opts) => {
-        const format = opts.out === undefined ? null : outputFormat(opts.out, opts.format, '--format');
+      ctx.run<WaitFlags & OutputFormatFlags>((id, opts) => {
+        const format = opts.out === undefined ? null : resultsFormat(opts.out, opts);
         return waitAndDownload(ctx.clientOf(opts), String(id), { ...opts, outFormat: format }, ctx.io, ctx.signal);
       }),
     );

@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import { type FeatureSpec, type ModelManifest, ProblemError, featureSize } from '@onnx-batch/contracts';
 import type { RowId } from '../codec/chunk-codec';
 import {
@@ -24,18 +25,41 @@ export interface ParquetInputOptions {
 
 type Decoded = ArrayLike<unknown> & { slice(start: number, end: number): ArrayLike<unknown> };
 
+type AsyncBuffer = Awaited<ReturnType<ReturnType<typeof hyparquet>['asyncBufferFromFile']>>;
+
+/** A file already open as hyparquet's AsyncBuffer: ranges read at their offsets, the handle left open (its owner closes it). */
+async function asyncBufferFromHandle(handle: FileHandle): Promise<AsyncBuffer> {
+  const { size } = await handle.stat();
+  return {
+    byteLength: size,
+    async slice(start: number, end?: number): Promise<ArrayBuffer> {
+      const stop = Math.min(end ?? size, size);
+      const bytes = new Uint8Array(Math.max(0, stop - start));
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesRead } = await handle.read(bytes, done, bytes.length - done, start + done);
+        if (bytesRead === 0) throw new Error(`the file ended at ${start + done} bytes, before ${stop}`);
+        done += bytesRead;
+      }
+      return bytes.buffer;
+    },
+  };
+}
+
 /**
- * Reads a Parquet file (spooled to disk) one row group at a time into column batches mapped by
- * name to the manifest's features, with the same checks as Arrow. A row group is decoded whole, so
- * one larger than `maxRowGroupBytes` uncompressed is refused before any is read.
+ * Reads a Parquet file one row group at a time into column batches mapped by name to the
+ * manifest's features, with the same checks as Arrow: an upload spooled to disk (a path), or a
+ * schedule's input file already opened without following symlinks (a handle, which stays open).
+ * A row group is decoded whole, so one larger than `maxRowGroupBytes` uncompressed is refused
+ * before any is read.
  */
 export async function* parquetColumnBatches(
-  path: string,
+  source: string | FileHandle,
   manifest: ModelManifest,
   options: ParquetInputOptions,
 ): AsyncGenerator<ColumnBatch> {
   const { asyncBufferFromFile, parquetMetadataAsync, parquetRead } = hyparquet();
-  const file = await asyncBufferFromFile(path);
+  const file = typeof source === 'string' ? await asyncBufferFromFile(source) : await asyncBufferFromHandle(source);
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
     metadata = await parquetMetadataAsync(file);

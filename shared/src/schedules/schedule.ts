@@ -5,7 +5,8 @@ import { ProblemError } from '@onnx-batch/contracts';
 
 /** Schedule names appear in URLs, scheduler ids and file names: lower-case, no dots or slashes. */
 export const SCHEDULE_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-export const OUTPUT_FORMATS = ['csv', 'ndjson'] as const;
+/** How a schedule writes its results files: the `/results` download's CSV, NDJSON, Arrow IPC stream or Parquet. */
+export const OUTPUT_FORMATS = ['csv', 'ndjson', 'parquet', 'arrow'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export const DEFAULT_TIMEZONE = 'UTC';
 
