@@ -58,6 +58,8 @@ export interface SubmitStreamOptions extends SubmitOptions {
    * or a Parquet file (columns named as the model's features). Read as it is sent, never parsed.
    */
   body: Readable | AsyncIterable<Uint8Array>;
+  /** Arrow and Parquet: input columns (not features) to keep beside the predictions. */
+  passthrough?: string[] | undefined;
 }
 
 export interface WaitOptions extends CallOptions {
@@ -152,6 +154,7 @@ export class OnnxBatchClient {
         version: options.version === undefined ? undefined : String(options.version),
         priority: options.priority,
         callbackUrl: options.callbackUrl,
+        passthrough: options.passthrough?.length ? options.passthrough.join(',') : undefined,
       },
       headers: { 'content-type': STREAM_CONTENT_TYPE[options.format], ...idempotencyHeader(options.idempotencyKey) },
       body: options.body,

@@ -234,6 +234,36 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
     expect(plain.map((r) => r.id)).toEqual(rows.map((r) => r.id));
   });
 
+  it('when an Arrow file carries a column that is not a feature, then --passthrough returns it beside each prediction', async () => {
+    const rows = Array.from({ length: 20 }, (_, i) => irisRow(i));
+    const features = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] as const;
+    const table = new Table({
+      ...Object.fromEntries(
+        features.map((f) => [
+          f,
+          vectorFromArray(
+            rows.map((r) => r[f]),
+            new Float64(),
+          ),
+        ]),
+      ),
+      region: vectorFromArray(
+        rows.map((_, i) => `region-${i % 3}`),
+        new Utf8(),
+      ),
+    });
+    writeFileSync(path.join(dir, 'regions.arrow'), tableToIPC(table, 'stream'));
+
+    const refused = await cli(['submit', '-m', 'iris', '-i', 'regions.arrow', '-q']);
+    const kept = await cli(['submit', '-m', 'iris', '-i', 'regions.arrow', '--passthrough', 'region', '-o', 'regions.ndjson', '-q']);
+
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/column 'region' is not a feature .* name it in \?passthrough= to keep it/);
+    expect(kept.code).toBe(0);
+    const lines = ndjsonResults(readFileSync(path.join(dir, 'regions.ndjson'), 'utf8')) as unknown as { passthrough?: unknown }[];
+    expect(lines.map((l) => l.passthrough)).toEqual(rows.map((_, i) => ({ region: `region-${i % 3}` })));
+  });
+
   it('EXPECTED FAILURE – when an .arrow file is not an Arrow stream, then the server refuses it, exit 3, nothing written', async () => {
     writeFileSync(path.join(dir, 'broken.arrow'), 'id,sepal_length\nr0,1\n');
 

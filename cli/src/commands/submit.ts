@@ -22,6 +22,7 @@ interface SubmitFlags extends WaitFlags {
   priority?: number;
   idempotencyKey?: string;
   callbackUrl?: string;
+  passthrough?: string;
 }
 
 function parsePriority(value: string): number {
@@ -50,6 +51,7 @@ export function addSubmitCommand(ctx: CommandContext): void {
     .option('-p, --priority <n>', '1 = most urgent … 1000 = least (server default 100)', parsePriority)
     .option('--idempotency-key <key>', 'a retried submit with the same key and body answers the first job')
     .option('--callback-url <url>', 'http(s) URL the server POSTs the job status to when it finishes')
+    .option('--passthrough <columns>', 'Arrow/Parquet input: comma-separated columns (not features) returned beside the predictions')
     .option('-t, --timeout <seconds>', 'stop waiting after this long (exit 6; the job goes on)', parseSeconds)
     .addHelpText(
       'after',
@@ -134,7 +136,8 @@ async function submit(client: OnnxBatchClient, opts: SubmitFlags, io: CliIo, sig
     const upload = opts.quiet ? null : new UploadProgress(io.stderr, size);
     try {
       const body = upload ? countingBytes(stream, (sent) => upload.update(sent)) : stream;
-      answer = await client.submitStream({ ...common, format, body });
+      const passthrough = opts.passthrough?.split(',').map((name) => name.trim());
+      answer = await client.submitStream({ ...common, format, body, passthrough });
     } finally {
       upload?.stop();
     }
