@@ -1,26 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ModelManifest } from '@onnx-batch/contracts';
-import {
-  ArrowResultsWriter,
-  ParquetResultsWriter,
-  resultChunkColumns,
-  resultChunkText,
-  resultColumns,
-  resultCsvHeaderText,
-  writeAtomically,
-  type ByteSink,
-  type JobRecord,
-  type JobStore,
-  type OutputFormat,
-  type ResultChunk,
-} from '@onnx-batch/shared';
-
-/** How one results format goes into the file: its beginning, each stored chunk (never an empty one), its end. */
-interface FileEncoder {
-  start(): Promise<void>;
-  chunk(results: ResultChunk): Promise<void>;
-  end(): Promise<void>;
-}
+import { resultEncoder, writeAtomically, type ByteSink, type JobRecord, type JobStore, type OutputFormat } from '@onnx-batch/shared';
 
 /** A sink into a file handle: each piece is written whole, at the end of what came before, before the next is taken. */
 function handleSink(handle: FileHandle): ByteSink {
@@ -28,43 +8,6 @@ function handleSink(handle: FileHandle): ByteSink {
     let done = 0;
     while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
   };
-}
-
-function fileEncoder(format: OutputFormat, manifest: ModelManifest, handle: FileHandle): FileEncoder {
-  const sink = handleSink(handle);
-  const text = (value: string): Promise<void> => sink(Buffer.from(value, 'utf8'));
-  switch (format) {
-    case 'ndjson':
-      return {
-        start: () => Promise.resolve(),
-        chunk: (results) => text(resultChunkText(results, manifest, false)),
-        end: () => Promise.resolve(),
-      };
-    case 'csv':
-      return {
-        start: () => text(resultCsvHeaderText(manifest)),
-        chunk: (results) => text(resultChunkText(results, manifest, true)),
-        end: () => Promise.resolve(),
-      };
-    case 'arrow': {
-      const columns = resultColumns(manifest);
-      const writer = new ArrowResultsWriter(columns);
-      return {
-        start: () => sink(writer.start()),
-        chunk: (results) => sink(writer.batch(resultChunkColumns(columns, results))),
-        end: () => sink(writer.end()),
-      };
-    }
-    case 'parquet': {
-      const columns = resultColumns(manifest);
-      const writer = new ParquetResultsWriter(columns, sink);
-      return {
-        start: () => Promise.resolve(), // the leading magic goes out with the first row group
-        chunk: (results) => writer.write(resultChunkColumns(columns, results)),
-        end: () => writer.finish(),
-      };
-    }
-  }
 }
 
 /**
@@ -82,7 +25,7 @@ export async function writeResultsFile(
   format: OutputFormat,
 ): Promise<void> {
   await writeAtomically(target, async (handle: FileHandle) => {
-    const encoder = fileEncoder(format, manifest, handle);
+    const encoder = resultEncoder(format, manifest, handleSink(handle));
     await encoder.start();
     let next = store.readResults(record.id, 0, Math.min(1, record.chunks));
     next.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled

@@ -76,3 +76,4 @@ export * from './columnar/parquet-batches';
 export * from './codec/result-columns';
 export * from './columnar/arrow-results';
 export * from './columnar/parquet-results';
+export * from './codec/result-encoder';
