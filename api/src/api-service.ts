@@ -24,6 +24,7 @@ import {
   type Config,
   type Logger,
   type SubmitterHooks,
+  qualityStoreFromConfig,
 } from '@onnx-batch/shared';
 import { createApp } from './app';
 import { KeyRing } from './http/auth';
@@ -125,6 +126,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     events,
     router,
     rollouts,
+    quality: qualityStoreFromConfig(storeRedis, store.keys, config),
     cache,
     onCacheLookup: (manifest, answer) => {
       if (cache?.enabledFor(manifest.name)) ops.metrics.observeCacheLookup(manifest, answer !== null);

@@ -10,6 +10,7 @@ import type {
   ModelRepository,
   ModelRouter,
   PredictionCache,
+  QualityStore,
   RedisClient,
   RolloutStore,
   StorageGuard,
@@ -27,6 +28,7 @@ import { driftRoutes } from './routes/drift-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
 import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
+import { qualityRoutes } from './routes/quality-routes';
 import { rolloutRoutes } from './routes/rollout-routes';
 import { scheduleRoutes } from './routes/schedule-routes';
 import type { ScheduleService } from './schedules/schedule-service';
@@ -41,6 +43,8 @@ export interface AppDeps {
   events: JobEvents;
   router: ModelRouter;
   rollouts: RolloutStore;
+  /** Kept predictions, labels and quality counters (routes/quality-routes.ts). */
+  quality: QualityStore;
   cache?: PredictionCache | null;
   onCacheLookup?: (manifest: ModelManifest, answer: string | null) => void;
   keys: KeyRing;
@@ -80,6 +84,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', modelRoutes(deps));
   app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', driftRoutes({ ...deps, keys: deps.store.keys }));
+  app.use('/v1', qualityRoutes(deps));
   app.use('/v1', scheduleRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
   app.use(notFoundHandler);

@@ -7,6 +7,7 @@ export const ERRORS = {
   OB_ERR_MALFORMED_JSON: { status: 400, title: 'Malformed JSON' },
   OB_ERR_INVALID_REQUEST: { status: 400, title: 'Invalid request' },
   OB_ERR_INVALID_ROWS: { status: 400, title: 'Invalid input rows' },
+  OB_ERR_INVALID_LABELS: { status: 400, title: 'Invalid labels' },
   OB_ERR_UNAUTHORIZED: { status: 401, title: 'Unauthorized' },
   OB_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   OB_ERR_NOT_FOUND: { status: 404, title: 'Not found' },
@@ -15,6 +16,7 @@ export const ERRORS = {
   OB_ERR_JOB_NOT_FOUND: { status: 404, title: 'Job not found' },
   OB_ERR_SCHEDULE_NOT_FOUND: { status: 404, title: 'Schedule not found' },
   OB_ERR_BASELINE_NOT_FOUND: { status: 404, title: 'Model version has no baseline' },
+  OB_ERR_PREDICTIONS_NOT_KEPT: { status: 404, title: 'No predictions kept for labels' },
   OB_ERR_SCHEDULE_EXISTS: { status: 409, title: 'Schedule already exists' },
   OB_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   OB_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
@@ -36,6 +38,7 @@ export const ERRORS = {
   OB_ERR_DECRYPTION_FAILED: { status: 500, title: 'Stored data could not be decrypted' },
   OB_ERR_JOB_CANCELLED: { status: 409, title: 'Job cancelled' },
   OB_ERR_ROLLOUT_CONFLICT: { status: 409, title: 'Rollout change refused' },
+  OB_ERR_LABELS_CONFLICT: { status: 409, title: 'Labels changed concurrently' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

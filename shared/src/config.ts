@@ -415,6 +415,50 @@ export const CONFIG_VARIABLES = {
     default: 1000,
     doc: 'Fewest rows in a window for a drift verdict; fewer answer `insufficient-data`.',
   },
+  LABEL_RETENTION_DAYS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 366,
+    default: 30,
+    doc:
+      'How long the predictions that ground-truth labels are joined to are kept (version, arm and the stored probabilities or ' +
+      'value of each row: 4 bytes per class or target a row), and the quality counters per hour and day, counted from the ' +
+      'prediction; independent of RESULT_TTL_SECONDS (docs/models-in-production.md#quality). Deleting a job removes its share.',
+  },
+  LABEL_ID_INDEX: {
+    type: 'string',
+    enum: ['false', 'true'],
+    default: 'true',
+    doc:
+      'Index the ids rows were submitted with, per tenant and day, so `POST /v1/labels` can find a row by its id alone ' +
+      '(about 100 bytes of Redis a row with an id, for LABEL_RETENTION_DAYS). Off: labels name their job (`POST ' +
+      '/v1/batch-result/{id}/labels`).',
+  },
+  MAX_LABELS_PER_REQUEST: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 1_000_000,
+    doc: 'Most labels one request may carry (they are checked whole before any is applied).',
+  },
+  QUALITY_MIN_LABELS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 1_000_000_000,
+    default: 200,
+    doc:
+      'Fewest labelled rows in a window before its realised quality is exported as a judged gauge and can fire an alert or ' +
+      "roll a canary back (a canary's guard needs them on both arms).",
+  },
+  QUALITY_ALERT_MARGIN: {
+    type: 'number',
+    minimum: 0,
+    maximum: 1,
+    default: 0.05,
+    doc:
+      "How far below its version's reference accuracy (or above its reference RMSE, relatively) a window's quality may fall " +
+      'before it is judged degraded; also how much worse a canary may be than the default before its guard rolls it back.',
+  },
   SCHEDULES_ROOT: {
     type: 'string',
     default: '',

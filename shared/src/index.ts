@@ -36,6 +36,7 @@ export * from './drift/drift-counts';
 export * from './drift/drift-report';
 export * from './drift/drift-recorder';
 export * from './drift/drift-reader';
+export * from './quality';
 export * from './crypto/at-rest';
 export * from './webhooks/signature';
 export * from './webhooks/ssrf-guard';

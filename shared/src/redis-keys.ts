@@ -29,6 +29,16 @@ import { createHash, randomUUID } from 'node:crypto';
  *                                           one minute, binned by the baseline of that digest (`h:<hour>`:
  *                                           the same per hour); they expire DRIFT_RETENTION_HOURS after
  *                                           the bucket ends (drift/drift-buckets.ts)
+ *   <prefix>:job:{ab}cdef01-…:quality  string what labels of the job need once its record is gone
+ *                                           (tenant, model, version, arm, labels; quality/prediction-log.ts)
+ *   <prefix>:quality:{<model>}:pred:<job id>:<n>  string chunk n's predictions, kept LABEL_RETENTION_DAYS
+ *   <prefix>:quality:{<model>}:label:<job id>:<n> string the labels given to chunk n's rows
+ *   <prefix>:quality:{<model>}:job:<job id>      hash   the job's quality counters (quality/quality-counters.ts)
+ *   <prefix>:quality:{<model>}:<version>:<arm>:h:<hour>  hash  quality counters of the predictions made in one
+ *                                           hour (`d:<day>`: one UTC day); they expire LABEL_RETENTION_DAYS after
+ *                                           the bucket ends
+ *   <prefix>:quality:{<model>}:series           hash   `<version>:<arm>` → when it last predicted (ms)
+ *   <prefix>:quality:{<t>}:ids:<day>            hash   a tenant's row ids → `<job id> <chunk> <row>`, by day of prediction
  *
  * A job's keys have no TTL while it is queued or running; when it finishes they all get
  * RESULT_TTL_SECONDS. Staged inputs of an upload not yet committed live STAGING_TTL_SECONDS,
@@ -108,6 +118,37 @@ export class RedisKeys {
 
   rolloutChannel(): string {
     return `${this.prefix}:events:rollouts`;
+  }
+
+  /** A job's pointer to its kept predictions (in the job's slot; outlives the record). */
+  jobQuality(id: string): string {
+    return `${this.job(id)}:quality`;
+  }
+
+  /** Kept predictions and quality counters of a model: every key shares the model's slot. */
+  qualityPredictions(model: string, jobId: string, chunk: number): string {
+    return `${this.prefix}:quality:{${model}}:pred:${jobId}:${chunk}`;
+  }
+
+  qualityLabels(model: string, jobId: string, chunk: number): string {
+    return `${this.prefix}:quality:{${model}}:label:${jobId}:${chunk}`;
+  }
+
+  qualityJob(model: string, jobId: string): string {
+    return `${this.prefix}:quality:{${model}}:job:${jobId}`;
+  }
+
+  qualityBucket(model: string, version: string, arm: string, unit: 'h' | 'd', index: number): string {
+    return `${this.prefix}:quality:{${model}}:${version}:${arm}:${unit}:${index}`;
+  }
+
+  qualitySeries(model: string): string {
+    return `${this.prefix}:quality:{${model}}:series`;
+  }
+
+  /** A tenant's row ids of predictions made on one UTC day (POST /v1/labels finds rows by id here). */
+  qualityIds(tenant: string, day: number): string {
+    return `${this.prefix}:quality:{${tenant}}:ids:${day}`;
   }
 
   /** One time bucket of a version's drift counts; every bucket of a model shares its slot. */

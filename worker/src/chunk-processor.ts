@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { isFinished, makeProblem, type RouteArm } from '@onnx-batch/contracts';
 import {
   decodeChunk,
+  decodeResultChunk,
   DecryptionError,
   encodeResultChunk,
   isOutOfMemoryError,
@@ -17,6 +18,7 @@ import {
   type Logger,
   type ModelRepository,
   type ModelVersion,
+  type QualityStore,
   type RunChunkData,
   type RunChunkGroupData,
 } from '@onnx-batch/shared';
@@ -70,6 +72,8 @@ export interface ChunkProcessorDeps {
   /** Aborted when the worker shuts down: a chunk still waiting for room is then handed back (a failed attempt). */
   closing?: AbortSignal;
   hooks?: ChunkProcessorHooks;
+  /** Keeps each chunk's predictions of a classifier or regression model for ground-truth labels (quality/quality-store.ts). */
+  quality?: QualityStore | null;
 }
 
 /** Points tests hook into to make Redis full at the worst moment (test/reliability/redis-memory.test.ts). */
@@ -95,6 +99,7 @@ export class ChunkProcessor {
   private readonly storage: ChunkProcessorDeps['storage'];
   private readonly closing: AbortSignal | undefined;
   private readonly hooks: ChunkProcessorHooks;
+  private readonly quality: QualityStore | null;
 
   constructor(deps: ChunkProcessorDeps) {
     this.store = deps.store;
@@ -107,6 +112,7 @@ export class ChunkProcessor {
     this.storage = deps.storage ?? null;
     this.closing = deps.closing;
     this.hooks = deps.hooks ?? {};
+    this.quality = deps.quality ?? null;
   }
 
   async process(job: Job<RunChunkData>): Promise<ChunkResult> {
@@ -190,6 +196,9 @@ export class ChunkProcessor {
     const caching = this.cache?.enabledFor(begun.model) === true && peekRows(begun.input) <= (this.cache?.maxRows ?? 0);
     const digests = caching ? rowDigests(model.manifest, decodeChunk(begun.input)) : null;
     const outcome = await this.pool.run(model, begun.input);
+    // Kept before the results are recorded: a crash in between re-runs the chunk, which keeps them
+    // again (once); after, a recorded chunk without kept predictions could never be labelled.
+    await this.keepPredictions(model, begun, jobId, chunk, outcome, log);
     const failure = makeProblem('OB_ERR_INFERENCE_FAILED', outcome.firstError ?? 'every row failed');
     const completed = await this.whenStored('recording its results', log, () =>
       this.store.completeChunk(jobId, chunk, outcome.results, outcome.rows, outcome.failedRows, failure, new Date()),
@@ -210,6 +219,44 @@ export class ChunkProcessor {
     }
     await this.finished(completed, log);
     return { outcome: completed.outcome };
+  }
+
+  private async keepPredictions(
+    model: ModelVersion,
+    begun: Extract<Awaited<ReturnType<JobStore['beginChunk']>>, { state: 'running' }>,
+    jobId: string,
+    chunk: number,
+    outcome: ChunkOutcome,
+    log: Logger,
+  ): Promise<void> {
+    const spec = model.manifest.result;
+    const kind = spec.kind;
+    // Quality is judged for classifiers and one-target regression; tensors have no ground truth to compare.
+    if (!this.quality || !outcome.output || kind === 'tensor' || (kind === 'regression' && (spec.names?.length ?? 1) > 1)) return;
+    const quality = this.quality;
+    const output = outcome.output;
+    const ids = decodeResultChunk(Buffer.from(outcome.results.buffer, outcome.results.byteOffset, outcome.results.byteLength)).ids;
+    await this.whenStored('keeping its predictions for labels', log, () =>
+      quality.recordChunk({
+        pointer: {
+          jobId,
+          tenant: begun.job.tenant,
+          model: begun.model,
+          version: begun.version,
+          arm: begun.route,
+          kind,
+          labels: kind === 'classification' ? [...(spec.labels ?? [])] : [],
+          total: begun.job.total,
+          chunkSize: begun.job.chunkSize,
+          chunks: begun.job.chunks,
+        },
+        chunk,
+        rows: outcome.rows,
+        values: output.data,
+        width: output.width,
+        ids,
+      }),
+    );
   }
 
   private async shadowFor(context: ChunkContext): Promise<ModelVersion | null> {

@@ -12,6 +12,7 @@ import {
   ModelRepository,
   PredictionCache,
   queuePrefix,
+  qualityStoreFromConfig,
   QueueName,
   QueueShards,
   RolloutStatsRecorder,
@@ -99,6 +100,7 @@ export async function startWorkerService(config: Config, logger: Logger, options
     cache,
     storage,
     closing: closing.signal,
+    quality: qualityStoreFromConfig(redis, store.keys, config),
     ...(options.processorHooks ? { hooks: options.processorHooks } : {}),
   });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);

@@ -10,6 +10,7 @@ import {
   parquetColumnBatches,
   resultColumns,
   isOutOfMemoryError,
+  type QualityStore,
   ndjsonRows,
   type Config,
   type JobEvents,
@@ -56,6 +57,8 @@ export interface BatchRouteDeps {
   notifyFinished: (record: JobRecord) => Promise<void>;
   /** Told of each job cancelled here (POST …/cancel, or DELETE of an unfinished job): metrics. */
   onCancelled?: (record: JobRecord) => void;
+  /** Where the job's predictions are kept for labels: DELETE removes them with the job. */
+  quality: Pick<QualityStore, 'forgetJob'>;
 }
 
 /** Priority of a job: 1 is the most urgent, 1000 the least; interactive work should use less than bulk. */
@@ -360,6 +363,8 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     });
     if (cancelled === 'cancelled') deps.onCancelled?.(record);
     await store.remove(record.id, record.chunks, record.tenant);
+    // The predictions kept for labels outlive the results; deleting the job removes them too.
+    await deps.quality.forgetJob(record.id);
     res.status(204).end();
   });
 

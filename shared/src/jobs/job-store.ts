@@ -19,7 +19,16 @@ import { WebhookStates } from './webhook-states';
 
 export type BeginChunkResult =
   | { state: 'missing' | 'cancelled' | 'done' | 'noinput' }
-  | { state: 'running'; input: Buffer; model: string; version: string; route: RouteArm; rolloutRevision: number };
+  | {
+      state: 'running';
+      input: Buffer;
+      model: string;
+      version: string;
+      route: RouteArm;
+      rolloutRevision: number;
+      /** What keeping the chunk's predictions for labels needs (quality/prediction-log.ts). */
+      job: { tenant: string; chunkSize: number; total: number; chunks: number };
+    };
 
 export type CompleteChunkOutcome = 'gone' | 'cancelled' | 'duplicate' | 'recorded' | 'finished';
 
@@ -218,6 +227,12 @@ export class JobStore {
       version: (reply[3] as Buffer).toString(),
       route: routeOf(reply[4]?.toString()),
       rolloutRevision: Number(reply[5]?.toString() ?? 0),
+      job: {
+        tenant: reply[6]?.toString() ?? '',
+        chunkSize: Number(reply[7]?.toString() ?? 0),
+        total: Number(reply[8]?.toString() ?? 0),
+        chunks: Number(reply[9]?.toString() ?? 0),
+      },
     };
   }
 

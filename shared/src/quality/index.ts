@@ -1,0 +1,3 @@
+export * from './prediction-log';
+export * from './quality-counters';
+export * from './quality-store';
