@@ -32,6 +32,7 @@ import { fastPolls } from './http/fast-polls';
 import { rateLimiterFor } from './http/rate-limit';
 import { createApiOps } from './ops';
 import { driftReportsReader, registerDriftGauges } from './drift-metrics';
+import { qualityReadingsReader, registerQualityGauges } from './quality-metrics';
 import { registerRolloutGauges } from './rollout-metrics';
 import { driftSettings } from './routes/drift-routes';
 import { startSchedules } from './schedules/schedules';
@@ -98,6 +99,8 @@ export async function startApiService(config: Config, logger: Logger, options: A
     return reports.flat();
   });
   registerDriftGauges(ops.metrics.registry, driftReportsReader(repository, storeRedis, store.keys, driftSettings(config)));
+  const quality = qualityStoreFromConfig(storeRedis, store.keys, config);
+  registerQualityGauges(ops.metrics.registry, qualityReadingsReader(repository, quality), repository, config.QUALITY_MIN_LABELS);
   const schedules = await startSchedules({ config, logger, redis, repository });
 
   const keys = KeyRing.fromConfig(config);
@@ -126,7 +129,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     events,
     router,
     rollouts,
-    quality: qualityStoreFromConfig(storeRedis, store.keys, config),
+    quality,
     cache,
     onCacheLookup: (manifest, answer) => {
       if (cache?.enabledFor(manifest.name)) ops.metrics.observeCacheLookup(manifest, answer !== null);

@@ -2,6 +2,7 @@ import request from 'supertest';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '@onnx-batch/shared';
 import { keysWithPrefix, newRedis } from '../helpers/env';
+import { parseExposition, sampleValue } from '../helpers/prometheus';
 import { loadGolden } from '../helpers/golden';
 import { startStack, type Stack } from '../helpers/stack';
 
@@ -67,6 +68,7 @@ describe('ground-truth labels and job quality', () => {
       API_KEYS: `acme:${ACME},globex:${GLOBEX},acme:${READER}:read`,
       RATE_LIMIT_PER_MINUTE: '100000',
       CHUNK_SIZE: '40',
+      QUALITY_MIN_LABELS: '100',
     });
     redis = newRedis();
   });
@@ -78,12 +80,12 @@ describe('ground-truth labels and job quality', () => {
 
   const auth = (key = ACME) => ({ authorization: `Bearer ${key}` });
 
-  /** Runs the 150 rows (ids `<prefix>-<row>`) on iris `version` and answers the job id and its results in input order. */
-  async function runJob(prefix: string, version = '1'): Promise<{ jobId: string; results: Result[] }> {
+  /** Runs the 150 rows (ids `<prefix>-<row>`) on iris `version` (null: the default, routed) and answers the job id and its results in input order. */
+  async function runJob(prefix: string, version: string | null = '1'): Promise<{ jobId: string; results: Result[] }> {
     const submitted = await request(stack.url)
       .post('/v1/batch-predict')
       .set(auth())
-      .send({ model: 'iris', version, inputs: inputs.map((row, i) => ({ id: `${prefix}-${i}`, ...row })) });
+      .send({ model: 'iris', ...(version ? { version } : {}), inputs: inputs.map((row, i) => ({ id: `${prefix}-${i}`, ...row })) });
     expect(submitted.status).toBe(202);
     const jobId = String(submitted.body.jobId);
     for (let status = ''; status !== 'completed';) {
@@ -309,5 +311,28 @@ describe('ground-truth labels and job quality', () => {
     expect(ttl).toBeLessThanOrEqual(retention);
     expect(await redis.ttl(keys.jobQuality(jobId))).toBeGreaterThan(retention - 120);
     expect(await redis.ttl(keys.job(jobId))).toBeLessThanOrEqual(stack.config.RESULT_TTL_SECONDS);
+  });
+
+  it('when /metrics is scraped, then realised quality is a gauge only with QUALITY_MIN_LABELS labels, and equals the model view', async () => {
+    // The default (version 2, routed: arm `default`) gets three labels: counted, but no accuracy reading.
+    const few = await runJob('few', null);
+    await postLabels(
+      few.jobId,
+      [0, 1, 2].map((index) => ({ index, label: 'setosa' })),
+    );
+    const view = await request(stack.url).get('/v1/models/iris/quality?version=1&arm=pinned').set(auth());
+    const [pinned] = view.body.series as Quality[];
+    const samples = parseExposition((await request(stack.url).get('/metrics')).text);
+    const labels = (version: string, arm: string) => ({ model: 'iris', version, arm, window: '24h' });
+
+    expect(pinned?.labelledRows).toBeGreaterThanOrEqual(100);
+    expect(sampleValue(samples, 'onnx_batch_quality_accuracy', labels('1', 'pinned'))).toBeCloseTo(pinned?.accuracy as number, 12);
+    expect(sampleValue(samples, 'onnx_batch_quality_labelled_rows', labels('1', 'pinned'))).toBe(pinned?.labelledRows);
+    expect(sampleValue(samples, 'onnx_batch_quality_estimated_accuracy', labels('1', 'pinned'))).toBeCloseTo(
+      pinned?.estimated?.accuracy as number,
+      12,
+    );
+    expect(sampleValue(samples, 'onnx_batch_quality_labelled_rows', labels('2', 'default'))).toBe(3);
+    expect(sampleValue(samples, 'onnx_batch_quality_accuracy', labels('2', 'default'))).toBeUndefined();
   });
 });

@@ -111,6 +111,29 @@ describe('dashboards and alert rules (deploy/)', () => {
     },
   );
 
+  it('when the alert rules are read, then realised and estimated quality alert QUALITY_ALERT_MARGIN (its default) below the reference', () => {
+    const alerts = new Map(
+      rules.groups
+        .flatMap((g) => g.rules)
+        .filter((r) => r.alert)
+        .map((r) => [r.alert, r]),
+    );
+    const margin = String(CONFIG_VARIABLES.QUALITY_ALERT_MARGIN.default);
+    const below = (gauge: string): string =>
+      `max by (model, version, arm) (${gauge}{window="24h"}) < on (model, version) group_left () ` +
+      `(max by (model, version) (onnx_batch_quality_reference_accuracy) - ${margin})`;
+
+    expect(alerts.get('OnnxBatchQualityBelowReference')).toMatchObject({ for: '30m', expr: below('onnx_batch_quality_accuracy') });
+    expect(alerts.get('OnnxBatchEstimatedQualityBelowReference')).toMatchObject({
+      for: '30m',
+      expr: below('onnx_batch_quality_estimated_accuracy'),
+    });
+    expect(alerts.get('OnnxBatchRegressionErrorAboveReference')?.expr).toBe(
+      'max by (model, version, arm) (onnx_batch_quality_rmse{window="24h"}) > on (model, version) group_left () ' +
+        `(max by (model, version) (onnx_batch_quality_reference_rmse) * (1 + ${margin}))`,
+    );
+  });
+
   it('when the dashboard is read, then a drift panel repeats for each model and plots both PSI gauges of that model', () => {
     const drift = dashboard.panels.filter((p) => p.targets?.some((t) => t.expr?.includes('onnx_batch_feature_psi')));
     const model = dashboard.templating.list.find((v) => v.name === 'model');
