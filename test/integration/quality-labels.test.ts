@@ -80,7 +80,7 @@ describe('ground-truth labels and job quality', () => {
 
   const auth = (key = ACME) => ({ authorization: `Bearer ${key}` });
 
-  /** Runs the 150 rows (ids `<prefix>-<row>`) on iris `version` (null: the default, routed) and answers the job id and its results in input order. */
+  /** Runs the 150 rows (ids `<prefix>-<row>`) on iris `version` (null: the default, routed): the job id and its results in order. */
   async function runJob(prefix: string, version: string | null = '1'): Promise<{ jobId: string; results: Result[] }> {
     const submitted = await request(stack.url)
       .post('/v1/batch-predict')
@@ -313,7 +313,7 @@ describe('ground-truth labels and job quality', () => {
     expect(await redis.ttl(keys.job(jobId))).toBeLessThanOrEqual(stack.config.RESULT_TTL_SECONDS);
   });
 
-  it('when /metrics is scraped, then realised quality is a gauge only with QUALITY_MIN_LABELS labels, and equals the model view', async () => {
+  it('when /metrics is scraped, then realised quality is a gauge only from QUALITY_MIN_LABELS labels, equal to the model view', async () => {
     // The default (version 2, routed: arm `default`) gets three labels: counted, but no accuracy reading.
     const few = await runJob('few', null);
     await postLabels(

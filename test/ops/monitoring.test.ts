@@ -111,7 +111,7 @@ describe('dashboards and alert rules (deploy/)', () => {
     },
   );
 
-  it('when the alert rules are read, then realised and estimated quality alert QUALITY_ALERT_MARGIN (its default) below the reference', () => {
+  it('when the alert rules are read, then realised and estimated quality alert QUALITY_ALERT_MARGIN (default) below reference', () => {
     const alerts = new Map(
       rules.groups
         .flatMap((g) => g.rules)
