@@ -313,7 +313,7 @@ describe('ground-truth labels and job quality', () => {
     expect(await redis.ttl(keys.job(jobId))).toBeLessThanOrEqual(stack.config.RESULT_TTL_SECONDS);
   });
 
-  it('when /metrics is scraped, then realised quality is a gauge only from QUALITY_MIN_LABELS labels, equal to the model view', async () => {
+  it('when /metrics is scraped, then realised quality is a gauge only from QUALITY_MIN_LABELS labels, as the model view says', async () => {
     // The default (version 2, routed: arm `default`) gets three labels: counted, but no accuracy reading.
     const few = await runJob('few', null);
     await postLabels(
