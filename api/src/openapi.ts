@@ -11,6 +11,7 @@ import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
 import { opsPaths } from './routes/ops-routes';
 import { driftPaths, driftSchemas } from './routes/drift-routes';
+import { qualityPaths, qualitySchemas } from './routes/quality-routes';
 import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
 import { schedulePaths, scheduleSchemas } from './routes/schedule-routes';
 
@@ -68,6 +69,11 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         name: 'rollouts',
         description: 'Default, canary and shadow versions of a model, their report, promote and roll back (docs/models-in-production.md).',
       },
+      {
+        name: 'quality',
+        description:
+          'Ground-truth labels and the quality of predictions per job, version, arm and window (docs/models-in-production.md#quality).',
+      },
       { name: 'operations', description: 'Health, metrics, documentation and the queue board.' },
     ],
     security: [{ bearerAuth: [] }, { apiKey: [] }, {}],
@@ -78,6 +84,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...schedulePaths(),
       ...rolloutPaths(entries),
       ...driftPaths(entries),
+      ...qualityPaths(entries),
       ...batchPaths('', entries, config),
       ...healthPaths(),
       ...opsPaths(),
@@ -103,6 +110,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...scheduleSchemas(),
         ...rolloutSchemas(),
         ...driftSchemas(),
+        ...qualitySchemas(),
       },
     },
   };

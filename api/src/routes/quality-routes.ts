@@ -8,6 +8,7 @@ import {
   type JobQualityPointer,
   type JobStore,
   type LabelOutcome,
+  type ModelEntry,
   type ModelRepository,
   type QualityArm,
   type QualityMetrics,
@@ -17,6 +18,7 @@ import {
 import { jsonBody, streamedBody } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
 import { csvLabels, jsonLabels, labelEntry, ndjsonLabels, refuseIfAny, type LabelEntry, type LabelProblem } from '../quality/label-input';
+import { GUARD_CODES, json, modelNameParameter, problemResponses, ref, WRITE_GUARD_CODES, type Paths, type Schema } from '../openapi-parts';
 import { bucketSummary, referenceOf } from '../quality/quality-view';
 
 export type QualityConfig = Pick<
@@ -295,4 +297,258 @@ function timeOf(text: string | undefined, field: string): number | undefined {
 
 function fieldProblem(field: string, message: string): ProblemError {
   return new ProblemError('OB_ERR_INVALID_REQUEST', `${field} ${message}`, { errors: [{ field, message }] });
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI: the fragment of these routes (api/src/openapi.ts merges it).
+
+export function qualitySchemas(): Record<string, Schema> {
+  const rate = { type: ['number', 'null'], minimum: 0, maximum: 1 };
+  const nullableNumber = { type: ['number', 'null'] };
+  const counts = {
+    predictedRows: { type: 'integer', description: 'Rows predicted (failed rows left out).' },
+    labelledRows: { type: 'integer', description: 'Of them, rows with a ground-truth label.' },
+    labelledShare: { ...rate, description: 'labelledRows / predictedRows.' },
+  };
+  return {
+    Label: {
+      type: 'object',
+      description:
+        'The truth of one predicted row: name the row by `index` (its position in the job, from 0) or by the `id` it was ' +
+        'submitted with, and give `label` (one of the classifier’s labels) or `value` (a regression model’s true number). ' +
+        'In CSV, the header names the same columns.',
+      additionalProperties: false,
+      properties: {
+        index: { type: 'integer', minimum: 0 },
+        id: { type: ['string', 'integer'] },
+        label: { type: 'string' },
+        value: { type: 'number' },
+      },
+    },
+    LabelOutcome: {
+      type: 'object',
+      required: ['labels', 'added', 'replaced', 'unchanged', 'notPredicted'],
+      properties: {
+        jobId: { type: 'string', format: 'uuid' },
+        jobs: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'POST /v1/labels: the jobs the ids were found in.' },
+        labels: { type: 'integer', description: 'Labels in the request.' },
+        added: { type: 'integer', description: 'Rows that had no label.' },
+        replaced: { type: 'integer', description: 'Rows whose different label this one replaced (counted once, the old one taken back).' },
+        unchanged: { type: 'integer', description: 'Rows that already had this label (counted once).' },
+        notPredicted: { type: 'integer', description: 'Rows that failed: no prediction to judge, kept out of every figure.' },
+      },
+    },
+    ClassificationQuality: {
+      type: 'object',
+      required: ['kind', 'predictedRows', 'labelledRows', 'accuracy', 'confusion', 'classes', 'estimated'],
+      properties: {
+        kind: { const: 'classification' },
+        ...counts,
+        accuracy: rate,
+        macroF1: rate,
+        weightedF1: rate,
+        logLoss: nullableNumber,
+        brier: nullableNumber,
+        classes: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { label: { type: 'string' }, precision: rate, recall: rate, f1: rate, support: { type: 'integer' } },
+          },
+        },
+        confusion: {
+          type: 'array',
+          description: 'Rows: true class; columns: predicted class; both in the order of the model’s labels.',
+          items: { type: 'array', items: { type: 'integer' } },
+        },
+        meanConfidence: { ...rate, description: 'Mean confidence of the labelled rows.' },
+        calibrationError: { ...rate, description: 'Expected calibration error of the labelled rows (10 equal-width confidence bins).' },
+        calibration: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              from: { type: 'number' },
+              to: { type: 'number' },
+              rows: { type: 'integer' },
+              confidence: { type: 'number' },
+              accuracy: { type: 'number' },
+            },
+          },
+        },
+        estimated: {
+          type: ['object', 'null'],
+          description:
+            'Estimated from confidences alone over every predicted row (confidence-based performance estimation); trustworthy as ' +
+            'far as `calibrationGap` (realised accuracy minus mean confidence of the labelled rows) is near 0.',
+          properties: {
+            accuracy: { type: 'number' },
+            macroF1: rate,
+            calibrationGap: nullableNumber,
+            classes: { type: 'array', items: { type: 'object' } },
+          },
+        },
+      },
+    },
+    RegressionQuality: {
+      type: 'object',
+      required: ['kind', 'predictedRows', 'labelledRows', 'mae', 'rmse', 'r2', 'bias'],
+      properties: {
+        kind: { const: 'regression' },
+        ...counts,
+        mae: nullableNumber,
+        rmse: nullableNumber,
+        r2: { ...nullableNumber, description: 'Null with fewer than 2 labels or true values that do not vary.' },
+        bias: { ...nullableNumber, description: 'Mean of prediction − truth.' },
+        meanPrediction: nullableNumber,
+      },
+    },
+    JobQuality: {
+      description: 'A job’s quality: its version and arm, the version’s reference (its manifest’s `metrics.reference`), and the figures.',
+      allOf: [
+        {
+          type: 'object',
+          required: ['jobId', 'model', 'version', 'arm'],
+          properties: {
+            jobId: { type: 'string', format: 'uuid' },
+            model: { type: 'string' },
+            version: { type: 'string' },
+            arm: { enum: QUALITY_ARMS },
+            reference: { type: ['object', 'null'] },
+          },
+        },
+        { oneOf: [ref('ClassificationQuality'), ref('RegressionQuality')] },
+      ],
+    },
+    ModelQuality: {
+      type: 'object',
+      required: ['model', 'from', 'to', 'bucket', 'series'],
+      properties: {
+        model: { type: 'string' },
+        from: { type: 'string', format: 'date-time' },
+        to: { type: 'string', format: 'date-time' },
+        bucket: { enum: Object.keys(BUCKETS) },
+        series: {
+          type: 'array',
+          description: 'One per version and arm that predicted in the window: its totals, then a summary per bucket (oldest first).',
+          items: {
+            allOf: [
+              {
+                type: 'object',
+                required: ['version', 'arm', 'buckets'],
+                properties: {
+                  version: { type: 'string' },
+                  arm: { enum: QUALITY_ARMS },
+                  reference: { type: ['object', 'null'] },
+                  buckets: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['from', 'to', 'predictedRows', 'labelledRows'],
+                      properties: { from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' } },
+                    },
+                  },
+                },
+              },
+              { oneOf: [ref('ClassificationQuality'), ref('RegressionQuality')] },
+            ],
+          },
+        },
+      },
+    },
+  };
+}
+
+export function qualityPaths(entries: readonly ModelEntry[]): Paths {
+  const labelsBody = {
+    required: true,
+    description:
+      'Labels, streamed: NDJSON (one label object a line), CSV (a header naming the fields), or a JSON array (or {"labels": [...]}).',
+    content: {
+      'application/x-ndjson': { schema: { type: 'string' } },
+      'text/csv': { schema: { type: 'string' } },
+      'application/json': {
+        schema: {
+          oneOf: [
+            { type: 'array', items: ref('Label') },
+            { type: 'object', properties: { labels: { type: 'array', items: ref('Label') } } },
+          ],
+        },
+      },
+    },
+  };
+  const jobId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const labelCodes = [
+    ...WRITE_GUARD_CODES,
+    'OB_ERR_INVALID_LABELS',
+    'OB_ERR_MALFORMED_JSON',
+    'OB_ERR_UNSUPPORTED_MEDIA_TYPE',
+    'OB_ERR_PAYLOAD_TOO_LARGE',
+    'OB_ERR_TOO_MANY_ROWS',
+    'OB_ERR_LABELS_CONFLICT',
+  ] as const;
+  return {
+    '/v1/batch-result/{id}/labels': {
+      post: {
+        tags: ['quality'],
+        operationId: 'postJobLabels',
+        summary: 'Ground truth for rows of a job: idempotent, checked whole before any is applied.',
+        parameters: [jobId],
+        requestBody: labelsBody,
+        responses: {
+          '200': { description: 'What the labels did.', ...json(ref('LabelOutcome')) },
+          ...problemResponses([...labelCodes, 'OB_ERR_PREDICTIONS_NOT_KEPT']),
+        },
+      },
+    },
+    '/v1/labels': {
+      post: {
+        tags: ['quality'],
+        operationId: 'postLabels',
+        summary:
+          'Ground truth for rows found by the ids they were submitted with, across the tenant’s jobs (the newest prediction of an id).',
+        requestBody: labelsBody,
+        responses: {
+          '200': { description: 'What the labels did.', ...json(ref('LabelOutcome')) },
+          ...problemResponses([...labelCodes, 'OB_ERR_INVALID_REQUEST']),
+        },
+      },
+    },
+    '/v1/batch-result/{id}/quality': {
+      get: {
+        tags: ['quality'],
+        operationId: 'getJobQuality',
+        summary: 'Quality of one job’s predictions: realised from its labels, estimated from its confidences.',
+        parameters: [jobId],
+        responses: {
+          '200': { description: 'The job’s quality.', ...json(ref('JobQuality')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_PREDICTIONS_NOT_KEPT']),
+        },
+      },
+    },
+    '/v1/models/{name}/quality': {
+      get: {
+        tags: ['quality'],
+        operationId: 'getModelQuality',
+        summary: 'Quality per version and arm over a window, in hour or day buckets of prediction time.',
+        parameters: [
+          modelNameParameter(entries),
+          { name: 'version', in: 'query', schema: { type: 'string', pattern: '^[0-9]{1,9}$' }, description: 'Only this version.' },
+          { name: 'arm', in: 'query', schema: { enum: QUALITY_ARMS }, description: 'Only this arm (how jobs were routed to the version).' },
+          {
+            name: 'from',
+            in: 'query',
+            schema: { type: 'string', format: 'date-time' },
+            description: 'Default: `to` − 24 h (hour buckets) or − LABEL_RETENTION_DAYS (day).',
+          },
+          { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Default: now.' },
+          { name: 'bucket', in: 'query', schema: { enum: Object.keys(BUCKETS), default: 'hour' } },
+        ],
+        responses: {
+          '200': { description: 'The model’s quality.', ...json(ref('ModelQuality')) },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST']),
+        },
+      },
+    },
+  };
 }
