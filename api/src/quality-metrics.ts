@@ -1,3 +1,4 @@
+import type { QualityMetrics } from '@onnx-batch/contracts';
 import { Gauge, type Registry } from 'prom-client';
 import {
   METRIC_PREFIX,
@@ -6,7 +7,6 @@ import {
   qualityMetrics,
   type ModelRepository,
   type QualityArm,
-  type QualityMetrics,
   type QualityStore,
 } from '@onnx-batch/shared';
 import { referenceOf } from './quality/quality-view';

@@ -8,6 +8,10 @@ import { jsonArrayText, ndjsonValues, splitLines } from './ndjson';
 import type {
   JobListAnswer,
   JobListQuery,
+  JobQuality,
+  LabelsAnswer,
+  ModelQuality,
+  ModelQualityQuery,
   JobStatusAnswer,
   JobStatusDocument,
   ModelList,
@@ -321,6 +325,40 @@ export class OnnxBatchClient {
       signal: options.signal,
     });
     return (await response.json()) as RolloutHistory;
+  }
+
+  /**
+   * Sends ground-truth labels (`{index | id, label | value}` objects) as a streamed NDJSON or CSV
+   * body, or one JSON array: to a job's rows (`jobId`), or to rows found by id across the tenant's
+   * jobs (`jobId` null). Idempotent: the same labels again change nothing.
+   */
+  async postLabels(
+    jobId: string | null,
+    format: 'ndjson' | 'csv' | 'json',
+    body: string | AsyncIterable<Uint8Array>,
+    options: CallOptions = {},
+  ): Promise<LabelsAnswer> {
+    const response = await this.request('POST', jobId === null ? '/v1/labels' : `/v1/batch-result/${jobPath(jobId)}/labels`, {
+      headers: { 'content-type': format === 'json' ? 'application/json' : STREAM_CONTENT_TYPE[format] },
+      body,
+      signal: options.signal,
+    });
+    return (await response.json()) as LabelsAnswer;
+  }
+
+  /** A job's quality: realised from its labels, estimated from its confidences. */
+  async jobQuality(jobId: string, options: CallOptions = {}): Promise<JobQuality> {
+    const response = await this.request('GET', `/v1/batch-result/${jobPath(jobId)}/quality`, { signal: options.signal });
+    return (await response.json()) as JobQuality;
+  }
+
+  /** A model's quality per version and arm over [from, to), in hour or day buckets. */
+  async modelQuality(model: string, query: ModelQualityQuery = {}, options: CallOptions = {}): Promise<ModelQuality> {
+    const response = await this.request('GET', `/v1/models/${modelPath(model)}/quality`, {
+      query: { version: query.version, arm: query.arm, from: query.from, to: query.to, bucket: query.bucket },
+      signal: options.signal,
+    });
+    return (await response.json()) as ModelQuality;
   }
 
   /** One request; a non-2xx answer becomes an OnnxBatchError, a connection failure an UnreachableError. */

@@ -4,6 +4,7 @@ import { cliVersion, commandContext, DEFAULT_URL, type CliIo } from './commands/
 import { addDeleteCommand } from './commands/delete';
 import { addJobsCommand } from './commands/jobs';
 import { addModelsCommand } from './commands/models';
+import { addQualityCommands } from './commands/quality';
 import { addResultsCommand } from './commands/results';
 import { addRolloutCommand } from './commands/rollout';
 import { addStatusCommand } from './commands/status';
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo, signal: AbortSignal, setExitCode: (code:
   addJobsCommand(ctx);
   addModelsCommand(ctx);
   addRolloutCommand(ctx);
+  addQualityCommands(ctx);
   return program;
 }
 

@@ -103,3 +103,15 @@ export interface ModelVersionInfo {
   inputSchema?: unknown;
   chunkSize?: number | null;
 }
+
+export type { JobQuality, LabelsAnswer, ModelQuality, QualitySeries } from '@onnx-batch/contracts';
+
+/** The window of GET /v1/models/{name}/quality. */
+export interface ModelQualityQuery {
+  version?: string;
+  arm?: 'default' | 'canary' | 'pinned';
+  /** RFC 3339. */
+  from?: string;
+  to?: string;
+  bucket?: 'hour' | 'day';
+}

@@ -6,6 +6,7 @@
 export * from './errors';
 export * from './job-status';
 export * from './manifest';
+export * from './quality';
 export * from './rollout';
 export * from './rollout-report';
 export * from './status-document';

@@ -1,4 +1,5 @@
-import type { ModelRepository, QualityMetrics } from '@onnx-batch/shared';
+import type { QualityMetrics } from '@onnx-batch/contracts';
+import type { ModelRepository } from '@onnx-batch/shared';
 
 /** A version's reference quality from its manifest (`metrics.reference`: its evaluation set), or null. */
 export function referenceOf(repository: ModelRepository, model: string, version: string): Record<string, unknown> | null {

@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import { ProblemError } from '@onnx-batch/contracts';
+import { ProblemError, type QualityMetrics } from '@onnx-batch/contracts';
 import {
   qualityMetrics,
   QUALITY_ARMS,
@@ -11,7 +11,6 @@ import {
   type ModelEntry,
   type ModelRepository,
   type QualityArm,
-  type QualityMetrics,
   type QualityStore,
   type ResolvedLabel,
 } from '@onnx-batch/shared';

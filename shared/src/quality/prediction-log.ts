@@ -1,5 +1,5 @@
 import type { RowId } from '../codec/chunk-codec';
-import type { QualityKind } from './quality-counters';
+import type { QualityArm, QualityKind } from '@onnx-batch/contracts';
 
 /**
  * What ground-truth labels are joined to, kept apart from a job's results (which expire after
@@ -19,8 +19,7 @@ export interface KeptPredictions {
   values: Float32Array;
 }
 
-/** Which way a job's version was chosen, as quality is split: a rollout's default or canary, or a version the client named. */
-export type QualityArm = 'default' | 'canary' | 'pinned';
+export type { QualityArm } from '@onnx-batch/contracts';
 export const QUALITY_ARMS: readonly QualityArm[] = ['default', 'canary', 'pinned'];
 
 /** The job's pointer (`<job>:quality`): what its labels need once its record is gone. */

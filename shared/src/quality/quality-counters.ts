@@ -25,7 +25,9 @@
  *   e, ae, se   sums of the error (prediction − truth), its absolute value and its square
  *   y, yy       sums of the true values and their squares (for R²)
  */
-export type QualityKind = 'classification' | 'regression';
+import type { CalibrationBin, ClassQuality, EstimatedQuality, QualityKind, QualityMetrics } from '@onnx-batch/contracts';
+
+export type { QualityKind } from '@onnx-batch/contracts';
 
 /** Field → increment; what one row (or many, summed) adds. */
 export type Increments = Map<string, number>;
@@ -144,78 +146,7 @@ export function sumCounters(hashes: Iterable<Record<string, string> | ReadonlyMa
 }
 
 // ---------------------------------------------------------------------------------------------
-// Metrics from sums.
-
-export interface ClassQuality {
-  label: string;
-  precision: number | null;
-  recall: number | null;
-  f1: number | null;
-  /** Labelled rows of this true class. */
-  support: number;
-}
-
-export interface CalibrationBin {
-  from: number;
-  to: number;
-  rows: number;
-  /** Mean confidence of the bin's rows. */
-  confidence: number;
-  /** Share of them predicted right. */
-  accuracy: number;
-}
-
-export interface ClassificationQuality {
-  kind: 'classification';
-  /** Rows predicted in the window (failed rows left out) and rows of them labelled. */
-  predictedRows: number;
-  labelledRows: number;
-  labelledShare: number | null;
-  /** Realised, from labelled rows; null without labels. */
-  accuracy: number | null;
-  macroF1: number | null;
-  weightedF1: number | null;
-  logLoss: number | null;
-  brier: number | null;
-  classes: ClassQuality[];
-  /** Rows: true class, columns: predicted class, in `labels` order. */
-  confusion: number[][];
-  /** Mean confidence of the labelled rows: what a calibrated model's accuracy on them would be. */
-  meanConfidence: number | null;
-  /** Expected calibration error over the labelled rows (10 equal-width confidence bins). */
-  calibrationError: number | null;
-  calibration: CalibrationBin[];
-  /** From confidences alone, over every predicted row (confidence-based performance estimation). */
-  estimated: EstimatedQuality | null;
-}
-
-export interface EstimatedQuality {
-  accuracy: number;
-  macroF1: number | null;
-  classes: { label: string; precision: number | null; recall: number | null; f1: number | null }[];
-  /**
-   * Realised accuracy minus the mean confidence of the same labelled rows: near 0 when the
-   * confidences are calibrated (and the estimate can be trusted); null without labels.
-   */
-  calibrationGap: number | null;
-}
-
-export interface RegressionQuality {
-  kind: 'regression';
-  predictedRows: number;
-  labelledRows: number;
-  labelledShare: number | null;
-  mae: number | null;
-  rmse: number | null;
-  /** null with fewer than 2 labels or true values that do not vary. */
-  r2: number | null;
-  /** Mean of prediction − truth. */
-  bias: number | null;
-  /** Mean prediction over every predicted row (what can be watched before labels come). */
-  meanPrediction: number | null;
-}
-
-export type QualityMetrics = ClassificationQuality | RegressionQuality;
+// Metrics from sums (their shapes: contracts/src/quality.ts).
 
 const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
 const f1Of = (precision: number | null, recall: number | null): number | null =>

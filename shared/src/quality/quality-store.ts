@@ -1,4 +1,4 @@
-import { ProblemError } from '@onnx-batch/contracts';
+import { ProblemError, type LabelOutcome } from '@onnx-batch/contracts';
 import type { RowId } from '../codec/chunk-codec';
 import type { Config } from '../config';
 import { APPLY_LABELS } from '../lua/apply-labels';
@@ -54,16 +54,7 @@ export interface ResolvedLabel {
   line: number;
 }
 
-export interface LabelOutcome {
-  /** Labels given to rows that had none. */
-  added: number;
-  /** Labels that replaced a different one. */
-  replaced: number;
-  /** Labels the rows already had. */
-  unchanged: number;
-  /** Labels of rows that failed (no prediction to judge): kept out of every metric. */
-  notPredicted: number;
-}
+export type { LabelOutcome } from '@onnx-batch/contracts';
 
 /** Contended label writes to one chunk before a request gives up. */
 const APPLY_ATTEMPTS = 8;
