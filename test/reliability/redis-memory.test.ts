@@ -307,6 +307,48 @@ describe('reliability: a full Redis', () => {
       }
     },
   );
+
+  it('when Redis refuses writes at maxmemory, then labels get 507 and apply nothing; once there is room the same labels apply', async () => {
+    const service = await startService(
+      redis,
+      { REDIS_MEMORY_HIGH_WATERMARK: '1', REDIS_MEMORY_CHECK_INTERVAL_MS: '600000' },
+      { worker: true },
+    );
+    try {
+      const first = await submitJson(service.url, { model: 'iris', version: '2', inputs: [IRIS_ROW, IRIS_ROW] });
+      expect(first.status).toBe(202);
+      const jobId = String(first.body.jobId);
+      await finishedJob(service.url, jobId);
+      const labels = JSON.stringify([
+        { index: 0, label: 'setosa' },
+        { index: 1, label: 'virginica' },
+      ]);
+      const post = () =>
+        fetch(`${service.url}/v1/batch-result/${jobId}/labels`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: labels,
+        });
+      const used = await usedMemory(redis);
+      await redis.client().config('SET', 'maxmemory', String(used - 1_000_000 > 0 ? used - 1_000_000 : 1));
+
+      const refused = await post();
+      expect(refused.status).toBe(507);
+      expect(refused.headers.get('retry-after')).toBe('30');
+      expect((await refused.json()) as { code: string }).toMatchObject({ code: 'OB_ERR_STORAGE_FULL' });
+      // Reads go on, and show nothing applied.
+      const quality = await fetch(`${service.url}/v1/batch-result/${jobId}/quality`);
+      expect(quality.status).toBe(200);
+      expect((await quality.json()) as { labelledRows: number }).toMatchObject({ labelledRows: 0 });
+
+      await redis.client().config('SET', 'maxmemory', '0');
+      const applied = await post();
+      expect(applied.status).toBe(200);
+      expect((await applied.json()) as { added: number }).toMatchObject({ added: 2 });
+    } finally {
+      await service.close();
+    }
+  });
 });
 
 describe('reliability: workers and a full Redis', () => {
