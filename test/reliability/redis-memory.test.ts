@@ -308,7 +308,7 @@ describe('reliability: a full Redis', () => {
     },
   );
 
-  it('when Redis refuses writes at maxmemory, then labels get 507 and apply nothing; once there is room the same labels apply', async () => {
+  it('when Redis refuses writes at maxmemory, then labels get 507 and apply nothing; with room again the same labels apply', async () => {
     const service = await startService(
       redis,
       { REDIS_MEMORY_HIGH_WATERMARK: '1', REDIS_MEMORY_CHECK_INTERVAL_MS: '600000' },
