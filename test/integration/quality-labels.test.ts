@@ -336,3 +336,38 @@ describe('ground-truth labels and job quality', () => {
     expect(sampleValue(samples, 'onnx_batch_quality_accuracy', labels('2', 'default'))).toBeUndefined();
   });
 });
+
+describe('ground-truth labels with LABEL_ID_INDEX=false', () => {
+  let stack: Stack;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    stack = await startStack({ LABEL_ID_INDEX: 'false' });
+    redis = newRedis();
+  });
+
+  afterAll(async () => {
+    await redis.quit();
+    await stack.close();
+  });
+
+  it('when rows with ids are predicted, no id is indexed, POST /v1/labels says why, and job labels by id still work', async () => {
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'iris', inputs: [{ id: 'a', sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 }] });
+    const jobId = String(submitted.body.jobId);
+    while ((await request(stack.url).get(`/v1/batch-result/${jobId}?wait=10`)).body.status !== 'completed');
+
+    expect((await keysWithPrefix(redis, stack.config.REDIS_PREFIX)).filter((k) => k.includes(':ids:'))).toEqual([]);
+    const refused = await request(stack.url)
+      .post('/v1/labels')
+      .send([{ id: 'a', label: 'setosa' }]);
+    expect(refused.status).toBe(400);
+    expect(String(refused.body.detail)).toContain('LABEL_ID_INDEX=false');
+    const byJob = await request(stack.url)
+      .post(`/v1/batch-result/${jobId}/labels`)
+      .send([{ id: 'a', label: 'setosa' }]);
+    expect(byJob.status).toBe(200);
+    expect(byJob.body).toMatchObject({ added: 1 });
+  });
+});
