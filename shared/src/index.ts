@@ -74,6 +74,7 @@ export * from './columnar/esm-packages';
 export * from './columnar/column-batch';
 export * from './columnar/arrow-batches';
 export * from './columnar/parquet-batches';
+export * from './columnar/label-tables';
 export * from './codec/result-columns';
 export * from './columnar/arrow-results';
 export * from './columnar/parquet-results';

@@ -1,3 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { DuckDBInstance } from '@duckdb/node-api';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '@onnx-batch/shared';
@@ -178,6 +183,47 @@ describe('ground-truth labels and job quality', () => {
     expect(second.status).toBe(200);
     expect(second.body).toMatchObject({ added: 3 });
     expect((await quality(jobId)).confusion).toEqual(expectedQuality(results, [10, 70, 130, 11, 71, 131]).confusion);
+  });
+
+  it('when labels come as an Arrow stream (apache-arrow) or a Parquet file (DuckDB), then they land as NDJSON ones do', async () => {
+    const { jobId, results } = await runJob('columnar');
+    const arrowRows = [3, 53, 103];
+    const ipc = tableToIPC(
+      tableFromArrays({ index: Int32Array.from(arrowRows), label: arrowRows.map((i) => LABELS[truthOf(i)] as string) }),
+      'stream',
+    );
+    const arrow = await request(stack.url)
+      .post(`/v1/batch-result/${jobId}/labels`)
+      .set({ ...auth(), 'content-type': 'application/vnd.apache.arrow.stream' })
+      .send(Buffer.from(ipc));
+    expect(arrow.status).toBe(200);
+    expect(arrow.body).toMatchObject({ labels: 3, added: 3 });
+    // A stream cut short (no end-of-stream marker) is refused, not read as fewer labels.
+    const cut = await request(stack.url)
+      .post(`/v1/batch-result/${jobId}/labels`)
+      .set({ ...auth(), 'content-type': 'application/vnd.apache.arrow.stream' })
+      .send(Buffer.from(ipc.subarray(0, ipc.length - 8)));
+    expect(cut.status).toBe(400);
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'labels-'));
+    try {
+      const file = path.join(dir, 'labels.parquet');
+      const duck = await (await DuckDBInstance.create(':memory:')).connect();
+      await duck.run(
+        "COPY (SELECT * FROM (VALUES ('columnar-4', 'setosa'), ('columnar-54', 'versicolor'), ('columnar-104', 'virginica')) " +
+          `AS t(id, label)) TO '${file}' (FORMAT parquet)`,
+      );
+      duck.closeSync();
+      const parquet = await request(stack.url)
+        .post(`/v1/batch-result/${jobId}/labels`)
+        .set({ ...auth(), 'content-type': 'application/vnd.apache.parquet' })
+        .send(readFileSync(file));
+      expect(parquet.status).toBe(200);
+      expect(parquet.body).toMatchObject({ labels: 3, added: 3 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect((await quality(jobId)).confusion).toEqual(expectedQuality(results, [3, 53, 103, 4, 54, 104]).confusion);
   });
 
   it('when labels are bad, then the answer names each line and field and nothing is applied', async () => {

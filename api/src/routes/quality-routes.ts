@@ -2,6 +2,10 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import Ajv2020 from 'ajv/dist/2020';
 import { ProblemError, type QualityMetrics } from '@onnx-batch/contracts';
 import {
+  ARROW_STREAM_TYPE,
+  arrowLabelRows,
+  PARQUET_TYPE,
+  parquetLabelRows,
   qualityMetrics,
   QUALITY_ARMS,
   type Config,
@@ -15,6 +19,7 @@ import {
   type ResolvedLabel,
 } from '@onnx-batch/shared';
 import { jsonBody, streamedBody } from '../http/body';
+import { spoolBody } from '../http/spool';
 import { checkEnvelope } from '../http/envelope';
 import { csvLabels, jsonLabels, labelEntry, ndjsonLabels, refuseIfAny, type LabelEntry, type LabelProblem } from '../quality/label-input';
 import { GUARD_CODES, json, modelNameParameter, problemResponses, ref, WRITE_GUARD_CODES, type Paths, type Schema } from '../openapi-parts';
@@ -22,7 +27,13 @@ import { bucketSummary, referenceOf } from '../quality/quality-view';
 
 export type QualityConfig = Pick<
   Config,
-  'MAX_BODY_BYTES' | 'MAX_STREAM_BYTES' | 'MAX_ROW_BYTES' | 'MAX_LABELS_PER_REQUEST' | 'LABEL_ID_INDEX' | 'LABEL_RETENTION_DAYS'
+  | 'SPOOL_DIR'
+  | 'MAX_BODY_BYTES'
+  | 'MAX_STREAM_BYTES'
+  | 'MAX_ROW_BYTES'
+  | 'MAX_LABELS_PER_REQUEST'
+  | 'LABEL_ID_INDEX'
+  | 'LABEL_RETENTION_DAYS'
 >;
 
 export interface QualityRouteDeps {
@@ -32,7 +43,7 @@ export interface QualityRouteDeps {
   quality: QualityStore;
 }
 
-const LABEL_STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv'];
+const LABEL_STREAM_TYPES = ['application/x-ndjson', 'application/jsonl', 'text/csv', ARROW_STREAM_TYPE, PARQUET_TYPE];
 const BUCKETS = { hour: 'h', day: 'd' } as const;
 const MAX_BUCKETS = 2000;
 
@@ -58,13 +69,24 @@ export function qualityRoutes(deps: QualityRouteDeps): Router {
 
   /** The label objects of a request's body, whatever its type, with where each was. */
   async function readEntries(req: Request): Promise<{ entries: LabelEntry[]; problems: LabelProblem[] }> {
-    let raw: AsyncIterable<[unknown, number]> | Iterable<[unknown, number]>;
-    if (req.is(LABEL_STREAM_TYPES)) {
-      const body = streamedBody(req, config.MAX_STREAM_BYTES).stream;
-      raw = req.is('text/csv') ? csvLabels(body, config.MAX_ROW_BYTES) : ndjsonLabels(body, config.MAX_ROW_BYTES);
-    } else {
-      raw = jsonLabels(req.body);
+    if (!req.is(LABEL_STREAM_TYPES)) return checkEntries(jsonLabels(req.body));
+    const body = streamedBody(req, config.MAX_STREAM_BYTES).stream;
+    if (req.is(PARQUET_TYPE)) {
+      // Parquet's schema is in its footer: the whole file is on disk before a label is read.
+      const spooled = await spoolBody(body, config.SPOOL_DIR);
+      try {
+        return await checkEntries(parquetLabelRows(spooled.path));
+      } finally {
+        await spooled.remove();
+      }
     }
+    if (req.is(ARROW_STREAM_TYPE)) return checkEntries(arrowLabelRows(body));
+    return checkEntries(req.is('text/csv') ? csvLabels(body, config.MAX_ROW_BYTES) : ndjsonLabels(body, config.MAX_ROW_BYTES));
+  }
+
+  async function checkEntries(
+    raw: AsyncIterable<[unknown, number]> | Iterable<[unknown, number]>,
+  ): Promise<{ entries: LabelEntry[]; problems: LabelProblem[] }> {
     const problems: LabelProblem[] = [];
     const entries: LabelEntry[] = [];
     let count = 0;
@@ -462,10 +484,13 @@ export function qualityPaths(entries: readonly ModelEntry[]): Paths {
   const labelsBody = {
     required: true,
     description:
-      'Labels, streamed: NDJSON (one label object a line), CSV (a header naming the fields), or a JSON array (or {"labels": [...]}).',
+      'Labels: NDJSON (one label object a line), CSV (a header naming the fields), an Arrow IPC stream or a Parquet file ' +
+      '(columns named as the fields), streamed; or a JSON array (or {"labels": [...]}).',
     content: {
       'application/x-ndjson': { schema: { type: 'string' } },
       'text/csv': { schema: { type: 'string' } },
+      [ARROW_STREAM_TYPE]: { schema: { type: 'string', format: 'binary' } },
+      [PARQUET_TYPE]: { schema: { type: 'string', format: 'binary' } },
       'application/json': {
         schema: {
           oneOf: [

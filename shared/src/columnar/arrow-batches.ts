@@ -86,15 +86,30 @@ export interface ArrowInputOptions {
 
 /**
  * Reads an Arrow IPC stream from a byte stream, one record batch at a time, into column batches
- * mapped by name to the manifest's features. apache-arrow ends quietly on a stream cut at a batch
- * boundary or missing its end-of-stream marker; this refuses both, a second stream after the
- * first, and a row count other than the one declared.
+ * mapped by name to the manifest's features (checkedRecordBatches refuses what is cut short).
  */
 export async function* arrowColumnBatches(
   body: Readable,
   manifest: ModelManifest,
   options: ArrowInputOptions = {},
 ): AsyncGenerator<ColumnBatch> {
+  let mapping: ColumnMapping | null = null;
+  for await (const { batch, firstRow } of checkedRecordBatches(body, options.declaredRows)) {
+    mapping ??= mapColumns(batch.schema.fields as Field<DataType>[], manifest, options.passthrough ?? []);
+    yield readBatch(batch, mapping, firstRow);
+  }
+}
+
+/**
+ * The non-empty record batches of an Arrow IPC stream read from a byte stream, with the index of
+ * each one's first row. apache-arrow ends quietly on a stream cut at a batch boundary or missing
+ * its end-of-stream marker; this refuses both, a second stream after the first, and a row count
+ * other than the one declared (`declaredRows`, or the schema's `rows` metadata).
+ */
+export async function* checkedRecordBatches(
+  body: Readable,
+  declaredRows?: number,
+): AsyncGenerator<{ batch: RecordBatch; firstRow: number }> {
   if (body.readableObjectMode) throw new Error('an Arrow stream must be read from bytes, not objects');
   registerCodecs();
   const tap = new ByteTap();
@@ -106,18 +121,18 @@ export async function* arrowColumnBatches(
   body.pipe(tap);
   let streams = 0;
   let rows = 0;
-  let declared = options.declaredRows;
-  let mapping: ColumnMapping | null = null;
+  let declared = declaredRows;
+  let first = true;
   try {
     for await (const reader of RecordBatchReader.readAll(tap)) {
       if (++streams > 1) throw invalidUpload('the body holds more than one Arrow stream; send one stream per job');
       for await (const batch of reader) {
-        if (!mapping) {
-          mapping = mapColumns(batch.schema.fields as Field<DataType>[], manifest, options.passthrough ?? []);
+        if (first) {
+          first = false;
           declared = checkedDeclaration(declared, batch.schema.metadata.get('rows'));
         }
         if (batch.numRows === 0) continue;
-        yield readBatch(batch, mapping, rows);
+        yield { batch, firstRow: rows };
         rows += batch.numRows;
       }
     }
