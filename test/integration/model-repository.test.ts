@@ -73,7 +73,7 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
   let irisV1: string;
 
   beforeEach(() => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     irisV1 = manifestPath(copy.dir, 'iris', '1');
   });
 
@@ -304,7 +304,7 @@ describe('ModelRepository.refresh: hot reload on a temp copy of models/iris', ()
   }
 
   beforeEach(() => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
   });
 
   afterEach(() => {
@@ -461,7 +461,7 @@ describe('hot reload through the service (api and worker in process, MODEL_RELOA
   let stack: Stack;
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     stack = await startStack({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '200' });
   });
 
@@ -608,7 +608,7 @@ describe('hot reload when only the api rescans (worker MODEL_RELOAD_INTERVAL_MS=
   let worker: WorkerService;
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     stack = await startStack({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '100' }, false);
     const config = testConfig({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '0', REDIS_PREFIX: stack.config.REDIS_PREFIX });
     worker = await startWorkerService(config, createLogger('error', 'test'));
