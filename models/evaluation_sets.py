@@ -24,7 +24,7 @@ import os
 import sys
 
 import numpy as np
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
@@ -36,6 +36,7 @@ SEED = 0
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 IRIS_LABELS = ["setosa", "versicolor", "virginica"]
 IRIS_TEST_SIZE = 0.3            # iris 3: stratified 70 % training split, 30 % held out
+DIABETES_TEST_SIZE = 0.2        # diabetes 1: 80 % training split, 20 % held out
 SPAM_EVALUATION_ROWS = 600      # of the 1210 held-out messages (1.8 MB; all of them would be 3.8 MB)
 FASHION_EVALUATION_ROWS = 1000  # of the 10 000 t10k test images (1.1 MB as base64)
 
@@ -101,6 +102,41 @@ def iris_held_out_evaluation():
             f"the {len(test)} rows of scikit-learn's load_iris() held out from training (15 per species): "
             f"stratified {int(IRIS_TEST_SIZE * 100)} % split, train_test_split(test_size={IRIS_TEST_SIZE}, "
             f"random_state={SEED}, stratify=target), in data set order; never seen in training")
+
+
+# ------------------------------------------------------------------------------------- diabetes
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "tc", "ldl", "hdl", "tch", "ltg", "glu"]
+
+
+def diabetes_data():
+    """load_diabetes(scaled=False): the original, unscaled measurements (Efron et al. 2004)."""
+    d = load_diabetes(scaled=False)
+    assert list(d.feature_names) == ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    return d.data, d.target
+
+
+def diabetes_split(n):
+    train, test = train_test_split(np.arange(n), test_size=DIABETES_TEST_SIZE, random_state=SEED)
+    return np.sort(train), np.sort(test)
+
+
+def diabetes_feature_value(name, v):
+    return int(v) if name in ("age", "sex", "tc", "glu") else float(v)
+
+
+def diabetes_row(x):
+    return {n: diabetes_feature_value(n, v) for n, v in zip(DIABETES_FEATURES, x)}
+
+
+def diabetes_held_out_evaluation():
+    X, y = diabetes_data()
+    _, test = diabetes_split(len(y))
+    rows = [{**diabetes_row(X[i]), "value": float(y[i])} for i in test]
+    return (rows,
+            f"the {len(test)} of the {len(y)} patients of scikit-learn's load_diabetes(scaled=False) held out from "
+            f"training: {int(DIABETES_TEST_SIZE * 100)} % split, train_test_split(test_size={DIABETES_TEST_SIZE}, "
+            f"random_state={SEED}), in data set order; value = disease progression one year after baseline; "
+            "never seen in training")
 
 
 # ----------------------------------------------------------------------------------------- spam
@@ -169,6 +205,7 @@ BUILDERS = {
     "iris/3": lambda args: build_iris("3"),
     "spam/1": build_spam,
     "fashion/1": lambda args: build_fashion(),
+    "diabetes/1": lambda args: diabetes_held_out_evaluation(),
 }
 
 

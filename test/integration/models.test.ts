@@ -49,7 +49,7 @@ describe('models over HTTP: listing, version selection and the synchronous facad
   describe('listing', () => {
     it(
       'when models are listed, then iris (1, 2 and 3, default 2), spam and fashion come with task, labels, accuracy and an input ' +
-        'schema, and no problem',
+        'schema, diabetes as a regression model, and no problem',
       async () => {
         const response = await request(stack.url).get('/v1/models');
 
@@ -68,6 +68,9 @@ describe('models over HTTP: listing, version selection and the synchronous facad
           ['spam', ['ham', 'spam'], 0.97],
           ['fashion', FASHION_LABELS, 0.88],
         ];
+        expect(byName.get('diabetes')?.versions).toEqual([
+          expect.objectContaining({ name: 'diabetes', version: '1', task: 'regression', labels: null, accuracy: null }),
+        ]);
         for (const [name, labels, accuracy] of expected) {
           for (const version of byName.get(name)?.versions ?? []) {
             expect(version).toMatchObject({ name, task: 'classification', labels });
