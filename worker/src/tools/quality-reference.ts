@@ -65,10 +65,11 @@ export async function computeReference(modelsDir: string, name: string, version:
     for await (const { line, row } of referenceRows(file, 'ndjson', manifest)) {
       const { label, value, ...features } = row as Record<string, unknown>;
       const truth = kind === 'classification' ? labels.indexOf(String(label)) : Number(value);
-      if (kind === 'classification' ? truth < 0 : !Number.isFinite(truth))
-        throw new Error(
-          `${file} line ${line}: ${kind === 'classification' ? `label '${String(label)}' is not one of ${labels.join(', ')}` : 'value must be a finite number'}`,
-        );
+      if (kind === 'classification' ? truth < 0 : !Number.isFinite(truth)) {
+        const why =
+          kind === 'classification' ? `label '${String(label)}' is not one of ${labels.join(', ')}` : 'value must be a finite number';
+        throw new Error(`${file} line ${line}: ${why}`);
+      }
       const problem = validator.check(features) ?? encoder.add(features);
       if (problem) throw new Error(`${file} line ${line}${problem.field ? `: field '${problem.field}'` : ':'} ${problem.message}`);
       truths.push(truth);
