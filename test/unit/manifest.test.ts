@@ -161,8 +161,11 @@ describe('checkManifest', () => {
     // Act
     const findings = checkManifest(manifest, 'iris', '1');
 
-    // Assert
-    expect(findings).toEqual([{ field: 'result.kind', message: "is 'classification' but task is 'regression'" }]);
+    // Assert: the result, and the classifier's reference scores, each named against the task.
+    expect(findings).toEqual([
+      { field: 'result.kind', message: "is 'classification' but task is 'regression'" },
+      { field: 'metrics.reference', message: "holds classification scores but task is 'regression'" },
+    ]);
   });
 
   it('when metrics.reference holds regression scores on a classifier, then the finding names both kinds', () => {
