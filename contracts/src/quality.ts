@@ -5,8 +5,11 @@
  */
 export type QualityKind = 'classification' | 'regression';
 
-/** How a job's version was chosen, as quality is split: a rollout's default or canary, or a version the client named. */
-export type QualityArm = 'default' | 'canary' | 'pinned';
+/**
+ * How predictions were made, as quality is split: by a rollout's default or canary, by a version
+ * the client named (`pinned`), or by a shadow version re-running a sample of the default's chunks.
+ */
+export type QualityArm = 'default' | 'canary' | 'pinned' | 'shadow';
 
 export interface ClassQuality {
   label: string;

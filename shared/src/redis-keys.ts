@@ -32,6 +32,7 @@ import { createHash, randomUUID } from 'node:crypto';
  *   <prefix>:job:{ab}cdef01-…:quality  string what labels of the job need once its record is gone
  *                                           (tenant, model, version, arm, labels; quality/prediction-log.ts)
  *   <prefix>:quality:{<model>}:pred:<job id>:<n>  string chunk n's predictions, kept LABEL_RETENTION_DAYS
+ *   <prefix>:quality:{<model>}:pred:<job id>:<n>:shadow  string the same chunk's predictions by the shadow version
  *   <prefix>:quality:{<model>}:label:<job id>:<n> string the labels given to chunk n's rows
  *   <prefix>:quality:{<model>}:job:<job id>      hash   the job's quality counters (quality/quality-counters.ts)
  *   <prefix>:quality:{<model>}:<version>:<arm>:h:<hour>  hash  quality counters of the predictions made in one
@@ -128,6 +129,11 @@ export class RedisKeys {
   /** Kept predictions and quality counters of a model: every key shares the model's slot. */
   qualityPredictions(model: string, jobId: string, chunk: number): string {
     return `${this.prefix}:quality:{${model}}:pred:${jobId}:${chunk}`;
+  }
+
+  /** A shadow version's predictions of the same chunk (a sample of a default-served job's chunks). */
+  qualityShadowPredictions(model: string, jobId: string, chunk: number): string {
+    return `${this.qualityPredictions(model, jobId, chunk)}:shadow`;
   }
 
   qualityLabels(model: string, jobId: string, chunk: number): string {

@@ -6,7 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import request from 'supertest';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '@onnx-batch/shared';
-import { keysWithPrefix, newRedis } from '../helpers/env';
+import { keysWithPrefix, MODELS_DIR, newRedis } from '../helpers/env';
 import { parseExposition, sampleValue } from '../helpers/prometheus';
 import { loadGolden } from '../helpers/golden';
 import { startStack, type Stack } from '../helpers/stack';
@@ -417,3 +417,53 @@ describe('ground-truth labels with LABEL_ID_INDEX=false', () => {
     expect(byJob.body).toMatchObject({ added: 1 });
   });
 });
+
+describe('ground-truth labels and a shadow version', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ CHUNK_SIZE: '50' });
+  });
+
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it('when a shadow re-ran the chunks of a default job, then its labels judge the shadow version on the same rows too', async () => {
+    const put = await request(stack.url)
+      .put('/v1/models/iris/rollout')
+      .send({ default: '2', shadow: { version: '1', percent: 100 } });
+    expect(put.status).toBe(200);
+    const inputs = loadGolden('iris', '1').inputs as Record<string, number>[];
+    const submitted = await request(stack.url).post('/v1/batch-predict').send({ model: 'iris', inputs });
+    const jobId = String(submitted.body.jobId);
+    while ((await request(stack.url).get(`/v1/batch-result/${jobId}?wait=10`)).body.status !== 'completed');
+    // Shadow runs go after the job's results: wait until all three chunks' shadow predictions are kept.
+    const series = async () =>
+      (await request(stack.url).get('/v1/models/iris/quality')).body.series as (Quality & { version: string; arm: string })[];
+    for (let i = 0; i < 200 && (await series()).find((s) => s.arm === 'shadow')?.predictedRows !== 150; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const labels = inputs.map((_, index) => ({ index, label: LABELS[truthOf(index)] }));
+    expect((await request(stack.url).post(`/v1/batch-result/${jobId}/labels`).send(labels)).body).toMatchObject({ added: 150 });
+
+    const byArm = new Map((await series()).map((s) => [`${s.version}:${s.arm}`, s]));
+    expect([...byArm.keys()].sort()).toEqual(['1:shadow', '2:default']);
+    expect(byArm.get('2:default')).toMatchObject({ predictedRows: 150, labelledRows: 150 });
+    expect(byArm.get('1:shadow')).toMatchObject({ predictedRows: 150, labelledRows: 150 });
+    // Version 1 on these 150 rows is its evaluation set: its reference accuracy, exactly.
+    const reference = loadManifestReference('iris', '1');
+    expect(byArm.get('1:shadow')?.accuracy).toBe(reference.accuracy);
+    // The job's own figures are its version's (2), not the shadow's.
+    const job = (await request(stack.url).get(`/v1/batch-result/${jobId}/quality`)).body as Quality & { version: string };
+    expect(job.version).toBe('2');
+    expect(job.accuracy).toBe(byArm.get('2:default')?.accuracy);
+  });
+});
+
+function loadManifestReference(model: string, version: string): { accuracy: number } {
+  const manifest = JSON.parse(readFileSync(path.join(MODELS_DIR, model, version, 'model.json'), 'utf8')) as {
+    metrics: { reference: { accuracy: number } };
+  };
+  return manifest.metrics.reference;
+}

@@ -6,6 +6,7 @@ import {
   type Logger,
   type ModelRepository,
   type ModelVersion,
+  type QualityStore,
   type RolloutStatsRecorder,
   type RolloutStore,
 } from '@onnx-batch/shared';
@@ -31,6 +32,8 @@ export class RolloutObserver implements ChunkListener {
     private readonly repository: ModelRepository,
     private readonly pool: InferencePool,
     private readonly logger: Logger,
+    /** Keeps the shadow's predictions for labels, so ground truth judges the shadow version too. */
+    private readonly quality: QualityStore | null = null,
   ) {}
 
   /** The shadow version this chunk should also run on, or null (decided before the run, so its input can be kept). */
@@ -78,7 +81,10 @@ export class RolloutObserver implements ChunkListener {
       this.shadowsInFlight++;
       return this.pool
         .run(shadow, input)
-        .then((outcome) => this.compare(context.model, revision, shadow.manifest, primary, outcome))
+        .then(async (outcome) => {
+          this.compare(context.model, revision, shadow.manifest, primary, outcome);
+          await this.keepShadow(context, shadow.manifest, outcome);
+        })
         .catch((error: unknown) => {
           this.recorder.add(context.model, revision, 'shadow:failed:shadow', primary.rows);
           this.logger.warn('shadow run failed', {
@@ -92,6 +98,25 @@ export class RolloutObserver implements ChunkListener {
           this.shadowsInFlight--;
         });
     });
+  }
+
+  /** The shadow's predictions of the chunk, kept for labels (classifiers and one-target regression). */
+  private async keepShadow(context: ChunkContext, manifest: ModelManifest, outcome: ChunkOutcome): Promise<void> {
+    const kind = manifest.result.kind;
+    if (!this.quality || !outcome.output || kind === 'tensor' || (kind === 'regression' && (manifest.result.names?.length ?? 1) > 1))
+      return;
+    await this.quality
+      .recordShadowChunk({
+        model: context.model,
+        jobId: context.jobId,
+        version: manifest.version,
+        kind,
+        chunk: context.chunk,
+        rows: outcome.rows,
+        values: outcome.output.data,
+        width: outcome.output.width,
+      })
+      .catch((error: unknown) => this.logger.warn('could not keep the shadow predictions for labels', { error: String(error) }));
   }
 
   private compare(model: string, revision: number, manifest: ModelManifest, primary: ChunkOutcome, shadow: ChunkOutcome): void {

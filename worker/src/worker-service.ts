@@ -84,7 +84,8 @@ export async function startWorkerService(config: Config, logger: Logger, options
   const rolloutStats = new RolloutStatsRecorder(redis, store.keys, 1000, (error) =>
     logger.warn('could not write rollout statistics', { error: String(error) }),
   );
-  const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger);
+  const quality = qualityStoreFromConfig(redis, store.keys, config);
+  const observer = new RolloutObserver(rollouts, rolloutStats, repository, pool, logger, quality);
   const cache = config.PREDICTION_CACHE_MODELS ? new PredictionCache(redis, store.keys, config) : null;
   const drift = new DriftRecorder(redis, store.keys, {
     retentionSeconds: config.DRIFT_RETENTION_HOURS * 3600,
@@ -100,7 +101,7 @@ export async function startWorkerService(config: Config, logger: Logger, options
     cache,
     storage,
     closing: closing.signal,
-    quality: qualityStoreFromConfig(redis, store.keys, config),
+    quality,
     ...(options.processorHooks ? { hooks: options.processorHooks } : {}),
   });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);

@@ -13,6 +13,8 @@ import type { QualityArm, QualityKind } from '@onnx-batch/contracts';
 export interface KeptPredictions {
   /** When they were made (ms): the hour and day buckets their labels count in. */
   at: number;
+  /** The version that made them, when it is not the job's (a shadow's). */
+  version?: string;
   rows: number;
   width: number;
   ids: (RowId | null)[] | null;
@@ -20,7 +22,7 @@ export interface KeptPredictions {
 }
 
 export type { QualityArm } from '@onnx-batch/contracts';
-export const QUALITY_ARMS: readonly QualityArm[] = ['default', 'canary', 'pinned'];
+export const QUALITY_ARMS: readonly QualityArm[] = ['default', 'canary', 'pinned', 'shadow'];
 
 /** The job's pointer (`<job>:quality`): what its labels need once its record is gone. */
 export interface JobQualityPointer {
@@ -41,7 +43,15 @@ const MAGIC = 0x3150424f; // "OBP1" little-endian
 const pad4 = (n: number): number => (n + 3) & ~3;
 
 export function encodeKeptPredictions(kept: KeptPredictions): Buffer {
-  const header = Buffer.from(JSON.stringify({ at: kept.at, rows: kept.rows, width: kept.width, ...(kept.ids ? { ids: kept.ids } : {}) }));
+  const header = Buffer.from(
+    JSON.stringify({
+      at: kept.at,
+      rows: kept.rows,
+      width: kept.width,
+      ...(kept.version !== undefined ? { version: kept.version } : {}),
+      ...(kept.ids ? { ids: kept.ids } : {}),
+    }),
+  );
   const start = pad4(8 + header.length);
   const out = Buffer.alloc(start + kept.values.length * 4);
   out.writeUInt32LE(MAGIC, 0);
@@ -58,6 +68,7 @@ export function decodeKeptPredictions(buffer: Buffer): KeptPredictions {
     at: number;
     rows: number;
     width: number;
+    version?: string;
     ids?: (RowId | null)[];
   };
   const start = pad4(8 + length);
@@ -66,7 +77,14 @@ export function decodeKeptPredictions(buffer: Buffer): KeptPredictions {
   // Copied: the buffer's offset need not be 4-aligned.
   const values = new Float32Array(count);
   Buffer.from(values.buffer).set(buffer.subarray(start, start + count * 4));
-  return { at: header.at, rows: header.rows, width: header.width, ids: header.ids ?? null, values };
+  return {
+    at: header.at,
+    rows: header.rows,
+    width: header.width,
+    ...(header.version !== undefined ? { version: header.version } : {}),
+    ids: header.ids ?? null,
+    values,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

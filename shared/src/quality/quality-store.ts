@@ -76,7 +76,7 @@ export class QualityStore {
     private readonly options: QualityStoreOptions,
   ) {
     redis.defineCommand('recordPredictions', { numberOfKeys: 5, lua: RECORD_PREDICTIONS });
-    redis.defineCommand('applyLabels', { numberOfKeys: 4, lua: APPLY_LABELS });
+    redis.defineCommand('applyLabels', { numberOfKeys: 6, lua: APPLY_LABELS });
     this.redis = redis as ScriptedRedis;
     this.now = options.now ?? Date.now;
   }
@@ -110,6 +110,7 @@ export class QualityStore {
         qualityBucketExpiry('d', day, this.options.retentionSeconds),
         `${pointer.version}:${pointer.arm}`,
         at,
+        1,
         ...flatten(increments),
       ),
       this.redis.set(this.keys.jobQuality(pointer.jobId), JSON.stringify(pointer), 'EXAT', expiresAt),
@@ -131,6 +132,35 @@ export class QualityStore {
       }
     }
     await Promise.all(writes);
+  }
+
+  /**
+   * Keeps a shadow version's predictions of a chunk (re-run from a default-served job) and counts
+   * them in the shadow version's own buckets (arm `shadow`), once; labels of the chunk's rows then
+   * judge both versions on the same rows. Not in the job's counters: those judge the job's version.
+   */
+  async recordShadowChunk(
+    chunk: Omit<ChunkPredictions, 'ids' | 'pointer'> & { model: string; jobId: string; version: string; kind: QualityKind },
+  ): Promise<void> {
+    const at = this.now();
+    const hour = qualityBucketIndex('h', at);
+    const day = qualityBucketIndex('d', at);
+    const kept: KeptPredictions = { at, version: chunk.version, rows: chunk.rows, width: chunk.width, ids: null, values: chunk.values };
+    await this.redis.recordPredictions(
+      this.keys.qualityShadowPredictions(chunk.model, chunk.jobId, chunk.chunk),
+      this.keys.qualityJob(chunk.model, chunk.jobId),
+      this.keys.qualityBucket(chunk.model, chunk.version, 'shadow', 'h', hour),
+      this.keys.qualityBucket(chunk.model, chunk.version, 'shadow', 'd', day),
+      this.keys.qualitySeries(chunk.model),
+      encodeKeptPredictions(kept),
+      Math.floor(at / 1000) + this.options.retentionSeconds,
+      qualityBucketExpiry('h', hour, this.options.retentionSeconds),
+      qualityBucketExpiry('d', day, this.options.retentionSeconds),
+      `${chunk.version}:shadow`,
+      at,
+      0,
+      ...flatten(predictionIncrements(chunk.kind, chunk.values, chunk.rows, chunk.width)),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -252,10 +282,17 @@ export class QualityStore {
     const labelKey = this.keys.qualityLabels(pointer.model, pointer.jobId, chunk);
     const hour = qualityBucketIndex('h', kept.at);
     const day = qualityBucketIndex('d', kept.at);
+    // The chunk's shadow predictions, if a shadow re-ran it: each label judges that version too.
+    const shadowBuffer = await this.redis.getBuffer(this.keys.qualityShadowPredictions(pointer.model, pointer.jobId, chunk));
+    const shadow = shadowBuffer ? decodeKeptPredictions(shadowBuffer) : null;
+    const shadowVersion = shadow?.version ?? pointer.version;
+    const shadowHour = this.keys.qualityBucket(pointer.model, shadowVersion, 'shadow', 'h', qualityBucketIndex('h', shadow?.at ?? 0));
+    const shadowDay = this.keys.qualityBucket(pointer.model, shadowVersion, 'shadow', 'd', qualityBucketIndex('d', shadow?.at ?? 0));
     for (let attempt = 0; attempt < APPLY_ATTEMPTS; attempt++) {
       const stored = await this.redis.getBuffer(labelKey);
       const outcome: LabelOutcome = { added: 0, replaced: 0, unchanged: 0, notPredicted: 0 };
       const increments: Increments = new Map();
+      const shadowIncrements: Increments = new Map();
       const rows: number[] = [];
       const before: Buffer[] = [];
       const after: Buffer[] = [];
@@ -271,11 +308,11 @@ export class QualityStore {
           continue;
         }
         if (old === null) outcome.added++;
-        else {
-          outcome.replaced++;
-          labelIncrements(increments, kind, kept.values, row * kept.width, kept.width, old, -1);
+        else outcome.replaced++;
+        for (const [into, from] of [[increments, kept], ...(shadow ? [[shadowIncrements, shadow] as const] : [])] as const) {
+          if (old !== null) labelIncrements(into, kind, from.values, row * from.width, from.width, old, -1);
+          labelIncrements(into, kind, from.values, row * from.width, from.width, label.truth, 1);
         }
-        labelIncrements(increments, kind, kept.values, row * kept.width, kept.width, label.truth, 1);
         rows.push(row);
         before.push(old === null ? Buffer.alloc(width) : encodeLabel(kind, old));
         after.push(encodeLabel(kind, label.truth));
@@ -283,11 +320,14 @@ export class QualityStore {
       if (rows.length === 0) return outcome;
       const rowBytes = Buffer.alloc(rows.length * 4);
       rows.forEach((row, i) => rowBytes.writeUInt32LE(row, i * 4));
+      const main = flatten(increments);
       const applied = await this.redis.applyLabels(
         labelKey,
         this.keys.qualityJob(pointer.model, pointer.jobId),
         this.keys.qualityBucket(pointer.model, pointer.version, pointer.arm, 'h', hour),
         this.keys.qualityBucket(pointer.model, pointer.version, pointer.arm, 'd', day),
+        shadowHour,
+        shadowDay,
         width,
         Math.floor(kept.at / 1000) + this.options.retentionSeconds,
         qualityBucketExpiry('h', hour, this.options.retentionSeconds),
@@ -295,7 +335,10 @@ export class QualityStore {
         rowBytes,
         Buffer.concat(before),
         Buffer.concat(after),
-        ...flatten(increments),
+        shadow ? qualityBucketExpiry('d', qualityBucketIndex('d', shadow.at), this.options.retentionSeconds) : 0,
+        main.length / 2,
+        ...main,
+        ...(shadow ? flatten(shadowIncrements) : []),
       );
       if (applied === 1) return outcome;
     }
@@ -358,7 +401,11 @@ export class QualityStore {
     const pointer = JSON.parse(text) as JobQualityPointer;
     const keys = [this.keys.qualityJob(pointer.model, jobId)];
     for (let chunk = 0; chunk < pointer.chunks; chunk++)
-      keys.push(this.keys.qualityPredictions(pointer.model, jobId, chunk), this.keys.qualityLabels(pointer.model, jobId, chunk));
+      keys.push(
+        this.keys.qualityPredictions(pointer.model, jobId, chunk),
+        this.keys.qualityShadowPredictions(pointer.model, jobId, chunk),
+        this.keys.qualityLabels(pointer.model, jobId, chunk),
+      );
     // All of a model's keys share one slot: batches of DEL, then the pointer (in the job's slot).
     for (let from = 0; from < keys.length; from += 512) await this.redis.del(...keys.slice(from, from + 512));
     await this.redis.del(this.keys.jobQuality(jobId));
