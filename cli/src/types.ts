@@ -109,7 +109,7 @@ export type { JobQuality, LabelsAnswer, ModelQuality, QualitySeries } from '@onn
 /** The window of GET /v1/models/{name}/quality. */
 export interface ModelQualityQuery {
   version?: string;
-  arm?: 'default' | 'canary' | 'pinned';
+  arm?: 'default' | 'canary' | 'pinned' | 'shadow';
   /** RFC 3339. */
   from?: string;
   to?: string;

@@ -69,7 +69,7 @@ Examples:
     .argument('<model-or-job>', 'a model name, or a job id')
     .option('--window <duration>', 'how far back: 24h, 7d, 30d… (hour buckets up to 48 h, else day buckets)', parseWindow, 24 * 3_600_000)
     .option('--version <version>', 'only this version')
-    .addOption(new Option('--arm <arm>', 'only this arm').choices(['default', 'canary', 'pinned']))
+    .addOption(new Option('--arm <arm>', 'only this arm').choices(['default', 'canary', 'pinned', 'shadow']))
     .option('--json', 'print the server answer as JSON')
     .action(
       ctx.run<QualityFlags>(async (target, opts) => {
