@@ -467,3 +467,45 @@ function loadManifestReference(model: string, version: string): { accuracy: numb
   };
   return manifest.metrics.reference;
 }
+
+describe('ground-truth values for a regression model', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ CHUNK_SIZE: '25' });
+  });
+
+  afterAll(async () => {
+    await stack.close();
+  });
+
+  it('when diabetes rows get their true values, then MAE, RMSE, R² and bias are the version’s reference on the same rows', async () => {
+    const rows = readFileSync(path.join(MODELS_DIR, 'diabetes', '1', 'evaluation.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown> & { id: string; value: number });
+    const submitted = await request(stack.url)
+      .post('/v1/batch-predict')
+      .send({ model: 'diabetes', inputs: rows.map(({ value: _value, ...features }) => features) });
+    expect(submitted.status).toBe(202);
+    const jobId = String(submitted.body.jobId);
+    while ((await request(stack.url).get(`/v1/batch-result/${jobId}?wait=10`)).body.status !== 'completed');
+
+    const csv = `id,value\n${rows.map((r) => `${r.id},${r.value}`).join('\n')}\n`;
+    const labelled = await request(stack.url).post(`/v1/batch-result/${jobId}/labels`).set('content-type', 'text/csv').send(csv);
+    expect(labelled.body).toMatchObject({ added: rows.length });
+    const classifierLabel = await request(stack.url)
+      .post(`/v1/batch-result/${jobId}/labels`)
+      .send([{ index: 0, label: 'high' }]);
+    expect(classifierLabel.status).toBe(400);
+    expect(classifierLabel.body.errors).toEqual([expect.objectContaining({ line: 1, field: 'label' })]);
+
+    const quality = (await request(stack.url).get(`/v1/batch-result/${jobId}/quality`)).body as Record<string, unknown>;
+    const manifest = JSON.parse(readFileSync(path.join(MODELS_DIR, 'diabetes', '1', 'model.json'), 'utf8')) as {
+      metrics: { reference: { mae: number; rmse: number; r2: number; bias: number } };
+    };
+    const reference = manifest.metrics.reference;
+    expect(quality).toMatchObject({ kind: 'regression', labelledRows: rows.length, predictedRows: rows.length });
+    for (const figure of ['mae', 'rmse', 'r2', 'bias'] as const) expect(quality[figure]).toBeCloseTo(reference[figure], 9);
+  });
+});
