@@ -51,11 +51,12 @@ function expectedQuality(
   let brier = 0;
   for (const row of rows) {
     const result = results[row] as Result;
-    // The results print float32 values in their shortest form: fround gives back what was stored.
+    // The results print float32 values: fround comes as near to what was stored as the printed digits allow.
     const p = LABELS.map((l) => Math.fround(result.probabilities[l] as number));
     const predicted = p.indexOf(Math.max(...p));
     const truth = truthOf(row);
-    (confusion[truth] as number[])[predicted]++;
+    const cells = confusion[truth] as number[];
+    cells[predicted] = (cells[predicted] ?? 0) + 1;
     if (predicted === truth) right++;
     logLoss += -Math.log(Math.max(p[truth] as number, 1e-15));
     brier += p.reduce((a, v, k) => a + (v - (k === truth ? 1 : 0)) ** 2, 0);
