@@ -28,3 +28,14 @@ def write_baseline(model, version, rows, description, extra_args=()):
             cwd=REPO, check=True)
     finally:
         os.unlink(path)
+
+
+def write_reference(model, version):
+    """Writes metrics.reference into models/<model>/<version>/model.json: the version's figures on
+    its evaluation set (its manifest's "evaluation"), through `npm run reference`, i.e. the service's
+    validation, chunk codec, model.onnx and quality counters. Run it after the manifest, the model
+    and the evaluation set are written."""
+    subprocess.run(
+        ["npm", "run", "--silent", "reference", "--",
+         "--model", model, "--version", version, "--models-dir", MODELS_DIR],
+        cwd=REPO, check=True)

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from evaluation_sets import (DIABETES_FEATURES, DIABETES_TEST_SIZE, diabetes_data,  # noqa: E402
                              diabetes_held_out_evaluation, diabetes_row, diabetes_split,
                              write_evaluation)  # (models/evaluation_sets.py)
-from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
+from reference_baseline import write_baseline, write_reference  # noqa: E402  (models/reference_baseline.py)
 
 # (name as in the data set order, type, minimum, maximum, description). Bounds are generous
 # physiological limits, well outside the data's own ranges (in brackets).
@@ -155,6 +155,7 @@ def main():
     write_baseline("diabetes", "1", [golden["inputs"][i] for i in train],
                    f"scikit-learn load_diabetes(scaled=False), the {len(train)} rows of the {100 - test_pct} % "
                    f"training split (train_test_split(random_state={SEED}); the training data)")
+    write_reference("diabetes", "1")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ OUT_DIR = os.path.join(HERE, VERSION)
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
 from evaluation_sets import fashion_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
-from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
+from reference_baseline import write_baseline, write_reference  # noqa: E402  (models/reference_baseline.py)
 
 LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -110,6 +110,7 @@ def write_reference_baseline(train_x):
     """1/baseline.json from all training images, sent as base64 bytes (as clients may send them)."""
     rows = ({"image": base64.b64encode(image.tobytes()).decode("ascii")} for image in train_x)
     write_baseline("fashion", VERSION, rows, "Fashion-MNIST train set, all %d training images" % train_x.shape[0])
+    write_reference("fashion", VERSION)
 
 
 def main():

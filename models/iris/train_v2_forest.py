@@ -39,7 +39,7 @@ OUT = os.path.join(HERE, "2")
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
 from evaluation_sets import iris_all_rows_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
-from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
+from reference_baseline import write_baseline, write_reference  # noqa: E402  (models/reference_baseline.py)
 
 FEATURES = [
     ("sepal_length", "sepal length in cm"),
@@ -176,6 +176,7 @@ def main():
     write_json(os.path.join(OUT, "golden.json"), golden)
     print("wrote", os.path.relpath(OUT, REPO), "model.onnx", os.path.getsize(onnx_path), "bytes")
     write_baseline("iris", "2", golden["inputs"], "scikit-learn load_iris(), all 150 rows (the training data)")
+    write_reference("iris", "2")
 
 
 if __name__ == "__main__":

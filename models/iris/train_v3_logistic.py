@@ -38,7 +38,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
 from evaluation_sets import (IRIS_TEST_SIZE, iris_held_out_evaluation, iris_split,  # noqa: E402
                              write_evaluation)  # (models/evaluation_sets.py)
-from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
+from reference_baseline import write_baseline, write_reference  # noqa: E402  (models/reference_baseline.py)
 
 FEATURES = [
     ("sepal_length", "sepal length in cm"),
@@ -157,6 +157,7 @@ def main():
     write_baseline("iris", "3", [golden["inputs"][i] for i in train],
                    f"scikit-learn load_iris(), the {len(train)} rows of the stratified {100 - test_pct} % "
                    f"training split (train_test_split(random_state={SEED}); the training data)")
+    write_reference("iris", "3")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ OUT = os.path.join(HERE, "1")
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
 from evaluation_sets import spam_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
-from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
+from reference_baseline import write_baseline, write_reference  # noqa: E402  (models/reference_baseline.py)
 
 # The graph's tokenisation (StringNormalizer LOWER, then Tokenizer below) in the terms of
 # baseline.json's vocabulary: an ECMAScript pattern (compiled with the u flag) and mincharnum.
@@ -335,6 +335,7 @@ def main():
         f"the {len(tr) - len(reference)} longer than {MAX_LENGTH} characters left out",
         ["--vocabulary", "vocabulary.txt", "--token-pattern", TOKEN_PATTERN,
          "--token-min-length", str(TOKEN_MIN_LENGTH)])
+    write_reference("spam", "1")
 
     if args.dump_test:
         with open(args.dump_test, "w", encoding="utf-8") as f:
