@@ -417,7 +417,7 @@ export const CONFIG_VARIABLES = {
   },
   LABEL_RETENTION_DAYS: {
     type: 'integer',
-    minimum: 1,
+    minimum: 0,
     maximum: 366,
     default: 30,
     doc:
@@ -431,7 +431,7 @@ export const CONFIG_VARIABLES = {
     default: 'true',
     doc:
       'Index the ids rows were submitted with, per tenant and day, so `POST /v1/labels` can find a row by its id alone ' +
-      '(about 100 bytes of Redis a row with an id, for LABEL_RETENTION_DAYS). Off: labels name their job (`POST ' +
+      '(about 20 bytes of Redis a row with a short id, for LABEL_RETENTION_DAYS). Off: labels name their job (`POST ' +
       '/v1/batch-result/{id}/labels`).',
   },
   MAX_LABELS_PER_REQUEST: {

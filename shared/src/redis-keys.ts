@@ -29,7 +29,7 @@ import { createHash, randomUUID } from 'node:crypto';
  *                                           one minute, binned by the baseline of that digest (`h:<hour>`:
  *                                           the same per hour); they expire DRIFT_RETENTION_HOURS after
  *                                           the bucket ends (drift/drift-buckets.ts)
- *   <prefix>:job:{ab}cdef01-…:quality  string what labels of the job need once its record is gone
+ *   <prefix>:quality:job:{ab}cdef01-…  string what labels of the job need once its record is gone
  *                                           (tenant, model, version, arm, labels; quality/prediction-log.ts)
  *   <prefix>:quality:{<model>}:pred:<job id>:<n>  string chunk n's predictions, kept LABEL_RETENTION_DAYS
  *   <prefix>:quality:{<model>}:pred:<job id>:<n>:shadow  string the same chunk's predictions by the shadow version
@@ -121,9 +121,12 @@ export class RedisKeys {
     return `${this.prefix}:events:rollouts`;
   }
 
-  /** A job's pointer to its kept predictions (in the job's slot; outlives the record). */
+  /**
+   * A job's pointer to its kept predictions: in the job's slot (its id's tag), outside the
+   * `job:` names (it outlives the record, and whoever walks a job's keys finds only the job's).
+   */
   jobQuality(id: string): string {
-    return `${this.job(id)}:quality`;
+    return `${this.prefix}:quality:job:{${id.slice(0, TAG_LENGTH)}}${id.slice(TAG_LENGTH)}`;
   }
 
   /** Kept predictions and quality counters of a model: every key shares the model's slot. */

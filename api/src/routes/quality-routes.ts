@@ -110,6 +110,8 @@ export function qualityRoutes(deps: QualityRouteDeps): Router {
     const id = String(req.params.id);
     const pointer = await quality.pointer(id, req.caller.tenant);
     if (pointer) return pointer;
+    if (config.LABEL_RETENTION_DAYS === 0)
+      throw new ProblemError('OB_ERR_PREDICTIONS_NOT_KEPT', 'predictions are not kept for labels here (LABEL_RETENTION_DAYS=0)');
     const record = await deps.store.get(id).catch(() => null);
     if (record && record.tenant === req.caller.tenant) {
       const kind = deps.repository.find(record.model, record.version)?.manifest.result.kind;

@@ -28,5 +28,7 @@ end
 redis.call('EXPIREAT', KEYS[3], ARGV[3])
 redis.call('EXPIREAT', KEYS[4], ARGV[4])
 redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
+-- The series list lasts as long as the latest predictions (entries older than the retention are filtered on read).
+redis.call('EXPIREAT', KEYS[5], ARGV[2])
 return 1
 `;

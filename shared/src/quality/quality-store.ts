@@ -90,6 +90,7 @@ export class QualityStore {
 
   /** Keeps a chunk's predictions and counts them (once: a re-run adds nothing), with the job's pointer and its rows' ids. */
   async recordChunk(chunk: ChunkPredictions): Promise<void> {
+    if (this.options.retentionSeconds === 0) return; // LABEL_RETENTION_DAYS=0: nothing is kept
     const { pointer } = chunk;
     const at = this.now();
     const expiresAt = Math.floor(at / 1000) + this.options.retentionSeconds;
@@ -142,6 +143,7 @@ export class QualityStore {
   async recordShadowChunk(
     chunk: Omit<ChunkPredictions, 'ids' | 'pointer'> & { model: string; jobId: string; version: string; kind: QualityKind },
   ): Promise<void> {
+    if (this.options.retentionSeconds === 0) return;
     const at = this.now();
     const hour = qualityBucketIndex('h', at);
     const day = qualityBucketIndex('d', at);
