@@ -54,8 +54,73 @@ export interface ModelManifest {
   inputs: GraphInputSpec[];
   outputs: GraphOutputSpec[];
   result: ResultSpec;
-  metrics?: { accuracy?: number; evaluation?: string };
+  metrics?: ModelMetrics;
+  /** The version's labelled evaluation set, a file beside model.json. */
+  evaluation?: EvaluationSetSpec;
   training?: Record<string, unknown>;
+}
+
+/** `metrics` of a manifest: what its training script measured, and the reference scores on its evaluation set. */
+export interface ModelMetrics {
+  accuracy?: number;
+  /** What `accuracy` (or the regression scores in this text) was measured on, in words. */
+  evaluation?: string;
+  /** The version's scores on its evaluation set, as the live quality metrics compute them (written by a tool, not by hand). */
+  reference?: ReferenceMetrics;
+}
+
+/**
+ * `evaluation` of a manifest: a labelled evaluation set in the version's directory, NDJSON, one
+ * row a line as a client submits it (features and `id`) plus its true `label` (classification)
+ * or `value` (regression).
+ */
+export interface EvaluationSetSpec {
+  /** A plain file name in the version's directory (no path separator), e.g. `evaluation.ndjson`. */
+  file: string;
+  /** Rows in the file (≥ 1). */
+  rows: number;
+  /** What the rows are and how they were chosen; whether they were part of the training data. */
+  description: string;
+}
+
+/** `metrics.reference`: a classifier's or a regression model's scores on its evaluation set. */
+export type ReferenceMetrics = ClassificationReference | RegressionReference;
+
+export interface ClassificationReference {
+  rows: number;
+  /** Where the scores come from (the evaluation file, the tool, the runtime). */
+  source: string;
+  accuracy: number;
+  macroF1: number;
+  weightedF1: number;
+  logLoss: number;
+  /** Mean over rows of the sum over classes of (p − onehot)² (0–2). */
+  brier: number;
+  /** Mean of each row's largest probability. */
+  meanConfidence: number;
+  /** Expected calibration error over 10 equal-width confidence bins. */
+  calibrationError: number;
+  /** The non-empty confidence bins. */
+  calibration: CalibrationBin[];
+}
+
+/** One confidence bin [from, to) (the last one includes 1): its rows, mean confidence and accuracy. */
+export interface CalibrationBin {
+  from: number;
+  to: number;
+  rows: number;
+  confidence: number;
+  accuracy: number;
+}
+
+export interface RegressionReference {
+  rows: number;
+  source: string;
+  mae: number;
+  rmse: number;
+  r2: number;
+  /** Mean of (predicted − true). */
+  bias: number;
 }
 
 /** Elements one row contributes for a feature: 1 for a scalar, product(shape) for a tensor. */

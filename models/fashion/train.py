@@ -5,6 +5,7 @@ Writes, next to this script:
   1/model.onnx     graph: image uint8 [N,1,28,28] raw pixels 0-255 (Cast to float inside) -> probabilities float32 [N,10]
   1/model.json     manifest (docs/model-manifest.md)
   1/golden.json    first 32 test images with torch's own probabilities and labels
+  1/evaluation.ndjson  1000 labelled test images (models/evaluation_sets.py)
   1/baseline.json  reference statistics of the 60 000 training images (through `npm run baseline`)
 
 Run with Debian's python (torch 1.13, onnx 1.12):  /usr/bin/python3 models/fashion/train.py
@@ -42,6 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, VERSION)
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
+from evaluation_sets import fashion_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
 from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -231,6 +233,7 @@ def main():
         "result": {"kind": "classification", "output": "probabilities", "labels": LABELS},
         "metrics": {"accuracy": round(accuracy, 4),
                     "evaluation": "Fashion-MNIST t10k test set (10 000 images)"},
+        "evaluation": write_evaluation("fashion", VERSION, *fashion_evaluation(test_x, test_y, LABELS)),
         "training": {"script": "models/fashion/train.py",
                      "framework": "torch " + torch.__version__,
                      "seed": SEED,

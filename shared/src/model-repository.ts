@@ -378,6 +378,13 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
       });
     }
   }
+  const reference = manifest.metrics?.reference;
+  if (reference) {
+    const kind = 'mae' in reference ? 'regression' : 'classification';
+    if (kind !== manifest.task) {
+      findings.push({ field: 'metrics.reference', message: `holds ${kind} scores but task is '${manifest.task}'` });
+    }
+  }
   return findings;
 }
 

@@ -65,7 +65,7 @@ describe('drift statistics: workers count production rows, the API answers PSI a
     Object.fromEntries(Object.entries(report.features).map(([name, s]) => [name, s.status]));
 
   beforeAll(async () => {
-    models = copyModels(['iris', 'spam', 'fashion']);
+    models = copyModels(['iris/1', 'iris/2', 'spam/1', 'fashion/1']);
     addVersionCopy(models, 'spam', '1', '2'); // the copy's baseline is version 1's, renamed
     addVersionCopy(models, 'fashion', '1', '2');
     rmSync(path.join(addVersionCopy(models, 'iris', '2', '3'), 'baseline.json'));

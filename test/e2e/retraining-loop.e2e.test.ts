@@ -42,7 +42,7 @@ describe('the retraining loop: a new version dropped in, shadowed, canaried, pro
   };
 
   beforeAll(async () => {
-    models = copyModels(['iris']);
+    models = copyModels(['iris/1', 'iris/2']);
     // No pin in the manifests: the highest version would take over by itself, unless a rollout pins one.
     editManifest(models.dir, 'iris', '2', (m) => delete m.default);
     env = testEnv({

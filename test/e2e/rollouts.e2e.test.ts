@@ -58,7 +58,7 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
   };
 
   beforeAll(async () => {
-    models = copyModels(['iris']);
+    models = copyModels(['iris/1', 'iris/2']);
     editManifest(models.dir, 'iris', '2', (m) => delete m.default); // the highest version is the default, unless a rollout pins one
     env = testEnv({
       MODELS_DIR: models.dir,

@@ -68,6 +68,11 @@ export interface ModelsCopy {
   remove(): void;
 }
 
+/**
+ * Copies models of models/ into a temporary repository: `'iris'` copies the model with every
+ * version it has, `'iris/1'` only that version (tests that add versions of their own name the
+ * versions they start from, so that a version shipped later does not change them).
+ */
 export function copyModels(names: string[]): ModelsCopy {
   const root = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-models-'));
   const dir = path.join(root, 'models');

@@ -268,7 +268,7 @@ describe('results as Arrow IPC and Parquet, read back by apache-arrow and DuckDB
   }
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     writeModels(copy);
     tmp = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-columnar-'));
     // No worker while submitting, so that a chunk's input can be spoiled before anything runs.

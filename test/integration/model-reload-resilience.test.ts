@@ -45,7 +45,7 @@ describe('ModelRepository.refresh when the disk misbehaves (temp copy of models/
   let v2: ModelVersion;
 
   beforeEach(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     repository = await ModelRepository.open(copy.dir);
     changes = [];
     repository.onChange((change) => changes.push(change));
@@ -206,7 +206,7 @@ describe('inference threads release the sessions of removed versions (worker ser
   let prefix: string;
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     const config = testConfig({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '0', INFERENCE_THREADS: '2' });
     prefix = config.REDIS_PREFIX;
     worker = await startWorkerService(config, createLogger('error', 'test'));
@@ -271,7 +271,7 @@ describe('the api while a served version is broken on disk (api in process, MODE
   let stack: Stack;
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     stack = await startStack({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '0' }, false);
   });
 

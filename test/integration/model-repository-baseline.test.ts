@@ -22,7 +22,7 @@ describe('ModelRepository with baseline.json (temp copy of models/iris and model
   };
 
   beforeEach(() => {
-    copy = copyModels(['iris', 'spam']);
+    copy = copyModels(['iris/1', 'iris/2', 'spam']);
   });
 
   afterEach(() => {

@@ -20,6 +20,20 @@ import { spawnService } from '../helpers/processes';
 import { startStack, type Stack } from '../helpers/stack';
 import { problemOfDomainError } from '@onnx-batch/api';
 
+/** A well-formed `metrics.reference` of a classifier (docs/model-manifest.md). */
+const CLASSIFICATION_REFERENCE = {
+  rows: 150,
+  source: 'test',
+  accuracy: 0.98,
+  macroF1: 0.98,
+  weightedF1: 0.98,
+  logLoss: 0.07,
+  brier: 0.03,
+  meanConfidence: 0.95,
+  calibrationError: 0.03,
+  calibration: [{ from: 0.9, to: 1, rows: 150, confidence: 0.95, accuracy: 0.98 }],
+};
+
 /** The ModelRepositoryError open() rejects with (fails the test if it resolves or throws something else). */
 async function openError(dir: string, reader?: GraphReader): Promise<ModelRepositoryError> {
   const outcome = await ModelRepository.open(dir, reader).then(
@@ -73,7 +87,7 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
   let irisV1: string;
 
   beforeEach(() => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     irisV1 = manifestPath(copy.dir, 'iris', '1');
   });
 
@@ -136,6 +150,45 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
       'inputs.0.shape.0',
       'must be equal to constant',
     ],
+    [
+      'the evaluation file has a path',
+      (m: Record<string, unknown>) => (m.evaluation = { ...(m.evaluation as object), file: '../evaluation.ndjson' }),
+      'evaluation.file',
+      'must match pattern "^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$"',
+    ],
+    [
+      'the evaluation set has 0 rows',
+      (m: Record<string, unknown>) => (m.evaluation = { ...(m.evaluation as object), rows: 0 }),
+      'evaluation.rows',
+      'must be >= 1',
+    ],
+    [
+      'the evaluation set has no description',
+      (m: Record<string, unknown>) => delete (m.evaluation as Record<string, unknown>).description,
+      'evaluation.description',
+      'is required',
+    ],
+    [
+      'a classification reference has a score the format does not know',
+      (m: Record<string, unknown>) => (m.metrics = { reference: { ...CLASSIFICATION_REFERENCE, auc: 0.99 } }),
+      'metrics.reference.auc',
+      'is not a manifest field',
+    ],
+    [
+      'a calibration bin of the reference has no rows',
+      (m: Record<string, unknown>) =>
+        (m.metrics = {
+          reference: { ...CLASSIFICATION_REFERENCE, calibration: [{ from: 0.9, to: 1, rows: 0, confidence: 0.95, accuracy: 1 }] },
+        }),
+      'metrics.reference.calibration.0.rows',
+      'must be >= 1',
+    ],
+    [
+      'a regression reference lacks bias',
+      (m: Record<string, unknown>) => (m.metrics = { reference: { rows: 89, source: 'test', mae: 46.2, rmse: 58.5, r2: 0.33 } }),
+      'metrics.reference.bias',
+      'is required',
+    ],
   ])('when %s, then open rejects naming the file and the field', async (_what, edit, field, message) => {
     editManifest(copy.dir, 'iris', '1', edit);
 
@@ -143,6 +196,17 @@ describe('ModelRepository.open on a broken repository (temp copies of models/iri
 
     expect(error.problems).toEqual([{ file: irisV1, field, message }]);
     expect(error.message).toContain(`${irisV1} (${field}): ${message}`);
+  });
+
+  it('when a manifest holds a well-formed classification reference and evaluation set, then iris 1 loads with no problem', async () => {
+    editManifest(copy.dir, 'iris', '1', (m) => (m.metrics = { ...(m.metrics as object), reference: CLASSIFICATION_REFERENCE }));
+
+    const repository = await ModelRepository.open(copy.dir);
+
+    expect(repository.resolve('iris', '1').manifest.metrics?.reference).toEqual(CLASSIFICATION_REFERENCE);
+    expect(repository.resolve('iris', '1').manifest.evaluation).toEqual(expect.objectContaining({ file: 'evaluation.ndjson', rows: 150 }));
+    expect(repository.problems).toEqual([]);
+    repository.close();
   });
 
   it('when a manifest has a field the format does not know, then open rejects naming it', async () => {
@@ -304,7 +368,7 @@ describe('ModelRepository.refresh: hot reload on a temp copy of models/iris', ()
   }
 
   beforeEach(() => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
   });
 
   afterEach(() => {
@@ -461,7 +525,7 @@ describe('hot reload through the service (api and worker in process, MODEL_RELOA
   let stack: Stack;
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     stack = await startStack({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '200' });
   });
 
@@ -608,7 +672,7 @@ describe('hot reload when only the api rescans (worker MODEL_RELOAD_INTERVAL_MS=
   let worker: WorkerService;
 
   beforeAll(async () => {
-    copy = copyModels(['iris']);
+    copy = copyModels(['iris/1', 'iris/2']);
     stack = await startStack({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '100' }, false);
     const config = testConfig({ MODELS_DIR: copy.dir, MODEL_RELOAD_INTERVAL_MS: '0', REDIS_PREFIX: stack.config.REDIS_PREFIX });
     worker = await startWorkerService(config, createLogger('error', 'test'));

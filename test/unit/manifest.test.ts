@@ -1,5 +1,6 @@
 import { featureSize, rowElements, type ModelManifest } from '@onnx-batch/contracts';
 import { checkManifest } from '@onnx-batch/shared';
+import { discoverModelVersions } from '../helpers/model-files';
 import { imageManifest, int64Manifest, multiInputManifest, realManifest, textManifest } from './fixtures';
 
 /** A deep copy of iris v1, to break one thing at a time. */
@@ -8,12 +9,12 @@ function iris(): ModelManifest {
 }
 
 describe('checkManifest', () => {
-  it.each([
-    ['iris', '1'],
-    ['iris', '2'],
-  ])('when the real manifest models/%s/%s is checked, then there are no findings', (name, version) => {
-    expect(checkManifest(realManifest(name, version), name, version)).toEqual([]);
-  });
+  it.each(discoverModelVersions().map(({ name, version }) => [name, version]))(
+    'when the real manifest models/%s/%s is checked, then there are no findings',
+    (name, version) => {
+      expect(checkManifest(realManifest(name, version), name, version)).toEqual([]);
+    },
+  );
 
   it.each([
     ['images', imageManifest()],
@@ -162,6 +163,18 @@ describe('checkManifest', () => {
 
     // Assert
     expect(findings).toEqual([{ field: 'result.kind', message: "is 'classification' but task is 'regression'" }]);
+  });
+
+  it('when metrics.reference holds regression scores on a classifier, then the finding names both kinds', () => {
+    // Arrange
+    const manifest = iris();
+    manifest.metrics = { ...manifest.metrics, reference: { rows: 150, source: 'test', mae: 1, rmse: 1, r2: 0.5, bias: 0 } };
+
+    // Act
+    const findings = checkManifest(manifest, 'iris', '1');
+
+    // Assert
+    expect(findings).toEqual([{ field: 'metrics.reference', message: "holds regression scores but task is 'classification'" }]);
   });
 
   it('when several things are wrong, then every finding is reported', () => {
