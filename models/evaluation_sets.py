@@ -24,7 +24,7 @@ import os
 import sys
 
 import numpy as np
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
 from sklearn.model_selection import train_test_split
 
 sys.dont_write_bytecode = True  # no __pycache__ in the model repository
@@ -35,6 +35,8 @@ SEED = 0
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 IRIS_LABELS = ["setosa", "versicolor", "virginica"]
+IRIS_TEST_SIZE = 0.3            # iris 3: stratified 70 % training split, 30 % held out
+DIABETES_TEST_SIZE = 0.2        # diabetes 1: 80 % training split, 20 % held out
 SPAM_EVALUATION_ROWS = 600      # of the 1210 held-out messages (1.8 MB; all of them would be 3.8 MB)
 FASHION_EVALUATION_ROWS = 1000  # of the 10 000 t10k test images (1.1 MB as base64)
 
@@ -79,12 +81,62 @@ def iris_rows(X, y):
             for row, t in zip(X, y)]
 
 
+def iris_split(y):
+    """iris 3's split of load_iris()'s 150 row indices: stratified, 30 % held out (45 rows)."""
+    train, test = train_test_split(np.arange(len(y)), test_size=IRIS_TEST_SIZE, random_state=SEED, stratify=y)
+    return np.sort(train), np.sort(test)
+
+
 def iris_all_rows_evaluation(model_version):
     """iris 1 and 2 were trained on all 150 rows: their evaluation set is those same rows."""
     iris = load_iris()
     return (iris_rows(iris.data, iris.target),
             "all 150 rows of scikit-learn's load_iris(), in data set order. NOT held out: iris "
             f"{model_version} was trained on all 150 rows, so its scores on them are training scores")
+
+
+def iris_held_out_evaluation():
+    iris = load_iris()
+    _, test = iris_split(iris.target)
+    return (iris_rows(iris.data[test], iris.target[test]),
+            f"the {len(test)} rows of scikit-learn's load_iris() held out from training (15 per species): "
+            f"stratified {int(IRIS_TEST_SIZE * 100)} % split, train_test_split(test_size={IRIS_TEST_SIZE}, "
+            f"random_state={SEED}, stratify=target), in data set order; never seen in training")
+
+
+# ------------------------------------------------------------------------------------- diabetes
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "tc", "ldl", "hdl", "tch", "ltg", "glu"]
+
+
+def diabetes_data():
+    """load_diabetes(scaled=False): the original, unscaled measurements (Efron et al. 2004)."""
+    d = load_diabetes(scaled=False)
+    assert list(d.feature_names) == ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    return d.data, d.target
+
+
+def diabetes_split(n):
+    train, test = train_test_split(np.arange(n), test_size=DIABETES_TEST_SIZE, random_state=SEED)
+    return np.sort(train), np.sort(test)
+
+
+def diabetes_feature_value(name, v):
+    return int(v) if name in ("age", "sex", "tc", "glu") else float(v)
+
+
+def diabetes_row(x):
+    return {n: diabetes_feature_value(n, v) for n, v in zip(DIABETES_FEATURES, x)}
+
+
+def diabetes_held_out_evaluation():
+    X, y = diabetes_data()
+    _, test = diabetes_split(len(y))
+    rows = [{**diabetes_row(X[i]), "value": float(y[i])} for i in test]
+    return (rows,
+            f"the {len(test)} of the {len(y)} patients of scikit-learn's load_diabetes(scaled=False) held out from "
+            f"training: {int(DIABETES_TEST_SIZE * 100)} % split, train_test_split(test_size={DIABETES_TEST_SIZE}, "
+            f"random_state={SEED}), in data set order; value = disease progression one year after baseline; "
+            "never seen in training")
 
 
 # ----------------------------------------------------------------------------------------- spam
@@ -131,7 +183,7 @@ def load_script(model, file):
 
 
 def build_iris(version):
-    return iris_all_rows_evaluation(version)
+    return iris_held_out_evaluation() if version == "3" else iris_all_rows_evaluation(version)
 
 
 def build_spam(args):
@@ -150,8 +202,10 @@ def build_fashion():
 BUILDERS = {
     "iris/1": lambda args: build_iris("1"),
     "iris/2": lambda args: build_iris("2"),
+    "iris/3": lambda args: build_iris("3"),
     "spam/1": build_spam,
     "fashion/1": lambda args: build_fashion(),
+    "diabetes/1": lambda args: diabetes_held_out_evaluation(),
 }
 
 

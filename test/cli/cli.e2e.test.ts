@@ -311,13 +311,15 @@ describe('onnx-batch CLI end to end: real api, worker and CLI processes', () => 
     expect(status.code).toBe(7);
   });
 
-  it('when models is asked, then the table lists every iris version and marks the default', async () => {
+  it('when models is asked, then the table lists every iris version and marks the default, and diabetes without accuracy', async () => {
     const run = await cli(['models']);
 
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^MODEL\s+VERSION\s+DEFAULT\s+TASK/);
     expect(run.stdout).toMatch(/^iris\s+1\s+classification/m);
     expect(run.stdout).toMatch(/^iris\s+2\s+\*\s+classification/m);
+    expect(run.stdout).toMatch(/^iris\s+3\s+classification/m);
+    expect(run.stdout).toMatch(/^diabetes\s+1\s+\*\s+regression\s+-\s/m);
   });
 
   it('when the same --idempotency-key is sent twice with the same file, then both submits answer the same job', async () => {

@@ -13,13 +13,18 @@ function flatten(value: unknown): unknown[] {
   return Array.isArray(value) ? value.flat(Number.POSITIVE_INFINITY) : [value];
 }
 
+/**
+ * Within `tolerance` of the expected value, relative to its size beyond 1: results print 6
+ * significant digits, so a regression value near 200 reads back up to 5e-4 (2.5e-6 of it) off,
+ * while probabilities and other values up to 1 keep the absolute tolerance.
+ */
 function closeEnough(got: unknown, expected: unknown, tolerance: number): boolean {
-  return typeof got === 'number' && typeof expected === 'number' && Math.abs(got - expected) <= tolerance;
+  return typeof got === 'number' && typeof expected === 'number' && Math.abs(got - expected) <= tolerance * Math.max(1, Math.abs(expected));
 }
 
 /**
  * Every place where the service's results differ from golden.json: floats by more than
- * `tolerance`, labels at all, a row count or an error in place of a result. Works from the
+ * `tolerance` (relative beyond 1), labels at all, a row count or an error in place of a result. Works from the
  * manifest's `result` section, so it covers any model of the repository. Empty = parity.
  */
 export function goldenDeviations(manifest: ModelManifest, golden: Golden, results: unknown[], tolerance = 1e-5): Deviation[] {

@@ -183,6 +183,6 @@ describe('npm run baseline', () => {
     const input = file('one.ndjson', [JSON.stringify(irisRows()[0])]);
     const run = await runCommand(['--model', 'iris', '--version', '9', '--input', input]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain("model 'iris' has no version '9' (versions: 1, 2)");
+    expect(run.stderr).toContain("model 'iris' has no version '9' (versions: 1, 2, 3)");
   });
 });

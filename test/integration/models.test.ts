@@ -48,8 +48,8 @@ describe('models over HTTP: listing, version selection and the synchronous facad
 
   describe('listing', () => {
     it(
-      'when models are listed, then iris (1 and 2, default 2), spam and fashion come with task, labels, accuracy and an input ' +
-        'schema, and no problem',
+      'when models are listed, then iris (1, 2 and 3, default 2), spam and fashion come with task, labels, accuracy and an input ' +
+        'schema, diabetes as a regression model, and no problem',
       async () => {
         const response = await request(stack.url).get('/v1/models');
 
@@ -60,7 +60,7 @@ describe('models over HTTP: listing, version selection and the synchronous facad
         expect(models.map((m) => m.name)).toEqual(expect.arrayContaining(['fashion', 'iris', 'spam']));
         const byName = new Map(models.map((m) => [m.name, m]));
         expect(byName.get('iris')?.defaultVersion).toBe('2');
-        expect(byName.get('iris')?.versions.map((v) => v.version)).toEqual(['1', '2']);
+        expect(byName.get('iris')?.versions.map((v) => v.version)).toEqual(['1', '2', '3']);
         expect(byName.get('spam')?.versions.map((v) => v.version)).toEqual(['1']);
         expect(byName.get('fashion')?.versions.map((v) => v.version)).toEqual(['1']);
         const expected: [string, string[], number][] = [
@@ -68,6 +68,9 @@ describe('models over HTTP: listing, version selection and the synchronous facad
           ['spam', ['ham', 'spam'], 0.97],
           ['fashion', FASHION_LABELS, 0.88],
         ];
+        expect(byName.get('diabetes')?.versions).toEqual([
+          expect.objectContaining({ name: 'diabetes', version: '1', task: 'regression', labels: null, accuracy: null }),
+        ]);
         for (const [name, labels, accuracy] of expected) {
           for (const version of byName.get(name)?.versions ?? []) {
             expect(version).toMatchObject({ name, task: 'classification', labels });
@@ -89,7 +92,7 @@ describe('models over HTTP: listing, version selection and the synchronous facad
 
       expect(response.status).toBe(200);
       expect(response.body).toMatchObject({ name: 'iris', defaultVersion: '2' });
-      expect((response.body.versions as Described[]).map((v) => v.version)).toEqual(['1', '2']);
+      expect((response.body.versions as Described[]).map((v) => v.version)).toEqual(['1', '2', '3']);
     });
 
     it('when one version is asked for, then it answers that version described from its manifest', async () => {
