@@ -49,7 +49,8 @@ function expectedQuality(
     const p = LABELS.map((l) => Math.fround(result.probabilities[l] as number));
     const predicted = p.indexOf(Math.max(...p));
     const truth = truthOf(row);
-    (confusion[truth] as number[])[predicted]++;
+    const cells = confusion[truth] as number[];
+    cells[predicted] = (cells[predicted] as number) + 1;
     if (predicted === truth) right++;
     logLoss += -Math.log(Math.max(p[truth] as number, 1e-15));
     brier += p.reduce((a, v, k) => a + (v - (k === truth ? 1 : 0)) ** 2, 0);
