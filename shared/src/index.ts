@@ -78,3 +78,4 @@ export * from './codec/result-columns';
 export * from './columnar/arrow-results';
 export * from './columnar/parquet-results';
 export * from './codec/result-encoder';
+export * from './evaluations';
