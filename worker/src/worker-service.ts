@@ -90,6 +90,7 @@ export async function startWorkerService(config: Config, logger: Logger, options
     retentionSeconds: config.DRIFT_RETENTION_HOURS * 3600,
     onError: (error) => logger.warn('could not write drift statistics', { error: String(error) }),
   });
+  const quality = qualityStoreFromConfig(redis, store.keys, config);
   const processor = new ChunkProcessor({
     store,
     repository,
@@ -100,7 +101,7 @@ export async function startWorkerService(config: Config, logger: Logger, options
     cache,
     storage,
     closing: closing.signal,
-    quality: qualityStoreFromConfig(redis, store.keys, config),
+    quality,
     ...(options.processorHooks ? { hooks: options.processorHooks } : {}),
   });
   const finalizer = new BatchFinalizer(store, processor, logger, notifyFinished);
@@ -109,7 +110,7 @@ export async function startWorkerService(config: Config, logger: Logger, options
   queues.onError((error: Error): void => {
     logger.warn('queue error', { error: error.message });
   });
-  const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger);
+  const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger, { quality, config });
   const reconciler = new Reconciler({ store, redis, queues, processor, finalizer, guard, config, logger });
 
   const dispatch = jobDispatcher(
