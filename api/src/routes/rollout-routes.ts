@@ -123,7 +123,7 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
     const ifMatch = ifMatchOf(req);
     const entry = entryOf(req);
     const actor = { tenant: req.caller.tenant, keyId: req.caller.keyId };
-    const current = await rollouts.get(entry.name);
+    const current = await rollouts.fresh(entry.name);
     // A stale tag is refused before the gate is asked (the write compares again, atomically).
     if (ifMatch && !ifMatch.includes(current.revision)) throw new RolloutPreconditionError(current.revision);
     const proposed = nextRollout(current, 'put', servingDefault(entry, current), spec);

@@ -61,6 +61,12 @@ export class RolloutStore {
     return rollout;
   }
 
+  /** The model's rollout as Redis holds it now (not this process's cached copy): what a change is checked against. */
+  async fresh(model: string): Promise<Rollout> {
+    this.cache.delete(model);
+    return this.get(model);
+  }
+
   /**
    * Changes a rollout atomically: `change` computes the new one from the current one, which is
    * written only if nobody changed it meanwhile (else it is computed again), with its audit entry.
@@ -76,8 +82,7 @@ export class RolloutStore {
     options: UpdateOptions = {},
   ): Promise<Rollout> {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      this.cache.delete(model);
-      const current = await this.get(model);
+      const current = await this.fresh(model);
       if (options.ifMatch && !options.ifMatch.includes(current.revision)) throw new RolloutPreconditionError(current.revision);
       const next = change(current);
       const written = await this.redis.rolloutUpdate(
