@@ -387,6 +387,9 @@ describe('quality gate: evaluations, the gate of a canary, If-Match on the rollo
       },
     );
     const byReader = await call('POST', '/v1/models/iris/versions/3/evaluations', {}, { key: USER });
+    const noSet = await call('POST', '/v1/models/iris/versions/1/evaluations');
+    const theDefault = await call('POST', '/v1/models/iris/versions/2/evaluations');
+    const unknown = await call('GET', '/v1/models/iris/versions/3/evaluations/00000000-0000-4000-8000-000000000000');
 
     expect(streamed.status).toBe(400);
     expect(streamed.body.code).toBe('OB_ERR_INVALID_ROWS');
@@ -402,6 +405,13 @@ describe('quality gate: evaluations, the gate of a canary, If-Match on the rollo
     expect(csv.status).toBe(400);
     expect(csv.body.errors).toEqual([expect.objectContaining({ line: 1, field: 'label', message: 'column is missing' })]);
     expect(byReader.status).toBe(403);
+    expect(noSet.status).toBe(404);
+    expect(noSet.body.code).toBe('OB_ERR_EVALUATION_NOT_FOUND');
+    expect(noSet.body.detail).toMatch(/has no evaluation set in the repository .*: upload labelled rows/);
+    expect(theDefault.status).toBe(400);
+    expect(theDefault.body.errors).toEqual([expect.objectContaining({ field: 'version' })]);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.code).toBe('OB_ERR_EVALUATION_NOT_FOUND');
     expect(((await call('GET', '/v1/models/iris/versions/3/evaluations')).body.evaluations as unknown[]).length).toBe(before);
   });
 
