@@ -100,17 +100,8 @@ export interface ClassificationReference {
   meanConfidence: number;
   /** Expected calibration error over 10 equal-width confidence bins. */
   calibrationError: number;
-  /** The non-empty confidence bins. */
-  calibration: CalibrationBin[];
-}
-
-/** One confidence bin [from, to) (the last one includes 1): its rows, mean confidence and accuracy. */
-export interface CalibrationBin {
-  from: number;
-  to: number;
-  rows: number;
-  confidence: number;
-  accuracy: number;
+  /** The non-empty confidence bins [from, to) (the last one includes 1): rows, their mean confidence and accuracy. */
+  calibration: { from: number; to: number; rows: number; confidence: number; accuracy: number }[];
 }
 
 export interface RegressionReference {

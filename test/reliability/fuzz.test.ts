@@ -246,13 +246,14 @@ const BAD_MODEL_NAMES = [
   'iris\n',
   '$where',
 ];
+/** Versions iris does not have (it has 1, 2 and 3), or that are not versions at all. */
 const BAD_VERSIONS: unknown[] = [
   true,
   false,
   1.5,
   -1,
   0,
-  3,
+  999,
   99,
   RAW('1e309'),
   null,
@@ -260,7 +261,7 @@ const BAD_VERSIONS: unknown[] = [
   ['2'],
   {},
   { $gt: 0 },
-  '3',
+  '999',
   '0',
   '-1',
   '',
