@@ -20,6 +20,8 @@ import {
   replicaWaitFor,
   RolloutStore,
   ShardedEnqueuer,
+  EvaluationService,
+  EvaluationStore,
   StorageGuard,
   type Config,
   type Logger,
@@ -86,6 +88,15 @@ export async function startApiService(config: Config, logger: Logger, options: A
     hooks: options.submitterHooks,
     admission: storage,
   });
+  const evaluations = new EvaluationService(
+    repository,
+    rollouts,
+    store,
+    submitter,
+    new EvaluationStore(storeRedis, store.keys, config.EVALUATION_RETENTION_DAYS * 86_400),
+    config,
+    logger,
+  );
   const ops = createApiOps({ config, logger, redis, submitter, storage, existing: [...queues.queues(), webhooks] });
   registerRolloutGauges(ops.metrics.registry, async () => {
     const reports = await Promise.all(
@@ -130,6 +141,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     router,
     rollouts,
     quality,
+    evaluations,
     cache,
     onCacheLookup: (manifest, answer) => {
       if (cache?.enabledFor(manifest.name)) ops.metrics.observeCacheLookup(manifest, answer !== null);

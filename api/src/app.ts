@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import type {
   Config,
+  EvaluationService,
   JobEvents,
   JobRecord,
   JobStore,
@@ -25,6 +26,7 @@ import { OpenApiProvider } from './openapi';
 import { batchRoutes } from './routes/batch-routes';
 import { jobRoutes } from './routes/job-routes';
 import { driftRoutes } from './routes/drift-routes';
+import { evaluationRoutes } from './routes/evaluation-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
 import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
@@ -45,6 +47,8 @@ export interface AppDeps {
   rollouts: RolloutStore;
   /** Kept predictions, labels and quality counters (routes/quality-routes.ts). */
   quality: QualityStore;
+  /** Evaluations of model versions and the quality gate of a canary (routes/evaluation-routes.ts). */
+  evaluations: EvaluationService;
   cache?: PredictionCache | null;
   onCacheLookup?: (manifest: ModelManifest, answer: string | null) => void;
   keys: KeyRing;
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', driftRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', qualityRoutes(deps));
+  app.use('/v1', evaluationRoutes(deps));
   app.use('/v1', scheduleRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
   app.use(notFoundHandler);

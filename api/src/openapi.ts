@@ -12,6 +12,7 @@ import { modelPaths, modelSchemas } from './routes/model-routes';
 import { opsPaths } from './routes/ops-routes';
 import { driftPaths, driftSchemas } from './routes/drift-routes';
 import { qualityPaths, qualitySchemas } from './routes/quality-routes';
+import { evaluationPaths, evaluationSchemas } from './routes/evaluation-routes';
 import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
 import { schedulePaths, scheduleSchemas } from './routes/schedule-routes';
 
@@ -67,7 +68,9 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       { name: 'schedules', description: 'Built-in schedules over files (docs/schedules.md).' },
       {
         name: 'rollouts',
-        description: 'Default, canary and shadow versions of a model, their report, promote and roll back (docs/models-in-production.md).',
+        description:
+          'Default, canary and shadow versions of a model, their report, promote and roll back; evaluations of a version against ' +
+          'the default and the quality gate a canary passes (docs/models-in-production.md).',
       },
       {
         name: 'quality',
@@ -83,6 +86,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...modelPaths(entries, config),
       ...schedulePaths(),
       ...rolloutPaths(entries),
+      ...evaluationPaths(entries),
       ...driftPaths(entries),
       ...qualityPaths(entries),
       ...batchPaths('', entries, config),
@@ -109,6 +113,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...jobSchemas(),
         ...scheduleSchemas(),
         ...rolloutSchemas(),
+        ...evaluationSchemas(),
         ...driftSchemas(),
         ...qualitySchemas(),
       },

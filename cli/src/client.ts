@@ -6,6 +6,8 @@ import { OnnxBatchError, UnreachableError, WaitTimeoutError } from './errors';
 import { STREAM_CONTENT_TYPE, type OutputFormat, type StreamFormat } from './formats';
 import { jsonArrayText, ndjsonValues, splitLines } from './ndjson';
 import type {
+  Evaluation,
+  EvaluationList,
   JobListAnswer,
   JobListQuery,
   JobQuality,
@@ -93,6 +95,28 @@ const ACCEPT: Record<OutputFormat, string> = {
   arrow: 'application/vnd.apache.arrow.stream',
   parquet: 'application/vnd.apache.parquet',
 };
+
+/** Options of a rollout change. */
+export interface RolloutChangeOptions extends CallOptions {
+  /**
+   * Sent as `If-Match`: the ETag of the rollout as read (`"<revision>"`): the server refuses the
+   * change with 412 OB_ERR_PRECONDITION_FAILED when someone changed the rollout since.
+   */
+  ifMatch?: string;
+}
+
+export interface StartEvaluationOptions extends CallOptions {
+  /** Labelled rows (features, optional `id`, and `label` or `value`); the version's own evaluation set when absent. */
+  upload?: { rows: object[] } | { format: 'ndjson' | 'csv'; body: Readable | AsyncIterable<Uint8Array> };
+}
+
+export interface WaitEvaluationOptions extends CallOptions {
+  /** Called with the evaluation after every poll. */
+  onProgress?: (evaluation: Evaluation) => void;
+  /** Between polls. @defaultValue 1000 */
+  pollMs?: number;
+  timeoutMs?: number;
+}
 
 interface RequestOptions extends CallOptions {
   query?: Record<string, string | number | undefined>;
@@ -297,9 +321,9 @@ export class OnnxBatchClient {
    * Replaces the model's rollout with `spec` (admin role): a field left out is cleared, so to
    * change one field send the others as they are (the CLI's `rollout set` does). Answers the new state.
    */
-  async setRollout(model: string, spec: RolloutSpec, options: CallOptions = {}): Promise<RolloutState> {
+  async setRollout(model: string, spec: RolloutSpec, options: RolloutChangeOptions = {}): Promise<RolloutState> {
     const response = await this.request('PUT', `/v1/models/${modelPath(model)}/rollout`, {
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...ifMatchHeader(options.ifMatch) },
       body: JSON.stringify(spec),
       signal: options.signal,
     });
@@ -307,15 +331,77 @@ export class OnnxBatchClient {
   }
 
   /** Makes the canary the default (admin role); 409 OB_ERR_ROLLOUT_CONFLICT when there is no canary. */
-  async promoteRollout(model: string, options: CallOptions = {}): Promise<RolloutState> {
-    const response = await this.request('POST', `/v1/models/${modelPath(model)}/rollout/promote`, { signal: options.signal });
+  async promoteRollout(model: string, options: RolloutChangeOptions = {}): Promise<RolloutState> {
+    const response = await this.request('POST', `/v1/models/${modelPath(model)}/rollout/promote`, {
+      headers: ifMatchHeader(options.ifMatch),
+      signal: options.signal,
+    });
     return (await response.json()) as RolloutState;
   }
 
   /** Returns to the previous default and clears canary and shadow (admin role). */
-  async rollbackRollout(model: string, options: CallOptions = {}): Promise<RolloutState> {
-    const response = await this.request('POST', `/v1/models/${modelPath(model)}/rollout/rollback`, { signal: options.signal });
+  async rollbackRollout(model: string, options: RolloutChangeOptions = {}): Promise<RolloutState> {
+    const response = await this.request('POST', `/v1/models/${modelPath(model)}/rollout/rollback`, {
+      headers: ifMatchHeader(options.ifMatch),
+      signal: options.signal,
+    });
     return (await response.json()) as RolloutState;
+  }
+
+  /**
+   * Starts an evaluation of `version` against the serving default (admin role): over the
+   * version's own evaluation set without `upload`, else over the labelled rows given (a JSON
+   * array in memory, or an NDJSON or CSV file's bytes, streamed). Answers it at once (status
+   * `running`); `waitEvaluation` follows it to its report.
+   */
+  async startEvaluation(model: string, version: string, options: StartEvaluationOptions = {}): Promise<Evaluation> {
+    const upload = options.upload;
+    const body =
+      upload === undefined
+        ? { type: 'application/json', body: '{}' }
+        : 'rows' in upload
+          ? { type: 'application/json', body: JSON.stringify(upload.rows) }
+          : { type: STREAM_CONTENT_TYPE[upload.format], body: upload.body };
+    const response = await this.request('POST', `/v1/models/${modelPath(model)}/versions/${versionPath(version)}/evaluations`, {
+      headers: { 'content-type': body.type },
+      body: body.body,
+      signal: options.signal,
+    });
+    return (await response.json()) as Evaluation;
+  }
+
+  /** An evaluation: its jobs' progress while they run, then its report (made by this read if they have just finished). */
+  async evaluation(model: string, version: string, id: string, options: CallOptions = {}): Promise<Evaluation> {
+    const response = await this.request(
+      'GET',
+      `/v1/models/${modelPath(model)}/versions/${versionPath(version)}/evaluations/${jobPath(id)}`,
+      {
+        signal: options.signal,
+      },
+    );
+    return (await response.json()) as Evaluation;
+  }
+
+  /** A version's evaluations, newest first (at most `limit`, server default 20, at most 100). */
+  async evaluations(model: string, version: string, options: CallOptions & { limit?: number } = {}): Promise<EvaluationList> {
+    const response = await this.request('GET', `/v1/models/${modelPath(model)}/versions/${versionPath(version)}/evaluations`, {
+      query: { limit: options.limit },
+      signal: options.signal,
+    });
+    return (await response.json()) as EvaluationList;
+  }
+
+  /** Polls an evaluation until it is no longer `running` (its two jobs finished); WaitTimeoutError after `timeoutMs`. */
+  async waitEvaluation(model: string, version: string, id: string, options: WaitEvaluationOptions = {}): Promise<Evaluation> {
+    const started = Date.now();
+    for (;;) {
+      const evaluation = await this.evaluation(model, version, id, { signal: options.signal });
+      options.onProgress?.(evaluation);
+      if (evaluation.status !== 'running') return evaluation;
+      if (options.timeoutMs !== undefined && Date.now() - started >= options.timeoutMs)
+        throw new WaitTimeoutError(id, options.timeoutMs, evaluation.status, 'evaluation');
+      await delay(options.pollMs ?? 1000, options.signal);
+    }
   }
 
   /** Every change of the model's rollout, newest first (at most `limit`, server default 100, at most 1000). */
@@ -417,6 +503,15 @@ export class OnnxBatchClient {
       throw new UnreachableError(this.base, error);
     }
   }
+}
+
+function ifMatchHeader(tag: string | undefined): Record<string, string> {
+  return tag === undefined ? {} : { 'if-match': tag };
+}
+
+function versionPath(version: string): string {
+  if (!/^[0-9]{1,9}$/.test(version)) throw new TypeError(`version must be digits (got '${version}')`);
+  return version;
 }
 
 function idempotencyHeader(key: string | undefined): Record<string, string> {

@@ -56,9 +56,12 @@ export class WaitTimeoutError extends Error {
     readonly timeoutMs: number,
     /** The last status seen, if any. */
     readonly lastStatus: string | null,
+    /** What was waited for: a job, or an evaluation (whose id `jobId` then holds). */
+    what: 'job' | 'evaluation' = 'job',
   ) {
     super(
-      `job ${jobId} did not finish within ${Math.round(timeoutMs / 1000)} s (last seen: ${lastStatus ?? 'nothing'}); it goes on running`,
+      `${what} ${jobId} did not finish within ${Math.round(timeoutMs / 1000)} s (last seen: ${lastStatus ?? 'nothing'}); ` +
+        'it goes on running',
     );
   }
 }

@@ -20,6 +20,8 @@ export const ExitCode = {
   Timeout: 6,
   /** The server could not be reached (or the connection broke). */
   Unreachable: 7,
+  /** `evaluate --wait`: the evaluation's verdict is `fail` or `insufficient-data` (the quality gate would not pass it). */
+  NotPassed: 8,
   /** Interrupted (SIGINT / SIGTERM) while waiting; the job goes on. 128 + SIGINT, as shells do. */
   Interrupted: 130,
 } as const;

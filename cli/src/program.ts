@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { addCancelCommand } from './commands/cancel';
 import { cliVersion, commandContext, DEFAULT_URL, type CliIo } from './commands/command-kit';
 import { addDeleteCommand } from './commands/delete';
+import { addEvaluateCommand } from './commands/evaluate';
 import { addJobsCommand } from './commands/jobs';
 import { addModelsCommand } from './commands/models';
 import { addQualityCommands } from './commands/quality';
@@ -20,11 +21,12 @@ Exit codes:
   0  completed (or the command did what it was asked)
   1  anything else (server error 5xx, local I/O error)
   2  usage error (bad option, unreadable or unrecognised input file)
-  3  the server refused the request (4xx problem: invalid rows, unknown model or job, bad key, a refused rollout change)
+  3  the server refused the request (4xx problem: invalid rows, unknown model or job, bad key, a refused rollout change or quality gate)
   4  the job failed
   5  the job was cancelled
   6  --timeout passed before the job finished (the job goes on)
   7  server unreachable
+  8  evaluate --wait: the verdict is fail or insufficient-data
   130 interrupted while waiting (the job goes on; resume with 'onnx-batch wait ID')
 
 Environment:
@@ -53,6 +55,7 @@ export function buildProgram(io: CliIo, signal: AbortSignal, setExitCode: (code:
   addModelsCommand(ctx);
   addRolloutCommand(ctx);
   addQualityCommands(ctx);
+  addEvaluateCommand(ctx);
   return program;
 }
 

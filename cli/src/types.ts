@@ -3,6 +3,11 @@ import type { FeatureSpec, JobStatus, JobStatusDocument } from '@onnx-batch/cont
 export type { JobListAnswer, JobStatus, JobStatusDocument } from '@onnx-batch/contracts';
 export type {
   AutoRollbackRule,
+  Evaluation,
+  EvaluationList,
+  EvaluationReport,
+  MetricComparison,
+  QualityGateOutcome,
   Rollout,
   RolloutAction,
   RolloutAuditEntry,

@@ -17,6 +17,7 @@ export const ERRORS = {
   OB_ERR_SCHEDULE_NOT_FOUND: { status: 404, title: 'Schedule not found' },
   OB_ERR_BASELINE_NOT_FOUND: { status: 404, title: 'Model version has no baseline' },
   OB_ERR_PREDICTIONS_NOT_KEPT: { status: 404, title: 'No predictions kept for labels' },
+  OB_ERR_EVALUATION_NOT_FOUND: { status: 404, title: 'Evaluation not found' },
   OB_ERR_SCHEDULE_EXISTS: { status: 409, title: 'Schedule already exists' },
   OB_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   OB_ERR_NOT_ACCEPTABLE: { status: 406, title: 'Not acceptable' },
@@ -39,6 +40,8 @@ export const ERRORS = {
   OB_ERR_JOB_CANCELLED: { status: 409, title: 'Job cancelled' },
   OB_ERR_ROLLOUT_CONFLICT: { status: 409, title: 'Rollout change refused' },
   OB_ERR_LABELS_CONFLICT: { status: 409, title: 'Labels changed concurrently' },
+  OB_ERR_QUALITY_GATE: { status: 409, title: 'Quality gate not passed' },
+  OB_ERR_PRECONDITION_FAILED: { status: 412, title: 'Precondition failed' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,6 +4,7 @@
  * without ONNX Runtime, BullMQ or a Redis client.
  */
 export * from './errors';
+export * from './evaluation';
 export * from './job-status';
 export * from './manifest';
 export * from './quality';

@@ -1,3 +1,4 @@
+import type { QualityGateOutcome } from './evaluation';
 import type { Rollout, RolloutAuditEntry } from './rollout';
 
 /** The sides a shadow compares: the version serving the job, and the shadow that ran the same rows. */
@@ -42,6 +43,11 @@ export interface RolloutState {
   rollout: Rollout;
   /** Canary and shadow statistics since the rollout last changed. */
   report: RolloutReport;
+  /**
+   * The quality gate's view of the canary against the serving default (null without a canary):
+   * `not-gated` when the canary version has no evaluation set.
+   */
+  gate: QualityGateOutcome | null;
 }
 
 /** `GET /v1/models/:name/rollout/history`: every change, newest first. */

@@ -1,3 +1,5 @@
+import type { QualityGateOutcome } from './evaluation';
+
 /**
  * A model's rollout: which version serves jobs that name none (`default`), which one takes a
  * share of those jobs (`canary`), which one runs a sample of the default's rows off the result
@@ -33,7 +35,14 @@ export interface RolloutSpec {
   canary?: { version: string; percent: number } | null;
   shadow?: { version: string; percent: number } | null;
   autoRollback?: AutoRollbackRule | null;
+  /** Start the canary although its version does not pass the quality gate (needs `reason`); not part of the rollout. */
+  force?: boolean;
+  /** Why, recorded in the audit trail; not part of the rollout. */
+  reason?: string;
 }
+
+/** Longest `reason` of a rollout change. */
+export const MAX_ROLLOUT_REASON = 1000;
 
 const VERSION = { type: 'string', pattern: '^[0-9]{1,9}$' } as const;
 const SHARE = {
@@ -73,6 +82,18 @@ export const ROLLOUT_SPEC_SCHEMA = {
       ],
       description: 'Roll back by itself when the canary or shadow breaches it (after `minRows` rows).',
     },
+    force: {
+      type: 'boolean',
+      description:
+        'Start the canary even though its version does not pass the quality gate (a failing, missing or unfinished evaluation ' +
+        'against the default); needs `reason`. The audit entry records the reason and the gate\u2019s figures. Not stored in the rollout.',
+    },
+    reason: {
+      type: 'string',
+      minLength: 1,
+      maxLength: MAX_ROLLOUT_REASON,
+      description: 'Why the change is made, recorded in the audit trail (required with `force`). Not stored in the rollout.',
+    },
   },
 } as const;
 
@@ -95,4 +116,6 @@ export interface RolloutAuditEntry {
   from: Rollout;
   to: Rollout;
   reason: string | null;
+  /** The quality gate's outcome when the change started a canary (`forced` when an admin overrode it); null otherwise. */
+  gate: QualityGateOutcome | null;
 }

@@ -459,6 +459,64 @@ export const CONFIG_VARIABLES = {
       "How far below its version's reference accuracy (or above its reference RMSE, relatively) a window's quality may fall " +
       'before it is judged degraded; also how much worse a canary may be than the default before its guard rolls it back.',
   },
+  QUALITY_GUARD_WINDOW_HOURS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 8784,
+    default: 24,
+    doc:
+      "The window a canary's guard compares the canary's and the default's labelled quality over: the hour buckets of the last " +
+      'this many hours, from when the rollout last changed at the earliest (docs/models-in-production.md#quality-gate).',
+  },
+  EVALUATION_MAX_ROWS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 100_000,
+    doc:
+      'Most labelled rows an evaluation set may have (a repository file or an upload). Its truths are kept in Redis (2 bytes a ' +
+      "row for a classifier, 8 for regression) until its report is made; the report's bootstrap costs resamples × rows.",
+  },
+  EVALUATION_RETENTION_DAYS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 3660,
+    default: 90,
+    doc: 'How long an evaluation (its record and report) is kept after it started; the quality gate only sees evaluations kept.',
+  },
+  GATE_BOOTSTRAP_RESAMPLES: {
+    type: 'integer',
+    minimum: 100,
+    maximum: 100_000,
+    default: 1000,
+    doc: "Resamples of an evaluation's paired bootstrap (rows drawn with replacement, the same rows for both versions).",
+  },
+  GATE_CONFIDENCE: {
+    type: 'number',
+    minimum: 0.5,
+    maximum: 0.999,
+    default: 0.95,
+    doc: "Confidence level of an evaluation's bootstrap interval of each metric's difference (candidate − baseline).",
+  },
+  GATE_ALLOWED_REGRESSION: {
+    type: 'number',
+    minimum: 0,
+    maximum: 1,
+    default: 0.01,
+    doc:
+      "How much worse than the default a candidate's primary metric may be and still pass the quality gate: absolute for " +
+      'accuracy (0.01 = one point), relative for RMSE (0.01 = 1 % higher). A candidate fails only when its difference is beyond ' +
+      'this and the confidence interval excludes "no worse" (docs/models-in-production.md#quality-gate).',
+  },
+  GATE_MIN_ROWS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 30,
+    doc:
+      'Fewest rows predicted on both versions for an evaluation verdict; fewer answer `insufficient-data`, which does not pass ' +
+      'the gate.',
+  },
   SCHEDULES_ROOT: {
     type: 'string',
     default: '',

@@ -79,3 +79,4 @@ export * from './codec/result-columns';
 export * from './columnar/arrow-results';
 export * from './columnar/parquet-results';
 export * from './codec/result-encoder';
+export * from './evaluations';

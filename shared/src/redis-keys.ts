@@ -40,6 +40,13 @@ import { createHash, randomUUID } from 'node:crypto';
  *                                           the bucket ends
  *   <prefix>:quality:{<model>}:series           hash   `<version>:<arm>` → when it last predicted (ms)
  *   <prefix>:quality:{<t>}:ids:<day>            hash   a tenant's row ids → `<job id> <chunk> <row>`, by day of prediction
+ *   <prefix>:eval:{<model>}:<id>              hash   an evaluation (evaluations/evaluation-store.ts): `record` (JSON, written
+ *                                           once), `outcome` (JSON: its report or why it failed, written once, HSETNX)
+ *   <prefix>:eval:{<model>}:<id>:truths       string its rows' truths (a uint16 class index or a float64 value a row),
+ *                                           deleted once the outcome is written
+ *   <prefix>:eval:{<model>}:v:<version>       zset   the evaluations of a candidate version by creation time (ms)
+ *                                           Every key of a model's evaluations shares its slot; all expire
+ *                                           EVALUATION_RETENTION_DAYS after the evaluation started.
  *
  * A job's keys have no TTL while it is queued or running; when it finishes they all get
  * RESULT_TTL_SECONDS. Staged inputs of an upload not yet committed live STAGING_TTL_SECONDS,
@@ -158,6 +165,20 @@ export class RedisKeys {
   /** A tenant's row ids of predictions made on one UTC day (POST /v1/labels finds rows by id here). */
   qualityIds(tenant: string, day: number): string {
     return `${this.prefix}:quality:{${tenant}}:ids:${day}`;
+  }
+
+  /** An evaluation of a model version (hash: record, outcome); every key of a model's evaluations shares its slot. */
+  evaluation(model: string, id: string): string {
+    return `${this.prefix}:eval:{${model}}:${id}`;
+  }
+
+  evaluationTruths(model: string, id: string): string {
+    return `${this.evaluation(model, id)}:truths`;
+  }
+
+  /** The evaluations of a candidate version, by creation time (ms). */
+  evaluationsOf(model: string, version: string): string {
+    return `${this.prefix}:eval:{${model}}:v:${version}`;
   }
 
   /** One time bucket of a version's drift counts; every bucket of a model shares its slot. */

@@ -1,5 +1,6 @@
 import { runCli, type CliRun } from '../helpers/cli';
 import { dropPrefixAndQuit, testEnv } from '../helpers/env';
+import { copyModels, editManifest } from '../helpers/model-files';
 import { ProcessGroup } from '../helpers/reliability';
 
 /**
@@ -18,7 +19,10 @@ interface RolloutJson {
 
 describe('onnx-batch rollout end to end: a real api process with an admin key', () => {
   const group = new ProcessGroup();
-  const env = testEnv({ API_KEYS: `ops:${ADMIN}:read+submit+admin,acme:${USER}` });
+  // What `set` sends, not the quality gate: versions without an evaluation set are not gated (cli-evaluate tests the gate).
+  const models = copyModels(['iris/1', 'iris/2']);
+  for (const version of ['1', '2']) editManifest(models.dir, 'iris', version, (m) => delete m.evaluation);
+  const env = testEnv({ MODELS_DIR: models.dir, API_KEYS: `ops:${ADMIN}:read+submit+admin,acme:${USER}` });
   let url: string;
   const cli = (args: string[], key = ADMIN): Promise<CliRun> => runCli(args, { env: { ONNX_BATCH_URL: url, ONNX_BATCH_API_KEY: key } });
   const show = async (): Promise<RolloutJson> => JSON.parse((await cli(['rollout', 'show', 'iris', '--json'])).stdout) as RolloutJson;
@@ -30,6 +34,7 @@ describe('onnx-batch rollout end to end: a real api process with an admin key', 
   afterAll(async () => {
     await group.stopAll('SIGTERM');
     await dropPrefixAndQuit(env.REDIS_PREFIX);
+    models.remove();
   });
 
   it('when a rollout was never set, then show (with a read key) exits 0 and says the repository default serves', async () => {

@@ -74,6 +74,15 @@ describe('cli rollout: what set sends', () => {
     expect(rolloutSpec({ clear: true, autoRollback: true }, current)).toEqual({});
   });
 
+  it('when --force and --reason are given, then both go with the spec (not as rollout parts); --reason alone is sent too', () => {
+    expect(rolloutSpec({ replace: true, canary: { version: '3', percent: 5 }, force: true, reason: ' small set ' }, current)).toEqual({
+      canary: { version: '3', percent: 5 },
+      force: true,
+      reason: 'small set',
+    });
+    expect(rolloutSpec({ clear: true, reason: 'end of test' }, current)).toEqual({ reason: 'end of test' });
+  });
+
   it.each([
     ['nothing to change', {}, /nothing to set/],
     ['--clear with a part', { clear: true, shadow: { version: '3', percent: 1 } }, /--clear removes the whole rollout/],
@@ -131,6 +140,22 @@ describe('cli rollout: what it prints', () => {
           p50JobMs: { default: 40, canary: null },
         },
       },
+      gate: {
+        version: '3',
+        baseline: '2',
+        state: 'failed',
+        passes: false,
+        evaluationId: 'e1',
+        primary: {
+          metric: 'accuracy',
+          better: 'higher',
+          candidate: 0.82251,
+          baseline: 1,
+          difference: -0.17749,
+          ci: { low: -0.2158, high: -0.14 },
+        },
+        detail: 'the latest evaluation … fails',
+      },
     };
 
     const text = rolloutText(state);
@@ -144,6 +169,9 @@ describe('cli rollout: what it prints', () => {
     expect(text).toMatch(/^ {2}p50 ms per row +0\.002 +-$/m);
     expect(text).toMatch(/^ {2}jobs +90 +10$/m);
     expect(text).toMatch(/^ {2}failed-row rate +0\.00 % +1\.00 %$/m);
+    expect(text).toMatch(
+      /^ {2}quality gate +failed: accuracy 0\.8225 vs 1 on 2, difference -0\.1775 \[-0\.2158, -0\.14\] \(evaluation e1\)$/m,
+    );
   });
 
   it('when a rollout was never set, then show says the repository default serves and prints no report', () => {
@@ -152,6 +180,7 @@ describe('cli rollout: what it prints', () => {
       servingDefault: '2',
       rollout: rollout(),
       report: { revision: 0, since: '', shadow: null, canary: null },
+      gate: null,
     });
 
     expect(text).toMatch(/^ {2}default +the repository's \(2\)$/m);
@@ -171,6 +200,26 @@ describe('cli rollout: what it prints', () => {
           from: rollout({ default: '2', shadow: { version: '3', percent: 100 }, autoRollback: { minAgreement: 0.99, minRows: 10 } }),
           to: rollout({ default: '2', autoRollback: { minAgreement: 0.99, minRows: 10 } }),
           reason: 'shadow version 3 agreed with the default on 80.00 % of 400 rows (less than minAgreement 0.99)',
+          gate: null,
+        },
+        {
+          id: '1-0',
+          at: '2026-01-01T00:00:00.000Z',
+          action: 'put',
+          actor: { tenant: 'ops', keyId: 'abc' },
+          from: rollout({ default: '2' }),
+          to: rollout({ default: '2', canary: { version: '3', percent: 10 } }),
+          reason: 'held-out set too small',
+          gate: {
+            version: '3',
+            baseline: '2',
+            state: 'failed',
+            passes: false,
+            evaluationId: 'e1',
+            primary: null,
+            forced: true,
+            detail: 'accuracy 0.8 on version 3 against 1 on version 2 over 400 rows',
+          },
         },
       ],
     };
@@ -180,6 +229,9 @@ describe('cli rollout: what it prints', () => {
     expect(text.split('\n')[0]).toMatch(/^AT +ACTION +BY +FROM +TO +REASON$/);
     expect(text).toMatch(
       /auto-rollback +system\/auto-rollback +default 2, shadow 3@100%, guarded +default 2, guarded +shadow version 3 agreed/,
+    );
+    expect(text).toMatch(
+      /put +ops\/abc +default 2 +default 2, canary 3@10% +held-out set too small; forced past the quality gate \(failed: accuracy 0\.8/,
     );
     expect(historyText({ model: 'iris', entries: [] })).toBe('iris: the rollout was never changed\n');
   });
@@ -191,6 +243,11 @@ describe('cli rollout: the command line', () => {
     [['rollout', 'set', 'iris', '--canary', '3'], /option '--canary <version:percent>' argument '3' is invalid/],
     [['rollout', 'set', 'iris', '--min-agreement', '2'], /must be a number from 0 to 1/],
     [['rollout', 'history', 'iris', '--limit', '0'], /must be an integer of at least 1/],
+    [['rollout', 'set', 'iris', '--canary', '3:10', '--force'], /--force needs --reason/],
+    [['rollout', 'set', 'iris', '--canary', '3:10', '--reason', ' '], /--reason must say why/],
+    [['evaluate', 'iris', 'three'], /version must be digits/],
+    [['evaluate', 'iris', '3', '--file', 'labels.parquet'], /give a \.ndjson, \.jsonl, \.csv or \.json file/],
+    [['evaluate', 'iris'], /missing required argument 'version'/],
     [['rollout', 'show'], /missing required argument 'model'/],
     [['rollout'], /Usage: onnx-batch rollout/],
   ])('EXPECTED FAILURE – when %j is run, then exit 2 before anything is sent', async (args, message) => {

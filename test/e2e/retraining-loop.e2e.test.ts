@@ -13,8 +13,9 @@ import { eventually, ProcessGroup } from '../helpers/reliability';
  * retrain drops `iris/3` into the model repository of a running service (tests never train: the
  * new version is a copy of version 1, an MLP, laid down as a training script's output would be —
  * manifest, model.onnx, golden.json, baseline.json — while version 2, the forest, serves); the
- * operator, through `onnx-batch rollout`, shadows it, gives it a canary share, promotes it and
- * rolls it back; and the guard rolls back a shadow that disagrees with the default by itself.
+ * operator, through `onnx-batch rollout`, shadows it, evaluates it against the default on its
+ * evaluation set (the quality gate of a canary), gives it a canary share, promotes it and rolls it
+ * back; and the guard rolls back a shadow that disagrees with the default by itself.
  */
 const ADMIN = 'loop-admin-key-0123456789';
 const USER = 'loop-user-key-0123456789';
@@ -109,8 +110,25 @@ describe('the retraining loop: a new version dropped in, shadowed, canaried, pro
     30_000,
   );
 
+  it('when 3 is evaluated against 2 on its evaluation set, then the report passes it and its canary passes the gate', async () => {
+    const before = await runCli(['rollout', 'set', 'iris', '--no-shadow', '--canary', '3:50', '-q'], {
+      cwd: dir,
+      env: { ONNX_BATCH_URL: url, ONNX_BATCH_API_KEY: ADMIN },
+    });
+    const evaluated = await cli('evaluate', 'iris', '3', '--wait', '-q');
+
+    // The evaluation set came with the copy of version 1: 2 of its 150 rows the MLP gets wrong, the forest none.
+    expect(before.code).toBe(3);
+    expect(before.stderr).toMatch(/OB_ERR_QUALITY_GATE, HTTP 409/);
+    expect(before.stderr).toMatch(/no evaluation against the default 2/);
+    expect(evaluated.code).toBe(0);
+    expect(evaluated.stdout).toMatch(/^iris 3 against the default 2: pass \(evaluation [0-9a-f-]{36}\)$/m);
+    expect(evaluated.stdout).toMatch(/^ {2}accuracy \* +0\.9867 +1 +-0\.01333 +\[-0\.0\d+, 0\]$/m);
+  }, 60_000);
+
   it('when 3 takes a 50 % canary instead, then jobs split between 3 and 2 by job and the report counts both arms', async () => {
     await cli('rollout', 'set', 'iris', '--no-shadow', '--canary', '3:50', '-q');
+    expect((await show()).gate).toMatchObject({ version: '3', baseline: '2', state: 'passed' });
 
     const jobs = await Promise.all(Array.from({ length: 20 }, () => job(BORDER.slice(0, 10))));
     await eventually(

@@ -60,6 +60,8 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
   beforeAll(async () => {
     models = copyModels(['iris/1', 'iris/2']);
     editManifest(models.dir, 'iris', '2', (m) => delete m.default); // the highest version is the default, unless a rollout pins one
+    // Routing, not quality: versions without an evaluation set are not gated (test/integration/quality-gate.test.ts is).
+    for (const version of ['1', '2']) editManifest(models.dir, 'iris', version, (m) => delete m.evaluation);
     env = testEnv({
       MODELS_DIR: models.dir,
       MODEL_RELOAD_INTERVAL_MS: '300',

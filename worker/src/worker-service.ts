@@ -110,7 +110,7 @@ export async function startWorkerService(config: Config, logger: Logger, options
   queues.onError((error: Error): void => {
     logger.warn('queue error', { error: error.message });
   });
-  const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger);
+  const guard = new RolloutGuard(repository, rollouts, redis, store.keys, logger, { quality, config });
   const reconciler = new Reconciler({ store, redis, queues, processor, finalizer, guard, config, logger });
 
   const dispatch = jobDispatcher(

@@ -6,6 +6,7 @@ import {
   ModelNotFoundError,
   RedisEvictingError,
   RolloutError,
+  RolloutPreconditionError,
   STORAGE_FULL_RETRY_AFTER_SECONDS,
   StorageFullError,
   VersionNotFoundError,
@@ -26,6 +27,8 @@ export function problemOfDomainError(error: unknown): ProblemError | null {
     return error.field
       ? new ProblemError('OB_ERR_INVALID_REQUEST', error.message, { errors: [{ field: error.field, message: error.message }] })
       : new ProblemError('OB_ERR_ROLLOUT_CONFLICT', error.message);
+  if (error instanceof RolloutPreconditionError)
+    return new ProblemError('OB_ERR_PRECONDITION_FAILED', error.message, { revision: error.revision });
   if (error instanceof StorageFullError)
     return new ProblemError('OB_ERR_STORAGE_FULL', error.message, { retryAfter: error.retryAfterSeconds });
   if (error instanceof RedisEvictingError) return new ProblemError('OB_ERR_REDIS_EVICTING', error.message, { retryAfter: 60 });

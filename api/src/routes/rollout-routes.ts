@@ -2,10 +2,12 @@ import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import type { RedisClient } from '@onnx-batch/shared';
 import {
+  ProblemError,
   ROLLOUT_SPEC_SCHEMA,
+  type ErrorCode,
   type ModelManifest,
+  type QualityGateOutcome,
   type Rollout,
-  type RolloutAction,
   type RolloutHistory,
   type RolloutSpec,
   type RolloutState,
@@ -14,8 +16,10 @@ import {
   nextRollout,
   readRolloutReport,
   RolloutError,
+  RolloutPreconditionError,
   servingDefault,
   type Config,
+  type EvaluationService,
   type ModelEntry,
   type ModelRepository,
   type RedisKeys,
@@ -42,6 +46,8 @@ export interface RolloutRouteDeps {
   rollouts: RolloutStore;
   redis: RedisClient;
   keys: RedisKeys;
+  /** The quality gate a canary must pass (evaluations of its version against the default). */
+  evaluations: Pick<EvaluationService, 'gate'>;
 }
 
 /** Most audit entries one history page shows. */
@@ -57,7 +63,10 @@ const validateHistoryQuery = new Ajv2020({ strict: false, coerceTypes: true, use
 /**
  * A model's rollout (docs/models-in-production.md): read it with its canary and shadow report,
  * replace it, promote the canary, roll back, and read who changed it when. Changes need the
- * `admin` role; every replica sees a change at once (Redis + pub/sub).
+ * `admin` role; every replica sees a change at once (Redis + pub/sub). Every answer carries the
+ * rollout's ETag (its revision); a change sent with `If-Match` is refused with 412 when the
+ * rollout has changed since (compared atomically with the write). Starting a canary passes the
+ * quality gate first (docs/models-in-production.md#quality-gate), unless forced with a reason.
  */
 export function rolloutRoutes(deps: RolloutRouteDeps): Router {
   const router = Router();
@@ -66,32 +75,90 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
 
   const entryOf = (req: Request): ModelEntry => repository.entry(String(req.params.name));
 
-  const document = async (entry: ModelEntry, rollout: Rollout): Promise<RolloutState> => ({
-    model: entry.name,
-    servingDefault: servingDefault(entry, rollout),
-    rollout,
-    report: await readRolloutReport(deps.redis, deps.keys, rollout),
-  });
+  const document = async (entry: ModelEntry, rollout: Rollout): Promise<RolloutState> => {
+    const serving = servingDefault(entry, rollout);
+    return {
+      model: entry.name,
+      servingDefault: serving,
+      rollout,
+      report: await readRolloutReport(deps.redis, deps.keys, rollout),
+      gate: rollout.canary ? await deps.evaluations.gate(entry, rollout.canary.version, serving) : null,
+    };
+  };
 
-  const change = async (req: Request, res: Response, action: RolloutAction, spec?: RolloutSpec): Promise<void> => {
+  const answer = async (res: Response, entry: ModelEntry, rollout: Rollout): Promise<void> => {
+    res.set('ETag', rolloutETag(rollout.revision)).json(await document(entry, rollout));
+  };
+
+  const change = async (req: Request, res: Response, action: 'promote' | 'rollback'): Promise<void> => {
     const entry = entryOf(req);
     const actor = { tenant: req.caller.tenant, keyId: req.caller.keyId };
-    const next = await rollouts.update(entry.name, action, actor, null, (current) => {
-      const serving = servingDefault(entry, current);
-      const proposed = nextRollout(current, action, serving, spec);
-      checkVersions(entry, proposed);
-      return proposed;
-    });
-    res.json(await document(entry, next));
+    const next = await rollouts.update(
+      entry.name,
+      action,
+      actor,
+      null,
+      (current) => {
+        const proposed = nextRollout(current, action, servingDefault(entry, current));
+        checkVersions(entry, proposed);
+        return proposed;
+      },
+      { ifMatch: ifMatchOf(req) },
+    );
+    await answer(res, entry, next);
   };
 
   router.get('/models/:name/rollout', async (req: Request, res: Response) => {
     const entry = entryOf(req);
-    res.json(await document(entry, await rollouts.get(entry.name)));
+    await answer(res, entry, await rollouts.get(entry.name));
   });
 
   router.put('/models/:name/rollout', admin, jsonBody(deps.config.MAX_BODY_BYTES), async (req: Request, res: Response) => {
-    await change(req, res, 'put', checkEnvelope<RolloutSpec>(validateSpec, req.body));
+    const { force, reason, ...spec } = checkEnvelope<RolloutSpec>(validateSpec, req.body);
+    const why = reason?.trim() ? reason.trim() : null;
+    if (force && !why)
+      throw new ProblemError('OB_ERR_INVALID_REQUEST', "field 'reason' is required with force: say why the quality gate is overridden", {
+        errors: [{ field: 'reason', message: 'is required with force' }],
+      });
+    const ifMatch = ifMatchOf(req);
+    const entry = entryOf(req);
+    const actor = { tenant: req.caller.tenant, keyId: req.caller.keyId };
+    const current = await rollouts.fresh(entry.name);
+    // A stale tag is refused before the gate is asked (the write compares again, atomically).
+    if (ifMatch && !ifMatch.includes(current.revision)) throw new RolloutPreconditionError(current.revision);
+    const proposed = nextRollout(current, 'put', servingDefault(entry, current), spec);
+    checkVersions(entry, proposed);
+    const gated = canaryStart(entry, current, proposed);
+    let gate: QualityGateOutcome | null = null;
+    if (gated) {
+      gate = await deps.evaluations.gate(entry, gated.version, gated.baseline);
+      if (!gate.passes && !force) {
+        throw new ProblemError(
+          'OB_ERR_QUALITY_GATE',
+          `version ${gated.version} does not pass the quality gate against the default ${gated.baseline}: ${gate.detail}. ` +
+            'Start the canary once a passing evaluation has finished, or send "force": true with a "reason"',
+          { gate },
+        );
+      }
+      if (!gate.passes) gate = { ...gate, forced: true };
+    }
+    const next = await rollouts.update(
+      entry.name,
+      'put',
+      actor,
+      why,
+      (latest) => {
+        const again = nextRollout(latest, 'put', servingDefault(entry, latest), spec);
+        checkVersions(entry, again);
+        const start = canaryStart(entry, latest, again);
+        // The gate judged one canary against one default: a rollout changed meanwhile into another start is judged afresh.
+        if ((start === null) !== (gated === null) || (start && (start.version !== gated?.version || start.baseline !== gated.baseline)))
+          throw new RolloutError('the rollout changed while its quality gate was checked; send the change again');
+        return again;
+      },
+      { ifMatch, gate },
+    );
+    await answer(res, entry, next);
   });
 
   router.post('/models/:name/rollout/promote', admin, async (req: Request, res: Response) => {
@@ -110,6 +177,39 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
   });
 
   return router;
+}
+
+/** The ETag of a rollout: its revision, quoted (strong): `"7"`. */
+export function rolloutETag(revision: number): string {
+  return `"${revision}"`;
+}
+
+/**
+ * The revisions an `If-Match` header accepts, or null when it accepts any (absent, or `*`).
+ * Weak tags and tags that are no revision of ours match nothing (strong comparison, RFC 9110
+ * §13.1.1); a header that is not a list of entity tags is a bad request.
+ */
+export function ifMatchOf(req: Request): number[] | null {
+  const header = req.get('if-match');
+  if (header === undefined || header.trim() === '*') return null;
+  const tags = header.split(',').map((t) => t.trim());
+  if (tags.some((t) => !/^(W\/)?"[\x21\x23-\x7e]*"$/.test(t)))
+    throw new ProblemError('OB_ERR_INVALID_REQUEST', 'header \'If-Match\' must be * or a list of entity tags, e.g. "7"', {
+      errors: [{ field: 'If-Match', message: 'must be * or a list of entity tags' }],
+    });
+  return tags.flatMap((t) => (/^"[0-9]{1,15}"$/.test(t) ? [Number(t.slice(1, -1))] : []));
+}
+
+/**
+ * The canary a change starts, judged by the quality gate: a canary in the new rollout whose
+ * version, or whose default, differs from the current rollout's (changing only its percent
+ * starts nothing); null when it starts none.
+ */
+function canaryStart(entry: ModelEntry, current: Rollout, next: Rollout): { version: string; baseline: string } | null {
+  if (!next.canary) return null;
+  const baseline = servingDefault(entry, next);
+  if (current.canary?.version === next.canary.version && servingDefault(entry, current) === baseline) return null;
+  return { version: next.canary.version, baseline };
 }
 
 /**
@@ -208,10 +308,36 @@ export function rolloutSchemas(): Record<string, Schema> {
         },
       },
     },
+    QualityGateOutcome: {
+      type: 'object',
+      required: ['version', 'baseline', 'state', 'passes', 'evaluationId', 'primary', 'detail'],
+      properties: {
+        version: { type: 'string', description: 'The canary version judged.' },
+        baseline: { type: 'string', description: 'The default it was judged against.' },
+        state: {
+          enum: ['not-gated', 'passed', 'failed', 'insufficient-data', 'missing', 'running', 'errored'],
+          description: '`not-gated`: the version has no evaluation set (none in its manifest, none uploaded).',
+        },
+        passes: { type: 'boolean', description: '`not-gated` or `passed`: a canary may start without `force`.' },
+        evaluationId: { type: ['string', 'null'], description: 'The latest evaluation of the version against this default.' },
+        primary: { anyOf: [ref('MetricComparison'), { type: 'null' }] },
+        forced: { type: 'boolean', description: 'In the audit trail: an admin started the canary with `force` past this outcome.' },
+        detail: { type: 'string' },
+      },
+    },
     RolloutState: {
       type: 'object',
-      required: ['model', 'servingDefault', 'rollout', 'report'],
-      properties: { model: { type: 'string' }, servingDefault: { type: 'string' }, rollout: ref('Rollout'), report: ref('RolloutReport') },
+      required: ['model', 'servingDefault', 'rollout', 'report', 'gate'],
+      properties: {
+        model: { type: 'string' },
+        servingDefault: { type: 'string' },
+        rollout: ref('Rollout'),
+        report: ref('RolloutReport'),
+        gate: {
+          anyOf: [ref('QualityGateOutcome'), { type: 'null' }],
+          description: 'The quality gate\u2019s view of the canary against the serving default; null without a canary.',
+        },
+      },
     },
     RolloutHistory: {
       type: 'object',
@@ -222,7 +348,7 @@ export function rolloutSchemas(): Record<string, Schema> {
           type: 'array',
           items: {
             type: 'object',
-            required: ['id', 'at', 'action', 'actor', 'from', 'to', 'reason'],
+            required: ['id', 'at', 'action', 'actor', 'from', 'to', 'reason', 'gate'],
             properties: {
               id: { type: 'string' },
               at: { type: 'string' },
@@ -231,6 +357,10 @@ export function rolloutSchemas(): Record<string, Schema> {
               from: ref('Rollout'),
               to: ref('Rollout'),
               reason: { type: ['string', 'null'] },
+              gate: {
+                anyOf: [ref('QualityGateOutcome'), { type: 'null' }],
+                description: 'The quality gate\u2019s outcome when the change started a canary (`forced` when overridden).',
+              },
             },
           },
         },
@@ -242,21 +372,39 @@ export function rolloutSchemas(): Record<string, Schema> {
 export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
   const tags = ['rollouts'];
   const name = modelNameParameter(entries);
+  const etag = { ETag: { description: 'The rollout\u2019s entity tag: its revision, quoted (`"7"`).', schema: { type: 'string' } } };
   const state = {
     '200': {
-      description: 'The rollout, the version serving jobs that name none, and the canary/shadow report.',
+      description: 'The rollout, the version serving jobs that name none, the canary/shadow report and the canary\u2019s gate.',
+      headers: etag,
       ...json(ref('RolloutState')),
     },
   };
-  const change = (operationId: string, summary: string, extra: Schema = {}): Schema => ({
+  const ifMatch = {
+    name: 'If-Match',
+    in: 'header',
+    required: false,
+    description:
+      'The ETag of the rollout as read: the change is made only if nobody changed the rollout since (412 otherwise, compared ' +
+      'atomically with the write). `*` or no header: change it whatever its revision.',
+    schema: { type: 'string' },
+  };
+  const change = (operationId: string, summary: string, extra: Schema = {}, codes: ErrorCode[] = []): Schema => ({
     tags,
     operationId,
     summary,
-    parameters: [name],
+    parameters: [name, ifMatch],
     ...extra,
     responses: {
       ...state,
-      ...problemResponses([...WRITE_GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND', 'OB_ERR_INVALID_REQUEST', 'OB_ERR_ROLLOUT_CONFLICT']),
+      ...problemResponses([
+        ...WRITE_GUARD_CODES,
+        'OB_ERR_MODEL_NOT_FOUND',
+        'OB_ERR_INVALID_REQUEST',
+        'OB_ERR_ROLLOUT_CONFLICT',
+        'OB_ERR_PRECONDITION_FAILED',
+        ...codes,
+      ]),
     },
   });
   return {
@@ -268,9 +416,19 @@ export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
         parameters: [name],
         responses: { ...state, ...problemResponses([...GUARD_CODES, 'OB_ERR_MODEL_NOT_FOUND']) },
       },
-      put: change('putRollout', 'Set the rollout (admin): default, canary share, shadow share, auto-rollback rule.', {
-        requestBody: { required: true, ...json(ref('RolloutSpec')) },
-      }),
+      put: change(
+        'putRollout',
+        'Set the rollout (admin): default, canary share, shadow share, auto-rollback rule.',
+        {
+          description:
+            'Starting a canary (a new canary version, or a new default beside it) passes the quality gate first: a version with an ' +
+            'evaluation set needs a passing, finished evaluation against the default (the latest one), else 409 ' +
+            '`OB_ERR_QUALITY_GATE` naming the metric and figures, unless `force` with a `reason`. A version without an evaluation ' +
+            'set is not gated (the answer\u2019s `gate` says so).',
+          requestBody: { required: true, ...json(ref('RolloutSpec')) },
+        },
+        ['OB_ERR_MALFORMED_JSON', 'OB_ERR_QUALITY_GATE'],
+      ),
     },
     '/v1/models/{name}/rollout/promote': { post: change('promoteRollout', 'Make the canary the default (admin).') },
     '/v1/models/{name}/rollout/rollback': {

@@ -25,6 +25,10 @@ export interface RolloutSetFlags {
   minRows?: number;
   replace?: boolean;
   clear?: boolean;
+  /** Start the canary past a quality gate it does not pass (needs `reason`). */
+  force?: boolean;
+  /** Why, recorded in the audit trail. */
+  reason?: string;
 }
 
 /** `VERSION:PERCENT` (`3:10`, `3:10%`): a version and the share it takes, 0–100. */
@@ -78,6 +82,10 @@ function ruleFlagsOf(flags: RolloutSetFlags): Partial<AutoRollbackRule> {
 
 /** Throws UsageError for flags that contradict each other or change nothing (checked before anything is read or sent). */
 export function checkRolloutSetFlags(flags: RolloutSetFlags): void {
+  if (flags.reason !== undefined && flags.reason.trim() === '')
+    throw new UsageError('--reason must say why (it is recorded in the audit trail)');
+  if (flags.force && flags.reason === undefined)
+    throw new UsageError('--force needs --reason: why the quality gate is overridden is recorded in the audit trail');
   const givesRule = Object.keys(ruleFlagsOf(flags)).length > 0;
   const removesRule = flags.autoRollback === false;
   const gives = flags.default !== undefined || flags.canary !== undefined || flags.shadow !== undefined || givesRule || removesRule;
@@ -101,8 +109,12 @@ export function checkRolloutSetFlags(flags: RolloutSetFlags): void {
  */
 export function rolloutSpec(flags: RolloutSetFlags, current: Rollout | null): RolloutSpec {
   checkRolloutSetFlags(flags);
-  if (flags.clear) return {};
-  const spec: RolloutSpec = flags.replace || current === null ? {} : specOf(current);
+  const why: RolloutSpec = {
+    ...(flags.force ? { force: true } : {}),
+    ...(flags.reason === undefined ? {} : { reason: flags.reason.trim() }),
+  };
+  if (flags.clear) return why;
+  const spec: RolloutSpec = { ...(flags.replace || current === null ? {} : specOf(current)), ...why };
   if (flags.default !== undefined) spec.default = flags.default === false ? null : flags.default;
   if (flags.canary !== undefined) spec.canary = flags.canary === false ? null : flags.canary;
   if (flags.shadow !== undefined) spec.shadow = flags.shadow === false ? null : flags.shadow;

@@ -1,4 +1,4 @@
-import type { Rollout, RolloutHistory, RolloutState } from '../types';
+import type { QualityGateOutcome, Rollout, RolloutHistory, RolloutState } from '../types';
 import { table } from './command-kit';
 
 /** What `onnx-batch rollout show` (and set, promote, rollback) print: the rollout and its report, for a person. */
@@ -12,6 +12,7 @@ export function rolloutText(state: RolloutState): string {
       ['  canary', rollout.canary ? `${rollout.canary.version} on ${rollout.canary.percent} % of jobs that name no version` : 'none'],
       ['  shadow', rollout.shadow ? `${rollout.shadow.version} on ${rollout.shadow.percent} % of the default's chunks` : 'none'],
       ['  auto-rollback', rule ? ruleText(rule) : 'none'],
+      ...(state.gate ? [['  quality gate', gateText(state.gate)]] : []),
       ['  rollback to', rollout.previousDefault ?? '-'],
       ['  revision', rollout.revision === 0 ? '0 (never set)' : `${rollout.revision}, changed ${rollout.updatedAt}`],
     ]).trimEnd(),
@@ -52,7 +53,9 @@ export function historyText(history: RolloutHistory): string {
   if (history.entries.length === 0) return `${history.model}: the rollout was never changed\n`;
   const rows = [['AT', 'ACTION', 'BY', 'FROM', 'TO', 'REASON']];
   for (const e of history.entries) {
-    rows.push([e.at, e.action, `${e.actor.tenant}/${e.actor.keyId}`, summary(e.from), summary(e.to), e.reason ?? '']);
+    const gate = e.gate?.forced ? `forced past the quality gate (${e.gate.state}: ${e.gate.detail})` : null;
+    const why = [e.reason, gate].filter((x): x is string => Boolean(x)).join('; ');
+    rows.push([e.at, e.action, `${e.actor.tenant}/${e.actor.keyId}`, summary(e.from), summary(e.to), why]);
   }
   return table(rows);
 }
@@ -64,6 +67,23 @@ export function summary(rollout: Rollout): string {
   if (rollout.shadow) parts.push(`shadow ${rollout.shadow.version}@${rollout.shadow.percent}%`);
   if (rollout.autoRollback) parts.push('guarded');
   return parts.join(', ');
+}
+
+/** The canary's quality gate in a few words: `passed (evaluation …)`, `not gated (…)`, `failed: accuracy …`. */
+export function gateText(gate: QualityGateOutcome): string {
+  const p = gate.primary;
+  const figures =
+    p && p.difference !== null
+      ? `: ${p.metric} ${number(round(p.candidate))} vs ${number(round(p.baseline))} on ${gate.baseline}, ` +
+        `difference ${number(round(p.difference))}` +
+        (p.ci ? ` [${number(round(p.ci.low))}, ${number(round(p.ci.high))}]` : '')
+      : '';
+  if (gate.state === 'not-gated') return 'not gated (the version has no evaluation set)';
+  return `${gate.state}${figures}${gate.evaluationId ? ` (evaluation ${gate.evaluationId})` : ''}`;
+}
+
+function round(x: number | null): number | null {
+  return x === null ? null : Number(x.toPrecision(4));
 }
 
 function ruleText(rule: NonNullable<Rollout['autoRollback']>): string {

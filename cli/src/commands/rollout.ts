@@ -20,12 +20,18 @@ const SET_HELP = `
 PUT /v1/models/:name/rollout replaces the whole rollout: a part it does not name is cleared.
 'set' therefore reads the current rollout and changes only the parts given (a --no-… option
 removes one); --replace sends only what is given, clearing the rest; --clear removes the whole
-rollout, so the repository's default version serves every job. A change someone else makes
-between the read and the write is overwritten: 'set' warns when that happened (see 'history').
+rollout, so the repository's default version serves every job. The write carries the read's
+ETag (If-Match): a change someone else made in between is not overwritten, the server refuses
+this one (exit 3, OB_ERR_PRECONDITION_FAILED): look at it ('show', 'history') and set again.
+
+Starting a canary passes the quality gate: a version with an evaluation set needs a passing
+evaluation against the default ('onnx-batch evaluate'), else exit 3 (OB_ERR_QUALITY_GATE, with
+the figures); --force --reason TEXT starts it anyway, recorded in the audit trail.
 
 Examples:
   onnx-batch rollout set iris --default 2 --shadow 3:100
   onnx-batch rollout set iris --no-shadow --canary 3:10 --max-failed-row-rate 0.01 --min-rows 1000
+  onnx-batch rollout set iris --canary 3:10 --force --reason 'held-out set too small; watching labels'
   onnx-batch rollout promote iris`;
 
 /**
@@ -80,6 +86,8 @@ export function addRolloutCommand(ctx: CommandContext): void {
     )
     .option('--min-rows <n>', 'auto-rollback: rows the canary or shadow must run before it is judged', parseRows)
     .option('--no-auto-rollback', 'remove the auto-rollback rule')
+    .option('--force', 'start the canary although its version does not pass the quality gate (needs --reason)')
+    .option('--reason <text>', 'why: recorded in the audit trail (required with --force)')
     .option('--replace', 'send only the parts given: every other part is cleared')
     .option('--clear', "remove the whole rollout (the repository's default serves every job)")
     .option('--json', 'print the server answer as JSON')
@@ -90,7 +98,9 @@ export function addRolloutCommand(ctx: CommandContext): void {
         const name = String(model);
         checkRolloutSetFlags(opts); // before anything is read or sent
         const current = opts.replace || opts.clear ? null : (await client.rollout(name, { signal })).rollout;
-        const state = await client.setRollout(name, rolloutSpec(opts, current), { signal });
+        // The rollout as read, or nothing: a change made by someone else meanwhile is refused (412), not overwritten.
+        const ifMatch = current ? `"${current.revision}"` : undefined;
+        const state = await client.setRollout(name, rolloutSpec(opts, current), { signal, ...(ifMatch ? { ifMatch } : {}) });
         const overwritten = current ? overwriteWarning(name, current, state.rollout) : null;
         if (overwritten) io.stderr.write(overwritten);
         print(state, opts);

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis';
 import type { RedisKeys } from '../redis-keys';
-import type { Arm, Rollout, RolloutReport } from '@onnx-batch/contracts';
+import type { Arm, QualityMetrics, Rollout, RolloutReport } from '@onnx-batch/contracts';
 
 /**
  * Canary and shadow statistics of one rollout revision: counters in a Redis hash that workers
@@ -120,6 +120,54 @@ export function autoRollbackReason(rollout: Rollout, report: RolloutReport): str
     );
   }
   return null;
+}
+
+/** Realised quality of one arm of a canary over the guard's window (quality counters of its labelled rows). */
+export interface ArmQuality {
+  version: string;
+  metrics: QualityMetrics;
+}
+
+export interface QualityRule {
+  /** QUALITY_MIN_LABELS: labelled rows each arm needs before it is judged. */
+  minLabels: number;
+  /** QUALITY_ALERT_MARGIN: absolute for accuracy, relative for RMSE. */
+  margin: number;
+  /** The window, in words, for the reason. */
+  window: string;
+}
+
+/**
+ * Why the guard rolls a canary back for its realised quality, or null: with at least
+ * `minLabels` labelled rows on both arms of the same window, the canary's accuracy is lower than
+ * the default's by more than `margin` (or its RMSE higher by more than `margin` of the default's).
+ */
+export function qualityRollbackReason(canary: ArmQuality, byDefault: ArmQuality, rule: QualityRule): string | null {
+  const c = canary.metrics;
+  const d = byDefault.metrics;
+  if (c.labelledRows < rule.minLabels || d.labelledRows < rule.minLabels) return null;
+  const figures = (name: string, x: number, y: number): string =>
+    `canary version ${canary.version}'s labelled ${name} ${fmt(x)} on ${c.labelledRows} rows against the default version ` +
+    `${byDefault.version}'s ${fmt(y)} on ${d.labelledRows} rows`;
+  if (c.kind === 'classification' && d.kind === 'classification') {
+    if (c.accuracy === null || d.accuracy === null || !(c.accuracy < d.accuracy - rule.margin)) return null;
+    return (
+      `${figures('accuracy', c.accuracy, d.accuracy)} (${rule.window}): lower by ${fmt(d.accuracy - c.accuracy)}, more than ` +
+      `QUALITY_ALERT_MARGIN ${rule.margin}`
+    );
+  }
+  if (c.kind === 'regression' && d.kind === 'regression') {
+    if (c.rmse === null || d.rmse === null || !(c.rmse > d.rmse * (1 + rule.margin))) return null;
+    return (
+      `${figures('RMSE', c.rmse, d.rmse)} (${rule.window}): higher by ${fmt(((c.rmse - d.rmse) / d.rmse) * 100)} %, more than ` +
+      `QUALITY_ALERT_MARGIN ${rule.margin} (relative)`
+    );
+  }
+  return null;
+}
+
+function fmt(x: number): string {
+  return Number(x.toPrecision(4)).toString();
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { RedisClient } from '../redis';
 import { ROLLOUT_UPDATE } from '../lua/rollout-update';
 import type { RedisKeys } from '../redis-keys';
-import type { Rollout, RolloutAction, RolloutActor, RolloutAuditEntry } from '@onnx-batch/contracts';
-import { emptyRollout, RolloutError } from './rollout';
+import type { QualityGateOutcome, Rollout, RolloutAction, RolloutActor, RolloutAuditEntry } from '@onnx-batch/contracts';
+import { emptyRollout, RolloutError, RolloutPreconditionError } from './rollout';
 
 /** How long a cached rollout is trusted without a change message (a missed message heals within it). */
 const CACHE_MS = 5000;
@@ -10,6 +10,13 @@ const CACHE_MS = 5000;
 export const AUDIT_MAX_LEN = 1000;
 /** Concurrent changes lost to another writer before a change gives up. */
 const UPDATE_ATTEMPTS = 5;
+
+export interface UpdateOptions {
+  /** Revisions the caller read (If-Match); the change is refused unless the current one is among them. Absent: any. */
+  ifMatch?: readonly number[] | null;
+  /** The quality gate's outcome when the change starts a canary, kept in the audit entry. */
+  gate?: QualityGateOutcome | null;
+}
 
 type ScriptedRedis = RedisClient & {
   rolloutUpdate(rollout: string, audit: string, ...argv: (string | number)[]): Promise<number>;
@@ -54,9 +61,17 @@ export class RolloutStore {
     return rollout;
   }
 
+  /** The model's rollout as Redis holds it now (not this process's cached copy): what a change is checked against. */
+  async fresh(model: string): Promise<Rollout> {
+    this.cache.delete(model);
+    return this.get(model);
+  }
+
   /**
    * Changes a rollout atomically: `change` computes the new one from the current one, which is
    * written only if nobody changed it meanwhile (else it is computed again), with its audit entry.
+   * With `ifMatch` (If-Match: the revisions the caller read), a current revision outside it throws
+   * RolloutPreconditionError: the compare is the script's own, so it is atomic with the write.
    */
   async update(
     model: string,
@@ -64,10 +79,11 @@ export class RolloutStore {
     actor: RolloutActor,
     reason: string | null,
     change: (current: Rollout) => Rollout,
+    options: UpdateOptions = {},
   ): Promise<Rollout> {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      this.cache.delete(model);
-      const current = await this.get(model);
+      const current = await this.fresh(model);
+      if (options.ifMatch && !options.ifMatch.includes(current.revision)) throw new RolloutPreconditionError(current.revision);
       const next = change(current);
       const written = await this.redis.rolloutUpdate(
         this.keys.rollout(model),
@@ -91,6 +107,8 @@ export class RolloutStore {
         JSON.stringify(next),
         'reason',
         reason ?? '',
+        'gate',
+        options.gate ? JSON.stringify(options.gate) : '',
       );
       this.cache.delete(model);
       if (written === 1) return next;
@@ -112,6 +130,7 @@ export class RolloutStore {
         from: JSON.parse(f.from ?? 'null') as Rollout,
         to: JSON.parse(f.to ?? 'null') as Rollout,
         reason: f.reason ? f.reason : null,
+        gate: f.gate ? (JSON.parse(f.gate) as QualityGateOutcome) : null,
       };
     });
   }

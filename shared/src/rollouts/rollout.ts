@@ -89,6 +89,14 @@ export class RolloutError extends Error {
   }
 }
 
+/** A change whose If-Match names none of the rollout's current revision: someone changed it since it was read. */
+export class RolloutPreconditionError extends Error {
+  override name = 'RolloutPreconditionError';
+  constructor(readonly revision: number) {
+    super(`the rollout changed since it was read: it is at revision ${revision} now (ETag "${revision}"); read it again, then decide`);
+  }
+}
+
 /** The version serving jobs that name none: the rollout's default while the repository has it, else the repository's. */
 export function servingDefault(entry: ModelEntry, rollout: Rollout): string {
   const pinned = rollout.default;
