@@ -4,7 +4,9 @@ import {
   METRIC_PREFIX,
   qualityBucketIndex,
   qualityBucketStart,
+  qualityKindOf,
   qualityMetrics,
+  sumCounters,
   type ModelRepository,
   type QualityArm,
   type QualityStore,
@@ -35,7 +37,8 @@ export function qualityReadingsReader(
     for (const entry of repository.list()) {
       for (const series of await quality.series(entry.name)) {
         const manifest = repository.find(entry.name, series.version)?.manifest;
-        if (!manifest || manifest.result.kind === 'tensor') continue;
+        const kind = manifest ? qualityKindOf(manifest) : null;
+        if (!manifest || !kind) continue;
         for (const [window, { unit, count }] of Object.entries(QUALITY_WINDOWS) as [
           QualityWindow,
           (typeof QUALITY_WINDOWS)[QualityWindow],
@@ -43,14 +46,12 @@ export function qualityReadingsReader(
           const current = qualityBucketIndex(unit, now());
           const from = qualityBucketStart(unit, current - count + 1);
           const buckets = await quality.buckets(entry.name, series.version, series.arm, unit, from, qualityBucketStart(unit, current + 1));
-          const sums = new Map<string, number>();
-          for (const b of buckets) for (const [field, value] of b.sums) sums.set(field, (sums.get(field) ?? 0) + value);
           readings.push({
             model: entry.name,
             version: series.version,
             arm: series.arm,
             window,
-            metrics: qualityMetrics(manifest.result.kind, sums, manifest.result.labels ?? []),
+            metrics: qualityMetrics(kind, sumCounters(buckets.map((b) => b.sums)), manifest.result.labels ?? []),
           });
         }
       }

@@ -3,6 +3,7 @@ import { isFinished, makeProblem, type RouteArm } from '@onnx-batch/contracts';
 import {
   decodeChunk,
   decodeResultChunk,
+  qualityKindOf,
   DecryptionError,
   encodeResultChunk,
   isOutOfMemoryError,
@@ -229,10 +230,8 @@ export class ChunkProcessor {
     outcome: ChunkOutcome,
     log: Logger,
   ): Promise<void> {
-    const spec = model.manifest.result;
-    const kind = spec.kind;
-    // Quality is judged for classifiers and one-target regression; tensors have no ground truth to compare.
-    if (!this.quality || !outcome.output || kind === 'tensor' || (kind === 'regression' && (spec.names?.length ?? 1) > 1)) return;
+    const kind = qualityKindOf(model.manifest);
+    if (!this.quality || !outcome.output || !kind) return;
     const quality = this.quality;
     const output = outcome.output;
     const ids = decodeResultChunk(Buffer.from(outcome.results.buffer, outcome.results.byteOffset, outcome.results.byteLength)).ids;
@@ -245,7 +244,7 @@ export class ChunkProcessor {
           version: begun.version,
           arm: begun.route,
           kind,
-          labels: kind === 'classification' ? [...(spec.labels ?? [])] : [],
+          labels: kind === 'classification' ? [...(model.manifest.result.labels ?? [])] : [],
           total: begun.job.total,
           chunkSize: begun.job.chunkSize,
           chunks: begun.job.chunks,

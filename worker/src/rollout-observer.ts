@@ -2,6 +2,7 @@ import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   bucketOf,
   inShadowSample,
+  qualityKindOf,
   type JobRecord,
   type Logger,
   type ModelRepository,
@@ -102,9 +103,8 @@ export class RolloutObserver implements ChunkListener {
 
   /** The shadow's predictions of the chunk, kept for labels (classifiers and one-target regression). */
   private async keepShadow(context: ChunkContext, manifest: ModelManifest, outcome: ChunkOutcome): Promise<void> {
-    const kind = manifest.result.kind;
-    if (!this.quality || !outcome.output || kind === 'tensor' || (kind === 'regression' && (manifest.result.names?.length ?? 1) > 1))
-      return;
+    const kind = qualityKindOf(manifest);
+    if (!this.quality || !outcome.output || !kind) return;
     await this.quality
       .recordShadowChunk({
         model: context.model,

@@ -3,8 +3,7 @@ import type { ModelRepository } from '@onnx-batch/shared';
 
 /** A version's reference quality from its manifest (`metrics.reference`: its evaluation set), or null. */
 export function referenceOf(repository: ModelRepository, model: string, version: string): Record<string, unknown> | null {
-  const metrics = repository.find(model, version)?.manifest.metrics as { reference?: Record<string, unknown> } | undefined;
-  return metrics?.reference ?? null;
+  return (repository.find(model, version)?.manifest.metrics?.reference as Record<string, unknown> | undefined) ?? null;
 }
 
 /** The few figures a bucket of a time series shows (the window's total has them all). */

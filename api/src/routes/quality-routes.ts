@@ -6,7 +6,10 @@ import {
   arrowLabelRows,
   PARQUET_TYPE,
   parquetLabelRows,
+  qualityKindOf,
   qualityMetrics,
+  sumCounters,
+  sumOutcomes,
   QUALITY_ARMS,
   type Config,
   type JobQualityPointer,
@@ -206,15 +209,9 @@ export function qualityRoutes(deps: QualityRouteDeps): Router {
     });
     for (const list of byJob.values()) checkDuplicates(list, problems);
     refuseIfAny(problems, entries.length + problems.length);
-    const total: LabelOutcome = { added: 0, replaced: 0, unchanged: 0, notPredicted: 0 };
-    for (const [jobId, list] of byJob) {
-      const outcome = await quality.applyLabels(pointers.get(jobId) as JobQualityPointer, list);
-      total.added += outcome.added;
-      total.replaced += outcome.replaced;
-      total.unchanged += outcome.unchanged;
-      total.notPredicted += outcome.notPredicted;
-    }
-    res.json({ labels: entries.length, jobs: [...byJob.keys()], ...total });
+    const outcomes: LabelOutcome[] = [];
+    for (const [jobId, list] of byJob) outcomes.push(await quality.applyLabels(pointers.get(jobId) as JobQualityPointer, list));
+    res.json({ labels: entries.length, jobs: [...byJob.keys()], ...sumOutcomes(outcomes) });
   });
 
   router.get('/batch-result/:id/quality', async (req: Request, res: Response) => {
@@ -250,12 +247,10 @@ export function qualityRoutes(deps: QualityRouteDeps): Router {
     const out = [];
     for (const s of series) {
       const manifest = deps.repository.find(model, s.version)?.manifest;
-      const kind = manifest?.result.kind === 'regression' ? 'regression' : 'classification';
+      const kind = (manifest && qualityKindOf(manifest)) ?? 'classification';
       const labels = manifest?.result.labels ?? [];
       const buckets = await quality.buckets(model, s.version, s.arm, unit, from, to);
-      const totals = new Map<string, number>();
-      for (const b of buckets) for (const [field, value] of b.sums) totals.set(field, (totals.get(field) ?? 0) + value);
-      const total: QualityMetrics = qualityMetrics(kind, totals, labels);
+      const total: QualityMetrics = qualityMetrics(kind, sumCounters(buckets.map((b) => b.sums)), labels);
       out.push({
         version: s.version,
         arm: s.arm,

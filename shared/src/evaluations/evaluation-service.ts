@@ -18,7 +18,7 @@ import type { JobRecord } from '../jobs/job-record';
 import type { JobStore } from '../jobs/job-store';
 import type { Logger } from '../logger';
 import type { ModelEntry, ModelRepository, ModelVersion } from '../model-repository';
-import type { QualityKind } from '../quality/quality-counters';
+import { qualityKindOf, type QualityKind } from '../quality/quality-counters';
 import { ndjsonRows } from '../rows/ndjson-rows';
 import { servingDefault } from '../rollouts/rollout';
 import type { RolloutStore } from '../rollouts/rollout-store';
@@ -392,12 +392,14 @@ export class EvaluationService {
  * same order, or both one-target regression models, taking the same features.
  */
 function comparable(candidate: ModelManifest, baseline: ModelManifest): QualityKind {
-  const kind = candidate.result.kind;
-  if (kind === 'tensor' || (kind === 'regression' && (candidate.result.names?.length ?? 1) > 1))
+  const kind = qualityKindOf(candidate);
+  if (!kind) {
+    const answers = candidate.result.kind === 'tensor' ? 'tensors' : 'several targets';
     throw invalidVersion(
-      `version ${candidate.version} of ${candidate.name} answers ${kind === 'tensor' ? 'tensors' : 'several targets'}: only ` +
+      `version ${candidate.version} of ${candidate.name} answers ${answers}: only ` +
         'classifiers and one-target regression models are evaluated',
     );
+  }
   const features = (m: ModelManifest): string => JSON.stringify(m.features.map((f) => [f.name, f.type, f.shape ?? null]));
   if (
     baseline.result.kind !== kind ||

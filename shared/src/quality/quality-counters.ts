@@ -25,12 +25,23 @@
  *   e, ae, se   sums of the error (prediction − truth), its absolute value and its square
  *   y, yy       sums of the true values and their squares (for R²)
  */
-import type { CalibrationBin, ClassQuality, EstimatedQuality, QualityKind, QualityMetrics } from '@onnx-batch/contracts';
+import type { CalibrationBin, ClassQuality, EstimatedQuality, ModelManifest, QualityKind, QualityMetrics } from '@onnx-batch/contracts';
 
 export type { QualityKind } from '@onnx-batch/contracts';
 
 /** Field → increment; what one row (or many, summed) adds. */
 export type Increments = Map<string, number>;
+
+/**
+ * How a model version's predictions are judged against ground truth, or null when they are not:
+ * classifiers, and regression with one target; tensors have no truth to compare, and several
+ * regression targets would need a label each.
+ */
+export function qualityKindOf(manifest: Pick<ModelManifest, 'result'>): QualityKind | null {
+  const { kind, names } = manifest.result;
+  if (kind === 'classification') return kind;
+  return kind === 'regression' && (names?.length ?? 1) <= 1 ? kind : null;
+}
 
 /** Probabilities below this count as it in the log loss (as scikit-learn clips float64 probabilities). */
 export const LOG_LOSS_EPSILON = 1e-15;

@@ -262,15 +262,10 @@ export class QualityStore {
         },
       );
     }
-    const outcome: LabelOutcome = { added: 0, replaced: 0, unchanged: 0, notPredicted: 0 };
-    for (const chunk of chunks) {
-      const counted = await this.applyToChunk(pointer, chunk, kept.get(chunk) as KeptPredictions, byChunk.get(chunk) ?? []);
-      outcome.added += counted.added;
-      outcome.replaced += counted.replaced;
-      outcome.unchanged += counted.unchanged;
-      outcome.notPredicted += counted.notPredicted;
-    }
-    return outcome;
+    const outcomes: LabelOutcome[] = [];
+    for (const chunk of chunks)
+      outcomes.push(await this.applyToChunk(pointer, chunk, kept.get(chunk) as KeptPredictions, byChunk.get(chunk) ?? []));
+    return sumOutcomes(outcomes);
   }
 
   private async applyToChunk(
@@ -424,6 +419,18 @@ export function qualityStoreFromConfig(
     retentionSeconds: config.LABEL_RETENTION_DAYS * 86_400,
     indexIds: config.LABEL_ID_INDEX === 'true',
   });
+}
+
+/** What several labels requests (or chunks of one) did, added up. */
+export function sumOutcomes(outcomes: readonly LabelOutcome[]): LabelOutcome {
+  const total: LabelOutcome = { added: 0, replaced: 0, unchanged: 0, notPredicted: 0 };
+  for (const o of outcomes) {
+    total.added += o.added;
+    total.replaced += o.replaced;
+    total.unchanged += o.unchanged;
+    total.notPredicted += o.notPredicted;
+  }
+  return total;
 }
 
 function sameTruth(kind: QualityKind, a: number, b: number): boolean {

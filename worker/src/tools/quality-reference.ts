@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { ModelManifest, QualityMetrics } from '@onnx-batch/contracts';
+import type { QualityMetrics } from '@onnx-batch/contracts';
 import {
   ChunkEncoder,
   decodeChunk,
   loadConfig,
   ModelRepository,
+  qualityKindOf,
   qualityOfRows,
   resultChunkFromOutputs,
   writeAtomically,
@@ -41,9 +42,9 @@ export async function computeReference(modelsDir: string, name: string, version:
     repository.close();
   }
   const { manifest, validator } = model;
-  const kind = manifest.result.kind;
-  if (kind === 'tensor') throw new UsageError(`${name} ${version} returns tensors: there is no quality to measure`);
-  const evaluation = (manifest as ModelManifest & { evaluation?: { file: string } }).evaluation;
+  const kind = qualityKindOf(manifest);
+  if (!kind) throw new UsageError(`${name} ${version} returns tensors or several targets: there is no quality to measure`);
+  const evaluation = manifest.evaluation;
   if (!evaluation) throw new UsageError(`${name} ${version} has no evaluation set (the manifest's "evaluation")`);
   const file = path.join(path.dirname(model.manifestPath), evaluation.file);
   const labels = manifest.result.labels ?? [];
