@@ -23,6 +23,10 @@ import { rateLimit, type RateLimiter } from './http/rate-limit';
 import { requestContext } from './http/request-context';
 import { securityHeaders } from './http/security-headers';
 import { OpenApiProvider } from './openapi';
+import { BatchService } from './compat/batch-service';
+import { compatErrorHandler } from './compat/compat-errors';
+import { FileStore } from './compat/file-store';
+import { batchApiRoutes } from './routes/batch-api-routes';
 import { batchRoutes } from './routes/batch-routes';
 import { jobRoutes } from './routes/job-routes';
 import { driftRoutes } from './routes/drift-routes';
@@ -66,6 +70,28 @@ export interface AppDeps {
   schedules?: ScheduleService | undefined;
 }
 
+/** The paths of the Batch API's surface (docs/interop.md): their errors take that API's shape. */
+export const BATCH_API_PATHS = ['/v1/files', '/v1/batches'];
+
+/** The Batch API's stores over the app's own: files in Redis, batches as jobs of the one submission path. */
+function batchApiStores(deps: Pick<AppDeps, 'config' | 'redis' | 'store' | 'submitter' | 'router' | 'repository' | 'storage'>): {
+  files: FileStore;
+  batches: BatchService;
+} {
+  const { config } = deps;
+  const files = new FileStore(
+    deps.redis,
+    deps.store.keys,
+    { ttlSeconds: config.FILES_TTL_SECONDS, maxBytes: config.FILES_MAX_BYTES, stagingTtlSeconds: config.STAGING_TTL_SECONDS },
+    deps.storage,
+  );
+  const batches = new BatchService(deps.redis, deps.store, deps.submitter, deps.router, deps.repository, files, {
+    maxRequests: config.BATCH_MAX_REQUESTS,
+    resultTtlSeconds: config.RESULT_TTL_SECONDS,
+  });
+  return { files, batches };
+}
+
 /** The HTTP application, wired to its dependencies (main.ts builds them; tests build their own). */
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -91,7 +117,10 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', qualityRoutes(deps));
   app.use('/v1', evaluationRoutes(deps));
   app.use('/v1', scheduleRoutes(deps));
+  app.use('/v1', batchApiRoutes({ config: deps.config, ...batchApiStores(deps) }));
   app.use('/', batchRoutes(deps, ''));
+  // The Batch API's routes answer errors in that API's shape, their key check and rate limit included.
+  app.use(BATCH_API_PATHS, compatErrorHandler(deps.logger));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));
   return app;

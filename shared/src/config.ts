@@ -415,6 +415,29 @@ export const CONFIG_VARIABLES = {
     default: 1000,
     doc: 'Fewest rows in a window for a drift verdict; fewer answer `insufficient-data`.',
   },
+  FILES_TTL_SECONDS: {
+    type: 'integer',
+    minimum: 60,
+    maximum: 31_536_000,
+    default: 604_800,
+    doc:
+      'How long a file uploaded to `POST /v1/files` (the Batch API, docs/interop.md) is kept; its batches need it only while ' +
+      'they are created. Its bytes count against Redis memory like staged inputs.',
+  },
+  FILES_MAX_BYTES: {
+    type: 'integer',
+    minimum: 1024,
+    maximum: 1_073_741_824,
+    default: 209_715_200,
+    doc: 'Largest file `POST /v1/files` takes (413 above); 200 MB, as the Batch API it follows.',
+  },
+  BATCH_MAX_REQUESTS: {
+    type: 'integer',
+    minimum: 1,
+    maximum: 10_000_000,
+    default: 50_000,
+    doc: 'Most request lines one batch file of `POST /v1/batches` may hold (the batch fails validation above; 50 000 as the Batch API).',
+  },
   LABEL_RETENTION_DAYS: {
     type: 'integer',
     minimum: 0,

@@ -81,6 +81,36 @@ export class RedisKeys {
     return `${this.tenantJobs(tenant)}:expiring`;
   }
 
+  /** An uploaded file's description (POST /v1/files): a hash, written once its last part is. */
+  file(id: string): string {
+    return `${this.prefix}:file:{${id}}`;
+  }
+
+  /** Part `n` of an uploaded file's bytes, in the file's slot. */
+  filePart(id: string, n: number): string {
+    return `${this.file(id)}:part:${n}`;
+  }
+
+  /** A tenant's uploaded files: file ids scored by upload time (ms). */
+  tenantFiles(tenant: string): string {
+    return `${this.prefix}:tenant:{${tenant}}:files`;
+  }
+
+  /** A batch of the Batch API (POST /v1/batches): what it was asked for and which job runs it. */
+  batch(id: string): string {
+    return `${this.prefix}:batch:{${id}}`;
+  }
+
+  /** The requests of a batch refused before its job (a body its endpoint does not take), one JSON array per line. */
+  batchRefused(id: string): string {
+    return `${this.batch(id)}:refused`;
+  }
+
+  /** A tenant's batches: batch ids scored by creation time (ms). */
+  tenantBatches(tenant: string): string {
+    return `${this.prefix}:tenant:{${tenant}}:batches`;
+  }
+
   /** The claim of an Idempotency-Key: in the slot of the job ids it may name (see newJobId). */
   idempotency(claim: IdempotencyClaimName): string {
     return `${this.prefix}:idem:{${claim.tag}}:${claim.digest}`;

@@ -171,7 +171,7 @@ interface SubmitBody {
 /** An Idempotency-Key is opaque printable text; it is stored hashed. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-function idempotencyKeyHash(req: Request): string | undefined {
+export function idempotencyKeyHash(req: Request): string | undefined {
   const key = req.get('idempotency-key');
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(key)) {

@@ -137,7 +137,7 @@ export const PREDICT_BODY_SCHEMA = {
   },
 } as const;
 
-const validatePredict = new Ajv2020({ strict: false, useDefaults: true }).compile(PREDICT_BODY_SCHEMA);
+export const validatePredict = new Ajv2020({ strict: false, useDefaults: true }).compile(PREDICT_BODY_SCHEMA);
 
 /** The model repository, read-only, and the synchronous predict facade over the same queue. */
 export function modelRoutes(deps: ModelRouteDeps): Router {

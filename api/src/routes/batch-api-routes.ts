@@ -1,0 +1,230 @@
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import busboy from 'busboy';
+import { Router, type Request, type Response } from 'express';
+import { ProblemError } from '@onnx-batch/contracts';
+import type { Config } from '@onnx-batch/shared';
+import {
+  batchFileOf,
+  batchFilesExpireAt,
+  batchIdOfHex,
+  batchNotFound,
+  batchObject,
+  type BatchService,
+  type BatchView,
+} from '../compat/batch-service';
+import { fileObject, type FileStore, type StoredFile } from '../compat/file-store';
+import { jsonBody } from '../http/body';
+import { idempotencyKeyHash } from './batch-routes';
+
+export interface BatchApiRouteDeps {
+  config: Pick<Config, 'MAX_BODY_BYTES' | 'FILES_TTL_SECONDS' | 'FILES_MAX_BYTES' | 'RESULT_TTL_SECONDS'>;
+  files: FileStore;
+  batches: BatchService;
+}
+
+/** Purposes a file may be uploaded for: a batch's input is the only use this service has for one. */
+const PURPOSES = ['batch'];
+/** The Batch API's bounds on a file's own expiry (`expires_after[seconds]`). */
+const FILE_EXPIRY_SECONDS = { min: 3600, max: 2_592_000 };
+
+/**
+ * The Batch API's files and batches (docs/interop.md): adapters over FileStore and BatchService,
+ * which run every batch as an ordinary job. Errors are answered in that API's shape
+ * (compat/compat-errors.ts, wired in app.ts).
+ */
+export function batchApiRoutes(deps: BatchApiRouteDeps): Router {
+  const router = Router();
+  const { files, batches, config } = deps;
+
+  router.post('/files', async (req: Request, res: Response) => {
+    const file = await receiveFile(req, files, config);
+    res.status(200).json(fileObject(file));
+  });
+
+  router.get('/files', async (req: Request, res: Response) => {
+    const query = req.query as Record<string, string | undefined>;
+    const limit = integerParam(query.limit, 'limit', 1, 10_000, 10_000);
+    const order = query.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') throw invalidParam('order', 'must be "asc" or "desc"');
+    const page = await files.list(req.caller.tenant, { limit, after: query.after ?? null, order, purpose: query.purpose ?? null });
+    const data = page.files.map(fileObject);
+    res.json(listOf(data, page.hasMore));
+  });
+
+  router.get('/files/:id', async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const made = batchFileOf(id);
+    if (made) {
+      const view = await batchOfFile(batches, req.caller.tenant, made.batchHex);
+      if (!view || !hasFile(view, id)) throw fileNotFound(id);
+      let bytes = 0;
+      for await (const line of batches.fileLines(view, made.which)) bytes += Buffer.byteLength(line) + 1;
+      const { batch } = view;
+      const purpose = 'batch_output';
+      res.json(
+        fileObject({
+          id,
+          bytes,
+          createdAt: batch.createdAt,
+          expiresAt: batchFilesExpireAt(view, config.RESULT_TTL_SECONDS),
+          filename: `${batch.id}_${made.which}.jsonl`,
+          purpose,
+        }),
+      );
+      return;
+    }
+    const file = await files.get(req.caller.tenant, id);
+    if (!file) throw fileNotFound(id);
+    res.json(fileObject(file));
+  });
+
+  router.get('/files/:id/content', async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const made = batchFileOf(id);
+    let body: AsyncIterable<Buffer | string>;
+    if (made) {
+      const view = await batchOfFile(batches, req.caller.tenant, made.batchHex);
+      if (!view || !hasFile(view, id)) throw fileNotFound(id);
+      body = (async function* () {
+        for await (const line of batches.fileLines(view, made.which)) yield `${line}\n`;
+      })();
+    } else {
+      const file = await files.get(req.caller.tenant, id);
+      if (!file) throw fileNotFound(id);
+      res.setHeader('Content-Length', String(file.bytes));
+      body = files.content(file);
+    }
+    res.status(200).type('application/jsonl');
+    // Once the body has started, a failure can only cut it short: the client sees a truncated download, never a whole-looking one.
+    await pipeline(Readable.from(body), res).catch((error: unknown) => {
+      if (!res.headersSent) throw error;
+      res.destroy();
+    });
+  });
+
+  router.delete('/files/:id', async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    if (batchFileOf(id))
+      throw new ProblemError('OB_ERR_INVALID_REQUEST', "a batch's output and error files live as long as its job; delete the job instead");
+    if (!(await files.delete(req.caller.tenant, id))) throw fileNotFound(id);
+    res.json({ id, object: 'file', deleted: true });
+  });
+
+  router.post('/batches', jsonBody(config.MAX_BODY_BYTES), async (req: Request, res: Response) => {
+    const keyHash = idempotencyKeyHash(req);
+    const view = await batches.create({
+      tenant: req.caller.tenant,
+      body: req.body,
+      idempotency: keyHash ? { keyHash, bodyHash: () => req.bodyHash ?? '' } : undefined,
+    });
+    if (view.job) res.locals.jobId = view.job.id;
+    res.status(200).json(batchObject(view));
+  });
+
+  router.get('/batches', async (req: Request, res: Response) => {
+    const query = req.query as Record<string, string | undefined>;
+    const limit = integerParam(query.limit, 'limit', 1, 100, 20);
+    const page = await batches.list(req.caller.tenant, query.after ?? null, limit);
+    res.json(listOf(page.batches.map(batchObject), page.hasMore));
+  });
+
+  router.get('/batches/:id', async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const view = await batches.get(req.caller.tenant, id);
+    if (!view) throw batchNotFound(id);
+    res.json(batchObject(view));
+  });
+
+  router.post('/batches/:id/cancel', async (req: Request, res: Response) => {
+    res.json(batchObject(await batches.cancel(req.caller.tenant, String(req.params.id))));
+  });
+
+  return router;
+}
+
+function listOf(data: Record<string, unknown>[], hasMore: boolean): Record<string, unknown> {
+  const first = data[0];
+  const last = data[data.length - 1];
+  return { object: 'list', data, first_id: first ? first.id : null, last_id: last ? last.id : null, has_more: hasMore };
+}
+
+async function batchOfFile(batches: BatchService, tenant: string, hex: string): Promise<BatchView | null> {
+  return (await batches.get(tenant, batchIdOfHex(hex, false))) ?? (await batches.get(tenant, batchIdOfHex(hex, true)));
+}
+
+/** Whether the batch's object names this output or error file now (it names them once the batch has finished). */
+function hasFile(view: BatchView, id: string): boolean {
+  const described = batchObject(view);
+  return described.output_file_id === id || described.error_file_id === id;
+}
+
+function fileNotFound(id: string): ProblemError {
+  return new ProblemError('OB_ERR_NOT_FOUND', `no file with id '${id.slice(0, 80)}'`);
+}
+
+function invalidParam(field: string, message: string): ProblemError {
+  return new ProblemError('OB_ERR_INVALID_REQUEST', `'${field}' ${message}`, { errors: [{ field, message }] });
+}
+
+function integerParam(raw: string | undefined, field: string, min: number, max: number, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) throw invalidParam(field, `must be an integer from ${min} to ${max}`);
+  return value;
+}
+
+/**
+ * Reads a multipart upload (`file`, `purpose`, optionally `expires_after[anchor]` and
+ * `expires_after[seconds]`), streaming the file into the store as it arrives.
+ */
+function receiveFile(req: Request, files: FileStore, config: BatchApiRouteDeps['config']): Promise<StoredFile> {
+  if (!req.is('multipart/form-data'))
+    throw new ProblemError('OB_ERR_UNSUPPORTED_MEDIA_TYPE', 'send the file as multipart/form-data with the fields file and purpose');
+  const fields = new Map<string, string>();
+  const parser = busboy({
+    headers: req.headers,
+    limits: { files: 1, fields: 8, fieldSize: 1024, fileSize: config.FILES_MAX_BYTES + 1, parts: 10 },
+  });
+  let upload: ReturnType<FileStore['upload']> | null = null;
+  const parsed = new Promise<void>((resolve, reject) => {
+    parser.on('close', resolve);
+    parser.on('error', (error: Error) =>
+      reject(new ProblemError('OB_ERR_INVALID_REQUEST', `the multipart body is malformed: ${error.message.slice(0, 200)}`)),
+    );
+    parser.on('filesLimit', () => reject(invalidParam('file', 'one file per upload')));
+    parser.on('fieldsLimit', () => reject(new ProblemError('OB_ERR_INVALID_REQUEST', 'too many form fields')));
+    parser.on('partsLimit', () => reject(new ProblemError('OB_ERR_INVALID_REQUEST', 'too many form parts')));
+  });
+  parser.on('field', (name: string, value: string) => fields.set(name, value));
+  const described = async (): Promise<{ purpose: string; ttlSeconds: number }> => {
+    await parsed;
+    const purpose = fields.get('purpose');
+    if (purpose === undefined) throw invalidParam('purpose', 'is required');
+    if (!PURPOSES.includes(purpose)) throw invalidParam('purpose', `must be one of: ${PURPOSES.join(', ')}`);
+    const anchor = fields.get('expires_after[anchor]');
+    if (anchor !== undefined && anchor !== 'created_at') throw invalidParam('expires_after[anchor]', 'must be "created_at"');
+    const seconds = fields.get('expires_after[seconds]');
+    if (seconds === undefined) return { purpose, ttlSeconds: config.FILES_TTL_SECONDS };
+    const ttl = Number(seconds);
+    if (!/^\d+$/.test(seconds) || ttl < FILE_EXPIRY_SECONDS.min || ttl > FILE_EXPIRY_SECONDS.max)
+      throw invalidParam('expires_after[seconds]', `must be an integer from ${FILE_EXPIRY_SECONDS.min} to ${FILE_EXPIRY_SECONDS.max}`);
+    return { purpose, ttlSeconds: ttl };
+  };
+  parser.on('file', (name: string, stream: Readable, info: { filename: string }) => {
+    if (name !== 'file' || upload) {
+      stream.resume();
+      return;
+    }
+    upload = files.upload(req.caller.tenant, (info.filename || 'upload.jsonl').slice(0, 255), stream, described);
+    // The parser stops feeding a file nobody reads; once the upload failed, drop the rest of it.
+    upload.catch(() => stream.resume());
+  });
+  req.pipe(parser);
+  return (async () => {
+    // A refused upload (a second file, a malformed body) removes what it wrote: its described() throws.
+    await parsed;
+    if (!upload) throw invalidParam('file', 'is required');
+    return upload;
+  })();
+}
