@@ -92,11 +92,12 @@ export class BatchService {
       completionWindow: body.completion_window,
       metadata: body.metadata ?? null,
     };
+    // A model the endpoint names is known before the file is read (404 at once); one the bodies name, after.
+    const named = endpoint.model ? await this.router.select(endpoint.model.name, endpoint.model.version) : null;
     const checked = await checkInputFile(this.files, file, endpoint, this.settings.maxRequests);
     if (checked.errors.length > 0)
       return this.jobless({ ...base, requests: checked.requests, refused: 0, model: null, errors: checked.errors });
-    const named = endpoint.model ?? { name: checked.bodyModel ?? '', version: undefined };
-    const selection = await this.router.select(named.name, named.version);
+    const selection = named ?? (await this.router.select(checked.bodyModel ?? '', undefined));
     const refused: RefusedRequest[] = [];
     const model: ModelVersion = selection.parsing;
     let accepted = 0;
@@ -133,7 +134,7 @@ export class BatchService {
     const batch: BatchRecord = { ...common, id: batchId, createdAt: seconds(record.createdAt), jobId: record.id, refused: refused.length };
     await this.keepRefused(batchId, refused);
     await this.redis.hset(this.store.keys.job(record.id), 'batch', JSON.stringify(batch));
-    await this.redis.zadd(this.store.keys.tenantBatches(request.tenant), batch.createdAt * 1000, batchId);
+    await this.redis.zadd(this.store.keys.tenantBatches(request.tenant), Date.parse(record.createdAt), batchId);
     return { batch, job: record };
   }
 
@@ -243,7 +244,7 @@ export class BatchService {
     const ttl = this.settings.resultTtlSeconds;
     await this.keepRefused(batch.id, refused, ttl);
     await this.redis.set(this.store.keys.batch(batch.id), JSON.stringify(batch), 'EX', ttl);
-    await this.redis.zadd(this.store.keys.tenantBatches(batch.tenant), batch.createdAt * 1000, batch.id);
+    await this.redis.zadd(this.store.keys.tenantBatches(batch.tenant), Date.now(), batch.id);
     return { batch, job: null };
   }
 

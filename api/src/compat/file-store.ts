@@ -108,7 +108,7 @@ export class FileStore {
       for (let n = 0; n < parts; n++) commit.expire(this.keys.filePart(id, n), ttlSeconds);
       commit.hset(this.keys.file(id), describe(file)).expire(this.keys.file(id), ttlSeconds);
       await commit.exec();
-      await this.redis.zadd(this.keys.tenantFiles(tenant), createdAt * 1000, id);
+      await this.redis.zadd(this.keys.tenantFiles(tenant), Date.now(), id);
       return file;
     } catch (error) {
       await this.removeParts(id, parts).catch(() => undefined);

@@ -187,6 +187,11 @@ function receiveFile(req: Request, files: FileStore, config: BatchApiRouteDeps['
     limits: { files: 1, fields: 8, fieldSize: 1024, fileSize: config.FILES_MAX_BYTES + 1, parts: 10 },
   });
   let upload: ReturnType<FileStore['upload']> | null = null;
+  let refuse: (error: unknown) => void = () => undefined;
+  const refused = new Promise<never>((_resolve, reject) => {
+    refuse = reject;
+  });
+  refused.catch(() => undefined); // awaited only while the parse is; a late refusal is the upload's own
   const parsed = new Promise<void>((resolve, reject) => {
     parser.on('close', resolve);
     parser.on('error', (error: Error) =>
@@ -217,13 +222,18 @@ function receiveFile(req: Request, files: FileStore, config: BatchApiRouteDeps['
       return;
     }
     upload = files.upload(req.caller.tenant, (info.filename || 'upload.jsonl').slice(0, 255), stream, described);
-    // The parser stops feeding a file nobody reads; once the upload failed, drop the rest of it.
-    upload.catch(() => stream.resume());
+    // A refused upload answers at once (the parser may never finish a file nobody reads); the rest of the body is dropped.
+    upload.catch((error: unknown) => {
+      stream.resume();
+      req.unpipe(parser);
+      req.resume();
+      refuse(error);
+    });
   });
   req.pipe(parser);
   return (async () => {
     // A refused upload (a second file, a malformed body) removes what it wrote: its described() throws.
-    await parsed;
+    await Promise.race([parsed, refused]);
     if (!upload) throw invalidParam('file', 'is required');
     return upload;
   })();
