@@ -76,6 +76,15 @@ describe('POST /v1/embeddings and batches of an embedding model (real Redis, wor
     expect(all.body.problems).toEqual([]);
   });
 
+  it('when /openapi.json is read, then POST /v1/embeddings and the 64-float result line of textembed are described', async () => {
+    const response = await request(stack.url).get('/openapi.json');
+    const doc = response.body as { paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+    expect(doc.paths['/v1/embeddings']?.post).toBeDefined();
+    const described = JSON.stringify(doc.components.schemas);
+    expect(described).toContain('"embedding":{"type":"array"');
+    expect(described).toMatch(/"minItems":64,"maxItems":64/);
+  });
+
   it('when input is one string, then one normalised 64-float embedding in OpenAI’s shape, usage counting graph tokens', async () => {
     const response = await embed({ model: 'textembed', input: 'Click HERE for FREE money, a b!', user: 'someone' });
 
@@ -247,6 +256,21 @@ describe('POST /v1/embeddings and batches of an embedding model (real Redis, wor
       });
       // No known word (empty text, emoji): the same vector, that of an all-zero TF-IDF row.
       expect(lines[2]?.embedding).toEqual(lines[4]?.embedding);
+    });
+
+    it('when labels are sent for the job, then 404 OB_ERR_PREDICTIONS_NOT_KEPT: embeddings are not judged', async () => {
+      const response = await request(stack.url)
+        .post(`/v1/batch-result/${jobId}/labels`)
+        .set(AUTH)
+        .send({ labels: [{ index: 0, label: 'spam' }] });
+      expect([response.status, response.body.code]).toEqual([404, 'OB_ERR_PREDICTIONS_NOT_KEPT']);
+    });
+
+    it('when its drift is asked for, then the features of the baseline (text.length, text.oov) and no prediction', async () => {
+      const response = await request(stack.url).get('/v1/models/textembed/versions/1/drift?window=15m').set(AUTH);
+      expect(response.status).toBe(200);
+      expect(Object.keys(response.body.features as object).sort()).toEqual(['text.length', 'text.oov']);
+      expect(response.body.prediction ?? null).toBeNull();
     });
 
     it('when downloaded as CSV, then the columns are id, embedding (JSON array), error', async () => {
