@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import { makeProblem, ProblemError, type ModelManifest } from '@onnx-batch/contracts';
 import { checkManifest, MANIFEST_SCHEMA, resultColumns, resultCsvHeader } from '@onnx-batch/shared';
-import { openAiError } from '@onnx-batch/api/dist/openai/openai-errors';
+import { openAiError, openAiStatus } from '@onnx-batch/api/dist/openai/openai-errors';
 import {
   checkEmbeddingModel,
   countTokens,
@@ -164,5 +164,14 @@ describe('the embedding manifest', () => {
       type: { kind: 'float32-list', size: 64 },
       source: { from: 'output', output: 'embedding' },
     });
+  });
+});
+
+describe('openAiStatus', () => {
+  it('when a status has a typed error in OpenAI’s clients (or is 5xx), then it stays; another 4xx becomes 400', () => {
+    expect([400, 401, 403, 404, 409, 422, 429, 500, 503, 504].map(openAiStatus)).toEqual([
+      400, 401, 403, 404, 409, 422, 429, 500, 503, 504,
+    ]);
+    expect([405, 406, 412, 413, 415].map(openAiStatus)).toEqual([400, 400, 400, 400, 400]);
   });
 });

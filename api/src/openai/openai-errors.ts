@@ -44,7 +44,7 @@ function typeOf(status: number): string {
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
 
-/** A problem (RFC 9457, as the rest of the API answers) in OpenAI's shape; the status stays the problem's. */
+/** A problem (RFC 9457, as the rest of the API answers) in OpenAI's shape; its status is openAiStatus(problem.status). */
 export function openAiError(problem: Problem): OpenAiError {
   const first = problem.errors?.[0];
   // A problem listing field errors says what is wrong in them; a lone one reads best in the message itself.
@@ -62,10 +62,22 @@ export function openAiError(problem: Problem): OpenAiError {
   };
 }
 
+/** The statuses OpenAI's clients raise a typed error for; another 4xx (405, 406, 412, 413, 415) answers 400. */
+const TYPED_STATUSES = new Set([400, 401, 403, 404, 409, 422, 429]);
+
+/**
+ * The HTTP status of a problem on an OpenAI-compatible route: the problem's own, except a 4xx
+ * OpenAI's clients have no class for, which is 400 (BadRequestError; OpenAI answers too many
+ * inputs so too). The `code` still tells them apart (OB_ERR_TOO_MANY_ROWS, OB_ERR_PAYLOAD_TOO_LARGE…).
+ */
+export function openAiStatus(status: number): number {
+  return status >= 500 || TYPED_STATUSES.has(status) ? status : 400;
+}
+
 /** Writes a problem as OpenAI's JSON error body (the writer answerError takes). */
 export function writeOpenAiError(res: ServerResponse, problem: Problem): void {
   const body = JSON.stringify(openAiError(problem));
-  res.statusCode = problem.status;
+  res.statusCode = openAiStatus(problem.status);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
@@ -76,7 +88,8 @@ export function writeOpenAiError(res: ServerResponse, problem: Problem): void {
  * API's problem handler (`app.use('/v1/embeddings', openAiErrorHandler(logger))`). Everything the
  * problem handler maps — our ProblemErrors, domain errors, body-parser's errors, the key guard's
  * 401/403, the rate limit's 429 (with Retry-After) — is answered the same way and with the same
- * status, only in OpenAI's shape; internal errors are logged and answered 500 `server_error`.
+ * status (but see openAiStatus), only in OpenAI's shape; internal errors are logged and answered
+ * 500 `server_error`.
  */
 export function openAiErrorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) =>

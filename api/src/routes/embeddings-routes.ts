@@ -183,7 +183,6 @@ export function embeddingsPaths(): Paths {
           '401': OPENAI_ERROR,
           '403': OPENAI_ERROR,
           '404': OPENAI_ERROR,
-          '413': OPENAI_ERROR,
           '429': OPENAI_ERROR,
           '500': OPENAI_ERROR,
           '504': OPENAI_ERROR,
