@@ -186,7 +186,7 @@ describe('POST /v1/embeddings and batches of an embedding model (real Redis, wor
     expectOpenAiError(await embed({ model: 'textembed', input: 'a b', encoding_format: 'int8' }), 400, 'encoding_format');
   });
 
-  it('when more inputs than SYNC_MAX_ROWS come, then 400 (not 413: OpenAI’s clients type 400) naming input, code OB_ERR_TOO_MANY_ROWS', async () => {
+  it('when more inputs than SYNC_MAX_ROWS come, then 400 (OpenAI’s clients type no 413) naming input, OB_ERR_TOO_MANY_ROWS', async () => {
     const response = await embed({ model: 'textembed', input: Array.from({ length: SYNC_MAX_ROWS + 1 }, (_, i) => `text ${i}`) });
     expectOpenAiError(response, 400, 'input', 'OB_ERR_TOO_MANY_ROWS');
   });
