@@ -108,6 +108,8 @@ export interface ModelVersionInfo {
   task: 'classification' | 'regression' | 'tensor' | 'embedding';
   description: string | null;
   labels: string[] | null;
+  /** An embedding model's vector length (null for other tasks). */
+  dimensions?: number | null;
   accuracy: number | null;
   evaluation?: string | null;
   features: FeatureSpec[];

@@ -68,10 +68,12 @@ describe('POST /v1/embeddings and batches of an embedding model (real Redis, wor
       .set(headers)
       .send(body as object);
 
-  it('when the model is listed, then it is task embedding and the repository reports no problem', async () => {
+  it('when the model is listed, then it is task embedding of 64 dimensions and the repository reports no problem', async () => {
     const response = await request(stack.url).get('/v1/models/textembed').set(AUTH);
     expect(response.status).toBe(200);
-    expect(response.body.versions).toEqual([expect.objectContaining({ name: 'textembed', version: '1', task: 'embedding', labels: null })]);
+    expect(response.body.versions).toEqual([
+      expect.objectContaining({ name: 'textembed', version: '1', task: 'embedding', labels: null, dimensions: 64 }),
+    ]);
     const all = await request(stack.url).get('/v1/models').set(AUTH);
     expect(all.body.problems).toEqual([]);
   });
