@@ -62,16 +62,14 @@ export function openAiError(problem: Problem): OpenAiError {
   };
 }
 
-/** The statuses OpenAI's clients raise a typed error for; another 4xx (405, 406, 412, 413, 415) answers 400. */
-const TYPED_STATUSES = new Set([400, 401, 403, 404, 409, 422, 429]);
-
 /**
- * The HTTP status of a problem on an OpenAI-compatible route: the problem's own, except a 4xx
- * OpenAI's clients have no class for, which is 400 (BadRequestError; OpenAI answers too many
- * inputs so too). The `code` still tells them apart (OB_ERR_TOO_MANY_ROWS, OB_ERR_PAYLOAD_TOO_LARGE…).
+ * The HTTP status of a problem on an OpenAI-compatible route: the problem's own, except 413 (too
+ * many inputs, a body past the limit), which OpenAI answers 400 and its clients raise as
+ * BadRequestError (they have no class for 413). The `code` still says which (OB_ERR_TOO_MANY_ROWS,
+ * OB_ERR_PAYLOAD_TOO_LARGE). HTTP's own answers keep theirs (405 with Allow, 415, 406).
  */
 export function openAiStatus(status: number): number {
-  return status >= 500 || TYPED_STATUSES.has(status) ? status : 400;
+  return status === 413 ? 400 : status;
 }
 
 /** Writes a problem as OpenAI's JSON error body (the writer answerError takes). */
