@@ -27,9 +27,11 @@ import { BatchService } from './compat/batch-service';
 import { compatErrorHandler } from './compat/compat-errors';
 import { FileStore } from './compat/file-store';
 import { batchApiRoutes } from './routes/batch-api-routes';
+import { openAiErrorHandler } from './openai/openai-errors';
 import { batchRoutes } from './routes/batch-routes';
 import { jobRoutes } from './routes/job-routes';
 import { driftRoutes } from './routes/drift-routes';
+import { embeddingsRoutes } from './routes/embeddings-routes';
 import { evaluationRoutes } from './routes/evaluation-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
@@ -112,6 +114,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', jobRoutes(deps));
   app.use('/v1', modelRoutes(deps));
+  app.use('/v1', embeddingsRoutes(deps));
   app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', driftRoutes({ ...deps, keys: deps.store.keys }));
   app.use('/v1', qualityRoutes(deps));
@@ -121,6 +124,8 @@ export function createApp(deps: AppDeps): Express {
   app.use('/', batchRoutes(deps, ''));
   // The Batch API's routes answer errors in that API's shape, their key check and rate limit included.
   app.use(BATCH_API_PATHS, compatErrorHandler(deps.logger));
+  // OpenAI-compatible routes answer every error of theirs (the guard's 401/403/429 too) in OpenAI's shape.
+  app.use('/v1/embeddings', openAiErrorHandler(deps.logger));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));
   return app;

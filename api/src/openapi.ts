@@ -11,6 +11,7 @@ import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
 import { opsPaths } from './routes/ops-routes';
 import { driftPaths, driftSchemas } from './routes/drift-routes';
+import { embeddingsPaths } from './routes/embeddings-routes';
 import { qualityPaths, qualitySchemas } from './routes/quality-routes';
 import { evaluationPaths, evaluationSchemas } from './routes/evaluation-routes';
 import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
@@ -66,6 +67,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       { name: 'batches', description: 'Submit, poll, download, cancel, delete.' },
       { name: 'models', description: 'The model repository and synchronous predict.' },
       { name: 'schedules', description: 'Built-in schedules over files (docs/schedules.md).' },
+      { name: 'openai', description: "OpenAI-compatible endpoints (POST /v1/embeddings); their errors are in OpenAI's shape." },
       {
         name: 'rollouts',
         description:
@@ -84,6 +86,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...batchPaths('/v1', entries, config),
       ...jobPaths(),
       ...modelPaths(entries, config),
+      ...embeddingsPaths(),
       ...schedulePaths(),
       ...rolloutPaths(entries),
       ...evaluationPaths(entries),

@@ -49,7 +49,7 @@ export interface JobStatusAnswer extends JobStatusDocument {
 export type RowId = string | number;
 
 /** The result of one row, as the manifest's `result.kind` shapes it; `id` echoes the row's id. */
-export type ResultRow = ClassificationResult | RegressionResult | MultiRegressionResult | TensorResult | RowFailure;
+export type ResultRow = ClassificationResult | RegressionResult | MultiRegressionResult | TensorResult | EmbeddingResult | RowFailure;
 
 export interface ClassificationResult {
   id?: RowId;
@@ -71,6 +71,12 @@ export interface MultiRegressionResult {
 export interface TensorResult {
   id?: RowId;
   outputs: Record<string, unknown>;
+}
+
+/** An embedding model's result: the row's vector (`result.dimensions` floats). */
+export interface EmbeddingResult {
+  id?: RowId;
+  embedding: number[];
 }
 
 /** A row that failed inside a completed job. */
@@ -99,9 +105,11 @@ export interface ModelInfo {
 export interface ModelVersionInfo {
   name: string;
   version: string;
-  task: 'classification' | 'regression' | 'tensor';
+  task: 'classification' | 'regression' | 'tensor' | 'embedding';
   description: string | null;
   labels: string[] | null;
+  /** An embedding model's vector length (null for other tasks). */
+  dimensions?: number | null;
   accuracy: number | null;
   evaluation?: string | null;
   features: FeatureSpec[];

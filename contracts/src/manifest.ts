@@ -3,7 +3,7 @@
 export type FeatureType = 'number' | 'integer' | 'string' | 'tensor';
 export type InputDtype = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'string';
 export type OutputDtype = InputDtype | 'bool';
-export type ResultKind = 'classification' | 'regression' | 'tensor';
+export type ResultKind = 'classification' | 'regression' | 'tensor' | 'embedding';
 
 export interface FeatureSpec {
   name: string;
@@ -36,6 +36,8 @@ export interface ResultSpec {
   labels?: string[];
   names?: string[];
   outputs?: string[];
+  /** `embedding`: the length of each row's vector (the output's second dimension). */
+  dimensions?: number;
 }
 
 export interface ModelManifest {

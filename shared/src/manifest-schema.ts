@@ -71,7 +71,7 @@ export const MANIFEST_SCHEMA = {
     name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$' },
     version: { type: 'string', pattern: '^[0-9]{1,9}$' },
     default: { type: 'boolean' },
-    task: { enum: ['classification', 'regression', 'tensor'] },
+    task: { enum: ['classification', 'regression', 'tensor', 'embedding'] },
     description: { type: 'string', maxLength: 2000 },
     chunkSize: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     maxBatchRows: { type: 'integer', minimum: 1, maximum: 1_000_000 },
@@ -139,15 +139,17 @@ export const MANIFEST_SCHEMA = {
       type: 'object',
       required: ['kind'],
       properties: {
-        kind: { enum: ['classification', 'regression', 'tensor'] },
+        kind: { enum: ['classification', 'regression', 'tensor', 'embedding'] },
         output: { type: 'string' },
         labels: { type: 'array', minItems: 2, items: { type: 'string', minLength: 1 } },
         names: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
         outputs: { type: 'array', minItems: 1, items: { type: 'string' } },
+        dimensions: { type: 'integer', minimum: 1, maximum: 65_536 },
       },
       allOf: [
         { if: { required: ['kind'], properties: { kind: { const: 'classification' } } }, then: { required: ['output', 'labels'] } },
         { if: { required: ['kind'], properties: { kind: { const: 'regression' } } }, then: { required: ['output'] } },
+        { if: { required: ['kind'], properties: { kind: { const: 'embedding' } } }, then: { required: ['output', 'dimensions'] } },
       ],
     },
     metrics: {

@@ -368,6 +368,18 @@ export function checkManifest(manifest: ModelManifest, name: string, version: st
       findings.push({ field: 'result.names', message: `names ${targets} target(s) but output '${result.output}' has ${width} columns` });
     }
   }
+  if (result.kind === 'embedding') {
+    const output = manifest.outputs.find((o) => o.name === result.output);
+    if (output && output.dtype !== 'float32')
+      findings.push({ field: 'result.output', message: `an embedding must be float32, output '${result.output}' is ${output.dtype}` });
+    const width = output?.shape?.[1];
+    if (output && (output.shape?.length !== 2 || width !== result.dimensions)) {
+      findings.push({
+        field: 'result.dimensions',
+        message: `is ${result.dimensions ?? 0} but output '${result.output}' has shape ${JSON.stringify(output.shape ?? null)}`,
+      });
+    }
+  }
   if (result.kind === 'classification') {
     const output = manifest.outputs.find((o) => o.name === result.output);
     const width = output?.shape?.[1];

@@ -67,6 +67,15 @@ export function goldenDeviations(manifest: ModelManifest, golden: Golden, result
         }
         break;
       }
+      case 'embedding': {
+        const g = flatten(result.embedding);
+        const e = flatten(outputs[spec.output ?? '']?.[row]);
+        if (g.length !== e.length) deviations.push({ row, field: 'embedding (length)', got: g.length, expected: e.length });
+        e.forEach((value, i) => {
+          if (!closeEnough(g[i], value, tolerance)) deviations.push({ row, field: `embedding[${i}]`, got: g[i], expected: value });
+        });
+        break;
+      }
       case 'tensor': {
         const got = (result.outputs ?? {}) as Record<string, unknown>;
         for (const name of spec.outputs ?? manifest.outputs.map((o) => o.name)) {

@@ -1,9 +1,8 @@
 import { Router, type Request, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
-import { isFinished, ProblemError, type ModelManifest } from '@onnx-batch/contracts';
+import type { ModelManifest } from '@onnx-batch/contracts';
 import {
   resultNames,
-  finishedOrGone,
   ChunkEncoder,
   ROW_ID_SCHEMA,
   decodeChunk,
@@ -23,6 +22,7 @@ import {
   type ModelVersion,
 } from '@onnx-batch/shared';
 import { jsonBody } from '../http/body';
+import { checkSyncRows, runSynchronously } from '../sync-run';
 import { checkEnvelope } from '../http/envelope';
 import { renderJob } from '../job-view';
 import {
@@ -61,7 +61,8 @@ export interface ModelRouteDeps {
 async function answerFromCache(cache: PredictionCache, selection: ModelSelection, rows: unknown[]): Promise<string | null> {
   const routed = selection.choose(newJobId());
   const { manifest, validator } = routed.model;
-  if (!cache.enabledFor(manifest.name) || rows.length === 0 || manifest.result.kind === 'tensor') return null;
+  if (!cache.enabledFor(manifest.name) || rows.length === 0 || manifest.result.kind === 'tensor' || manifest.result.kind === 'embedding')
+    return null;
   const encoder = new ChunkEncoder(manifest, rows.length);
   for (const row of rows) if (validator.check(row) ?? encoder.add(row)) return null; // the submit path reports it
   const chunk = decodeChunk(encoder.finish());
@@ -104,6 +105,7 @@ export function describeVersion(version: ModelVersion): Record<string, unknown> 
     task: m.task,
     description: m.description ?? null,
     labels: m.result.labels ?? null,
+    dimensions: m.result.dimensions ?? null,
     accuracy: m.metrics?.accuracy ?? null,
     evaluation: m.metrics?.evaluation ?? null,
     features: m.features,
@@ -142,7 +144,7 @@ export const validatePredict = new Ajv2020({ strict: false, useDefaults: true })
 /** The model repository, read-only, and the synchronous predict facade over the same queue. */
 export function modelRoutes(deps: ModelRouteDeps): Router {
   const router = Router();
-  const { config, repository, store, submitter, events } = deps;
+  const { config, repository, store } = deps;
 
   router.get('/models', async (_req, res) => {
     const models = await Promise.all(
@@ -166,39 +168,14 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
       req.params.version === undefined ? undefined : String(req.params.version),
     );
     const body = checkEnvelope<{ inputs: unknown[]; priority: number }>(validatePredict, req.body);
-    if (body.inputs.length > config.SYNC_MAX_ROWS) {
-      throw new ProblemError(
-        'OB_ERR_TOO_MANY_ROWS',
-        `synchronous predict takes at most ${config.SYNC_MAX_ROWS} rows; submit larger batches to /v1/batch-predict`,
-      );
-    }
+    checkSyncRows(config, body.inputs.length);
     const cached = deps.cache ? await answerFromCache(deps.cache, model, body.inputs) : null;
     deps.onCacheLookup?.(model.parsing.manifest, cached);
     if (cached) {
       res.type('application/json').send(cached);
       return;
     }
-    const { record } = await submitter.submit({
-      model,
-      rows: body.inputs,
-      tenant: req.caller.tenant,
-      priority: body.priority,
-      callbackUrl: null,
-      rowLocation: 'row',
-    });
-    res.locals.jobId = record.id;
-    await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, finishedOrGone(store, record.id));
-    const finished = await store.get(record.id);
-    if (!finished || !isFinished(finished.status)) {
-      throw new ProblemError(
-        'OB_ERR_TIMEOUT',
-        `the job did not finish within ${config.SYNC_TIMEOUT_MS} ms; poll /v1/batch-result/${record.id}`,
-        {
-          jobId: record.id,
-          resultUrl: `/v1/batch-result/${record.id}`,
-        },
-      );
-    }
+    const finished = await runSynchronously(deps, res, { model, rows: body.inputs, tenant: req.caller.tenant, priority: body.priority });
     res.type('application/json').send(await renderJob(finished, store, '/v1', { INLINE_RESULTS_LIMIT: Number.MAX_SAFE_INTEGER }));
   };
   router.post('/models/:name/predict', jsonBody(config.MAX_BODY_BYTES), predict);
@@ -248,6 +225,23 @@ function resultSchema(manifest: ModelManifest): Schema {
         };
       }
       return { type: 'object', required: ['value'], properties: { ...id, value: { type: ['number', 'string'] } } };
+    case 'embedding': {
+      const size = spec.dimensions ?? 0;
+      return {
+        type: 'object',
+        required: ['embedding'],
+        properties: {
+          ...id,
+          embedding: {
+            type: 'array',
+            description: `The L2-normalised embedding of the row, ${size} floats (6 significant digits).`,
+            minItems: size,
+            maxItems: size,
+            items: { type: ['number', 'string'] },
+          },
+        },
+      };
+    }
     case 'tensor': {
       const names = spec.outputs ?? manifest.outputs.map((o) => o.name);
       return {
@@ -291,9 +285,10 @@ export function modelSchemas(versions: readonly ModelVersion[], config: Pick<Con
       properties: {
         name: { type: 'string' },
         version: { type: 'string' },
-        task: { enum: ['classification', 'regression', 'tensor'] },
+        task: { enum: ['classification', 'regression', 'tensor', 'embedding'] },
         description: { type: ['string', 'null'] },
         labels: { type: ['array', 'null'], items: { type: 'string' } },
+        dimensions: { type: ['integer', 'null'], description: "An embedding model's vector length (null for other tasks)." },
         accuracy: { type: ['number', 'null'] },
         evaluation: { type: ['string', 'null'] },
         features: { type: 'array', items: ref('Feature') },

@@ -7,7 +7,7 @@ import { formatResults, formatRowError, jsonNumber, type OutputData, type RowErr
 /**
  * A chunk's results as stored: compact, rendered to JSON or CSV only when read. Classification
  * stores each row's probabilities and regression its values as float32 (the label is the argmax,
- * found when rendering); other results (tensor) keep their JSON lines. Row ids and row errors
+ * found when rendering); other results (tensor, embedding) keep their JSON lines. Row ids and row errors
  * ride in the header, so a chunk renders without its model version's files.
  *
  *   "OBR1" | u32 header length | header JSON | pad to 8 | float32 values (rows × names) or UTF-8 lines
@@ -45,7 +45,10 @@ const MAGIC = 0x3152424f; // "OBR1" little-endian
 
 const pad8 = (n: number): number => (n + 7) & ~7;
 
-/** What a result's values are named: labels (classification), target names (regression; one unnamed target is `value`), none (tensor). */
+/**
+ * What a result's values are named: labels (classification), target names (regression; one unnamed
+ * target is `value`), none (tensor, embedding).
+ */
 export function resultNames(spec: ModelManifest['result']): string[] {
   return spec.kind === 'classification' ? [...(spec.labels ?? [])] : spec.kind === 'regression' ? [...(spec.names ?? ['value'])] : [];
 }
@@ -60,7 +63,7 @@ export function resultChunkFromOutputs(
 ): ResultChunk {
   const spec = manifest.result;
   const base = { rows: count, ids: ids ? [...ids] : null, errors: new Map<number, RowError>() };
-  if (spec.kind === 'tensor')
+  if (spec.kind === 'tensor' || spec.kind === 'embedding')
     return { ...base, kind: 'lines', names: [], values: new Float32Array(0), lines: formatResults(manifest, outputs, first, count, ids) };
   const output = outputs.get(spec.output ?? '');
   if (!output) throw new Error(`model produced no output named ${String(spec.output)}`);
@@ -80,7 +83,7 @@ export function failedResultChunk(manifest: ModelManifest | null, rows: number, 
   const names = resultNames(spec);
   const errors = new Map<number, RowError>();
   for (let row = 0; row < rows; row++) errors.set(row, error);
-  const kind = spec.kind === 'tensor' ? 'lines' : spec.kind;
+  const kind = spec.kind === 'tensor' || spec.kind === 'embedding' ? 'lines' : spec.kind;
   return {
     rows,
     kind,

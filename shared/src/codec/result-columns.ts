@@ -15,6 +15,7 @@ import type { ResultChunk } from './result-chunk';
  *   (every dimension after the batch one known) and its values fit float32 exactly (float32,
  *   float64 — printed at float32 precision anyway — or uint8); otherwise Utf8 holding the output
  *   as JSON, as the CSV has it (int32/int64, bool, string, or a dynamic dimension).
+ * - embedding: `embedding` FixedSizeList<float32>[dimensions].
  * - `error` Utf8: `code: message` for a row that could not be run (its predictions null), else null.
  *
  * Every column is nullable.
@@ -77,6 +78,13 @@ function modelColumns(manifest: ModelManifest): ResultColumn[] {
       const names = spec.names && spec.names.length > 1 ? spec.names : ['value'];
       return [id, ...names.map((name, index): ResultColumn => ({ name, type: FLOAT32, source: { from: 'value', index } })), error];
     }
+    case 'embedding':
+      // Stored as the JSON line {"embedding": [...]}: the column reads that field as a tensor output would.
+      return [
+        id,
+        { name: 'embedding', type: { kind: 'float32-list', size: spec.dimensions ?? 0 }, source: { from: 'output', output: 'embedding' } },
+        error,
+      ];
     case 'tensor': {
       const outputs = spec.outputs ?? manifest.outputs.map((o) => o.name);
       return [
@@ -219,9 +227,15 @@ function parsedOutputs(chunk: ResultChunk): (Record<string, unknown> | null)[] {
   for (let row = 0; row < chunk.rows; row++) {
     out[row] = chunk.errors.has(row)
       ? null
-      : ((JSON.parse(chunk.lines?.[row] ?? '') as { outputs?: Record<string, unknown> }).outputs ?? {});
+      : outputsOfLine(JSON.parse(chunk.lines?.[row] ?? '') as { outputs?: Record<string, unknown>; embedding?: unknown });
   }
   return out;
+}
+
+/** A tensor line's `outputs`; an embedding line's `embedding` as the output of that name. */
+function outputsOfLine(line: { outputs?: Record<string, unknown>; embedding?: unknown }): Record<string, unknown> {
+  if (line.embedding !== undefined) return { embedding: line.embedding };
+  return line.outputs ?? {};
 }
 
 function outputColumn(

@@ -39,6 +39,8 @@ export function resultCsvRow(manifest: ModelManifest, result: Record<string, unk
       }
       return [id, (result.value ?? null) as Cell, error];
     }
+    case 'embedding':
+      return [id, result.embedding === undefined ? null : JSON.stringify(result.embedding), error];
     case 'tensor': {
       const outputs = (result.outputs ?? {}) as Record<string, unknown>;
       return [

@@ -71,6 +71,9 @@ export function formatResults(
         }
         break;
       }
+      case 'embedding':
+        result = { embedding: rowSlice(get(spec.output), row) };
+        break;
       case 'tensor': {
         const named: Record<string, unknown> = {};
         for (const name of spec.outputs ?? manifest.outputs.map((o) => o.name)) {

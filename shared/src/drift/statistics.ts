@@ -174,7 +174,7 @@ export function measureChunk(plan: readonly StatisticPlan[], chunk: DecodedChunk
   return out;
 }
 
-/** The prediction statistic of a manifest: label index for classification, value for regression, none for tensor models. */
+/** The prediction statistic of a manifest: label index for classification, value for regression, none for tensor and embedding models. */
 export function predictionPlan(manifest: ModelManifest): PredictionPlan | null {
   const result = manifest.result;
   const output = result.output ?? '';
@@ -184,6 +184,7 @@ export function predictionPlan(manifest: ModelManifest): PredictionPlan | null {
     case 'regression':
       return { kind: 'value', output, float32: manifest.outputs.find((o) => o.name === output)?.dtype === 'float32' };
     case 'tensor':
+    case 'embedding':
       return null;
   }
 }

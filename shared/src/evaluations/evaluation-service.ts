@@ -394,7 +394,8 @@ export class EvaluationService {
 function comparable(candidate: ModelManifest, baseline: ModelManifest): QualityKind {
   const kind = qualityKindOf(candidate);
   if (!kind) {
-    const answers = candidate.result.kind === 'tensor' ? 'tensors' : 'several targets';
+    const kind = candidate.result.kind;
+    const answers = kind === 'tensor' ? 'tensors' : kind === 'embedding' ? 'embeddings' : 'several targets';
     throw invalidVersion(
       `version ${candidate.version} of ${candidate.name} answers ${answers}: only ` +
         'classifiers and one-target regression models are evaluated',

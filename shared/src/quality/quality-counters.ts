@@ -34,8 +34,9 @@ export type Increments = Map<string, number>;
 
 /**
  * How a model version's predictions are judged against ground truth, or null when they are not:
- * classifiers, and regression with one target; tensors have no truth to compare, and several
- * regression targets would need a label each.
+ * classifiers, and regression with one target; tensors and embeddings have no truth to compare
+ * (an embedding is judged by what is built on it, not row by row), and several regression targets
+ * would need a label each.
  */
 export function qualityKindOf(manifest: Pick<ModelManifest, 'result'>): QualityKind | null {
   const { kind, names } = manifest.result;
