@@ -24,10 +24,9 @@ import { requestContext } from './http/request-context';
 import { securityHeaders } from './http/security-headers';
 import { OpenApiProvider } from './openapi';
 import { BatchService } from './compat/batch-service';
-import { compatErrorHandler } from './compat/compat-errors';
 import { FileStore } from './compat/file-store';
 import { batchApiRoutes } from './routes/batch-api-routes';
-import { openAiErrorHandler } from './openai/openai-errors';
+import { compatErrorHandler } from './compat/compat-errors';
 import { batchRoutes } from './routes/batch-routes';
 import { jobRoutes } from './routes/job-routes';
 import { driftRoutes } from './routes/drift-routes';
@@ -72,8 +71,8 @@ export interface AppDeps {
   schedules?: ScheduleService | undefined;
 }
 
-/** The paths of the Batch API's surface (docs/interop.md): their errors take that API's shape. */
-export const BATCH_API_PATHS = ['/v1/files', '/v1/batches'];
+/** The paths of the OpenAI-compatible surface (docs/interop.md): their errors take that API's shape. */
+export const COMPAT_PATHS = ['/v1/files', '/v1/batches', '/v1/embeddings'];
 
 /** The Batch API's stores over the app's own: files in Redis, batches as jobs of the one submission path. */
 function batchApiStores(deps: Pick<AppDeps, 'config' | 'redis' | 'store' | 'submitter' | 'router' | 'repository' | 'storage'>): {
@@ -122,10 +121,8 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', scheduleRoutes(deps));
   app.use('/v1', batchApiRoutes({ config: deps.config, ...batchApiStores(deps) }));
   app.use('/', batchRoutes(deps, ''));
-  // The Batch API's routes answer errors in that API's shape, their key check and rate limit included.
-  app.use(BATCH_API_PATHS, compatErrorHandler(deps.logger));
-  // OpenAI-compatible routes answer every error of theirs (the guard's 401/403/429 too) in OpenAI's shape.
-  app.use('/v1/embeddings', openAiErrorHandler(deps.logger));
+  // The OpenAI-compatible routes answer every error of theirs (the guard's 401/403/429 too) in that API's shape.
+  app.use(COMPAT_PATHS, compatErrorHandler(deps.logger));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));
   return app;

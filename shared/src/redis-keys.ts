@@ -106,6 +106,11 @@ export class RedisKeys {
     return `${this.batch(id)}:refused`;
   }
 
+  /** What an endpoint keeps of each request of a batch's job to answer it (one JSON array a row, in row order). */
+  batchNotes(id: string): string {
+    return `${this.batch(id)}:notes`;
+  }
+
   /** A tenant's batches: batch ids scored by creation time (ms). */
   tenantBatches(tenant: string): string {
     return `${this.prefix}:tenant:{${tenant}}:batches`;

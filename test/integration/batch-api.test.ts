@@ -134,7 +134,7 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
     });
     expect((await upload('{}\n', 'fine-tune')).body).toMatchObject({ error: { param: 'purpose' } });
     const tooLarge = await upload(Buffer.alloc(3 * 1024 * 1024 + 10, 0x61));
-    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.status).toBe(400); // the API's clients have no class for 413: the code says which
     expect(tooLarge.body).toMatchObject({ error: { type: 'invalid_request_error', param: 'file', code: 'OB_ERR_PAYLOAD_TOO_LARGE' } });
     const form = new FormData();
     form.append('purpose', 'batch');
@@ -152,10 +152,10 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
   it('when keys are wrong or lack the role, then 401 and 403 come in the Batch API shape', async () => {
     const missing = await fetch(`${stack.url}/v1/batches`);
     expect(missing.status).toBe(401);
-    expect(await missing.json()).toMatchObject({ error: { type: 'authentication_error', code: 'OB_ERR_UNAUTHORIZED' } });
+    expect(await missing.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'invalid_api_key' } });
     const reader = await call('POST', '/v1/batches', { input_file_id: 'file-x', endpoint: URL_IRIS, completion_window: '24h' }, READER);
     expect(reader.status).toBe(403);
-    expect(reader.body).toMatchObject({ error: { type: 'permission_error', code: 'OB_ERR_FORBIDDEN' } });
+    expect(reader.body).toMatchObject({ error: { type: 'invalid_request_error', code: 'OB_ERR_FORBIDDEN' } });
     expect((await upload('{}\n', 'batch', READER)).status).toBe(403);
   });
 
@@ -278,6 +278,58 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
     expect((await call('GET', `/v1/batches/${String(batch.body.id)}`)).body).toEqual(batch.body);
   });
 
+  it(
+    'when a batch calls /v1/embeddings, then each text is one row of the embedding model, base64 lines decode to the float ' +
+      'vectors, usage counts tokens, and a line with two texts or another model is refused',
+    async () => {
+      const texts = ['free money now, click here', 'lunch on tuesday?', 'your account statement is ready'];
+      const embed = (customId: string, body: Record<string, unknown>) => line(customId, { model: 'textembed', ...body }, '/v1/embeddings');
+      const requests = [
+        embed('t0', { input: texts[0] }),
+        embed('t1', { input: [texts[1]], encoding_format: 'base64' }),
+        embed('two', { input: [texts[0], texts[1]] }),
+        embed('t2', { input: texts[2], dimensions: 64 }),
+        embed('dims', { input: texts[2], dimensions: 32 }),
+      ];
+      const file = String((await upload(requests.join('\n'))).body.id);
+      const created = await call('POST', '/v1/batches', { input_file_id: file, endpoint: '/v1/embeddings', completion_window: '24h' });
+      expect(created.body).toMatchObject({ model: 'textembed', request_counts: { total: 5 } });
+      const batch = await finished(String(created.body.id));
+      expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 5, completed: 3, failed: 2 } });
+
+      const native = await call('POST', '/v1/embeddings', { model: 'textembed', input: texts });
+      const vectors = (native.body.data as { embedding: number[] }[]).map((d) => d.embedding);
+      const output = jsonl(await content(String(batch.output_file_id)));
+      expect(output.map((o) => o.custom_id)).toEqual(['t0', 't1', 't2']);
+      const bodies = output.map((o) => (o.response as { body: Record<string, unknown> }).body);
+      expect(bodies[0]).toMatchObject({
+        object: 'list',
+        model: 'textembed',
+        data: [{ object: 'embedding', index: 0, embedding: vectors[0] }],
+      });
+      const b64 = (bodies[1]?.data as { embedding: string }[])[0]?.embedding ?? '';
+      const decoded = Buffer.from(b64, 'base64');
+      const floats = Array.from({ length: decoded.length / 4 }, (_, i) => decoded.readFloatLE(i * 4));
+      floats.forEach((v, i) => expect(v).toBeCloseTo(vectors[1]?.[i] ?? NaN, 6));
+      expect((bodies[2]?.data as { embedding: number[] }[])[0]?.embedding).toEqual(vectors[2]);
+      const singles = await Promise.all(texts.map((t) => call('POST', '/v1/embeddings', { model: 'textembed', input: t })));
+      bodies.forEach((b, i) => expect(b.usage).toEqual(singles[i]?.body.usage));
+      const errors = jsonl(await content(String(batch.error_file_id)));
+      expect(errors.map((e) => [e.custom_id, (e.response as { body: { error: { param: string } } }).body.error.param])).toEqual([
+        ['two', 'input'],
+        ['dims', 'dimensions'],
+      ]);
+
+      const mixed = String(
+        (await upload([embed('a', { input: 'x' }), line('b', { model: 'textembed@1', input: 'y' }, '/v1/embeddings')].join('\n'))).body.id,
+      );
+      const refused = await call('POST', '/v1/batches', { input_file_id: mixed, endpoint: '/v1/embeddings', completion_window: '24h' });
+      expect((refused.body.errors as { data: { code: string; line: number }[] }).data).toEqual([
+        expect.objectContaining({ code: 'mixed_models', line: 2 }),
+      ]);
+    },
+  );
+
   it('when a batch is created badly, then each mistake is a 400 or 404 naming its field', async () => {
     const file = String((await upload(`${line('a', { inputs: [SETOSA] })}\n`)).body.id);
     const cases: [Record<string, unknown>, number, string][] = [
@@ -298,7 +350,7 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
       completion_window: '24h',
     });
     expect(unknownModel.status).toBe(404);
-    expect(unknownModel.body).toMatchObject({ error: { type: 'not_found_error', code: 'OB_ERR_MODEL_NOT_FOUND' } });
+    expect(unknownModel.body).toMatchObject({ error: { type: 'invalid_request_error', code: 'model_not_found' } });
     const notJson = await call('POST', '/v1/batches', undefined, ACME, { 'content-type': 'text/plain' });
     expect(notJson.status).toBe(415);
   });
@@ -326,7 +378,7 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
     if (cancelled.body.status === 'cancelled') expect(typeof cancelled.body.cancelled_at).toBe('number');
     const again = await call('POST', `/v1/batches/${String(running.body.id)}/cancel`);
     expect(again.status).toBe(409);
-    expect(again.body).toMatchObject({ error: { type: 'conflict_error', code: 'OB_ERR_JOB_FINISHED' } });
+    expect(again.body).toMatchObject({ error: { type: 'invalid_request_error', code: 'OB_ERR_JOB_FINISHED' } });
 
     const page = await call('GET', '/v1/batches?limit=2');
     expect(page.body).toMatchObject({ object: 'list', has_more: true, first_id: running.body.id });

@@ -28,7 +28,7 @@ interface Embeddings {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-function expectOpenAiError(response: request.Response, status: number, param: string | null, code?: string): void {
+function expectCompatErrorBody(response: request.Response, status: number, param: string | null, code?: string): void {
   expect([response.status, response.headers['content-type']]).toEqual([status, expect.stringMatching(/^application\/json/)]);
   expect(response.body).toEqual({
     error: { message: expect.any(String), type: expect.any(String), param, code: code ?? expect.any(String) },
@@ -146,27 +146,27 @@ describe('POST /v1/embeddings and batches of an embedding model (real Redis, wor
 
     const response = await embed({ model: 'textembed', input: 'hello there', dimensions: 32 });
 
-    expectOpenAiError(response, 400, 'dimensions', 'OB_ERR_INVALID_REQUEST');
+    expectCompatErrorBody(response, 400, 'dimensions', 'OB_ERR_INVALID_REQUEST');
     expect(response.body.error.type).toBe('invalid_request_error');
     expect(response.body.error.message).toMatch(/64/);
   });
 
   it('when the model does not exist (or its version), then 404 model_not_found in OpenAI’s shape naming model', async () => {
-    expectOpenAiError(await embed({ model: 'no-such-model', input: 'x y' }), 404, 'model', 'model_not_found');
-    expectOpenAiError(await embed({ model: 'textembed@9', input: 'x y' }), 404, 'model', 'model_not_found');
+    expectCompatErrorBody(await embed({ model: 'no-such-model', input: 'x y' }), 404, 'model', 'model_not_found');
+    expectCompatErrorBody(await embed({ model: 'textembed@9', input: 'x y' }), 404, 'model', 'model_not_found');
   });
 
   it('when the model is not an embedding model (spam, a classifier), then 400 naming model and nothing runs', async () => {
     const response = await embed({ model: 'spam', input: 'free money' });
-    expectOpenAiError(response, 400, 'model', 'OB_ERR_INVALID_REQUEST');
+    expectCompatErrorBody(response, 400, 'model', 'OB_ERR_INVALID_REQUEST');
     expect(response.body.error.message).toMatch(/not an embedding model/);
   });
 
   it('when input is empty (an empty array, an empty string, or an element), then 400 naming the field', async () => {
-    expectOpenAiError(await embed({ model: 'textembed', input: [] }), 400, 'input');
-    expectOpenAiError(await embed({ model: 'textembed', input: '' }), 400, 'input');
-    expectOpenAiError(await embed({ model: 'textembed', input: ['fine', ''] }), 400, 'input[1]');
-    expectOpenAiError(await embed({ model: 'textembed' }), 400, 'input');
+    expectCompatErrorBody(await embed({ model: 'textembed', input: [] }), 400, 'input');
+    expectCompatErrorBody(await embed({ model: 'textembed', input: '' }), 400, 'input');
+    expectCompatErrorBody(await embed({ model: 'textembed', input: ['fine', ''] }), 400, 'input[1]');
+    expectCompatErrorBody(await embed({ model: 'textembed' }), 400, 'input');
   });
 
   it('when input is token arrays, then 400 says token arrays are not accepted and names input', async () => {
@@ -178,35 +178,35 @@ describe('POST /v1/embeddings and batches of an embedding model (real Redis, wor
       ],
     ]) {
       const response = await embed({ model: 'textembed', input });
-      expectOpenAiError(response, 400, 'input');
+      expectCompatErrorBody(response, 400, 'input');
       expect(response.body.error.message).toMatch(/token arrays are not accepted/);
     }
   });
 
   it('when a field is unknown or encoding_format is not float/base64, then 400 names it', async () => {
-    expectOpenAiError(await embed({ model: 'textembed', input: 'a b', temperature: 1 }), 400, 'temperature');
-    expectOpenAiError(await embed({ model: 'textembed', input: 'a b', encoding_format: 'int8' }), 400, 'encoding_format');
+    expectCompatErrorBody(await embed({ model: 'textembed', input: 'a b', temperature: 1 }), 400, 'temperature');
+    expectCompatErrorBody(await embed({ model: 'textembed', input: 'a b', encoding_format: 'int8' }), 400, 'encoding_format');
   });
 
   it('when more inputs than SYNC_MAX_ROWS come, then 400 (OpenAI’s clients type no 413) naming input, OB_ERR_TOO_MANY_ROWS', async () => {
     const response = await embed({ model: 'textembed', input: Array.from({ length: SYNC_MAX_ROWS + 1 }, (_, i) => `text ${i}`) });
-    expectOpenAiError(response, 400, 'input', 'OB_ERR_TOO_MANY_ROWS');
+    expectCompatErrorBody(response, 400, 'input', 'OB_ERR_TOO_MANY_ROWS');
   });
 
   it('when a text is longer than the model’s maxLength, then 400 names input[row]', async () => {
     const response = await embed({ model: 'textembed', input: ['ok text', 'x'.repeat(100_001)] });
-    expectOpenAiError(response, 400, 'input[1]', 'OB_ERR_INVALID_ROWS');
+    expectCompatErrorBody(response, 400, 'input[1]', 'OB_ERR_INVALID_ROWS');
   });
 
   it('when there is no key, a wrong key or a read-only key, then 401 / 403 in OpenAI’s shape', async () => {
-    expectOpenAiError(await embed({ model: 'textembed', input: 'a b' }, {}), 401, null, 'invalid_api_key');
-    expectOpenAiError(await embed({ model: 'textembed', input: 'a b' }, { authorization: 'Bearer wrong-key-0123456789' }), 401, null);
-    expectOpenAiError(await embed({ model: 'textembed', input: 'a b' }, { authorization: `Bearer ${READER}` }), 403, null);
+    expectCompatErrorBody(await embed({ model: 'textembed', input: 'a b' }, {}), 401, null, 'invalid_api_key');
+    expectCompatErrorBody(await embed({ model: 'textembed', input: 'a b' }, { authorization: 'Bearer wrong-key-0123456789' }), 401, null);
+    expectCompatErrorBody(await embed({ model: 'textembed', input: 'a b' }, { authorization: `Bearer ${READER}` }), 403, null);
   });
 
   it('when the body is not JSON, then 400 in OpenAI’s shape; other routes keep answering problem+json', async () => {
     const response = await request(stack.url).post('/v1/embeddings').set(AUTH).set('content-type', 'application/json').send('{"model":');
-    expectOpenAiError(response, 400, null, 'OB_ERR_MALFORMED_JSON');
+    expectCompatErrorBody(response, 400, null, 'OB_ERR_MALFORMED_JSON');
     const other = await request(stack.url)
       .post('/v1/models/nope/predict')
       .set(AUTH)

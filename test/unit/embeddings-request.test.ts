@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import { makeProblem, ProblemError, type ModelManifest } from '@onnx-batch/contracts';
 import { checkManifest, MANIFEST_SCHEMA, resultColumns, resultCsvHeader } from '@onnx-batch/shared';
-import { openAiError, openAiStatus } from '@onnx-batch/api/dist/openai/openai-errors';
+import { compatError, compatStatus } from '@onnx-batch/api/dist/compat/compat-errors';
 import {
   checkEmbeddingModel,
   countTokens,
@@ -9,7 +9,7 @@ import {
   embeddingRowsFor,
   embeddingsResponseBody,
   parseEmbeddingsRequest,
-} from '@onnx-batch/api/dist/openai/embeddings-request';
+} from '@onnx-batch/api/dist/compat/embeddings-request';
 import { readManifest } from '../helpers/model-files';
 
 const embedder = (): ModelManifest => structuredClone(readManifest('textembed', '1'));
@@ -108,7 +108,7 @@ describe('embedding rows, model checks and the response body', () => {
   });
 });
 
-describe('openAiError', () => {
+describe('compatError', () => {
   it.each([
     ['OB_ERR_MODEL_NOT_FOUND', {}, 404, 'invalid_request_error', 'model', 'model_not_found'],
     ['OB_ERR_UNAUTHORIZED', {}, 401, 'invalid_request_error', null, 'invalid_api_key'],
@@ -128,7 +128,7 @@ describe('openAiError', () => {
   ] as const)('when the problem is %s, then status %#, its type, param and code', (code, extensions, status, type, param, openAiCode) => {
     const problem = makeProblem(code, 'what went wrong', extensions);
     expect(problem.status).toBe(status);
-    expect(openAiError(problem)).toEqual({ error: { message: expect.stringContaining('what went wrong'), type, param, code: openAiCode } });
+    expect(compatError(problem)).toEqual({ error: { message: expect.stringContaining('what went wrong'), type, param, code: openAiCode } });
   });
 });
 
@@ -167,10 +167,10 @@ describe('the embedding manifest', () => {
   });
 });
 
-describe('openAiStatus', () => {
+describe('compatStatus', () => {
   it('when a problem is 413, then 400 (OpenAI’s clients have no 413 class); every other status stays', () => {
-    expect(openAiStatus(413)).toBe(400);
-    expect([400, 401, 403, 404, 405, 406, 409, 415, 429, 500, 503, 504].map(openAiStatus)).toEqual([
+    expect(compatStatus(413)).toBe(400);
+    expect([400, 401, 403, 404, 405, 406, 409, 415, 429, 500, 503, 504].map(compatStatus)).toEqual([
       400, 401, 403, 404, 405, 406, 409, 415, 429, 500, 503, 504,
     ]);
   });

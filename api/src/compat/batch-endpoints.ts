@@ -2,20 +2,33 @@ import { ProblemError } from '@onnx-batch/contracts';
 import type { ModelVersion } from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
 import { validatePredict } from '../routes/model-routes';
-import type { BatchEndpoint, RequestRow } from './batch-requests';
+import type { BatchEndpoint, RequestNote, RequestRow } from './batch-requests';
+import {
+  checkEmbeddingModel,
+  countTokens,
+  embeddingModelName,
+  embeddingRowsFor,
+  embeddingsResponseBody,
+  parseEmbeddingsRequest,
+} from './embeddings-request';
+
+/** The embeddings endpoint, as OpenAI's Batch API names it. */
+export const EMBEDDINGS_URL = '/v1/embeddings';
 
 const PREDICT_URL = /^\/v1\/models\/([^/]+)(?:\/versions\/([^/]+))?\/predict$/;
 
 /**
- * The endpoint a batch names, or the 400 naming `endpoint`: the service's own predict route of
- * any model (`/v1/models/{name}[/versions/{v}]/predict`, one row per request line).
+ * The endpoint a batch names, or the 400 naming `endpoint`: `/v1/embeddings` (one text per
+ * request line) or the service's own predict route of any model
+ * (`/v1/models/{name}[/versions/{v}]/predict`, one row per request line).
  */
 export function batchEndpoint(url: unknown): BatchEndpoint {
+  if (url === EMBEDDINGS_URL) return embeddingsEndpoint();
   const match = typeof url === 'string' ? PREDICT_URL.exec(url) : null;
   if (typeof url === 'string' && match) return predictEndpoint(url, decodeURIComponent(match[1] as string), match[2]);
   throw new ProblemError(
     'OB_ERR_INVALID_REQUEST',
-    "field 'endpoint' must be /v1/models/{name}/predict or /v1/models/{name}/versions/{version}/predict",
+    "field 'endpoint' must be /v1/embeddings, /v1/models/{name}/predict or /v1/models/{name}/versions/{version}/predict",
     {
       errors: [{ field: 'endpoint', message: 'is not an endpoint a batch can call' }],
     },
@@ -52,9 +65,52 @@ function predictEndpoint(url: string, name: string, version: string | undefined)
       if (!Array.isArray(row)) return { row: row as Record<string, unknown> };
       return { row: Object.fromEntries(model.manifest.features.map((feature, i) => [feature.name, row[i]])) };
     },
+    notes: false,
     responseBody(result: Record<string, unknown>, model: ModelVersion): unknown {
       const { id: _id, ...prediction } = result;
       return { model: model.manifest.name, version: model.manifest.version, results: [prediction] };
+    },
+  };
+}
+
+function embeddingsEndpoint(): BatchEndpoint {
+  return {
+    url: EMBEDDINGS_URL,
+    model: null,
+    modelOfBody(body: unknown): string | null {
+      const model = (body as { model?: unknown }).model;
+      return typeof model === 'string' ? model : null;
+    },
+    modelName(model: string) {
+      return embeddingModelName(model);
+    },
+    rowOf(body: unknown, model: ModelVersion): RequestRow {
+      const request = parseEmbeddingsRequest(body);
+      checkEmbeddingModel(model.manifest, request.dimensions);
+      if (request.inputs.length !== 1)
+        return {
+          refused: {
+            status: 400,
+            code: 'invalid_request',
+            message: `'input' must be one text per request line, not ${request.inputs.length}`,
+            param: 'input',
+          },
+        };
+      const [row] = embeddingRowsFor(model.manifest, request.inputs) as [Record<string, string>];
+      const problem = model.validator.check(row);
+      if (problem) return { refused: { status: 400, code: 'OB_ERR_INVALID_ROWS', message: `input ${problem.message}`, param: 'input' } };
+      return { row, note: [request.encodingFormat, countTokens(request.inputs[0] as string), request.model] };
+    },
+    notes: true,
+    responseBody(result: Record<string, unknown>, _model: ModelVersion, note: RequestNote | null): unknown {
+      const [format, tokens, named] = note ?? ['float', 0, ''];
+      const body = embeddingsResponseBody(
+        String(named),
+        [(result.embedding as unknown[]).map(Number)],
+        [],
+        format === 'base64' ? 'base64' : 'float',
+      );
+      return { ...body, usage: { prompt_tokens: Number(tokens), total_tokens: Number(tokens) } };
     },
   };
 }

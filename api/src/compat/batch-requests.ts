@@ -27,7 +27,10 @@ export interface RefusedRequest {
 }
 
 /** What a request line's body becomes: the job's row, or the answer its endpoint gives instead. */
-export type RequestRow = { row: Record<string, unknown> } | { refused: Omit<RefusedRequest, 'index' | 'customId'> };
+export type RequestRow = { row: Record<string, unknown>; note?: RequestNote } | { refused: Omit<RefusedRequest, 'index' | 'customId'> };
+
+/** What an endpoint must remember of a request to answer it beyond its row's result (embeddings: the encoding and token count). */
+export type RequestNote = (string | number)[];
 
 /**
  * An endpoint request lines may name: how its body becomes one row of one model's job, and how a
@@ -38,8 +41,12 @@ export interface BatchEndpoint {
   /** The model the url names, or null when each body names it (then `modelOfBody`). */
   model: { name: string; version: string | undefined } | null;
   modelOfBody?(body: unknown): string | null;
+  /** The model a body's name selects: its name and the version it pins, if any. */
+  modelName?(model: string): { name: string; version?: string | undefined };
   rowOf(body: unknown, model: ModelVersion): RequestRow;
-  responseBody(result: Record<string, unknown>, model: ModelVersion): unknown;
+  /** Whether rowOf gives notes (kept beside the job, one per row, for responseBody). */
+  notes: boolean;
+  responseBody(result: Record<string, unknown>, model: ModelVersion, note: RequestNote | null): unknown;
 }
 
 /** What validating a batch's input file found. */
@@ -176,7 +183,7 @@ export async function* requestRows(
         outcome = {
           refused: { status: 400, code: 'invalid_request', message: "a row's id is its request's custom_id; leave 'id' out", param: 'id' },
         };
-      else outcome = { row: { ...outcome.row, id: customId } };
+      else outcome = { ...outcome, row: { ...outcome.row, id: customId } };
     }
     yield { index: index++, customId, ...outcome };
   }

@@ -13,7 +13,7 @@ import {
 } from '@onnx-batch/shared';
 import { DEFAULT_PRIORITY } from '../routes/batch-routes';
 import { batchEndpoint } from './batch-endpoints';
-import { checkInputFile, requestRows, type BatchValidationError, type RefusedRequest } from './batch-requests';
+import { checkInputFile, requestRows, type BatchValidationError, type RefusedRequest, type RequestNote } from './batch-requests';
 import type { FileStore } from './file-store';
 
 /** How long a batch may take, as the Batch API has it; batches are never dropped for taking longer (docs/interop.md). */
@@ -97,21 +97,24 @@ export class BatchService {
     const checked = await checkInputFile(this.files, file, endpoint, this.settings.maxRequests);
     if (checked.errors.length > 0)
       return this.jobless({ ...base, requests: checked.requests, refused: 0, model: null, errors: checked.errors });
-    const selection = named ?? (await this.router.select(checked.bodyModel ?? '', undefined));
+    const bodyModel = endpoint.modelName?.(checked.bodyModel ?? '') ?? { name: checked.bodyModel ?? '' };
+    const selection = named ?? (await this.router.select(bodyModel.name, bodyModel.version));
     const refused: RefusedRequest[] = [];
+    const notes: RequestNote[] = [];
     const model: ModelVersion = selection.parsing;
     let accepted = 0;
     const rows = (async function* (files: FileStore): AsyncGenerator<Record<string, unknown>> {
       for await (const outcome of requestRows(files, file, endpoint, model)) {
         if ('row' in outcome) {
           accepted++;
+          if (outcome.note) notes.push(outcome.note);
           yield outcome.row;
         } else refused.push({ index: outcome.index, customId: outcome.customId, ...outcome.refused });
       }
     })(this.files);
     // A file whose every request is refused runs no job: peek for a first row before submitting.
     const first = await rows.next();
-    const common = { ...base, requests: checked.requests, model: model.manifest.name, errors: null };
+    const common = { ...base, requests: checked.requests, model: checked.bodyModel ?? model.manifest.name, errors: null };
     if (first.done) return this.jobless({ ...common, refused: refused.length }, refused);
     const all = (async function* (): AsyncGenerator<Record<string, unknown>> {
       yield first.value;
@@ -133,6 +136,7 @@ export class BatchService {
     }
     const batch: BatchRecord = { ...common, id: batchId, createdAt: seconds(record.createdAt), jobId: record.id, refused: refused.length };
     await this.keepRefused(batchId, refused);
+    await this.keepNotes(batchId, notes);
     await this.redis.hset(this.store.keys.job(record.id), 'batch', JSON.stringify(batch));
     await this.redis.zadd(this.store.keys.tenantBatches(request.tenant), Date.parse(record.createdAt), batchId);
     return { batch, job: record };
@@ -149,7 +153,7 @@ export class BatchService {
       }
       const batch = JSON.parse(stored) as BatchRecord;
       if (batch.tenant !== tenant) return null;
-      if (isFinished(job.status) && batch.refused > 0) await this.alignRefused(id, jobId);
+      if (isFinished(job.status)) await this.alignKept(id, jobId);
       return { batch, job };
     }
     if (!JOBLESS_BATCH_ID.test(id)) return null;
@@ -216,6 +220,9 @@ export class BatchService {
       let index = 0; // the request the next result answers
       for (let chunk = 0; chunk < job.chunks; chunk++) {
         const [stored] = await this.store.readResults(job.id, chunk, chunk + 1);
+        const first = chunk * job.chunkSize;
+        const notes = endpoint.notes ? await this.notesOf(batch.id, first, first + (stored?.rows ?? 0)) : [];
+        let row = 0;
         for (const text of stored ? renderResultLines(stored) : []) {
           // Refused requests hold their place in the input: skip past them to this result's request.
           while (next < refused.length && (refused[next] as RefusedRequest).index === index) {
@@ -226,8 +233,10 @@ export class BatchService {
           const customId = String(result.id);
           const error = result.error as { code: string; message: string } | undefined;
           if (error && which === 'error') yield errorLine(requestId(index), customId, 500, error.code, error.message, null);
-          else if (!error && which === 'output') yield outputLine(requestId(index), customId, endpoint.responseBody(result, model));
+          else if (!error && which === 'output')
+            yield outputLine(requestId(index), customId, endpoint.responseBody(result, model, notes[row] ?? null));
           index++;
+          row++;
         }
       }
     }
@@ -258,10 +267,25 @@ export class BatchService {
     if (refused.length > 0) await this.redis.expire(key, ttl);
   }
 
-  /** Once the job has its TTL, the refused requests get the same one (they are nothing without it). */
-  private async alignRefused(batchId: string, jobId: string): Promise<void> {
+  private async keepNotes(batchId: string, notes: RequestNote[]): Promise<void> {
+    const key = this.store.keys.batchNotes(batchId);
+    for (let i = 0; i < notes.length; i += 1000) await this.redis.rpush(key, ...notes.slice(i, i + 1000).map((n) => JSON.stringify(n)));
+    if (notes.length > 0) await this.redis.expire(key, this.settings.resultTtlSeconds + REFUSED_BACKSTOP_SECONDS);
+  }
+
+  /** Once the job has its TTL, the refused requests and notes get the same one (they are nothing without it). */
+  private async alignKept(batchId: string, jobId: string): Promise<void> {
     const left = await this.redis.pttl(this.store.keys.job(jobId));
-    if (left > 0) await this.redis.pexpire(this.store.keys.batchRefused(batchId), left);
+    if (left > 0)
+      await Promise.all([
+        this.redis.pexpire(this.store.keys.batchRefused(batchId), left),
+        this.redis.pexpire(this.store.keys.batchNotes(batchId), left),
+      ]);
+  }
+
+  private async notesOf(batchId: string, from: number, to: number): Promise<RequestNote[]> {
+    if (to <= from) return [];
+    return (await this.redis.lrange(this.store.keys.batchNotes(batchId), from, to - 1)).map((text) => JSON.parse(text) as RequestNote);
   }
 
   private async refusedOf(batch: BatchRecord): Promise<RefusedRequest[]> {

@@ -8,7 +8,7 @@ import {
   embeddingRowsFor,
   embeddingsResponseBody,
   parseEmbeddingsRequest,
-} from '../openai/embeddings-request';
+} from '../compat/embeddings-request';
 import { checkSyncRows, runSynchronously, type SyncRunDeps } from '../sync-run';
 import type { Paths } from '../openapi-parts';
 
@@ -54,10 +54,10 @@ function asInputProblem(error: unknown): unknown {
 }
 
 /**
- * POST /v1/embeddings, OpenAI's request and response (openai/embeddings-request.ts), run
+ * POST /v1/embeddings, OpenAI's request and response (compat/embeddings-request.ts), run
  * synchronously over the queue exactly as a synchronous predict (sync-run.ts: SYNC_MAX_ROWS,
  * SYNC_TIMEOUT_MS, the submit's validation and staging). Its errors, the key guard's included,
- * answer in OpenAI's shape: app.ts mounts openAiErrorHandler (openai/openai-errors.ts) on its path.
+ * answer in OpenAI's shape: app.ts mounts compatErrorHandler (compat/compat-errors.ts) on its path.
  */
 export function embeddingsRoutes(deps: EmbeddingsRouteDeps): Router {
   const router = Router();
