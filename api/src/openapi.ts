@@ -12,6 +12,7 @@ import { modelPaths, modelSchemas } from './routes/model-routes';
 import { opsPaths } from './routes/ops-routes';
 import { driftPaths, driftSchemas } from './routes/drift-routes';
 import { embeddingsPaths } from './routes/embeddings-routes';
+import { batchApiPaths } from './routes/batch-api-routes';
 import { qualityPaths, qualitySchemas } from './routes/quality-routes';
 import { evaluationPaths, evaluationSchemas } from './routes/evaluation-routes';
 import { rolloutPaths, rolloutSchemas } from './routes/rollout-routes';
@@ -87,6 +88,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...jobPaths(),
       ...modelPaths(entries, config),
       ...embeddingsPaths(),
+      ...batchApiPaths(),
       ...schedulePaths(),
       ...rolloutPaths(entries),
       ...evaluationPaths(entries),

@@ -15,7 +15,9 @@ import {
 } from '../compat/batch-service';
 import { fileObject, type FileStore, type StoredFile } from '../compat/file-store';
 import { jsonBody } from '../http/body';
+import type { Paths } from '../openapi-parts';
 import { idempotencyKeyHash } from './batch-routes';
+import { COMPAT_ERROR_RESPONSE } from './embeddings-routes';
 
 export interface BatchApiRouteDeps {
   config: Pick<Config, 'MAX_BODY_BYTES' | 'FILES_TTL_SECONDS' | 'FILES_MAX_BYTES' | 'RESULT_TTL_SECONDS'>;
@@ -237,4 +239,251 @@ function receiveFile(req: Request, files: FileStore, config: BatchApiRouteDeps['
     if (!upload) throw invalidParam('file', 'is required');
     return upload;
   })();
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI: the fragment of these routes (api/src/openapi.ts merges it).
+
+const FILE_OBJECT = {
+  type: 'object',
+  required: ['id', 'object', 'bytes', 'created_at', 'filename', 'purpose', 'status'],
+  properties: {
+    id: { type: 'string', examples: ['file-0c5e1a0d2b7f4c1e9a3b5d7f9e1c3a5b', 'file-output-…', 'file-errors-…'] },
+    object: { const: 'file' },
+    bytes: { type: 'integer' },
+    created_at: { type: 'integer', description: 'Unix seconds' },
+    expires_at: {
+      type: 'integer',
+      description: 'Unix seconds: FILES_TTL_SECONDS (or expires_after) for an upload, the job’s TTL for a batch’s file',
+    },
+    filename: { type: 'string' },
+    purpose: { enum: ['batch', 'batch_output'] },
+    status: { const: 'processed' },
+    status_details: { type: 'null' },
+  },
+} as const;
+
+const BATCH_OBJECT = {
+  type: 'object',
+  required: ['id', 'object', 'endpoint', 'input_file_id', 'completion_window', 'status', 'created_at', 'request_counts'],
+  properties: {
+    id: { type: 'string', description: '`batch_` and the id of the job that runs it (a batch that ran none: 32 hex digits)' },
+    object: { const: 'batch' },
+    endpoint: { type: 'string', examples: ['/v1/embeddings', '/v1/models/iris/predict'] },
+    model: { type: ['string', 'null'] },
+    errors: {
+      oneOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          properties: {
+            object: { const: 'list' },
+            data: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  code: {
+                    enum: [
+                      'invalid_json_line',
+                      'invalid_request',
+                      'duplicate_custom_id',
+                      'mismatched_endpoint',
+                      'mixed_models',
+                      'too_many_requests',
+                      'empty_file',
+                    ],
+                  },
+                  message: { type: 'string' },
+                  param: { type: ['string', 'null'] },
+                  line: { type: ['integer', 'null'] },
+                },
+              },
+            },
+          },
+        },
+      ],
+    },
+    input_file_id: { type: 'string' },
+    completion_window: { const: '24h' },
+    status: { enum: ['failed', 'in_progress', 'finalizing', 'completed', 'cancelled'] },
+    output_file_id: { type: ['string', 'null'] },
+    error_file_id: { type: ['string', 'null'] },
+    created_at: { type: 'integer' },
+    in_progress_at: { type: ['integer', 'null'] },
+    expires_at: { type: 'integer' },
+    finalizing_at: { type: ['integer', 'null'] },
+    completed_at: { type: ['integer', 'null'] },
+    failed_at: { type: ['integer', 'null'] },
+    expired_at: { type: 'null', description: 'Never set: a batch is never dropped for taking longer than its window' },
+    cancelling_at: { type: ['integer', 'null'] },
+    cancelled_at: { type: ['integer', 'null'] },
+    request_counts: {
+      type: 'object',
+      properties: { total: { type: 'integer' }, completed: { type: 'integer' }, failed: { type: 'integer' } },
+    },
+    metadata: { type: ['object', 'null'], additionalProperties: { type: 'string', maxLength: 512 } },
+  },
+} as const;
+
+function listSchema(item: object): object {
+  return {
+    type: 'object',
+    required: ['object', 'data', 'first_id', 'last_id', 'has_more'],
+    properties: {
+      object: { const: 'list' },
+      data: { type: 'array', items: item },
+      first_id: { type: ['string', 'null'] },
+      last_id: { type: ['string', 'null'] },
+      has_more: { type: 'boolean' },
+    },
+  };
+}
+
+function json(description: string, schema: object): Record<string, unknown> {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+function errors(...statuses: string[]): Record<string, unknown> {
+  return Object.fromEntries(['401', '403', '429', ...statuses].map((s) => [s, COMPAT_ERROR_RESPONSE]));
+}
+
+const ID = (what: string) => ({ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: what });
+const TAGS = ['openai'];
+
+export function batchApiPaths(): Paths {
+  return {
+    '/v1/files': {
+      post: {
+        operationId: 'uploadFile',
+        summary: "Uploads a batch's input file (OpenAI's Files API), streamed into Redis",
+        tags: TAGS,
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['file', 'purpose'],
+                properties: {
+                  file: { type: 'string', format: 'binary', description: 'JSONL of request lines; at most FILES_MAX_BYTES' },
+                  purpose: { const: 'batch' },
+                  'expires_after[anchor]': { const: 'created_at' },
+                  'expires_after[seconds]': { type: 'integer', minimum: 3600, maximum: 2_592_000 },
+                },
+              },
+            },
+          },
+        },
+        responses: { '200': json('The stored file', FILE_OBJECT), ...errors('400', '415', '500', '503', '507') },
+      },
+      get: {
+        operationId: 'listFiles',
+        summary: "The tenant's uploaded files",
+        tags: TAGS,
+        parameters: [
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10_000, default: 10_000 } },
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'], default: 'desc' } },
+          { name: 'purpose', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: { '200': json('A page of files', listSchema(FILE_OBJECT)), ...errors('400') },
+      },
+    },
+    '/v1/files/{id}': {
+      get: {
+        operationId: 'getFile',
+        summary: "An uploaded file, or a batch's output or error file",
+        tags: TAGS,
+        parameters: [ID('file id')],
+        responses: { '200': json('The file', FILE_OBJECT), ...errors('404') },
+      },
+      delete: {
+        operationId: 'deleteFile',
+        summary: 'Deletes an uploaded file (a batch already created from it is not affected)',
+        tags: TAGS,
+        parameters: [ID('file id')],
+        responses: {
+          '200': json('Deleted', {
+            type: 'object',
+            properties: { id: { type: 'string' }, object: { const: 'file' }, deleted: { const: true } },
+          }),
+          ...errors('400', '404'),
+        },
+      },
+    },
+    '/v1/files/{id}/content': {
+      get: {
+        operationId: 'getFileContent',
+        summary: "A file's bytes: an upload as sent, or a batch's output or error lines in input order",
+        tags: TAGS,
+        parameters: [ID('file id')],
+        responses: {
+          '200': { description: 'JSONL', content: { 'application/jsonl': { schema: { type: 'string' } } } },
+          ...errors('404'),
+        },
+      },
+    },
+    '/v1/batches': {
+      post: {
+        operationId: 'createBatch',
+        summary: "Validates a file of requests and runs them as one job (OpenAI's Batch API)",
+        description:
+          'Every line is checked first (JSON, a unique custom_id of at most 256 characters, method POST, url equal to `endpoint`, at ' +
+          'most BATCH_MAX_REQUESTS lines); a file that fails answers a batch `failed` with `errors`, and nothing runs. A body the ' +
+          'endpoint refuses (a bad row) goes to the error file; the others are rows of one job. Idempotency-Key is honoured.',
+        tags: TAGS,
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['input_file_id', 'endpoint', 'completion_window'],
+                additionalProperties: false,
+                properties: {
+                  input_file_id: { type: 'string' },
+                  endpoint: {
+                    type: 'string',
+                    examples: ['/v1/embeddings', '/v1/models/iris/predict', '/v1/models/iris/versions/2/predict'],
+                  },
+                  completion_window: { const: '24h' },
+                  metadata: { type: 'object', maxProperties: 16, additionalProperties: { type: 'string', maxLength: 512 } },
+                },
+              },
+            },
+          },
+        },
+        responses: { '200': json('The batch', BATCH_OBJECT), ...errors('400', '404', '409', '415', '500', '503', '507') },
+      },
+      get: {
+        operationId: 'listBatches',
+        summary: "The tenant's batches, newest first",
+        tags: TAGS,
+        parameters: [
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: { '200': json('A page of batches', listSchema(BATCH_OBJECT)), ...errors('400') },
+      },
+    },
+    '/v1/batches/{id}': {
+      get: {
+        operationId: 'getBatch',
+        summary: 'A batch: its status and counts are its job’s',
+        tags: TAGS,
+        parameters: [ID('batch id')],
+        responses: { '200': json('The batch', BATCH_OBJECT), ...errors('404') },
+      },
+    },
+    '/v1/batches/{id}/cancel': {
+      post: {
+        operationId: 'cancelBatch',
+        summary: "Cancels a batch's job; what ran is in its output and error files",
+        tags: TAGS,
+        parameters: [ID('batch id')],
+        responses: { '200': json('The cancelled batch', BATCH_OBJECT), ...errors('404', '409', '507') },
+      },
+    },
+  };
 }

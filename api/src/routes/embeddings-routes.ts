@@ -82,7 +82,7 @@ export function embeddingsRoutes(deps: EmbeddingsRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI: the fragment of this route (api/src/openapi.ts merges it).
 
-const OPENAI_ERROR = {
+export const COMPAT_ERROR_RESPONSE = {
   description: "An error in OpenAI's shape",
   content: {
     'application/json': {
@@ -179,13 +179,13 @@ export function embeddingsPaths(): Paths {
               },
             },
           },
-          '400': OPENAI_ERROR,
-          '401': OPENAI_ERROR,
-          '403': OPENAI_ERROR,
-          '404': OPENAI_ERROR,
-          '429': OPENAI_ERROR,
-          '500': OPENAI_ERROR,
-          '504': OPENAI_ERROR,
+          '400': COMPAT_ERROR_RESPONSE,
+          '401': COMPAT_ERROR_RESPONSE,
+          '403': COMPAT_ERROR_RESPONSE,
+          '404': COMPAT_ERROR_RESPONSE,
+          '429': COMPAT_ERROR_RESPONSE,
+          '500': COMPAT_ERROR_RESPONSE,
+          '504': COMPAT_ERROR_RESPONSE,
         },
       },
     },
