@@ -1,8 +1,10 @@
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI, { AuthenticationError, BadRequestError, ConflictError, NotFoundError, PermissionDeniedError } from 'openai';
-import { dropPrefix, newRedis, testEnv } from '../helpers/env';
+import { dropPrefix, newRedis, ROOT, testEnv } from '../helpers/env';
 import { postJson } from '../helpers/http';
 import { spawnApi, spawnWorker, type Spawned } from '../helpers/processes';
 
@@ -150,6 +152,57 @@ describe('end to end: the official openai client drives batches, files and embed
         floats.data[i]?.embedding,
       ),
     );
+  });
+
+  it("when the README's OpenAI SDK example and its curl lines are run as written, then they upload, batch and embed", async () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Use it from the OpenAI SDK'));
+    const snippet = (/```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? '').replaceAll('http://127.0.0.1:8080', url);
+    const curls = (/```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '')
+      .replace(/\\\n\s*/g, '')
+      .trim()
+      .split('\n');
+    // Inside the repository, so that `import 'openai'` resolves as in a user's project.
+    const work = path.join(ROOT, 'test-artifacts', `readme-sdk-${process.pid}`);
+    mkdirSync(work, { recursive: true });
+    writeFileSync(
+      path.join(work, 'requests.jsonl'),
+      ['spam spam spam', 'see you at lunch']
+        .map((input, i) =>
+          JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/embeddings', body: { model: 'textembed', input } }),
+        )
+        .join('\n'),
+    );
+    const run = promisify(execFile);
+    const script =
+      `${snippet}\nlet b = batch; while (b.status !== 'completed') { await new Promise((r) => setTimeout(r, 100)); b = await client.batches.retrieve(batch.id); }\n` +
+      'console.log(await (await client.files.content(b.output_file_id)).text());';
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: work,
+      env: { ...process.env, ONNX_BATCH_KEY: KEY },
+    });
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { custom_id: string }).custom_id),
+    ).toEqual(['r0', 'r1']);
+
+    const curl = async (line: string, fileId = ''): Promise<Record<string, unknown>> => {
+      const command = line.replaceAll('localhost:8080', url.replace('http://', '')).replaceAll('file-…', fileId).replaceAll('$KEY', KEY);
+      const { stdout: out } = await run('bash', ['-c', command], { cwd: work });
+      return JSON.parse(out) as Record<string, unknown>;
+    };
+    expect(curls).toHaveLength(3);
+    const uploaded = await curl(curls[0] ?? '');
+    expect(uploaded).toMatchObject({ object: 'file', purpose: 'batch' });
+    expect(await curl(curls[1] ?? '', String(uploaded.id))).toMatchObject({
+      object: 'batch',
+      endpoint: '/v1/embeddings',
+      request_counts: { total: 2 },
+    });
+    expect(await curl(curls[2] ?? '')).toMatchObject({ object: 'list', model: 'textembed', data: [{ index: 0 }, { index: 1 }] });
+    rmSync(work, { recursive: true, force: true });
   });
 
   it('when the client makes mistakes, then it raises its typed errors with our messages', async () => {

@@ -308,6 +308,49 @@ describe('reliability: a full Redis', () => {
     },
   );
 
+  it(
+    'when memory is above the high watermark, then an upload to /v1/files and a new batch get 507 in the Batch API shape with ' +
+      'Retry-After, and nothing is written; a file uploaded before stays readable',
+    async () => {
+      const service = await startService(redis);
+      try {
+        const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/models/iris/predict', body: { inputs: [IRIS_ROW] } });
+        const upload = () => {
+          const form = new FormData();
+          form.append('file', new Blob([`${line}\n`]), 'requests.jsonl');
+          form.append('purpose', 'batch');
+          return fetch(`${service.url}/v1/files`, { method: 'POST', body: form });
+        };
+        const stored = (await (await upload()).json()) as { id: string };
+        await fillTo(redis, 0.9);
+        await eventually(
+          'the API refuses new jobs',
+          async () =>
+            (await readyz(service.url)).body.checks !== undefined &&
+            ((await readyz(service.url)).body.checks as { storage?: boolean }).storage === false,
+        );
+        const before = await allKeys(redis);
+
+        const refusedUpload = await upload();
+        expect(refusedUpload.status).toBe(507);
+        expect(refusedUpload.headers.get('retry-after')).toBe('30');
+        expect(await refusedUpload.json()).toMatchObject({ error: { type: 'server_error', code: 'OB_ERR_STORAGE_FULL' } });
+        const batch = await fetch(`${service.url}/v1/batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input_file_id: stored.id, endpoint: '/v1/models/iris/predict', completion_window: '24h' }),
+        });
+        expect(batch.status).toBe(507);
+        expect(await batch.json()).toMatchObject({ error: { code: 'OB_ERR_STORAGE_FULL' } });
+        expect(await allKeys(redis)).toEqual(before);
+        const content = await fetch(`${service.url}/v1/files/${stored.id}/content`);
+        expect(await content.text()).toBe(`${line}\n`);
+      } finally {
+        await service.close();
+      }
+    },
+  );
+
   it('when Redis refuses writes at maxmemory, then labels get 507 and apply nothing; with room again the same labels apply', async () => {
     const service = await startService(
       redis,
