@@ -104,7 +104,7 @@ describe('end to end: the official openai client drives batches, files and embed
     },
   );
 
-  it('when a second, larger batch is cancelled with batches.cancel, then it ends cancelled and cancelling again is a ConflictError', async () => {
+  it('when a larger batch gets batches.cancel, then it ends cancelled; cancelling again is a ConflictError', async () => {
     const lines = Array.from({ length: 20_000 }, (_, i) => ({
       custom_id: `c${i}`,
       method: 'POST',
@@ -175,7 +175,8 @@ describe('end to end: the official openai client drives batches, files and embed
     );
     const run = promisify(execFile);
     const script =
-      `${snippet}\nlet b = batch; while (b.status !== 'completed') { await new Promise((r) => setTimeout(r, 100)); b = await client.batches.retrieve(batch.id); }\n` +
+      `${snippet}\nlet b = batch;\n` +
+      "while (b.status !== 'completed') { await new Promise((r) => setTimeout(r, 100)); b = await client.batches.retrieve(batch.id); }\n" +
       'console.log(await (await client.files.content(b.output_file_id)).text());';
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
       cwd: work,

@@ -368,7 +368,7 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
     expect(again.body.id).toBe(ids[0]);
   });
 
-  it('when batches are listed, cancelled and their jobs deleted, then the list pages, a cancel answers cancelled and a deleted batch is gone', async () => {
+  it('when batches are listed, cancelled and their jobs deleted, then pages follow, cancel answers, a deleted one is gone', async () => {
     // Enough rows that the batch is still running when the cancel comes.
     const big = Array.from({ length: 2000 }, (_, i) => line(`r${i}`, { inputs: [i % 2 ? SETOSA : VIRGINICA] })).join('\n');
     const running = await createBatch(String((await upload(big)).body.id));
