@@ -29,6 +29,7 @@ import { driftRoutes } from './routes/drift-routes';
 import { evaluationRoutes } from './routes/evaluation-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
+import { openInferenceErrors, openInferenceRoutes } from './routes/open-inference-routes';
 import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
 import { qualityRoutes } from './routes/quality-routes';
 import { rolloutRoutes } from './routes/rollout-routes';
@@ -92,6 +93,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', evaluationRoutes(deps));
   app.use('/v1', scheduleRoutes(deps));
   app.use('/', batchRoutes(deps, ''));
+  // Open Inference Protocol v2: guards per route inside (health and server metadata are open, like /livez), errors as {"error"}.
+  app.use('/v2', openInferenceRoutes(deps));
+  app.use('/v2', openInferenceErrors(deps.logger));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));
   return app;

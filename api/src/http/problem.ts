@@ -5,6 +5,9 @@ import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type P
 import { type Logger } from '@onnx-batch/shared';
 import { problemOfDomainError } from './domain-problems';
 
+/** How an error's problem goes on the wire: problem+json here; the Open Inference Protocol routes write their own shape. */
+export type ProblemWriter = (res: ServerResponse, problem: Problem) => void;
+
 /** Writes a problem+json answer with node's own response API (Express and the fast poll path both answer through it). */
 function writeProblem(res: ServerResponse, problem: Problem): void {
   const body = JSON.stringify(problem);
@@ -14,10 +17,10 @@ function writeProblem(res: ServerResponse, problem: Problem): void {
   res.end(body);
 }
 
-function sendProblem(res: ServerResponse, error: ProblemError, instance: string): void {
+function sendProblem(res: ServerResponse, error: ProblemError, instance: string, write: ProblemWriter = writeProblem): void {
   const retryAfter = error.extensions.retryAfter;
   if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
-  writeProblem(res, error.toProblem(instance));
+  write(res, error.toProblem(instance));
 }
 
 /** body-parser's error types, mapped to our catalogue. */
@@ -65,8 +68,13 @@ export interface ErrorContext {
   target: string;
 }
 
-/** Turns anything thrown into a problem+json answer; internals are logged, never sent. */
-export function answerError(logger: Logger, error: unknown, { req, res, requestId, target }: ErrorContext): void {
+/** Turns anything thrown into a problem+json answer (or `write`'s shape); internals are logged, never sent. */
+export function answerError(
+  logger: Logger,
+  error: unknown,
+  { req, res, requestId, target }: ErrorContext,
+  write: ProblemWriter = writeProblem,
+): void {
   const instance = target.slice(0, 512);
   // The body was not read to its end (refused early): the connection cannot carry another request.
   if (!req.complete && !res.headersSent) {
@@ -82,7 +90,7 @@ export function answerError(logger: Logger, error: unknown, { req, res, requestI
   }
   const known = error instanceof ProblemError ? error : problemOfDomainError(error);
   if (known) {
-    sendProblem(res, known, instance);
+    sendProblem(res, known, instance, write);
     return;
   }
   const bodyError = error as BodyParserError;
@@ -95,7 +103,7 @@ export function answerError(logger: Logger, error: unknown, { req, res, requestI
           ? `request body is larger than the limit of ${bodyError.limit ?? '?'} bytes; stream large batches as ` +
             'application/x-ndjson, text/csv, Arrow or Parquet'
           : bodyError.message;
-    sendProblem(res, new ProblemError(code, detail), instance);
+    sendProblem(res, new ProblemError(code, detail), instance, write);
     return;
   }
   // Other client errors raised by Express and body-parser (a path parameter that is not valid
@@ -109,6 +117,7 @@ export function answerError(logger: Logger, error: unknown, { req, res, requestI
         res,
         new ProblemError('OB_ERR_INVALID_REQUEST', `the request body is not valid gzip (${(error as Error).message.slice(0, 200)})`),
         instance,
+        write,
       );
       return;
     }
@@ -118,15 +127,17 @@ export function answerError(logger: Logger, error: unknown, { req, res, requestI
       res,
       new ProblemError(fallback, error instanceof Error ? error.message.slice(0, 200) : 'the request is malformed'),
       instance,
+      write,
     );
     return;
   }
   logger.error('request failed', { requestId, error: error instanceof Error ? error.stack : String(error) });
-  writeProblem(res, makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', { instance, requestId }));
+  write(res, makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', { instance, requestId }));
 }
 
-export function problemHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => answerError(logger, error, { req, res, requestId: req.requestId, target: req.originalUrl });
+export function problemHandler(logger: Logger, write: ProblemWriter = writeProblem): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) =>
+    answerError(logger, error, { req, res, requestId: req.requestId, target: req.originalUrl }, write);
 }
 
 export const notFoundHandler: RequestHandler = (req) => {

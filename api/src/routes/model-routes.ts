@@ -14,6 +14,7 @@ import {
   type PredictionCache,
   type Config,
   type JobEvents,
+  type JobRecord,
   type JobStore,
   type JobSubmitter,
   type ModelEntry,
@@ -139,10 +140,41 @@ export const PREDICT_BODY_SCHEMA = {
 
 const validatePredict = new Ajv2020({ strict: false, useDefaults: true }).compile(PREDICT_BODY_SCHEMA);
 
+/**
+ * Runs `rows` as one ordinary job through the queue and waits for it to finish: the synchronous
+ * predict and the Open Inference Protocol adapter both answer from the finished job's record.
+ * `started` is told the job id as soon as there is one (the request log names it).
+ */
+export async function runSynchronously(
+  deps: Pick<ModelRouteDeps, 'config' | 'submitter' | 'events' | 'store'>,
+  model: ModelSelection,
+  rows: unknown[],
+  tenant: string,
+  priority: number,
+  started: (jobId: string) => void,
+): Promise<JobRecord> {
+  const { config, submitter, events, store } = deps;
+  const { record } = await submitter.submit({ model, rows, tenant, priority, callbackUrl: null, rowLocation: 'row' });
+  started(record.id);
+  await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, finishedOrGone(store, record.id));
+  const finished = await store.get(record.id);
+  if (!finished || !isFinished(finished.status)) {
+    throw new ProblemError(
+      'OB_ERR_TIMEOUT',
+      `the job did not finish within ${config.SYNC_TIMEOUT_MS} ms; poll /v1/batch-result/${record.id}`,
+      {
+        jobId: record.id,
+        resultUrl: `/v1/batch-result/${record.id}`,
+      },
+    );
+  }
+  return finished;
+}
+
 /** The model repository, read-only, and the synchronous predict facade over the same queue. */
 export function modelRoutes(deps: ModelRouteDeps): Router {
   const router = Router();
-  const { config, repository, store, submitter, events } = deps;
+  const { config, repository, store } = deps;
 
   router.get('/models', async (_req, res) => {
     const models = await Promise.all(
@@ -178,27 +210,9 @@ export function modelRoutes(deps: ModelRouteDeps): Router {
       res.type('application/json').send(cached);
       return;
     }
-    const { record } = await submitter.submit({
-      model,
-      rows: body.inputs,
-      tenant: req.caller.tenant,
-      priority: body.priority,
-      callbackUrl: null,
-      rowLocation: 'row',
+    const finished = await runSynchronously(deps, model, body.inputs, req.caller.tenant, body.priority, (jobId) => {
+      res.locals.jobId = jobId;
     });
-    res.locals.jobId = record.id;
-    await events.waitFor(record.id, config.SYNC_TIMEOUT_MS, finishedOrGone(store, record.id));
-    const finished = await store.get(record.id);
-    if (!finished || !isFinished(finished.status)) {
-      throw new ProblemError(
-        'OB_ERR_TIMEOUT',
-        `the job did not finish within ${config.SYNC_TIMEOUT_MS} ms; poll /v1/batch-result/${record.id}`,
-        {
-          jobId: record.id,
-          resultUrl: `/v1/batch-result/${record.id}`,
-        },
-      );
-    }
     res.type('application/json').send(await renderJob(finished, store, '/v1', { INLINE_RESULTS_LIMIT: Number.MAX_SAFE_INTEGER }));
   };
   router.post('/models/:name/predict', jsonBody(config.MAX_BODY_BYTES), predict);
