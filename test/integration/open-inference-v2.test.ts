@@ -44,7 +44,7 @@ async function call(
   const bytes = Buffer.from(await response.arrayBuffer());
   const headerLength = response.headers.get('inference-header-content-length');
   const text = bytes.toString('utf8', 0, headerLength === null ? bytes.length : Number(headerLength));
-  let parsed: Record<string, unknown> = {};
+  let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(text) as Record<string, unknown>;
   } catch {
@@ -134,7 +134,7 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
       expect(server.body).toEqual({ name: 'onnx-batch', version: expect.any(String) as string, extensions: ['binary_tensor_data'] });
     });
 
-    it('when model metadata is asked, then it is the spec’s model metadata read from the manifest (OIP datatypes, -1 dynamic)', async () => {
+    it('when model metadata is asked, then it is the spec’s metadata from the manifest (OIP datatypes, -1 dynamic)', async () => {
       const iris = await getJson(stack.url, '/v2/models/iris');
       const irisV2 = await getJson(stack.url, '/v2/models/iris/versions/2');
       const fashion = await getJson(stack.url, '/v2/models/fashion/versions/1');
@@ -177,7 +177,7 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
   });
 
   describe('the spec’s own examples, on the models served here', () => {
-    it('when the KServe v2 REST infer example is sent (id "42", JSON tensors, outputs named), then its answer has the spec’s shape', async () => {
+    it('when the KServe v2 REST infer example is sent (id "42", JSON tensors), then its answer has the spec’s shape', async () => {
       // The spec's request: {"id":"42","inputs":[{"name":"input0","shape":[2,2],"datatype":"UINT32","data":[1,2,3,4]}, …],
       // "outputs":[{"name":"output0"}]}, here with iris's input and output.
       const request = {
@@ -213,7 +213,7 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
       expect(answer.body).toEqual({ error: expect.stringContaining('mymodel') as string });
     });
 
-    it('when Triton’s binary tensor data example is sent (header, then 4 × n bytes, binary_data output), then the answer is binary too', async () => {
+    it('when Triton’s binary tensor data example is sent (header, then 4 × n bytes), then the answer is binary too', async () => {
       const { body, headers } = binaryRequest(
         {
           model_name: 'iris',
@@ -236,7 +236,7 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
   });
 
   describe('the models', () => {
-    it('when fashion images go in and out as binary tensors, then the outputs are bit-exact against /v1 predict of the same rows', async () => {
+    it('when fashion images go in and out as binary tensors, then the outputs are bit-exact against /v1 predict', async () => {
       const golden = loadGolden('fashion', '1');
       const images = golden.inputs.slice(0, 5).map((row) => row.image as number[][]);
       const pixels = Buffer.from(images.flatMap((image) => image.flat()));
@@ -515,7 +515,7 @@ describe('Open Inference Protocol v2 when Redis is full or gone (a private redis
     await redis.destroy();
   });
 
-  it('when Redis refuses writes at maxmemory, then infer is 507 {"error"} as /v1 would refuse it; when Redis is gone, not ready: 503 until it is back', async () => {
+  it('when Redis refuses writes at maxmemory, then infer is 507 {"error"}; when Redis is gone, not ready: 503 until it is back', async () => {
     const used = await redis.usedMemory();
     await redis.client().config('SET', 'maxmemory', String(Math.max(1, used - 1_000_000)));
     const refused = await inferJson(stack.url, '/v2/models/iris/infer', {
