@@ -515,7 +515,7 @@ describe('Open Inference Protocol v2 when Redis is full or gone (a private redis
     await redis.destroy();
   });
 
-  it('when Redis refuses writes at maxmemory, then infer is 507 {"error"}; when Redis is gone, not ready: 503 until it is back', async () => {
+  it('when Redis refuses writes, then infer is 507 {"error"}; when Redis is gone, not ready: 503 until it is back', async () => {
     const used = await redis.usedMemory();
     await redis.client().config('SET', 'maxmemory', String(Math.max(1, used - 1_000_000)));
     const refused = await inferJson(stack.url, '/v2/models/iris/infer', {
