@@ -134,16 +134,18 @@ describe('OpenAPI document at GET /openapi.json', () => {
   );
 
   it(
-    'when an operation can fail, then its error answers are problem+json naming their codes, and guarded routes document 401, ' +
-      '403 and 429',
+    'when an operation can fail, then its error answers are problem+json naming their codes (/v2: the protocol’s {error}), ' +
+      'and guarded routes document 401, 403 and 429',
     () => {
       const wrong: string[] = [];
       for (const { method, path: p, operation } of operations(doc)) {
+        // The Open Inference Protocol's paths answer errors in its own shape, {"error": message} (ADR 0011).
+        const errorType = p.startsWith('/v2') ? 'application/json' : PROBLEM_CONTENT_TYPE;
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400) continue;
-          if (!response.content || Object.keys(response.content).join() !== PROBLEM_CONTENT_TYPE) wrong.push(`${method} ${p} ${status}`);
+          if (!response.content || Object.keys(response.content).join() !== errorType) wrong.push(`${method} ${p} ${status}`);
         }
-        const guarded = /^\/(v1|batch-predict|batch-result)/.test(p);
+        const guarded = /^\/(v1|batch-predict|batch-result|v2\/models)/.test(p);
         if (guarded)
           for (const status of ['401', '403', '429']) if (!operation.responses[status]) wrong.push(`${method} ${p} lacks ${status}`);
         if (!guarded && p !== '/admin/queues' && operation.security?.length !== 0)
