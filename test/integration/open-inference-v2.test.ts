@@ -320,6 +320,19 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
       );
     });
 
+    it('when the README’s curl example is sent, then it answers as the README shows', async () => {
+      const answer = await inferJson(stack.url, '/v2/models/iris/infer', {
+        id: '42',
+        inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
+      });
+
+      expect(answer.status).toBe(200);
+      expect(Object.keys(answer.body)).toEqual(['model_name', 'model_version', 'id', 'parameters', 'outputs']);
+      expect(answer.body).toMatchObject({ model_name: 'iris', model_version: '2', id: '42', parameters: { job_id: expect.any(String) } });
+      expect(outputOf(answer)).toMatchObject({ name: 'probabilities', datatype: 'FP32', shape: [1, 3] });
+      expect(Math.max(...(outputOf(answer).data ?? []))).toBe(outputOf(answer).data?.[0]); // setosa
+    });
+
     it('when iris rows run through /v2, then they are an ordinary job of the same queue (its id in parameters.job_id)', async () => {
       const answer = await inferJson(stack.url, '/v2/models/iris/infer', {
         inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [IRIS_ROWS[0]] }],
