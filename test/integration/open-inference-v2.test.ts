@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { formatFloat, JobStore } from '@onnx-batch/shared';
 import { newRedis } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
@@ -333,6 +334,17 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
       expect(Math.max(...(outputOf(answer).data ?? []))).toBe(outputOf(answer).data?.[0]); // setosa
     });
 
+    it('when the request is gzip-compressed, then it is inflated and runs', async () => {
+      const body = gzipSync(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: IRIS_ROWS[0] }] }));
+      const answer = await call(stack.url, 'POST', '/v2/models/iris/infer', body, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      });
+
+      expect(answer.status).toBe(200);
+      expect(outputOf(answer).shape).toEqual([1, 3]);
+    });
+
     it('when iris rows run through /v2, then they are an ordinary job of the same queue (its id in parameters.job_id)', async () => {
       const answer = await inferJson(stack.url, '/v2/models/iris/infer', {
         inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [IRIS_ROWS[0]] }],
@@ -391,7 +403,7 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
 
     it('when a row is out of the manifest’s bounds, then 400 from the same validator as /v1', async () => {
       const answer = inferJson(stack.url, '/v2/models/iris/infer', iris({ data: [5.1, 3.5, 1.4, 99] }));
-      await expectError(answer, 400, /row 0|petal_width/);
+      await expectError(answer, 400, /row 0: field 'petal_width' must be <= 10/);
     });
 
     it('when the body is not JSON or not an infer request, then 400', async () => {
@@ -468,7 +480,15 @@ describe('Open Inference Protocol v2 with keys and a rate limit (no worker)', ()
   let stack: Stack;
 
   beforeAll(async () => {
-    stack = await startStack({ API_KEYS: `acme:${WRITER},acme:${READER}:read,other:${LIMITED}:read`, RATE_LIMIT_PER_MINUTE: '3' }, false);
+    stack = await startStack(
+      {
+        API_KEYS: `acme:${WRITER},acme:${READER}:read,other:${LIMITED}:read`,
+        RATE_LIMIT_PER_MINUTE: '3',
+        SYNC_TIMEOUT_MS: '300',
+        MAX_BODY_BYTES: '4096',
+      },
+      false,
+    );
   });
 
   afterAll(async () => {
@@ -497,6 +517,27 @@ describe('Open Inference Protocol v2 with keys and a rate limit (no worker)', ()
     expect(metadata.status).toBe(200);
     expect([infer.status, infer.body]).toEqual([403, { error: "this API key lacks the 'submit' role" }]);
     expect([badKey.status, badKey.body]).toEqual([401, { error: 'the API key is not valid' }]);
+  });
+
+  it('when a submit key infers and no worker runs it in time, then 504 {"error"} naming the job to poll', async () => {
+    const answer = await inferJson(stack.url, '/v2/models/iris/infer', request, { authorization: `Bearer ${WRITER}` });
+
+    expect(answer.status).toBe(504);
+    expect(answer.body).toEqual({
+      error: expect.stringMatching(/did not finish within 300 ms; poll \/v1\/batch-result\/[0-9a-f-]{36}/) as string,
+    });
+  });
+
+  it('when the body is larger than MAX_BODY_BYTES or its Content-Encoding unknown, then 413 or 415 {"error"}', async () => {
+    const headers = { authorization: `Bearer ${WRITER}`, 'content-type': 'application/json' };
+    const large = await call(stack.url, 'POST', '/v2/models/iris/infer', JSON.stringify({ ...request, id: 'x'.repeat(5000) }), headers);
+    const brotli = await call(stack.url, 'POST', '/v2/models/iris/infer', JSON.stringify(request), {
+      ...headers,
+      'content-encoding': 'br',
+    });
+
+    expect([large.status, large.body]).toEqual([413, { error: expect.stringContaining('4096') as string }]);
+    expect([brotli.status, brotli.body]).toEqual([415, { error: expect.stringContaining("'br'") as string }]);
   });
 
   it('when a key passes its rate limit, then 429 {"error"} with Retry-After', async () => {
