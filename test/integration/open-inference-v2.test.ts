@@ -415,6 +415,14 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
       await expectError(inferJson(stack.url, '/v2/models/iris/infer', { inputs: [] }), 400, /inputs/);
     });
 
+    it('when data is nested deeper than its shape (a stack-exhaustion attempt), then 400', async () => {
+      const depth = 50_000;
+      const deep = `${'['.repeat(depth)}5.1,3.5,1.4,0.2${']'.repeat(depth)}`;
+      const body = `{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":${deep}}]}`;
+      const answer = call(stack.url, 'POST', '/v2/models/iris/infer', body, { 'content-type': 'application/json' });
+      await expectError(answer, 400, /nested deeper than its shape's 2 dimensions/);
+    });
+
     it('when shapes are huge or negative, then 413 or 400 before anything is allocated or queued', async () => {
       await expectError(inferJson(stack.url, '/v2/models/iris/infer', iris({ shape: [1e15, 4] })), 413, /at most 40/);
       await expectError(inferJson(stack.url, '/v2/models/iris/infer', iris({ shape: [1, 4e9] })), 400, /shape/);
@@ -441,6 +449,8 @@ describe('Open Inference Protocol v2 over the real queue (api and worker in proc
       await expectError(post(enormous), 400, /runs past the end/);
       await expectError(post(truncated, { 'inference-header-content-length': '100000' }), 400, /Inference-Header-Content-Length is 100000/);
       await expectError(post(truncated, { 'inference-header-content-length': '-5' }), 400, /whole number/);
+      const jsonOnly = inferJson(stack.url, '/v2/models/iris/infer', header);
+      await expectError(jsonOnly, 400, /binary_data_size but the request has no Inference-Header-Content-Length/);
       const noHeader = { body: trailing.body, headers: { 'content-type': 'application/octet-stream' } };
       await expectError(post(noHeader), 400, /not valid JSON/);
     });

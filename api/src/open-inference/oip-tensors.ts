@@ -67,15 +67,22 @@ function resultWidth(manifest: ModelManifest): number {
   return spec.kind === 'classification' ? (spec.labels ?? []).length : (spec.names ?? ['value']).length;
 }
 
-/** Flattens `data` (flat or nested, row-major) into at most `limit` + 1 elements: enough to tell a wrong count. */
-function flatten(data: unknown, limit: number): unknown[] {
+/**
+ * Flattens `data` (flat or nested, row-major) into at most `limit` + 1 elements: enough to tell a
+ * wrong count. Nesting deeper than the shape's rank is refused (it would only serve to exhaust the stack).
+ */
+function flatten(data: unknown, limit: number, rank: number, name: string): unknown[] {
   const out: unknown[] = [];
-  const walk = (value: unknown): void => {
+  const walk = (value: unknown, depth: number): void => {
     if (out.length > limit) return;
-    if (Array.isArray(value)) for (const item of value as unknown[]) walk(item);
-    else out.push(value);
+    if (!Array.isArray(value)) {
+      out.push(value);
+      return;
+    }
+    if (depth >= rank) throw invalid(`input '${name}': data is nested deeper than its shape's ${rank} dimensions`);
+    for (const item of value as unknown[]) walk(item, depth + 1);
   };
-  walk(data);
+  walk(data, 0);
   return out;
 }
 
@@ -213,7 +220,7 @@ export function tensorsToRows(
       values = decodeBinary(datatype, part, elements, input.name);
     } else {
       if (input.data === undefined) throw invalid(`input '${input.name}' has neither data nor binary_data_size`);
-      values = flatten(input.data, elements);
+      values = flatten(input.data, elements, shape.length, input.name);
       if (values.length !== elements) {
         const held = values.length > elements ? `more than ${elements}` : String(values.length);
         throw invalid(`input '${input.name}': data holds ${held} elements; shape [${shape.join(',')}] needs ${elements}`);

@@ -144,7 +144,7 @@ function splitBody(req: Request): { request: InferRequest; binary: Map<number, B
     const size = input.parameters?.binary_data_size;
     if (size === undefined) return;
     if (declared === undefined)
-      throw invalid(`input '${input.name}' has binary_data_size but the request no Inference-Header-Content-Length`);
+      throw invalid(`input '${input.name}' has binary_data_size but the request has no Inference-Header-Content-Length header`);
     if (at + size > body.length)
       throw invalid(`input '${input.name}': binary_data_size ${size} runs past the end of the body (${body.length - at} bytes left)`);
     binary.set(index, body.subarray(at, at + size));
