@@ -1,7 +1,10 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { formatFloat, JobStore } from '@onnx-batch/shared';
 import { newRedis } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
+import { addVersionCopy, copyModels, type ModelsCopy } from '../helpers/model-files';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { eventually } from '../helpers/reliability';
 import { startStack, type Stack } from '../helpers/stack';
@@ -595,5 +598,39 @@ describe('Open Inference Protocol v2 when Redis is full or gone (a private redis
     expect(refused.body).toEqual({ error: expect.any(String) as string });
     expect(notReady.status).toBe(503);
     expect(notReady.body).toEqual({ ready: false, error: expect.stringMatching(/not ready: .*redis/) as string });
+  });
+});
+
+describe('Open Inference Protocol v2 on a model whose results are per-row JSON (result kind tensor; no worker)', () => {
+  let models: ModelsCopy;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    models = copyModels(['iris/1']);
+    const version = addVersionCopy(models, 'iris', '1', '9', (manifest) => {
+      manifest.task = 'tensor';
+      manifest.result = { kind: 'tensor', outputs: ['probabilities'] };
+      delete manifest.metrics;
+      delete manifest.evaluation;
+    });
+    rmSync(path.join(version, 'baseline.json')); // a tensor model has no prediction statistics
+    stack = await startStack({ MODELS_DIR: models.dir, RATE_LIMIT_PER_MINUTE: '0' }, false);
+  });
+
+  afterAll(async () => {
+    await stack.close();
+    models.remove();
+  });
+
+  it('when its metadata is asked, then it lists no outputs; when it is asked to infer, then 400 says why, nothing queued', async () => {
+    const metadata = await getJson(stack.url, '/v2/models/iris/versions/9');
+    const infer = await inferJson(stack.url, '/v2/models/iris/versions/9/infer', {
+      inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
+    });
+    const jobs = await getJson(stack.url, '/v1/jobs');
+
+    expect(metadata.body).toMatchObject({ name: 'iris', inputs: [{ name: 'input', datatype: 'FP32' }], outputs: [] });
+    expect([infer.status, infer.body]).toEqual([400, { error: expect.stringContaining("result kind 'tensor'") as string }]);
+    expect(jobs.body.data).toEqual([]);
   });
 });

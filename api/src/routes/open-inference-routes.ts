@@ -236,7 +236,10 @@ export function openInferenceRoutes(deps: OpenInferenceDeps): Router {
     const finished = await runSynchronously(deps, model, rows, req.caller.tenant, 10, (jobId) => {
       res.locals.jobId = jobId;
     });
-    if (finished.status !== 'completed') throw new ProblemError('OB_ERR_INFERENCE_FAILED', `the inference job ${finished.status}`);
+    if (finished.status !== 'completed') {
+      const why = finished.error ? `: ${finished.error.detail}` : '';
+      throw new ProblemError('OB_ERR_INFERENCE_FAILED', `the inference job ${finished.id} ${finished.status}${why}`);
+    }
     const chunks = await deps.store.readResults(finished.id, 0, finished.chunks);
     const output = chunksToOutput(manifest, chunks, rows.length);
     const head = {
