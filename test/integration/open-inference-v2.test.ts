@@ -2,7 +2,9 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { formatFloat, JobStore } from '@onnx-batch/shared';
-import { newRedis } from '../helpers/env';
+import { startWorkerService } from '@onnx-batch/worker';
+import { capturedLogger } from '../helpers/captured-logs';
+import { jobKey, newRedis } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
 import { addVersionCopy, copyModels, type ModelsCopy } from '../helpers/model-files';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-redis';
@@ -632,5 +634,54 @@ describe('Open Inference Protocol v2 on a model whose results are per-row JSON (
     expect(metadata.body).toMatchObject({ name: 'iris', inputs: [{ name: 'input', datatype: 'FP32' }], outputs: [] });
     expect([infer.status, infer.body]).toEqual([400, { error: expect.stringContaining("result kind 'tensor'") as string }]);
     expect(jobs.body.data).toEqual([]);
+  });
+});
+
+describe('Open Inference Protocol v2 when the worker cannot run rows (corrupt staged inputs)', () => {
+  let stack: Stack;
+  let redis: ReturnType<typeof newRedis>;
+
+  beforeAll(async () => {
+    stack = await startStack({ CHUNK_SIZE: '2', JOB_ATTEMPTS: '1', SYNC_TIMEOUT_MS: '30000', RATE_LIMIT_PER_MINUTE: '0' }, false);
+    redis = newRedis();
+  });
+
+  afterAll(async () => {
+    await redis.quit();
+    await stack.close();
+  });
+
+  /** Sends an infer, corrupts chunk `chunk` of its job before any worker runs, then runs a worker until it answers. */
+  async function inferWithCorruptChunk(rows: number[][], chunk: number): Promise<{ answer: Answer; jobId: string }> {
+    const pending = inferJson(stack.url, '/v2/models/iris/infer', {
+      inputs: [{ name: 'input', shape: [rows.length, 4], datatype: 'FP32', data: rows }],
+    });
+    let jobId = '';
+    await eventually('the infer job is queued', async () => {
+      const jobs = (await getJson(stack.url, '/v1/jobs')).body.data as { jobId: string; status: string }[];
+      jobId = jobs.find((j) => j.status === 'queued')?.jobId ?? '';
+      return jobId !== '';
+    });
+    await redis.set(`${jobKey(stack.config.REDIS_PREFIX, jobId)}:in:${chunk}`, 'garbage');
+    const worker = await startWorkerService(stack.config, capturedLogger().logger); // the failed chunks' errors are expected
+    try {
+      return { answer: await pending, jobId };
+    } finally {
+      await worker.close();
+    }
+  }
+
+  it('when one chunk of the job fails, then 500 {"error"} names the first failed row (the protocol has no per-row errors)', async () => {
+    const { answer } = await inferWithCorruptChunk([...IRIS_ROWS, ...IRIS_ROWS], 1);
+
+    expect(answer.status).toBe(500);
+    expect(answer.body).toEqual({ error: expect.stringMatching(/^row 2: /) as string });
+  });
+
+  it('when the only chunk fails, then the job fails and 500 {"error"} names the job and why', async () => {
+    const { answer, jobId } = await inferWithCorruptChunk([IRIS_ROWS[0] ?? []], 0);
+
+    expect(answer.status).toBe(500);
+    expect(answer.body).toEqual({ error: expect.stringContaining(`the inference job ${jobId} failed: `) as string });
   });
 });
