@@ -5,9 +5,6 @@ import { makeProblem, PROBLEM_CONTENT_TYPE, ProblemError, type ErrorCode, type P
 import { type Logger } from '@onnx-batch/shared';
 import { problemOfDomainError } from './domain-problems';
 
-/** How an error's problem goes on the wire: problem+json here; the Open Inference Protocol routes write their own shape. */
-export type ProblemWriter = (res: ServerResponse, problem: Problem) => void;
-
 /** Writes a problem+json answer with node's own response API (Express and the fast poll path both answer through it). */
 function writeProblem(res: ServerResponse, problem: Problem): void {
   const body = JSON.stringify(problem);
@@ -17,7 +14,10 @@ function writeProblem(res: ServerResponse, problem: Problem): void {
   res.end(body);
 }
 
-function sendProblem(res: ServerResponse, error: ProblemError, instance: string, write: ProblemWriter = writeProblem): void {
+/** How an error's problem is written: problem+json here; the Batch API's surface writes its own shape (compat/compat-errors.ts). */
+export type ProblemWriter = (res: ServerResponse, problem: Problem) => void;
+
+function sendProblem(res: ServerResponse, error: ProblemError, instance: string, write: ProblemWriter): void {
   const retryAfter = error.extensions.retryAfter;
   if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
   write(res, error.toProblem(instance));
@@ -68,7 +68,7 @@ export interface ErrorContext {
   target: string;
 }
 
-/** Turns anything thrown into a problem+json answer (or `write`'s shape); internals are logged, never sent. */
+/** Turns anything thrown into a problem+json answer; internals are logged, never sent. */
 export function answerError(
   logger: Logger,
   error: unknown,
@@ -135,9 +135,8 @@ export function answerError(
   write(res, makeProblem('OB_ERR_INTERNAL', 'the request could not be completed; it has been logged', { instance, requestId }));
 }
 
-export function problemHandler(logger: Logger, write: ProblemWriter = writeProblem): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) =>
-    answerError(logger, error, { req, res, requestId: req.requestId, target: req.originalUrl }, write);
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => answerError(logger, error, { req, res, requestId: req.requestId, target: req.originalUrl });
 }
 
 export const notFoundHandler: RequestHandler = (req) => {

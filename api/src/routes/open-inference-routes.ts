@@ -6,7 +6,7 @@ import type { Logger, ModelVersion, RedisClient, StorageGuard } from '@onnx-batc
 import { authenticate, requireRole, type KeyRing } from '../http/auth';
 import { contentCoding } from '../http/body';
 import { checkEnvelope } from '../http/envelope';
-import { problemHandler } from '../http/problem';
+import { answerError } from '../http/problem';
 import { rateLimit, type RateLimiter } from '../http/rate-limit';
 import {
   chunksToOutput,
@@ -264,7 +264,8 @@ export function openInferenceRoutes(deps: OpenInferenceDeps): Router {
  * what fails before the router (405 from the route table) is answered in that shape too.
  */
 export function openInferenceErrors(logger: Logger): ErrorRequestHandler {
-  return problemHandler(logger, writeOipError);
+  return (error: unknown, req, res, _next) =>
+    answerError(logger, error, { req, res, requestId: req.requestId, target: req.originalUrl }, writeOipError);
 }
 
 // ---------------------------------------------------------------------------------------------
