@@ -52,12 +52,13 @@ export function inputMetadata(manifest: ModelManifest): TensorMetadata[] {
 }
 
 /**
- * The graph outputs an answer carries: the one output the manifest's result reads, as the worker
- * stored it (float32, rows × labels or targets). Other graph outputs are not kept by the worker.
+ * The graph outputs an answer carries: the one output a classification or regression result reads,
+ * as the worker stored it (float32, rows × labels or targets). Other graph outputs are not kept.
  */
 export function outputMetadata(manifest: ModelManifest): TensorMetadata[] {
   const spec = manifest.result;
-  if (spec.kind === 'tensor') return [];
+  // Only these two kinds are stored as a float32 tensor; the others (tensor, embedding) as per-row JSON lines.
+  if (spec.kind !== 'classification' && spec.kind !== 'regression') return [];
   const output = manifest.outputs.find((o) => o.name === spec.output);
   return [{ name: spec.output ?? '', datatype: 'FP32', shape: output?.shape ? [...output.shape] : [-1, resultWidth(manifest)] }];
 }

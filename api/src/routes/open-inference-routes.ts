@@ -223,7 +223,8 @@ export function openInferenceRoutes(deps: OpenInferenceDeps): Router {
     const [served] = outputMetadata(manifest);
     if (!served)
       throw invalid(
-        `model '${manifest.name}' keeps per-row JSON results (result kind 'tensor'), which this protocol adapter does not carry`,
+        `model '${manifest.name}' keeps per-row JSON results (result kind '${manifest.result.kind}'), which this protocol ` +
+          'adapter does not carry',
       );
     let binaryOutput = request.parameters?.binary_data_output ?? false;
     for (const wanted of request.outputs ?? []) {
