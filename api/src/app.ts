@@ -34,6 +34,7 @@ import { embeddingsRoutes } from './routes/embeddings-routes';
 import { evaluationRoutes } from './routes/evaluation-routes';
 import { healthRoutes } from './routes/health-routes';
 import { modelRoutes } from './routes/model-routes';
+import { openInferenceErrors, openInferenceRoutes } from './routes/open-inference-routes';
 import { opsRoutes, type OpsRouteDeps } from './routes/ops-routes';
 import { qualityRoutes } from './routes/quality-routes';
 import { rolloutRoutes } from './routes/rollout-routes';
@@ -123,6 +124,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/', batchRoutes(deps, ''));
   // The OpenAI-compatible routes answer every error of theirs (the guard's 401/403/429 too) in that API's shape.
   app.use(COMPAT_PATHS, compatErrorHandler(deps.logger));
+  // Open Inference Protocol v2: guards per route inside (health and server metadata are open, like /livez), errors as {"error"}.
+  app.use('/v2', openInferenceRoutes(deps));
+  app.use('/v2', openInferenceErrors(deps.logger));
   app.use(notFoundHandler);
   app.use(problemHandler(deps.logger));
   return app;

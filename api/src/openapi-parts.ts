@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ERRORS, PROBLEM_CONTENT_TYPE, type ErrorCode, type ModelManifest } from '@onnx-batch/contracts';
 import { type ModelEntry, type ModelVersion } from '@onnx-batch/shared';
 
@@ -7,6 +9,15 @@ import { type ModelEntry, type ModelVersion } from '@onnx-batch/shared';
  * router exports its own paths and schemas (batch-routes.ts, model-routes.ts, …); openapi.ts
  * only frames and merges them. This file imports no router, so no fragment imports back.
  */
+
+/** The API package's version: `info.version` of the document and the protocol v2 server metadata. */
+export const API_VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
 
 export type Schema = Record<string, unknown>;
 export type Operation = Record<string, unknown>;

@@ -1,14 +1,13 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Config, ModelEntry, ModelRepository } from '@onnx-batch/shared';
 import { ROLES } from './http/auth';
-import { problemSchemas, type PathItem, type Schema } from './openapi-parts';
+import { API_VERSION, problemSchemas, type PathItem, type Schema } from './openapi-parts';
 import { adminPaths } from './routes/admin-routes';
 import { batchPaths, batchSchemas } from './routes/batch-routes';
 import { jobPaths, jobSchemas } from './routes/job-routes';
 import { docsPaths } from './routes/docs-routes';
 import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
+import { openInferencePaths, openInferenceSchemas } from './routes/open-inference-routes';
 import { opsPaths } from './routes/ops-routes';
 import { driftPaths, driftSchemas } from './routes/drift-routes';
 import { embeddingsPaths } from './routes/embeddings-routes';
@@ -35,14 +34,6 @@ export type OpenApiDocument = {
 };
 
 export type OpenApiConfig = Pick<Config, 'DEFAULT_MODEL' | 'SYNC_MAX_ROWS' | 'INLINE_RESULTS_LIMIT'>;
-
-const API_VERSION = (() => {
-  try {
-    return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-})();
 
 /** Builds the document for the models the repository serves now. */
 export function buildOpenApiDocument(entries: readonly ModelEntry[], config: OpenApiConfig): OpenApiDocument {
@@ -80,6 +71,11 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         description:
           'Ground-truth labels and the quality of predictions per job, version, arm and window (docs/models-in-production.md#quality).',
       },
+      {
+        name: 'open inference protocol',
+        description:
+          'KServe / Triton Open Inference Protocol v2 (REST) over the same queue (docs/interop.md); errors are {"error": message}.',
+      },
       { name: 'operations', description: 'Health, metrics, documentation and the queue board.' },
     ],
     security: [{ bearerAuth: [] }, { apiKey: [] }, {}],
@@ -95,6 +91,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...driftPaths(entries),
       ...qualityPaths(entries),
       ...batchPaths('', entries, config),
+      ...openInferencePaths(),
       ...healthPaths(),
       ...opsPaths(),
       ...docsPaths(),
@@ -121,6 +118,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...evaluationSchemas(),
         ...driftSchemas(),
         ...qualitySchemas(),
+        ...openInferenceSchemas(),
       },
     },
   };

@@ -154,7 +154,7 @@ describe('API contract against real Redis (no worker: nothing runs)', () => {
   });
 
   it('when a route does not exist, then 404 problem+json', async () => {
-    const response = await request(stack.url).get('/v2/nothing');
+    const response = await request(stack.url).get('/v3/nothing'); // (/v2 is the Open Inference Protocol's)
 
     expect(response.status).toBe(404);
     expect(response.body.code).toBe('OB_ERR_NOT_FOUND');

@@ -175,7 +175,7 @@ describe('HTTP semantics against an in-process API (real Redis, no worker)', () 
 
     it.each([
       ['PUT', '/v1/nothing'],
-      ['DELETE', '/v2/batch-predict'],
+      ['DELETE', '/v3/batch-predict'], // (/v2 is the Open Inference Protocol's, answered in its own shape)
       ['POST', '/v1/batch-result'],
       ['GET', '/nothing/at/all'],
     ])('when %s %s names no route, then it stays 404', async (method, url) => {

@@ -134,18 +134,18 @@ describe('OpenAPI document at GET /openapi.json', () => {
   );
 
   it(
-    'when an operation can fail, then its error answers are problem+json naming their codes, and guarded routes document 401, ' +
-      '403 and 429',
+    'when an operation can fail, then its error answers are problem+json naming their codes (/v2: the protocol’s {error}), ' +
+      'and guarded routes document 401, 403 and 429',
     () => {
       const wrong: string[] = [];
       for (const { method, path: p, operation } of operations(doc)) {
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400) continue;
-          // OpenAI-compatible operations answer their errors in OpenAI's shape, as JSON (docs/errors.md).
-          const type = operation.tags?.includes('openai') ? 'application/json' : PROBLEM_CONTENT_TYPE;
+          // OpenAI-compatible operations answer errors in OpenAI's shape, /v2 in the Open Inference Protocol's (ADR 0011): JSON.
+          const type = operation.tags?.includes('openai') || p.startsWith('/v2') ? 'application/json' : PROBLEM_CONTENT_TYPE;
           if (!response.content || Object.keys(response.content).join() !== type) wrong.push(`${method} ${p} ${status}`);
         }
-        const guarded = /^\/(v1|batch-predict|batch-result)/.test(p);
+        const guarded = /^\/(v1|batch-predict|batch-result|v2\/models)/.test(p);
         if (guarded)
           for (const status of ['401', '403', '429']) if (!operation.responses[status]) wrong.push(`${method} ${p} lacks ${status}`);
         if (!guarded && p !== '/admin/queues' && operation.security?.length !== 0)

@@ -56,6 +56,38 @@ function storageReport(storage: StorageGuard): Record<string, unknown> {
   };
 }
 
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, boolean>;
+  report: Record<string, unknown>;
+  /** Why not ready (`not ready: redis, …`); empty when ready. */
+  reason: string;
+}
+
+/** The readiness checks of `/readyz` (and of the Open Inference Protocol's `/v2/health/ready`). */
+export async function readiness(
+  redis: RedisClient,
+  repository: ModelRepository,
+  storage: StorageGuard,
+  isShuttingDown: () => boolean,
+): Promise<Readiness> {
+  const [answers, checked] = await Promise.all([redisAnswers(redis), storageChecked(storage)]);
+  const checks = {
+    redis: answers && checked,
+    redisEviction: checked && storage.policyAccepted,
+    models: repository.list().length > 0,
+    accepting: !isShuttingDown(),
+    storage: checked && storage.belowWatermark,
+  };
+  const report = storageReport(storage);
+  const ready = checks.redis && checks.redisEviction && checks.models && checks.accepting;
+  const failing = Object.entries(checks)
+    .filter(([name, ok]) => !ok && name !== 'storage')
+    .map(([name]) => name);
+  const why = checks.redis && !checks.redisEviction ? `: ${String(report.refusal)}` : '';
+  return { ready, checks, report, reason: ready ? '' : `not ready: ${failing.join(', ')}${why}` };
+}
+
 /**
  * Liveness (the process answers) and readiness: Redis answers and evicts no key (its
  * maxmemory-policy is noeviction, or ALLOW_EVICTING_REDIS), models are loaded, the process is not
@@ -73,24 +105,12 @@ export function healthRoutes(
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const [answers, checked] = await Promise.all([redisAnswers(redis), storageChecked(storage)]);
-    const checks = {
-      redis: answers && checked,
-      redisEviction: checked && storage.policyAccepted,
-      models: repository.list().length > 0,
-      accepting: !isShuttingDown(),
-      storage: checked && storage.belowWatermark,
-    };
-    const report = storageReport(storage);
-    if (checks.redis && checks.redisEviction && checks.models && checks.accepting) {
+    const { ready, checks, report, reason } = await readiness(redis, repository, storage, isShuttingDown);
+    if (ready) {
       res.json({ status: 'ready', checks, storage: report, modelProblems: repository.problems });
       return;
     }
-    const failing = Object.entries(checks)
-      .filter(([name, ok]) => !ok && name !== 'storage')
-      .map(([name]) => name);
-    const why = checks.redis && !checks.redisEviction ? `: ${String(report.refusal)}` : '';
-    const problem = makeProblem('OB_ERR_NOT_READY', `not ready: ${failing.join(', ')}${why}`, { checks, storage: report });
+    const problem = makeProblem('OB_ERR_NOT_READY', reason, { checks, storage: report });
     res.status(503).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   return router;
