@@ -111,6 +111,11 @@ export class RedisKeys {
     return `${this.batch(id)}:notes`;
   }
 
+  /** Held while one request writes a batch's description (two with one Idempotency-Key write it once). */
+  batchWriter(id: string): string {
+    return `${this.batch(id)}:writer`;
+  }
+
   /** A tenant's batches: batch ids scored by creation time (ms). */
   tenantBatches(tenant: string): string {
     return `${this.prefix}:tenant:{${tenant}}:batches`;

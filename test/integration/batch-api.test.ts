@@ -356,7 +356,8 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
   });
 
   it('when the same Idempotency-Key creates a batch twice, then both answers name one batch and one job', async () => {
-    const file = String((await upload(`${line('a', { inputs: [SETOSA] })}\n`)).body.id);
+    // One request refused before the job: written twice, it would be in the error file twice.
+    const file = String((await upload(`${line('a', { inputs: [SETOSA] })}\n${line('b', { inputs: [[1]] })}\n`)).body.id);
     const [one, two] = await Promise.all([
       createBatch(file, {}, { 'idempotency-key': 'nightly-2026-12-07' }),
       createBatch(file, {}, { 'idempotency-key': 'nightly-2026-12-07' }),
@@ -366,6 +367,9 @@ describe('the Batch API: /v1/files and /v1/batches', () => {
     expect(new Set(ids).size).toBe(1);
     const again = await createBatch(file, {}, { 'idempotency-key': 'nightly-2026-12-07' });
     expect(again.body.id).toBe(ids[0]);
+    const batch = await finished(String(ids[0]));
+    expect(batch.request_counts).toEqual({ total: 2, completed: 1, failed: 1 });
+    expect(jsonl(await content(String(batch.error_file_id))).map((e) => e.custom_id)).toEqual(['b']);
   });
 
   it('when batches are listed, cancelled and their jobs deleted, then pages follow, cancel answers, a deleted one is gone', async () => {

@@ -22,6 +22,8 @@ const COMPLETION_WINDOW_SECONDS = 86_400;
 /** The refused requests of a batch are kept at least this long past its job's own TTL when nobody reads the batch. */
 const REFUSED_BACKSTOP_SECONDS = 30 * 86_400;
 const METADATA_KEYS = 16;
+/** How long the request writing a batch holds its claim (a crashed writer's claim lapses; a retry writes the batch). */
+const WRITER_CLAIM_SECONDS = 10;
 
 /** What a batch was asked for and what validating its file found; its progress is its job's. */
 export interface BatchRecord {
@@ -134,12 +136,25 @@ export class BatchService {
       const replayed = await this.get(request.tenant, batchId);
       if (replayed) return replayed;
     }
+    // Two requests with one Idempotency-Key name one job: one of them writes its batch, the other waits for it.
+    const writer = await this.redis.set(this.store.keys.batchWriter(batchId), '1', 'EX', WRITER_CLAIM_SECONDS, 'NX');
+    if (writer === null) return this.awaitWritten(request.tenant, batchId);
     const batch: BatchRecord = { ...common, id: batchId, createdAt: seconds(record.createdAt), jobId: record.id, refused: refused.length };
     await this.keepRefused(batchId, refused);
     await this.keepNotes(batchId, notes);
     await this.redis.hset(this.store.keys.job(record.id), 'batch', JSON.stringify(batch));
     await this.redis.zadd(this.store.keys.tenantBatches(request.tenant), Date.parse(record.createdAt), batchId);
     return { batch, job: record };
+  }
+
+  /** The batch another request is writing (the same Idempotency-Key), once it is written. */
+  private async awaitWritten(tenant: string, id: string): Promise<BatchView> {
+    for (let waited = 0; waited < WRITER_CLAIM_SECONDS * 1000; waited += 50) {
+      const view = await this.get(tenant, id);
+      if (view) return view;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new ProblemError('OB_ERR_NOT_READY', `batch '${id}' is being created by another request with the same Idempotency-Key; retry`);
   }
 
   /** The tenant's batch `id`, or null; a batch whose job is gone is gone too (and forgotten). */
