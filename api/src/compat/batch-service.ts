@@ -22,6 +22,8 @@ const COMPLETION_WINDOW_SECONDS = 86_400;
 /** The refused requests of a batch are kept at least this long past its job's own TTL when nobody reads the batch. */
 const REFUSED_BACKSTOP_SECONDS = 30 * 86_400;
 const METADATA_KEYS = 16;
+const SET_BATCH_FIELD = "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'batch', ARGV[1]) end return -1";
+
 /** How long the request writing a batch holds its claim (a crashed writer's claim lapses; a retry writes the batch). */
 const WRITER_CLAIM_SECONDS = 10;
 
@@ -142,7 +144,8 @@ export class BatchService {
     const batch: BatchRecord = { ...common, id: batchId, createdAt: seconds(record.createdAt), jobId: record.id, refused: refused.length };
     await this.keepRefused(batchId, refused);
     await this.keepNotes(batchId, notes);
-    await this.redis.hset(this.store.keys.job(record.id), 'batch', JSON.stringify(batch));
+    // Only onto a job that still exists: a job already expired must not come back as a hash with no TTL.
+    await this.redis.eval(SET_BATCH_FIELD, 1, this.store.keys.job(record.id), JSON.stringify(batch));
     await this.redis.zadd(this.store.keys.tenantBatches(request.tenant), Date.parse(record.createdAt), batchId);
     return { batch, job: record };
   }
