@@ -9,6 +9,7 @@ import {
   embeddingRowsFor,
   embeddingsResponseBody,
   parseEmbeddingsRequest,
+  tokensOf,
 } from '@onnx-batch/api/dist/compat/embeddings-request';
 import { readManifest } from '../helpers/model-files';
 
@@ -91,7 +92,7 @@ describe('embedding rows, model checks and the response body', () => {
       [0.5, -0.25],
       [1, 0],
     ];
-    const float = embeddingsResponseBody('textembed', vectors, ['hello world', 'ok'], 'float');
+    const float = embeddingsResponseBody('textembed', vectors, tokensOf(['hello world', 'ok']), 'float');
     expect(float).toEqual({
       object: 'list',
       data: [
@@ -101,7 +102,7 @@ describe('embedding rows, model checks and the response body', () => {
       model: 'textembed',
       usage: { prompt_tokens: 3, total_tokens: 3 },
     });
-    const base64 = embeddingsResponseBody('textembed', vectors, ['hello world', 'ok'], 'base64');
+    const base64 = embeddingsResponseBody('textembed', vectors, tokensOf(['hello world', 'ok']), 'base64');
     const bytes = Buffer.from(base64.data[0]?.embedding as string, 'base64');
     expect([bytes.readFloatLE(0), bytes.readFloatLE(4)]).toEqual([0.5, -0.25]);
     expect(bytes.toString('hex')).toBe('0000003f000080be');

@@ -2,7 +2,7 @@ import { ProblemError } from '@onnx-batch/contracts';
 import type { ModelVersion } from '@onnx-batch/shared';
 import { checkEnvelope } from '../http/envelope';
 import { validatePredict } from '../routes/model-routes';
-import type { BatchEndpoint, RequestNote, RequestRow } from './batch-requests';
+import type { BatchEndpoint, RequestRow, ResponseContext } from './batch-requests';
 import {
   checkEmbeddingModel,
   countTokens,
@@ -66,7 +66,7 @@ function predictEndpoint(url: string, name: string, version: string | undefined)
       return { row: Object.fromEntries(model.manifest.features.map((feature, i) => [feature.name, row[i]])) };
     },
     notes: false,
-    responseBody(result: Record<string, unknown>, model: ModelVersion): unknown {
+    responseBody(result: Record<string, unknown>, { model }: ResponseContext): unknown {
       const { id: _id, ...prediction } = result;
       return { model: model.manifest.name, version: model.manifest.version, results: [prediction] };
     },
@@ -99,18 +99,13 @@ function embeddingsEndpoint(): BatchEndpoint {
       const [row] = embeddingRowsFor(model.manifest, request.inputs) as [Record<string, string>];
       const problem = model.validator.check(row);
       if (problem) return { refused: { status: 400, code: 'OB_ERR_INVALID_ROWS', message: `input ${problem.message}`, param: 'input' } };
-      return { row, note: [request.encodingFormat, countTokens(request.inputs[0] as string), request.model] };
+      return { row, note: [request.encodingFormat, countTokens(request.inputs[0] as string)] };
     },
     notes: true,
-    responseBody(result: Record<string, unknown>, _model: ModelVersion, note: RequestNote | null): unknown {
-      const [format, tokens, named] = note ?? ['float', 0, ''];
-      const body = embeddingsResponseBody(
-        String(named),
-        [(result.embedding as unknown[]).map(Number)],
-        [],
-        format === 'base64' ? 'base64' : 'float',
-      );
-      return { ...body, usage: { prompt_tokens: Number(tokens), total_tokens: Number(tokens) } };
+    responseBody(result: Record<string, unknown>, answer: ResponseContext): unknown {
+      const [format, tokens] = answer.note ?? ['float', 0];
+      const vector = (result.embedding as unknown[]).map(Number);
+      return embeddingsResponseBody(answer.named, [vector], Number(tokens), format === 'base64' ? 'base64' : 'float');
     },
   };
 }

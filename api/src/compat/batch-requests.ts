@@ -29,6 +29,16 @@ export interface RefusedRequest {
 /** What a request line's body becomes: the job's row, or the answer its endpoint gives instead. */
 export type RequestRow = { row: Record<string, unknown>; note?: RequestNote } | { refused: Omit<RefusedRequest, 'index' | 'customId'> };
 
+/** What answering one row's request takes beside its result. */
+export interface ResponseContext {
+  /** The version that ran the job. */
+  model: ModelVersion;
+  /** The model as the batch names it (a body's `model`, else the version's name). */
+  named: string;
+  /** The row's note, when the endpoint keeps notes. */
+  note: RequestNote | null;
+}
+
 /** What an endpoint must remember of a request to answer it beyond its row's result (embeddings: the encoding and token count). */
 export type RequestNote = (string | number)[];
 
@@ -46,7 +56,7 @@ export interface BatchEndpoint {
   rowOf(body: unknown, model: ModelVersion): RequestRow;
   /** Whether rowOf gives notes (kept beside the job, one per row, for responseBody). */
   notes: boolean;
-  responseBody(result: Record<string, unknown>, model: ModelVersion, note: RequestNote | null): unknown;
+  responseBody(result: Record<string, unknown>, context: ResponseContext): unknown;
 }
 
 /** What validating a batch's input file found. */

@@ -15,6 +15,7 @@ import { DEFAULT_PRIORITY } from '../routes/batch-routes';
 import { batchEndpoint } from './batch-endpoints';
 import { checkInputFile, requestRows, type BatchValidationError, type RefusedRequest, type RequestNote } from './batch-requests';
 import type { FileStore } from './file-store';
+import { pageOfIndex } from './index-page';
 
 /** How long a batch may take, as the Batch API has it; batches are never dropped for taking longer (docs/interop.md). */
 export const COMPLETION_WINDOW = '24h';
@@ -160,15 +161,12 @@ export class BatchService {
     throw new ProblemError('OB_ERR_NOT_READY', `batch '${id}' is being created by another request with the same Idempotency-Key; retry`);
   }
 
-  /** The tenant's batch `id`, or null; a batch whose job is gone is gone too (and forgotten). */
+  /** The tenant's batch `id`, or null; a batch whose job is gone is gone too (the list prunes its entry). */
   async get(tenant: string, id: string): Promise<BatchView | null> {
     const jobId = JOB_BATCH_ID.exec(id)?.[1];
     if (jobId !== undefined && JOB_ID_PATTERN.test(jobId)) {
       const [job, stored] = await Promise.all([this.store.get(jobId), this.redis.hget(this.store.keys.job(jobId), 'batch')]);
-      if (!job || !stored) {
-        await this.forget(tenant, id);
-        return null;
-      }
+      if (!job || !stored) return null;
       const batch = JSON.parse(stored) as BatchRecord;
       if (batch.tenant !== tenant) return null;
       if (isFinished(job.status)) await this.alignKept(id, jobId);
@@ -177,32 +175,14 @@ export class BatchService {
     if (!JOBLESS_BATCH_ID.test(id)) return null;
     const stored = await this.redis.get(this.store.keys.batch(id));
     const batch = stored ? (JSON.parse(stored) as BatchRecord) : null;
-    if (!batch) await this.forget(tenant, id);
     return batch && batch.tenant === tenant ? { batch, job: null } : null;
   }
 
   /** A page of the tenant's batches, newest first, after the batch `after`. */
   async list(tenant: string, after: string | null, limit: number): Promise<{ batches: BatchView[]; hasMore: boolean }> {
-    const index = this.store.keys.tenantBatches(tenant);
-    let start = 0;
-    if (after !== null) {
-      const rank = await this.redis.zrevrank(index, after);
-      if (rank === null) return { batches: [], hasMore: false };
-      start = rank + 1;
-    }
-    const batches: BatchView[] = [];
-    const step = Math.max(32, limit + 1);
-    for (;;) {
-      const ids = await this.redis.zrevrange(index, start, start + step - 1);
-      for (const id of ids) {
-        const view = await this.get(tenant, id);
-        if (!view) continue; // forgotten by get: the ranks after it moved up
-        start++;
-        if (batches.length === limit) return { batches, hasMore: true };
-        batches.push(view);
-      }
-      if (ids.length < step) return { batches, hasMore: false };
-    }
+    const query = { after, limit, order: 'desc' as const };
+    const page = await pageOfIndex(this.redis, this.store.keys.tenantBatches(tenant), query, (id) => this.get(tenant, id));
+    return { batches: page.items, hasMore: page.hasMore };
   }
 
   /** Cancels the batch's job; a finished batch cannot be (409). */
@@ -224,41 +204,41 @@ export class BatchService {
     const refused = await this.refusedOf(batch);
     const requestId = (n: number): string => `batch_req_${batch.id.slice(6).replaceAll('-', '')}_${n}`;
     let next = 0; // the next refused request
-    /** The refused requests before request `limit`, as error lines (they answer nothing in the output file). */
-    const refusedBefore = function* (limit: number): Generator<string> {
-      for (; next < refused.length && (refused[next] as RefusedRequest).index < limit; next++) {
+    let index = 0; // the request the next job row answers
+    /** The refused requests at this place of the input (all that are left, `atEnd`): error lines; the output file has none. */
+    const refusedHere = function* (atEnd = false): Generator<string> {
+      for (; next < refused.length && (atEnd || (refused[next] as RefusedRequest).index === index); next++, index++) {
         const r = refused[next] as RefusedRequest;
         if (which === 'error') yield errorLine(requestId(r.index), r.customId, r.status, r.code, r.message, r.param);
       }
     };
-    // A cancelled job's chunks that never ran have no results: their requests are in neither file.
     if (job && isFinished(job.status)) {
       const model = this.repository.resolve(job.model, job.version);
       const endpoint = batchEndpoint(batch.endpoint);
-      let index = 0; // the request the next result answers
+      const named = batch.model ?? model.manifest.name;
       for (let chunk = 0; chunk < job.chunks; chunk++) {
-        const [stored] = await this.store.readResults(job.id, chunk, chunk + 1);
         const first = chunk * job.chunkSize;
-        const notes = endpoint.notes ? await this.notesOf(batch.id, first, first + (stored?.rows ?? 0)) : [];
-        let row = 0;
-        for (const text of stored ? renderResultLines(stored) : []) {
-          // Refused requests hold their place in the input: skip past them to this result's request.
-          while (next < refused.length && (refused[next] as RefusedRequest).index === index) {
-            yield* refusedBefore(index + 1);
-            index++;
+        const rows = Math.min(job.chunkSize, job.total - first);
+        const [stored] = await this.store.readResults(job.id, chunk, chunk + 1);
+        // A cancelled job's chunks that never ran have no results: their requests are in neither file.
+        const lines = stored ? renderResultLines(stored) : [];
+        const notes = endpoint.notes && stored ? await this.notesOf(batch.id, first, first + rows) : [];
+        for (let row = 0; row < rows; row++) {
+          yield* refusedHere(); // refused requests hold their place in the input
+          const text = lines[row];
+          if (text !== undefined) {
+            const result = JSON.parse(text) as Record<string, unknown>;
+            const customId = String(result.id);
+            const error = result.error as { code: string; message: string } | undefined;
+            if (error && which === 'error') yield errorLine(requestId(index), customId, 500, error.code, error.message, null);
+            else if (!error && which === 'output')
+              yield outputLine(requestId(index), customId, endpoint.responseBody(result, { model, named, note: notes[row] ?? null }));
           }
-          const result = JSON.parse(text) as Record<string, unknown>;
-          const customId = String(result.id);
-          const error = result.error as { code: string; message: string } | undefined;
-          if (error && which === 'error') yield errorLine(requestId(index), customId, 500, error.code, error.message, null);
-          else if (!error && which === 'output')
-            yield outputLine(requestId(index), customId, endpoint.responseBody(result, model, notes[row] ?? null));
           index++;
-          row++;
         }
       }
     }
-    yield* refusedBefore(Number.MAX_SAFE_INTEGER);
+    yield* refusedHere(true);
   }
 
   private async jobless(fields: Omit<BatchRecord, 'id' | 'createdAt' | 'jobId'>, refused: RefusedRequest[] = []): Promise<BatchView> {
@@ -313,10 +293,6 @@ export class BatchService {
     for (let from = 0; from < batch.refused; from += 1000)
       for (const text of await this.redis.lrange(key, from, from + 999)) out.push(JSON.parse(text) as RefusedRequest);
     return out;
-  }
-
-  private async forget(tenant: string, id: string): Promise<void> {
-    await this.redis.zrem(this.store.keys.tenantBatches(tenant), id);
   }
 }
 

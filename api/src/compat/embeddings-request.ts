@@ -116,14 +116,18 @@ export function float32Base64(vector: readonly number[]): string {
   return bytes.toString('base64');
 }
 
-/** OpenAI's response body for `vectors` (one per input, in order); usage counts the inputs' tokens (countTokens). */
+/** The tokens of every input together, as `usage` reports them (countTokens). */
+export function tokensOf(inputs: readonly string[]): number {
+  return inputs.reduce((sum, text) => sum + countTokens(text), 0);
+}
+
+/** OpenAI's response body for `vectors` (one per input, in order); `tokens` of the inputs (tokensOf) go to `usage`. */
 export function embeddingsResponseBody(
   modelName: string,
   vectors: number[][],
-  inputs: string[],
+  tokens: number,
   encodingFormat: 'float' | 'base64',
 ): EmbeddingsResponse {
-  const tokens = inputs.reduce((sum, text) => sum + countTokens(text), 0);
   return {
     object: 'list',
     data: vectors.map((vector, index) => ({

@@ -3,6 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { ProblemError } from '@onnx-batch/contracts';
 import type { JobAdmission, RedisClient, RedisKeys } from '@onnx-batch/shared';
+import { pageOfIndex, type IndexPageQuery } from './index-page';
 
 /** Bytes of one stored part: large enough that a 200 MB file is 200 keys, small enough to hold one in memory per upload. */
 export const FILE_PART_BYTES = 1 << 20;
@@ -27,11 +28,7 @@ export interface FileStoreSettings {
   stagingTtlSeconds: number;
 }
 
-export interface FileListQuery {
-  limit: number;
-  /** Continue after this file id (null: from the first). */
-  after: string | null;
-  order: 'asc' | 'desc';
+export interface FileListQuery extends IndexPageQuery {
   purpose: string | null;
 }
 
@@ -137,35 +134,9 @@ export class FileStore {
 
   /** A page of the tenant's files; entries of expired files are dropped on the way. */
   async list(tenant: string, query: FileListQuery): Promise<{ files: StoredFile[]; hasMore: boolean }> {
-    const index = this.keys.tenantFiles(tenant);
-    const files: StoredFile[] = [];
-    let start = 0;
-    if (query.after) {
-      const rank = query.order === 'desc' ? await this.redis.zrevrank(index, query.after) : await this.redis.zrank(index, query.after);
-      if (rank === null) return { files, hasMore: false };
-      start = rank + 1;
-    }
-    const step = Math.max(32, query.limit + 1);
-    for (;;) {
-      const stop = start + step - 1;
-      const ids =
-        query.order === 'desc'
-          ? await this.redis.zrevrange(index, start, stop)
-          : await this.redis.zrange(index, String(start), String(stop));
-      for (const id of ids) {
-        start++;
-        const file = await this.get(tenant, id);
-        if (!file) {
-          await this.redis.zrem(index, id);
-          start--; // the ranks after it moved up by one
-          continue;
-        }
-        if (query.purpose !== null && file.purpose !== query.purpose) continue;
-        if (files.length === query.limit) return { files, hasMore: true };
-        files.push(file);
-      }
-      if (ids.length < step) return { files, hasMore: false };
-    }
+    const keep = (file: StoredFile): boolean => query.purpose === null || file.purpose === query.purpose;
+    const page = await pageOfIndex(this.redis, this.keys.tenantFiles(tenant), query, (id) => this.get(tenant, id), keep);
+    return { files: page.items, hasMore: page.hasMore };
   }
 
   /** Deletes the tenant's file; false when there was none. */

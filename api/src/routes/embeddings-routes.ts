@@ -8,6 +8,7 @@ import {
   embeddingRowsFor,
   embeddingsResponseBody,
   parseEmbeddingsRequest,
+  tokensOf,
 } from '../compat/embeddings-request';
 import { checkSyncRows, runSynchronously, type SyncRunDeps } from '../sync-run';
 import type { Paths } from '../openapi-parts';
@@ -74,7 +75,8 @@ export function embeddingsRoutes(deps: EmbeddingsRouteDeps): Router {
     } catch (error) {
       throw asInputProblem(error);
     }
-    res.json(embeddingsResponseBody(request.model, await jobVectors(deps.store, finished), request.inputs, request.encodingFormat));
+    const vectors = await jobVectors(deps.store, finished);
+    res.json(embeddingsResponseBody(request.model, vectors, tokensOf(request.inputs), request.encodingFormat));
   });
   return router;
 }
