@@ -25,6 +25,8 @@ export interface ModelVersion {
   readonly columnValidator: ColumnValidator;
   /** The version's drift reference (`baseline.json`), null when it has none. */
   readonly baseline: LoadedBaseline | null;
+  /** When model.onnx was written into the repository (its modification time, ISO 8601). */
+  readonly createdAt: string;
 }
 
 export interface ModelEntry {
@@ -294,6 +296,7 @@ export class ModelRepository {
       validator: new RowValidator(manifest),
       columnValidator: new ColumnValidator(manifest),
       baseline,
+      createdAt: new Date(o.value.mtimeMs).toISOString(),
     });
   }
 

@@ -1,4 +1,7 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
+import { MODELS_DIR } from '../helpers/env';
 import { loadGolden } from '../helpers/golden';
 import { goldenDeviations, sliceGolden } from '../helpers/golden-parity';
 import { readManifest, toBase64Bytes } from '../helpers/model-files';
@@ -111,7 +114,11 @@ describe('models over HTTP: listing, version selection and the synchronous facad
         evaluation: manifest.metrics?.evaluation,
         features: manifest.features,
         chunkSize: null,
+        reference: manifest.metrics?.reference,
+        driftBaseline: true,
+        createdAt: statSync(path.join(MODELS_DIR, 'iris', '1', 'model.onnx')).mtime.toISOString(),
       });
+      expect(response.body.reference).toMatchObject({ accuracy: expect.any(Number), macroF1: expect.any(Number) });
       expect(response.body.inputSchema.oneOf[0].properties.petal_length).toEqual({
         type: 'number',
         minimum: 0,

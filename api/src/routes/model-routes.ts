@@ -108,6 +108,9 @@ export function describeVersion(version: ModelVersion): Record<string, unknown> 
     dimensions: m.result.dimensions ?? null,
     accuracy: m.metrics?.accuracy ?? null,
     evaluation: m.metrics?.evaluation ?? null,
+    reference: m.metrics?.reference ?? null,
+    createdAt: version.createdAt,
+    driftBaseline: version.baseline !== null,
     features: m.features,
     inputSchema: rowSchema(m),
     chunkSize: m.chunkSize ?? null,
@@ -291,6 +294,17 @@ export function modelSchemas(versions: readonly ModelVersion[], config: Pick<Con
         dimensions: { type: ['integer', 'null'], description: "An embedding model's vector length (null for other tasks)." },
         accuracy: { type: ['number', 'null'] },
         evaluation: { type: ['string', 'null'] },
+        reference: {
+          type: ['object', 'null'],
+          description:
+            'The version\u2019s scores on its evaluation set (manifest `metrics.reference`: accuracy, F1, log loss, calibration for ' +
+            'a classifier; R², MAE, RMSE for a regression model), null when it has none.',
+        },
+        createdAt: { type: 'string', format: 'date-time', description: 'When model.onnx was written into the repository (its mtime).' },
+        driftBaseline: {
+          type: 'boolean',
+          description: 'Whether the version has a drift reference (baseline.json): its drift can be read.',
+        },
         features: { type: 'array', items: ref('Feature') },
         inputSchema: { type: 'object', description: 'JSON Schema of one row (the one rows are validated against).' },
         chunkSize: { type: ['integer', 'null'] },
