@@ -211,6 +211,39 @@ describe('rollouts: canary, shadow, promote, rollback and auto-rollback across t
     60_000,
   );
 
+  it(
+    'when promote and rollback carry a reason, then the history keeps it; a bare POST has none, and a bad body is a 400 naming ' +
+      'the field with nothing changed',
+    async () => {
+      expect((await put(0, { default: '2', canary: { version: '1', percent: 10 } })).status).toBe(200);
+      const tooLong = await call(0, 'POST', '/v1/models/iris/rollout/promote', { reason: 'x'.repeat(1001) });
+      const unknownField = await call(0, 'POST', '/v1/models/iris/rollout/promote', { why: 'because' });
+      const notJson = await fetch(`${urls[0] as string}/v1/models/iris/rollout/promote`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: '{"reason":',
+      });
+      const unchanged = await rollout(1);
+      const promoted = await call(0, 'POST', '/v1/models/iris/rollout/promote', { reason: '  canary 1 held up for a week ' });
+      const rolledBack = await call(1, 'POST', '/v1/models/iris/rollout/rollback');
+      const history = await call(1, 'GET', '/v1/models/iris/rollout/history?limit=2', undefined, USER);
+
+      expect(tooLong.status).toBe(400);
+      expect(tooLong.body).toMatchObject({ code: 'OB_ERR_INVALID_REQUEST', errors: [{ field: 'reason' }] });
+      expect(unknownField.status).toBe(400);
+      expect(notJson.status).toBe(400);
+      expect(unchanged).toMatchObject({ servingDefault: '2', rollout: { canary: { version: '1' } } });
+      expect(promoted.status).toBe(200);
+      expect(rolledBack.status).toBe(200);
+      const entries = history.body.entries as { action: string; reason: string | null }[];
+      expect(entries.map((e) => [e.action, e.reason])).toEqual([
+        ['rollback', null],
+        ['promote', 'canary 1 held up for a week'],
+      ]);
+    },
+    60_000,
+  );
+
   it('when the shadow agrees less than the rule allows, then the rollout rolls itself back and the history says why', async () => {
     expect(
       (await put(0, { default: '2', shadow: { version: '1', percent: 100 }, autoRollback: { minAgreement: 0.995, minRows: 200 } })).status,

@@ -1,7 +1,8 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
 import Ajv2020 from 'ajv/dist/2020';
 import type { RedisClient } from '@onnx-batch/shared';
 import {
+  MAX_ROLLOUT_REASON,
   ProblemError,
   ROLLOUT_SPEC_SCHEMA,
   type ErrorCode,
@@ -54,6 +55,19 @@ export interface RolloutRouteDeps {
 export const MAX_HISTORY = 1000;
 
 const validateSpec = new Ajv2020({ strict: false, allErrors: false }).compile(ROLLOUT_SPEC_SCHEMA);
+/** The optional body of a promote or rollback: why, for the audit trail. */
+const CHANGE_REASON_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', minLength: 1, maxLength: MAX_ROLLOUT_REASON, description: 'Why, recorded in the audit trail.' } },
+} as const;
+const validateChangeReason = new Ajv2020({ strict: false }).compile(CHANGE_REASON_SCHEMA);
+
+/** A request that carries no body at all (no length, or 0, and not chunked): a promote or rollback without a reason. */
+function hasNoBody(req: Request): boolean {
+  return req.get('transfer-encoding') === undefined && (req.get('content-length') ?? '0') === '0';
+}
+
 const validateHistoryQuery = new Ajv2020({ strict: false, coerceTypes: true, useDefaults: true }).compile({
   type: 'object',
   additionalProperties: false,
@@ -91,13 +105,14 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
   };
 
   const change = async (req: Request, res: Response, action: 'promote' | 'rollback'): Promise<void> => {
+    const { reason } = checkEnvelope<{ reason?: string }>(validateChangeReason, req.body ?? {});
     const entry = entryOf(req);
     const actor = { tenant: req.caller.tenant, keyId: req.caller.keyId };
     const next = await rollouts.update(
       entry.name,
       action,
       actor,
-      null,
+      reason?.trim() ? reason.trim() : null,
       (current) => {
         const proposed = nextRollout(current, action, servingDefault(entry, current));
         checkVersions(entry, proposed);
@@ -161,11 +176,15 @@ export function rolloutRoutes(deps: RolloutRouteDeps): Router {
     await answer(res, entry, next);
   });
 
-  router.post('/models/:name/rollout/promote', admin, async (req: Request, res: Response) => {
+  // The reason is optional: a bare POST (the CLI's, a script's) promotes as before.
+  const parseBody = jsonBody(deps.config.MAX_BODY_BYTES);
+  const reasonBody: RequestHandler = (req, res, next) => (hasNoBody(req) ? next() : parseBody(req, res, next));
+
+  router.post('/models/:name/rollout/promote', admin, reasonBody, async (req: Request, res: Response) => {
     await change(req, res, 'promote');
   });
 
-  router.post('/models/:name/rollout/rollback', admin, async (req: Request, res: Response) => {
+  router.post('/models/:name/rollout/rollback', admin, reasonBody, async (req: Request, res: Response) => {
     await change(req, res, 'rollback');
   });
 
@@ -389,6 +408,9 @@ export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
       'atomically with the write). `*` or no header: change it whatever its revision.',
     schema: { type: 'string' },
   };
+  const reasonBody = {
+    requestBody: { required: false, description: 'Optional: why, recorded in the audit history.', ...json(copy(CHANGE_REASON_SCHEMA)) },
+  };
   const change = (operationId: string, summary: string, extra: Schema = {}, codes: ErrorCode[] = []): Schema => ({
     tags,
     operationId,
@@ -430,9 +452,13 @@ export function rolloutPaths(entries: readonly ModelEntry[]): Paths {
         ['OB_ERR_MALFORMED_JSON', 'OB_ERR_QUALITY_GATE'],
       ),
     },
-    '/v1/models/{name}/rollout/promote': { post: change('promoteRollout', 'Make the canary the default (admin).') },
+    '/v1/models/{name}/rollout/promote': {
+      post: change('promoteRollout', 'Make the canary the default (admin).', reasonBody, ['OB_ERR_MALFORMED_JSON']),
+    },
     '/v1/models/{name}/rollout/rollback': {
-      post: change('rollbackRollout', 'Return to the previous default, clearing canary and shadow (admin).'),
+      post: change('rollbackRollout', 'Return to the previous default, clearing canary and shadow (admin).', reasonBody, [
+        'OB_ERR_MALFORMED_JSON',
+      ]),
     },
     '/v1/models/{name}/rollout/history': {
       get: {
