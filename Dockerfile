@@ -31,6 +31,9 @@ COPY --from=build --chown=node:node /app/shared/package.json shared/
 COPY --from=build --chown=node:node /app/shared/dist shared/dist
 COPY --from=build --chown=node:node /app/api/package.json api/
 COPY --from=build --chown=node:node /app/api/dist api/dist
+# The console: its compiled modules and its HTML shell and stylesheet (api/src/routes/console-routes.ts).
+COPY --from=build --chown=node:node /app/api/console/dist api/console/dist
+COPY --from=build --chown=node:node /app/api/console/static api/console/static
 COPY --from=build --chown=node:node /app/worker/package.json worker/
 COPY --from=build --chown=node:node /app/worker/dist worker/dist
 COPY --from=build --chown=node:node /app/scheduler/package.json scheduler/

@@ -88,6 +88,22 @@ export default tseslint.config(
     },
   },
   {
+    // The console renders user data (job errors, feature names, labels): text nodes only, never markup.
+    files: ['api/console/src/**/*.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['innerHTML', 'outerHTML'].map((property) => ({ property, message: 'Build nodes with h()/textContent (dom.ts).' })),
+        ...['insertAdjacentHTML', 'write', 'writeln', 'createContextualFragment'].map((property) => ({
+          property,
+          message: 'Parses markup: build nodes with h()/textContent (dom.ts).',
+        })),
+      ],
+      'no-restricted-globals': ['error', { name: 'localStorage', message: 'The key lives in sessionStorage only (api.ts).' }, 'eval'],
+      'no-implied-eval': 'error',
+    },
+  },
+  {
     files: ['shared/src/config.ts', 'test/**', 'scripts/**', 'cli/**'],
     rules: { 'no-restricted-properties': 'off' },
   },

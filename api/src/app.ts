@@ -28,6 +28,7 @@ import { FileStore } from './compat/file-store';
 import { batchApiRoutes } from './routes/batch-api-routes';
 import { compatErrorHandler } from './compat/compat-errors';
 import { batchRoutes } from './routes/batch-routes';
+import { consolePageRoutes } from './routes/console-page-routes';
 import { jobRoutes } from './routes/job-routes';
 import { driftRoutes } from './routes/drift-routes';
 import { embeddingsRoutes } from './routes/embeddings-routes';
@@ -107,6 +108,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(methodNotAllowed(app));
   app.use(healthRoutes(deps.redis, deps.repository, deps.storage, deps.isShuttingDown ?? (() => false)));
   app.use(opsRoutes({ ...deps, openapi: new OpenApiProvider(deps.repository, deps.config) }));
+  // The console's shell and assets are open (they carry no data); everything it shows comes from /v1 with the key typed into it.
+  app.use(consolePageRoutes());
   // Every job and model route needs a key once keys are configured; reads need `read`, the rest `submit`.
   // Plain polls never get here: http/fast-polls.ts answers them first with these same guards (ADR 0006).
   const guard = [authenticate(deps.keys), rateLimit(deps.limiter), requireRole(roleForMethod)];

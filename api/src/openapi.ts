@@ -4,6 +4,7 @@ import { API_VERSION, problemSchemas, type PathItem, type Schema } from './opena
 import { adminPaths } from './routes/admin-routes';
 import { batchPaths, batchSchemas } from './routes/batch-routes';
 import { jobPaths, jobSchemas } from './routes/job-routes';
+import { consolePagePaths } from './routes/console-page-routes';
 import { docsPaths } from './routes/docs-routes';
 import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
@@ -95,6 +96,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
       ...healthPaths(),
       ...opsPaths(),
       ...docsPaths(),
+      ...consolePagePaths(),
       ...adminPaths(),
     },
     components: {
