@@ -4,6 +4,7 @@ import { API_VERSION, problemSchemas, type PathItem, type Schema } from './opena
 import { adminPaths } from './routes/admin-routes';
 import { batchPaths, batchSchemas } from './routes/batch-routes';
 import { jobPaths, jobSchemas } from './routes/job-routes';
+import { consolePaths, consoleSchemas } from './routes/console-routes';
 import { docsPaths } from './routes/docs-routes';
 import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
@@ -82,6 +83,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
     paths: {
       ...batchPaths('/v1', entries, config),
       ...jobPaths(),
+      ...consolePaths(),
       ...modelPaths(entries, config),
       ...embeddingsPaths(),
       ...batchApiPaths(),
@@ -113,6 +115,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...modelSchemas(versions, config),
         ...batchSchemas(entries, config),
         ...jobSchemas(),
+        ...consoleSchemas(),
         ...scheduleSchemas(),
         ...rolloutSchemas(),
         ...evaluationSchemas(),
