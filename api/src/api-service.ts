@@ -155,6 +155,7 @@ export async function startApiService(config: Config, logger: Logger, options: A
     onCancelled: ops.metrics.jobCancelled,
     isShuttingDown: () => closing,
     storage,
+    queues: ops.queues,
     metrics: ops.metrics,
     adminQueues: ops.queues,
     schedules: schedules?.service,

@@ -1,4 +1,5 @@
 import express, { type Express } from 'express';
+import type { Queue } from 'bullmq';
 import type { ModelManifest } from '@onnx-batch/contracts';
 import type {
   Config,
@@ -30,6 +31,7 @@ import { compatErrorHandler } from './compat/compat-errors';
 import { batchRoutes } from './routes/batch-routes';
 import { consolePageRoutes } from './routes/console-page-routes';
 import { jobRoutes } from './routes/job-routes';
+import { consoleRoutes } from './routes/console-routes';
 import { driftRoutes } from './routes/drift-routes';
 import { embeddingsRoutes } from './routes/embeddings-routes';
 import { evaluationRoutes } from './routes/evaluation-routes';
@@ -67,6 +69,8 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
   /** The Redis eviction-policy and memory checks (readiness reads them). */
   storage: StorageGuard;
+  /** Every BullMQ queue the API knows (each shard of the chunk queues): `GET /v1/workers` counts their workers. */
+  queues: readonly Queue[];
   metrics?: OpsRouteDeps['metrics'];
   adminQueues?: OpsRouteDeps['adminQueues'];
   /** Built-in schedules; absent when SCHEDULES_ROOT is not set. */
@@ -116,6 +120,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(['/v1', '/batch-predict', '/batch-result'], ...guard);
   app.use('/v1', batchRoutes(deps, '/v1'));
   app.use('/v1', jobRoutes(deps));
+  app.use('/v1', consoleRoutes(deps));
   app.use('/v1', modelRoutes(deps));
   app.use('/v1', embeddingsRoutes(deps));
   app.use('/v1', rolloutRoutes({ ...deps, keys: deps.store.keys }));

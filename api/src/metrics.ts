@@ -38,7 +38,7 @@ export function routeLabel(req: Request): string {
   return `/${[...mount, ...routeSegments].join('/')}`;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+export async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
@@ -50,6 +50,18 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Worker connections consuming `queue` (BullMQ getWorkers, from CLIENT LIST, as getWorkersCount
+ * counts them). BullMQ answers a server that does not know CLIENT (`ERR unknown command 'client'`)
+ * with one made-up worker, which has no `rawname`: that, like any refusal or a Redis that does not
+ * answer in time, throws, so a count is never invented.
+ */
+export async function queueWorkerCount(queue: Queue, ms = QUEUE_COLLECT_TIMEOUT_MS): Promise<number> {
+  const workers = await withTimeout(queue.getWorkers(), ms);
+  if (workers.some((worker) => worker.rawname === undefined)) throw new Error('Redis refused CLIENT LIST (unknown command)');
+  return workers.length;
 }
 
 /**
@@ -147,7 +159,7 @@ export class ApiMetrics {
     await Promise.all(
       this.queues.map(async (queue) => {
         try {
-          gauge.set({ queue: queue.name }, await withTimeout(queue.getWorkersCount(), QUEUE_COLLECT_TIMEOUT_MS));
+          gauge.set({ queue: queue.name }, await queueWorkerCount(queue));
         } catch {
           // CLIENT LIST may be refused (some managed Redis): the series is then absent.
         }

@@ -5,6 +5,7 @@ import { adminPaths } from './routes/admin-routes';
 import { batchPaths, batchSchemas } from './routes/batch-routes';
 import { jobPaths, jobSchemas } from './routes/job-routes';
 import { consolePagePaths } from './routes/console-page-routes';
+import { consolePaths, consoleSchemas } from './routes/console-routes';
 import { docsPaths } from './routes/docs-routes';
 import { healthPaths } from './routes/health-routes';
 import { modelPaths, modelSchemas } from './routes/model-routes';
@@ -83,6 +84,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
     paths: {
       ...batchPaths('/v1', entries, config),
       ...jobPaths(),
+      ...consolePaths(),
       ...modelPaths(entries, config),
       ...embeddingsPaths(),
       ...batchApiPaths(),
@@ -115,6 +117,7 @@ export function buildOpenApiDocument(entries: readonly ModelEntry[], config: Ope
         ...modelSchemas(versions, config),
         ...batchSchemas(entries, config),
         ...jobSchemas(),
+        ...consoleSchemas(),
         ...scheduleSchemas(),
         ...rolloutSchemas(),
         ...evaluationSchemas(),

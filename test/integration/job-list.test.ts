@@ -1,7 +1,8 @@
 import request from 'supertest';
 import type { Redis } from 'ioredis';
-import { JobStore, newJobId, RedisKeys, type JobRecord } from '@onnx-batch/shared';
+import { JobStore, newJobId, RedisKeys } from '@onnx-batch/shared';
 import { newRedis } from '../helpers/env';
+import { queuedJobRecord } from '../helpers/job-records';
 import { startStack, type Stack } from '../helpers/stack';
 
 // GET /v1/jobs against a real Redis: jobs are submitted through the API (no worker: they stay
@@ -48,27 +49,7 @@ describe('GET /v1/jobs', () => {
 
   /** Commits a one-chunk job of `tenant` created at `created` (ms), as the API would. */
   const commit = async (tenant: string, created: number, model = 'iris', id = newJobId()): Promise<string> => {
-    const record: JobRecord = {
-      id,
-      tenant,
-      model,
-      version: '1',
-      route: 'pinned',
-      rolloutRevision: 0,
-      status: 'queued',
-      total: 1,
-      done: 0,
-      failed: 0,
-      chunks: 1,
-      chunksDone: 0,
-      chunkSize: 1,
-      priority: 100,
-      callbackUrl: null,
-      createdAt: new Date(created).toISOString(),
-      startedAt: null,
-      finishedAt: null,
-      error: null,
-    };
+    const record = queuedJobRecord({ id, tenant, model, createdAt: new Date(created).toISOString() });
     const outcome = await store.commit(record, { lastInput: Buffer.from('x') });
     expect(outcome.state).toBe('committed');
     return id;

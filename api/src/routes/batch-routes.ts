@@ -41,6 +41,7 @@ import {
   type Schema,
 } from '../openapi-parts';
 import { RESULT_FORMAT_NAMES, RESULT_FORMAT_SCHEMA, RESULT_FORMATS, resultFormatOf } from '../streaming/result-formats';
+import { FAILED_ROWS_TYPE, streamFailedRows } from '../streaming/failed-rows';
 import { streamResults } from '../streaming/result-stream';
 
 export interface BatchRouteDeps {
@@ -216,6 +217,17 @@ function declaredRows(req: Request): number | undefined {
   return Number(header.trim());
 }
 
+/** A download of a job's results (all, or its failed rows) waits for the job to finish: 409 cancelled or unfinished. */
+function mustHaveResults(record: JobRecord): void {
+  if (record.status === 'cancelled') throw new ProblemError('OB_ERR_JOB_CANCELLED', 'the job was cancelled; it has no results');
+  if (!isFinished(record.status)) {
+    throw new ProblemError(
+      'OB_ERR_JOB_NOT_FINISHED',
+      `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`,
+    );
+  }
+}
+
 /**
  * Submit, poll, download, cancel, delete. Mounted twice: under /v1, and at the root for the
  * seed's unversioned paths, where `model` defaults to DEFAULT_MODEL and a bare JSON array is
@@ -323,16 +335,17 @@ export function batchRoutes(deps: BatchRouteDeps, basePath: '/v1' | ''): Router 
     const record = await loadJob(req);
     res.locals.jobId = record.id;
     const format = resultFormatOf(req);
-    if (record.status === 'cancelled') throw new ProblemError('OB_ERR_JOB_CANCELLED', 'the job was cancelled; it has no results');
-    if (!isFinished(record.status)) {
-      throw new ProblemError(
-        'OB_ERR_JOB_NOT_FINISHED',
-        `the job is ${record.status} (${record.done} of ${record.total} rows done); results come when it finishes`,
-      );
-    }
+    mustHaveResults(record);
     const { format: _format, ...pageQuery } = req.query as Record<string, unknown>;
     const query = format === 'json' ? checkEnvelope<{ offset: number; limit: number }>(validateResultsQuery, pageQuery) : null;
     await streamResults({ record, store, repository, logger: deps.logger, format, page: query, basePath, req, res });
+  });
+
+  router.get('/batch-result/:id/failed-rows', async (req: Request, res: Response) => {
+    const record = await loadJob(req);
+    res.locals.jobId = record.id;
+    mustHaveResults(record);
+    await streamFailedRows({ record, store, logger: deps.logger, req, res });
   });
 
   router.post('/batch-result/:id/cancel', async (req: Request, res: Response) => {
@@ -455,6 +468,18 @@ export function batchSchemas(
         ref('JobView'),
         { type: 'object', required: ['results'], properties: { results: { type: ['array', 'null'], items: ref('ResultRow') } } },
       ],
+    },
+    FailedRow: {
+      type: 'object',
+      description: 'One line of `…/failed-rows`: a row of the job the model could not run.',
+      required: ['index', 'id', 'code', 'message'],
+      additionalProperties: false,
+      properties: {
+        index: { type: 'integer', minimum: 0, description: "The row's 0-based place in the job's input." },
+        id: { type: ['string', 'number', 'null'], description: "The row's `id` as submitted; null when it had none." },
+        code: { type: 'string', description: 'The error code (docs/errors.md), e.g. `OB_ERR_INFERENCE_FAILED`.' },
+        message: { type: 'string', description: 'Why the row failed.' },
+      },
     },
     ResultsPage: {
       type: 'object',
@@ -656,6 +681,26 @@ export function batchPaths(base: '/v1' | '', entries: readonly ModelEntry[], con
             'OB_ERR_JOB_NOT_FINISHED',
             'OB_ERR_JOB_CANCELLED',
           ]),
+        },
+      },
+    },
+    [`${base}/batch-result/{id}/failed-rows`]: {
+      get: {
+        ...flags,
+        tags,
+        operationId: legacy ? 'legacyGetFailedRows' : 'getFailedRows',
+        summary: 'Only the rows of a finished job that failed, in input order, streamed as NDJSON (an attachment).',
+        parameters: [JOB_ID_PARAMETER],
+        responses: {
+          '200': {
+            description:
+              'One FailedRow a line (`<jobId>.failed.ndjson`); an empty body when no row failed. A body cut short (no final chunk) ' +
+              'means the stored results could not be read part-way.',
+            content: {
+              [FAILED_ROWS_TYPE]: { schema: { type: 'string', description: 'One FailedRow (components.schemas.FailedRow) a line.' } },
+            },
+          },
+          ...problemResponses([...GUARD_CODES, 'OB_ERR_JOB_NOT_FOUND', 'OB_ERR_JOB_NOT_FINISHED', 'OB_ERR_JOB_CANCELLED']),
         },
       },
     },

@@ -20,25 +20,47 @@ export interface ResultStreamRequest {
 /** One chunk's read: its results, or why they could not be read (a read never rejects, see readChunk). */
 type ChunkRead = { ok: true; results: ResultChunk | null } | { ok: false; error: unknown };
 
+/** What a chunk-by-chunk download needs of its request: the job, where its results are, the exchange. */
+export type ChunkStreamRequest = Pick<ResultStreamRequest, 'record' | 'store' | 'logger' | 'req' | 'res'>;
+
+/** How a chunk-by-chunk download writes: its headers, its beginning, each stored chunk that has rows, its end. */
+export interface ChunkWriter {
+  /** Content-Type, exactly. */
+  contentType: string;
+  /** Of the attachment's file name, `<jobId>.<extension>`. */
+  extension: string;
+  start(): Promise<void>;
+  /** `chunk` is the chunk's index in the job: its first row is `chunk × record.chunkSize`, whatever came before it. */
+  chunk(results: ResultChunk, chunk: number): Promise<void>;
+  end(): Promise<void>;
+}
+
 /**
  * Writes a finished job's results in input order: reading chunk by chunk (one chunk in memory
  * at a time) and waiting for the socket to drain, so a million-row job streams in bounded memory.
  * The format's encoder (result-encoders.ts) writes the beginning, each chunk and the end.
- *
- * A chunk that cannot be read (Redis lost, stored results that fail to decrypt) before anything
- * is sent is an ordinary error answer; once the body has started, the response is destroyed so
- * the chunked body has no terminating chunk and every client sees a truncated download, never
- * one that looks complete. A chunk the encoder cannot write is treated the same way.
  */
 export async function streamResults(r: ResultStreamRequest): Promise<void> {
-  const { record, store, res } = r;
   const format = r.format;
   if (format === 'json') {
     if (!r.page) throw new Error('a JSON results request needs its page');
     await sendPage(r, r.page);
     return;
   }
-  const encoder = resultEncoder(format, manifestOf(r), res, r.record.passthrough);
+  await streamChunks(r, resultEncoder(format, manifestOf(r), r.res, r.record.passthrough));
+}
+
+/**
+ * Streams a finished job's stored chunks through `writer`, in order, prefetching the next chunk
+ * while the current one drains to the socket.
+ *
+ * A chunk that cannot be read (Redis lost, stored results that fail to decrypt) before anything
+ * is sent is an ordinary error answer; once the body has started, the response is destroyed so
+ * the chunked body has no terminating chunk and every client sees a truncated download, never
+ * one that looks complete. A chunk the writer cannot write is treated the same way.
+ */
+export async function streamChunks(r: ChunkStreamRequest, writer: ChunkWriter): Promise<void> {
+  const { record, store, res } = r;
   let aborted = false;
   r.req.on('close', () => {
     aborted = !res.writableFinished;
@@ -48,9 +70,9 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
   const start = async (): Promise<void> => {
     started = true;
     res.status(200);
-    res.setHeader('Content-Type', encoder.contentType);
-    res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${encoder.extension}"`);
-    await encoder.start();
+    res.setHeader('Content-Type', writer.contentType);
+    res.setHeader('Content-Disposition', `attachment; filename="${record.id}.${writer.extension}"`);
+    await writer.start();
   };
   /** Runs one step of writing; false (the response destroyed, the failure logged) when it threw. */
   const written = async (chunk: number | string, step: () => Promise<void>): Promise<boolean> => {
@@ -78,11 +100,11 @@ export async function streamResults(r: ResultStreamRequest): Promise<void> {
     if (!started && !(await written(chunk, start))) return;
     const results = read.results;
     if (results === null || results.rows === 0) continue;
-    if (!(await written(chunk, () => encoder.chunk(results)))) return;
+    if (!(await written(chunk, () => writer.chunk(results, chunk)))) return;
   }
   if (aborted) return;
   if (!started && !(await written('start', start))) return;
-  if (!(await written('end', () => encoder.end()))) return;
+  if (!(await written('end', () => writer.end()))) return;
   res.end();
 }
 
@@ -94,7 +116,7 @@ function readChunk(store: JobStore, id: string, chunk: number): Promise<ChunkRea
 }
 
 /** `answer`: what the client got, an error answer or a body cut short. */
-function logFailure(r: ResultStreamRequest, message: string, chunk: number | string, error: unknown, answer: 'error' | 'truncated'): void {
+function logFailure(r: ChunkStreamRequest, message: string, chunk: number | string, error: unknown, answer: 'error' | 'truncated'): void {
   r.logger.error(message, {
     requestId: r.req.requestId,
     jobId: r.record.id,
