@@ -124,9 +124,22 @@ export async function jobsScreen(screen: Screen): Promise<void> {
   screen.repeat(5000, draw);
 }
 
-interface Sample {
+export interface Sample {
+  /** performance.now() when the poll answered. */
   at: number;
   done: number;
+}
+
+/**
+ * Rows per second over the polls kept (the oldest to the newest), and the time left at that pace;
+ * null while it cannot be told (one poll, no progress yet) or the job has finished.
+ */
+export function pace(samples: readonly Sample[], job: JobStatusDocument): { rowsPerSecond: number | null; msLeft: number | null } {
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  if (finished(job) || !first || !last || last.at <= first.at || last.done <= first.done) return { rowsPerSecond: null, msLeft: null };
+  const rowsPerSecond = ((last.done - first.done) * 1000) / (last.at - first.at);
+  return { rowsPerSecond, msLeft: ((job.progress.total - job.progress.done) / rowsPerSecond) * 1000 };
 }
 
 /** One job: phase and counts, speed from successive polls, timeline, grouped errors, downloads, cancel and delete. */
@@ -145,11 +158,8 @@ export async function jobScreen(screen: Screen): Promise<void> {
   const draw = (job: JobStatusDocument): void => {
     samples.push({ at: performance.now(), done: job.progress.done });
     if (samples.length > 6) samples.shift();
-    const first = samples[0];
-    const last = samples[samples.length - 1];
-    const rate = first && last && last.at > first.at ? ((last.done - first.done) * 1000) / (last.at - first.at) : null;
+    const { rowsPerSecond, msLeft } = pace(samples, job);
     const remaining = job.progress.total - job.progress.done;
-    const running = !finished(job);
     show(
       body,
       h(
@@ -166,8 +176,8 @@ export async function jobScreen(screen: Screen): Promise<void> {
         ['Succeeded', count(succeeded(job))],
         ['Failed', count(job.progress.failed)],
         ['Remaining', count(remaining)],
-        ['Speed', running && rate !== null && rate > 0 ? `${count(Math.round(rate))} rows/s` : '—'],
-        ['Time left', running && rate !== null && rate > 0 ? duration((remaining / rate) * 1000) : '—'],
+        ['Speed', rowsPerSecond === null ? '—' : `${count(Math.round(rowsPerSecond))} rows/s`],
+        ['Time left', duration(msLeft)],
       ]),
       h('h2', {}, 'Timeline'),
       h(

@@ -170,5 +170,12 @@ whenUnauthorized(() => {
   showSession();
   keyForm('The API no longer accepts the key: enter it again.');
 });
-window.addEventListener('hashchange', () => void render());
+// Only `#/…` is a screen; the skip link moves focus to the content without leaving the screen.
+window.addEventListener('hashchange', () => {
+  if (location.hash === '' || location.hash.startsWith('#/')) void render();
+});
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  main.focus();
+});
 void start();

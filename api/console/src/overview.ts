@@ -50,7 +50,7 @@ export async function overviewScreen(screen: Screen): Promise<void> {
     const [inFlight, lastDay, workers, serving] = await Promise.all([
       allJobs('status=queued,running'),
       allJobs(`created_after=${since}`),
-      getJson<{ connected: number }>('/v1/workers'),
+      getJson<{ connected: number; queues: { name: string; workers: number }[] }>('/v1/workers'),
       servingStates(),
     ]);
     if (!screen.live()) return false;
@@ -66,7 +66,11 @@ export async function overviewScreen(screen: Screen): Promise<void> {
         ['Jobs in flight', h('span', { 'data-figure': 'in-flight' }, atLeast(inFlight.jobs.length, inFlight.complete))],
         ['Failed jobs, last 24 h', h('span', { 'data-figure': 'failed-jobs' }, atLeast(failedJobs, lastDay.complete))],
         ['Failed rows, last 24 h', h('span', { 'data-figure': 'failed-rows' }, atLeast(failedRows, lastDay.complete))],
-        ['Workers connected', h('span', { 'data-figure': 'workers' }, count(workers.connected))],
+        // Inference workers are the chunk queue's consumers; the other queues' connections are the same processes again.
+        [
+          'Inference workers connected',
+          h('span', { 'data-figure': 'workers' }, count(workers.queues.find((q) => q.name === 'chunks')?.workers ?? 0)),
+        ],
         ['Models with major drift (1 h)', h('span', { 'data-figure': 'drifting' }, count(drifting.length))],
         ['Rollouts in canary or shadow', h('span', { 'data-figure': 'rollouts' }, count(rollouts.length))],
       ]),
