@@ -145,18 +145,14 @@ async function start(): Promise<void> {
   try {
     me = await getJson<Me>('/v1/me');
   } catch (error) {
-    const refused = error instanceof ApiError && error.status === 401;
+    const status = error instanceof ApiError ? error.status : null;
     const hadKey = apiKey.get() !== null;
     apiKey.forget();
     me = null;
     showSession();
-    keyForm(
-      refused
-        ? hadKey
-          ? 'That key was refused: it is not a valid API key.'
-          : null
-        : `The API did not answer: ${(error as Error).message}`,
-    );
+    if (status === 401) keyForm(hadKey ? 'That key was refused: it is not a valid API key.' : null);
+    else if (status === 403) keyForm('That key lacks the read role, which the console needs to show anything.');
+    else keyForm(`The API did not answer: ${(error as Error).message}`);
     return;
   }
   showSession();
