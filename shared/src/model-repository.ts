@@ -296,7 +296,7 @@ export class ModelRepository {
       validator: new RowValidator(manifest),
       columnValidator: new ColumnValidator(manifest),
       baseline,
-      createdAt: new Date(o.value.mtimeMs).toISOString(),
+      createdAt: o.value.mtime.toISOString(),
     });
   }
 
