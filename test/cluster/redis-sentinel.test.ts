@@ -56,6 +56,9 @@ describe('Redis Sentinel: the primary dies mid-job', () => {
   }, 60_000);
 
   afterAll(async () => {
+    // The assertion shows only counts: a chunk that failed through the fail-over says why here.
+    for (const proc of group.all)
+      for (const line of proc.lines((l) => /chunk failed/.test(String(l.message)))) console.log(JSON.stringify(line));
     await group.stopAll('SIGTERM');
     await set?.destroy();
   });

@@ -1,16 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { dropPrefix, newRedis, ROOT, testEnv, type TestEnv } from '../helpers/env';
 import { copyModels, type ModelsCopy } from '../helpers/model-files';
 import { addFragileModel, FRAGILE_MODEL, fragileRows } from '../helpers/fragile-model';
 import { spawnApi, spawnScheduler, spawnWorker, type Spawned } from '../helpers/processes';
 import { startStack } from '../helpers/stack';
 
-/** Debian's Chromium (`apt-get install chromium`; .ci/run installs it when absent). */
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'console');
 const READ_KEY = 'console-read-key-0123456789';
 const SUBMIT_KEY = 'console-submit-key-0123456789';
@@ -32,7 +31,7 @@ describe('the console at /console, in a real browser against the spawned service
   let scheduler: Spawned;
   let url: string;
   let context: BrowserContext;
-  let userDataDir: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   let fragileJob: string;
   let driftJob: string;
   const consoleErrors: string[] = [];
@@ -53,7 +52,6 @@ describe('the console at /console, in a real browser against the spawned service
   const read = async (route: string): Promise<Json> => (await call('GET', route, READ_KEY)).body;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     models = copyModels(['iris']);
     addFragileModel(models);
     schedulesRoot = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-console-schedules-')));
@@ -82,29 +80,13 @@ describe('the console at /console, in a real browser against the spawned service
     [{ proc: api, url }, worker, scheduler] = await Promise.all([spawnApi(env), spawnWorker(env), spawnScheduler(env)]);
     origins.push(url);
     await seed();
-    userDataDir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-      viewport: { width: 1280, height: 1000 },
-      acceptDownloads: true,
-    });
+    browser = await launchChromium({ viewport: { width: 1280, height: 1000 }, acceptDownloads: true });
+    context = browser.context;
     mkdirSync(ARTIFACTS, { recursive: true });
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await Promise.all([api?.stop(), worker?.stop(), scheduler?.stop()]);
     const redis = newRedis();
     await dropPrefix(redis, env.REDIS_PREFIX);

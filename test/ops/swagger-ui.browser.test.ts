@@ -1,13 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser';
 import { ROOT } from '../helpers/env';
 import { getJson } from '../helpers/http';
 import { startStack, type Stack } from '../helpers/stack';
 
-/** Debian's Chromium (`apt-get install chromium`; .ci/run installs it when absent). */
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const IRIS_BODY = {
   model: 'iris',
@@ -17,34 +15,18 @@ const IRIS_BODY = {
 describe('Swagger UI at /docs in a real browser', () => {
   let stack: Stack;
   let context: BrowserContext;
-  let userDataDir: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   const consoleErrors: string[] = [];
   const offOrigin: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
     stack = await startStack({}, false);
-    userDataDir = mkdtempSync(path.join(os.tmpdir(), 'onnx-batch-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-      viewport: { width: 1280, height: 1400 },
-    });
+    browser = await launchChromium({ viewport: { width: 1280, height: 1400 } });
+    context = browser.context;
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await stack?.close();
   });
 

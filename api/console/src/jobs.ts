@@ -234,35 +234,42 @@ export async function jobScreen(screen: Screen): Promise<void> {
     }
   };
 
-  const cancel = async (): Promise<void> => {
-    const ok = await confirmAction({
+  /** Asks first; then acts, and says why when the API refused. */
+  const afterConfirming =
+    (question: Parameters<typeof confirmAction>[0], refused: string, act: () => Promise<void>) => async (): Promise<void> => {
+      if ((await confirmAction(question)) === null) return;
+      try {
+        await act();
+      } catch (error) {
+        show(message, notice(`${refused}: ${(error as Error).message}`, 'error'));
+      }
+    };
+
+  const cancel = afterConfirming(
+    {
       title: 'Cancel this job?',
       body: 'Chunks not yet run are dropped and the job ends as cancelled, without results. This cannot be undone.',
       action: 'Cancel job',
-    });
-    if (ok === null) return;
-    try {
+    },
+    'Not cancelled',
+    async () => {
       draw(await sendJson<JobStatusDocument>('POST', `${path}/cancel`));
       show(message, notice('The job was cancelled.'));
-    } catch (error) {
-      show(message, notice(`Not cancelled: ${(error as Error).message}`, 'error'));
-    }
-  };
+    },
+  );
 
-  const remove = async (): Promise<void> => {
-    const ok = await confirmAction({
+  const remove = afterConfirming(
+    {
       title: 'Delete this job?',
       body: 'Its record, inputs and results are removed from Redis (a running job is cancelled first). This cannot be undone.',
       action: 'Delete job',
-    });
-    if (ok === null) return;
-    try {
+    },
+    'Not deleted',
+    async () => {
       await sendJson('DELETE', path);
       location.hash = '#/jobs';
-    } catch (error) {
-      show(message, notice(`Not deleted: ${(error as Error).message}`, 'error'));
-    }
-  };
+    },
+  );
 
   const drawErrors = async (job: JobStatusDocument): Promise<void> => {
     const title = h('h2', { id: 'errors-title' }, 'Failed rows by reason');
