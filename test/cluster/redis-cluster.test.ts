@@ -111,8 +111,8 @@ describe('Redis Cluster: 3 masters, 3 queue shards', () => {
 
   it('when the same jobs run on a cluster and on one Redis, then every result is identical and job keys lie on every master', async () => {
     // Act
-    const onCluster = await runWorkload(clusterUrl);
-    const onSingle = await runWorkload(singleUrl);
+    // Side by side: each topology has its own api and worker.
+    const [onCluster, onSingle] = await Promise.all([runWorkload(clusterUrl), runWorkload(singleUrl)]);
 
     // Assert: identical results, every row back once.
     expect(onCluster.bigLines).toBe(BIG);

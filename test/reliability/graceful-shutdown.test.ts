@@ -24,7 +24,7 @@ import {
  * stalled and another worker picks the job up where it stopped.
  */
 const GRACE_MS = 10_000;
-const ROWS = 60_000;
+const ROWS = 30_000;
 
 describe('reliability: graceful shutdown on SIGTERM', () => {
   let redis: PrivateRedis;

@@ -22,11 +22,13 @@ import {
  * runs cost re-runs of the chunks they held, never a row, a duplicate or a different answer.
  *
  * Small chunks (50 rows, 4 000 chunks) and one chunk in hand per worker make the job last long
- * enough (~15–25 s under the kills) for at least ten kills to land while it runs.
+ * enough (~15–25 s under the kills) for twelve kills to land while it runs.
  */
 const ROWS = 200_000;
 const WORKERS = 3;
 const MIN_KILLS = 10;
+/** Kills stop here and the job finishes on a full set of workers: killing until it ends only made it last (two minutes). */
+const KILLS = MIN_KILLS + 2;
 const SEED = 20240501;
 
 describe('reliability: workers killed with SIGKILL mid-job', () => {
@@ -101,7 +103,7 @@ describe('reliability: workers killed with SIGKILL mid-job', () => {
       const replacements: Promise<void>[] = [];
       const deadline = Date.now() + 100_000;
       const running = async (): Promise<boolean> => !['completed', 'failed', 'cancelled'].includes((await jobStatus(jobId)) ?? 'gone');
-      while ((await running()) && Date.now() < deadline) {
+      while (kills < KILLS && (await running()) && Date.now() < deadline) {
         await sleep(300 + Math.floor(random() * 200));
         if (alive.length < 2 || !(await running())) continue; // always leave one worker running
         const victim = alive[Math.floor(random() * alive.length)] as Spawned;

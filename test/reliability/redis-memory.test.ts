@@ -202,6 +202,8 @@ describe('reliability: a full Redis', () => {
         expect(first.status).toBe(202);
         const jobId = String(first.body.jobId);
         await finishedJob(service.url, jobId);
+        // The worker flushes its drift counts once a second: wait for them, or they land after `before`.
+        await eventually('the first job’s drift counts are written', async () => (await allKeys(redis)).some((k) => k.includes(':drift:')));
         await fillTo(redis, 0.9);
         await eventually('the API sees the new maxmemory', async () => (await readyz(service.url)).body.checks !== undefined);
 
