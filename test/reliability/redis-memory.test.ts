@@ -124,6 +124,16 @@ describe('reliability: a Redis that may evict keys', () => {
         const streamed = await uploadIrisNdjson(service.url, 5000);
         expect(streamed.status).toBe(503);
         expect(JSON.parse(streamed.text)).toMatchObject({ code: 'OB_ERR_REDIS_EVICTING' });
+        // An Open Inference Protocol client is refused too, in that protocol's {"error"} shape, and not ready.
+        const infer = await fetch(`${service.url}/v2/models/iris/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] }),
+        });
+        expect(infer.status).toBe(503);
+        expect(await infer.json()).toEqual({ error: expect.stringContaining('maxmemory-policy allkeys-lru') as string });
+        const oipReady = await fetch(`${service.url}/v2/health/ready`);
+        expect(oipReady.status).toBe(503);
         expect(await allKeys(redis)).toEqual(before);
 
         // Once by the API and once by the worker, not at every check.
